@@ -1,0 +1,217 @@
+package vrrp_test
+
+import (
+	"errors"
+	"net/netip"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/vigil-ha/vigil/core/vrrp"
+)
+
+var (
+	src4 = netip.MustParseAddr("192.0.2.21")
+	dst4 = vrrp.GroupV4
+	src6 = netip.MustParseAddr("fe80::1")
+	dst6 = vrrp.GroupV6
+)
+
+func v2Advert() vrrp.Advert {
+	a := vrrp.Advert{Version: vrrp.V2, VRID: 21, Priority: 100, Interval: time.Second, AuthType: vrrp.AuthPass,
+		Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.24")}}
+	a.SetPassword("1322")
+	return a
+}
+
+func mustMarshal(t *testing.T, a vrrp.Advert, src, dst netip.Addr) []byte {
+	t.Helper()
+	b, err := a.Marshal(src, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestUnmarshalErrors: each rule of RFC 5798 §7.1 / RFC 3768 §7.1 that the
+// message alone can break yields its own error.
+func TestUnmarshalErrors(t *testing.T) {
+	good := mustMarshal(t, v2Advert(), src4, dst4)
+	v3 := v2Advert()
+	v3.Version, v3.AuthType, v3.Password = vrrp.V3, vrrp.AuthNone, [8]byte{}
+	good3 := mustMarshal(t, v3, src4, dst4)
+	mut := func(b []byte, f func([]byte) []byte) []byte {
+		return f(append([]byte(nil), b...))
+	}
+	cases := []struct {
+		name     string
+		b        []byte
+		src, dst netip.Addr
+		want     error
+	}{
+		{"empty (§7.1 length)", nil, src4, dst4, vrrp.ErrShort},
+		{"header cut (§7.1 length)", good[:7], src4, dst4, vrrp.ErrShort},
+		{"auth data cut (RFC 3768 §5.1)", good[:len(good)-1], src4, dst4, vrrp.ErrShort},
+		{"version 1 (§7.1 version)", mut(good, func(b []byte) []byte { b[0] = 0x11; return b }), src4, dst4, vrrp.ErrVersion},
+		{"version 4 (§7.1 version)", mut(good, func(b []byte) []byte { b[0] = 0x41; return b }), src4, dst4, vrrp.ErrVersion},
+		{"v2 over IPv6 (RFC 3768 is IPv4 only)", good, src6, dst6, vrrp.ErrVersion},
+		{"type 2 (§5.2.2 type)", mut(good, func(b []byte) []byte { b[0] = 0x22; return b }), src4, dst4, vrrp.ErrType},
+		{"count larger than packet (§7.1 count)", mut(good, func(b []byte) []byte { b[3] = 2; return b }), src4, dst4, vrrp.ErrShort},
+		{"trailing bytes (§7.1 count)", append(append([]byte(nil), good...), 0, 0, 0, 0), src4, dst4, vrrp.ErrAddrCount},
+		{"v2 checksum (§7.1 checksum)", mut(good, func(b []byte) []byte { b[7] ^= 1; return b }), src4, dst4, vrrp.ErrChecksum},
+		{"v2 password changes checksum", mut(good, func(b []byte) []byte { b[len(b)-1] = 'x'; return b }), src4, dst4, vrrp.ErrChecksum},
+		{"v3 pseudo-header source (§5.2.8)", good3, netip.MustParseAddr("192.0.2.22"), dst4, vrrp.ErrChecksum},
+		{"v3 pseudo-header destination (§5.2.8)", good3, src4, netip.MustParseAddr("192.0.2.22"), vrrp.ErrChecksum},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var a vrrp.Advert
+			err := a.Unmarshal(c.b, c.src, c.dst)
+			if !errors.Is(err, c.want) {
+				t.Fatalf("got %v, want %v", err, c.want)
+			}
+			if vrrp.Reason(err) == "other" {
+				t.Errorf("Reason(%v) has no label", err)
+			}
+		})
+	}
+}
+
+func TestMarshalRefuses(t *testing.T) {
+	ip6 := netip.MustParseAddr("2001:db8::1")
+	cases := []struct {
+		name string
+		edit func(*vrrp.Advert)
+		want error
+	}{
+		{"v2 sub-second interval", func(a *vrrp.Advert) { a.Interval = 500 * time.Millisecond }, vrrp.ErrInterval},
+		{"v2 interval over 255s", func(a *vrrp.Advert) { a.Interval = 256 * time.Second }, vrrp.ErrInterval},
+		{"v3 interval not in centiseconds", func(a *vrrp.Advert) { a.Version = vrrp.V3; a.Interval = 15 * time.Millisecond }, vrrp.ErrInterval},
+		{"v3 interval over 40.95s", func(a *vrrp.Advert) { a.Version = vrrp.V3; a.Interval = 41 * time.Second }, vrrp.ErrInterval},
+		{"zero interval", func(a *vrrp.Advert) { a.Interval = 0 }, vrrp.ErrInterval},
+		{"version 4", func(a *vrrp.Advert) { a.Version = 4 }, vrrp.ErrVersion},
+		{"v2 with IPv6", func(a *vrrp.Advert) { a.Addrs = []netip.Addr{ip6} }, vrrp.ErrVersion},
+		{"mixed families", func(a *vrrp.Advert) { a.Version = vrrp.V3; a.Addrs = append(a.Addrs, ip6) }, vrrp.ErrAddrFamily},
+		{"256 addresses", func(a *vrrp.Advert) { a.Addrs = make([]netip.Addr, 256) }, vrrp.ErrAddrCount},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a := v2Advert()
+			c.edit(&a)
+			if _, err := a.Marshal(src4, dst4); !errors.Is(err, c.want) {
+				t.Fatalf("got %v, want %v", err, c.want)
+			}
+		})
+	}
+}
+
+// TestIntervalEncoding: v2 carries whole seconds in 8 bits (RFC 3768 §5.3.7),
+// v3 12 bits of centiseconds (RFC 5798 §5.2.7).
+func TestIntervalEncoding(t *testing.T) {
+	cases := []struct {
+		ver      vrrp.Version
+		interval time.Duration
+		b4, b5   byte
+	}{
+		{vrrp.V2, time.Second, 1, 1},
+		{vrrp.V2, 255 * time.Second, 1, 255},
+		{vrrp.V3, 10 * time.Millisecond, 0, 1},
+		{vrrp.V3, time.Second, 0, 100},
+		{vrrp.V3, 40950 * time.Millisecond, 0x0f, 0xff},
+	}
+	for _, c := range cases {
+		a := v2Advert()
+		a.Version, a.Interval = c.ver, c.interval
+		if c.ver == vrrp.V3 {
+			a.AuthType, a.Password = vrrp.AuthNone, [8]byte{}
+		}
+		b := mustMarshal(t, a, src4, dst4)
+		if b[4] != c.b4 || b[5] != c.b5 {
+			t.Errorf("v%d %v: bytes 4-5 = %#x %#x, want %#x %#x", c.ver, c.interval, b[4], b[5], c.b4, c.b5)
+		}
+		var back vrrp.Advert
+		if err := back.Unmarshal(b, src4, dst4); err != nil || back.Interval != c.interval {
+			t.Errorf("v%d %v: decoded %v, %v", c.ver, c.interval, back.Interval, err)
+		}
+	}
+}
+
+// TestV3ReservedBitsIgnored: RFC 5798 §5.2.6 says receivers ignore rsvd.
+func TestV3ReservedBitsIgnored(t *testing.T) {
+	a := vrrp.Advert{Version: vrrp.V3, VRID: 1, Priority: 1, Interval: time.Second, Reserved: 0xf,
+		Addrs: []netip.Addr{netip.MustParseAddr("2001:db8::1")}}
+	b := mustMarshal(t, a, src6, dst6)
+	var back vrrp.Advert
+	if err := back.Unmarshal(b, src6, dst6); err != nil {
+		t.Fatal(err)
+	}
+	if back.Interval != time.Second {
+		t.Errorf("interval %v: reserved bits leaked into it", back.Interval)
+	}
+}
+
+func TestVerify(t *testing.T) {
+	base := v2Advert()
+	want := vrrp.Expect{Version: vrrp.V2, AuthType: vrrp.AuthPass, Password: base.Password, Interval: time.Second,
+		Addrs: base.Addrs, CheckAddrs: true}
+	other := [8]byte{'w', 'r', 'o', 'n', 'g'}
+	cases := []struct {
+		name string
+		ttl  int
+		edit func(*vrrp.Advert)
+		want error
+	}{
+		{"accepted", 255, func(*vrrp.Advert) {}, nil},
+		{"TTL 254 (§7.1: MUST be 255)", 254, func(*vrrp.Advert) {}, vrrp.ErrTTL},
+		{"TTL 1 from a routed packet", 1, func(*vrrp.Advert) {}, vrrp.ErrTTL},
+		{"v3 advert to v2 instance", 255, func(a *vrrp.Advert) { a.Version = vrrp.V3 }, vrrp.ErrVersion},
+		{"no auth to PASS instance (RFC 3768 §7.1)", 255, func(a *vrrp.Advert) { a.AuthType = vrrp.AuthNone }, vrrp.ErrAuth},
+		{"AH to PASS instance", 255, func(a *vrrp.Advert) { a.AuthType = vrrp.AuthAH }, vrrp.ErrAuth},
+		{"wrong password", 255, func(a *vrrp.Advert) { a.Password = other }, vrrp.ErrAuth},
+		{"v2 interval mismatch (RFC 3768 §7.1)", 255, func(a *vrrp.Advert) { a.Interval = 2 * time.Second }, vrrp.ErrInterval},
+		{"address list differs (§7.1)", 255, func(a *vrrp.Advert) { a.Addrs = []netip.Addr{netip.MustParseAddr("192.0.2.99")} }, vrrp.ErrAddrList},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a := base
+			c.edit(&a)
+			if err := vrrp.Verify(&a, c.ttl, &want); !errors.Is(err, c.want) || (c.want == nil) != (err == nil) {
+				t.Fatalf("got %v, want %v", err, c.want)
+			}
+		})
+	}
+	// v3 learns the master's interval rather than rejecting it (RFC 5798 §6.4.2).
+	a := base
+	a.Version, a.Interval = vrrp.V3, 3*time.Second
+	w3 := want
+	w3.Version = vrrp.V3
+	if err := vrrp.Verify(&a, 255, &w3); err != nil {
+		t.Errorf("v3 with another interval: %v", err)
+	}
+}
+
+func TestPassword(t *testing.T) {
+	var a vrrp.Advert
+	a.SetPassword("123456789")
+	if got := a.PasswordString(); got != "12345678" {
+		t.Errorf("9-byte password kept as %q, keepalived keeps the first 8", got)
+	}
+	a.SetPassword("ab")
+	if a.Password != [8]byte{'a', 'b'} {
+		t.Errorf("short password not zero padded: %v", a.Password)
+	}
+}
+
+func TestRoundTripIPv6(t *testing.T) {
+	a := vrrp.Advert{Version: vrrp.V3, VRID: 33, Priority: 200, Interval: 500 * time.Millisecond,
+		Addrs: []netip.Addr{netip.MustParseAddr("2001:db8::133"), netip.MustParseAddr("2001:db8:0:1::134")}}
+	b := mustMarshal(t, a, src6, dst6)
+	var back vrrp.Advert
+	if err := back.Unmarshal(b, src6, dst6); err != nil {
+		t.Fatal(err)
+	}
+	back.Checksum = 0
+	if !reflect.DeepEqual(a, back) {
+		t.Errorf("round trip:\n%+v\n%+v", a, back)
+	}
+}

@@ -1,0 +1,102 @@
+package vrrp
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Every way an advert can be refused, one sentinel per rule of RFC 5798 §7.1
+// (and RFC 3768 §7.1 for auth), so that the engine can count each kind.
+// Returned errors wrap these; match with errors.Is and label with Reason.
+var (
+	ErrShort      = errors.New("vrrp: packet too short")
+	ErrVersion    = errors.New("vrrp: bad version")
+	ErrType       = errors.New("vrrp: bad type")
+	ErrChecksum   = errors.New("vrrp: bad checksum")
+	ErrAddrCount  = errors.New("vrrp: address count does not match length")
+	ErrAddrFamily = errors.New("vrrp: address of the wrong family")
+	ErrAuth       = errors.New("vrrp: authentication mismatch")
+	ErrTTL        = errors.New("vrrp: TTL/hop limit is not 255")
+	ErrInterval   = errors.New("vrrp: advertisement interval mismatch")
+	ErrAddrList   = errors.New("vrrp: address list differs from ours")
+)
+
+var reasons = []struct {
+	err  error
+	name string
+}{
+	{ErrShort, "short"}, {ErrVersion, "version"}, {ErrType, "type"},
+	{ErrChecksum, "checksum"}, {ErrAddrCount, "addr_count"}, {ErrAddrFamily, "addr_family"},
+	{ErrAuth, "auth"}, {ErrTTL, "ttl"}, {ErrInterval, "interval"}, {ErrAddrList, "addr_list"},
+}
+
+// Reason names the rule err broke, as a short stable label for counters
+// ("checksum", "auth", ...), or "other" for an error not from this package.
+func Reason(err error) string {
+	for _, r := range reasons {
+		if errors.Is(err, r.err) {
+			return r.name
+		}
+	}
+	return "other"
+}
+
+// Expect is what the receiving instance is configured with.
+type Expect struct {
+	Version  Version
+	AuthType AuthType
+	Password [8]byte
+	// Interval is our advert interval. v2 requires the master's to match;
+	// v3 learns the master's instead (RFC 5798 §6.4.2), so it is not checked.
+	Interval time.Duration
+	// Addrs, when CheckAddrs is set, must equal the advert's set. keepalived
+	// logs a mismatch but, with vrrp_skip_check_adv_addr, accepts it; the
+	// engine decides what to do with ErrAddrList.
+	Addrs      []netip.Addr
+	CheckAddrs bool
+}
+
+// Verify applies the receive checks that need configuration and the IP
+// header: TTL / hop limit 255, version, v2 auth type and password, v2
+// interval, and optionally the address list.
+func Verify(a *Advert, ttl int, want *Expect) error {
+	if ttl != TTL {
+		return fmt.Errorf("%w: got %d", ErrTTL, ttl)
+	}
+	if a.Version != want.Version {
+		return fmt.Errorf("%w: got v%d, instance runs v%d", ErrVersion, a.Version, want.Version)
+	}
+	if a.Version == V2 {
+		if a.AuthType != want.AuthType {
+			return fmt.Errorf("%w: got %v, want %v", ErrAuth, a.AuthType, want.AuthType)
+		}
+		if a.AuthType == AuthPass && a.Password != want.Password {
+			return fmt.Errorf("%w: wrong password", ErrAuth)
+		}
+		if a.Interval != want.Interval {
+			return fmt.Errorf("%w: got %v, ours %v", ErrInterval, a.Interval, want.Interval)
+		}
+	}
+	if want.CheckAddrs && !sameSet(a.Addrs, want.Addrs) {
+		return fmt.Errorf("%w: got %d addresses, ours %d", ErrAddrList, len(a.Addrs), len(want.Addrs))
+	}
+	return nil
+}
+
+func sameSet(a, b []netip.Addr) bool {
+	if len(a) != len(b) {
+		return false
+	}
+outer:
+	for _, x := range a {
+		for _, y := range b {
+			if x == y {
+				continue outer
+			}
+		}
+		return false
+	}
+	return true
+}
