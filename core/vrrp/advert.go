@@ -171,8 +171,14 @@ func (a *Advert) validateForSend(src, dst netip.Addr) error {
 		return fmt.Errorf("%w: %d addresses, at most %d fit", ErrAddrCount, len(a.Addrs), maxAddrsPerMsg)
 	}
 	v6 := addrLen(a.Addrs) == 16
+	if len(a.Addrs) == 0 && src.IsValid() {
+		v6 = !src.Unmap().Is4()
+	}
 	if v6 && a.Version == V2 {
 		return fmt.Errorf("%w: VRRPv2 carries IPv4 addresses only", ErrVersion)
+	}
+	if src.IsValid() && src.Unmap().Is4() == v6 {
+		return fmt.Errorf("%w: %s addresses sent from %v", ErrAddrFamily, familyName(v6), src)
 	}
 	for _, ip := range a.Addrs {
 		if !ip.IsValid() || (ip.Is4() || ip.Is4In6()) == v6 {
