@@ -1,0 +1,162 @@
+// Package policy reads Vigil's HCL site policies: it decodes and validates a
+// file (every problem reported with file:line:col), resolves the part one
+// node runs into a Config for the engine, and plans who owns each address.
+package policy
+
+import (
+	"encoding/json"
+	"net/netip"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/vigil-ha/vigil/core/vrrp"
+)
+
+// Config is everything one node runs, resolved and validated: defaults
+// applied, names checked, durations parsed. The engine needs nothing else.
+type Config struct {
+	File     string
+	Site     string
+	Node     string // "" for a per-node file in keepalived's shape
+	RouterID string
+
+	StartupDelay     time.Duration
+	CheckAdvertAddrs bool
+	PluginUser       string
+	PluginDir        string
+
+	Instances  []Instance
+	SyncGroups []SyncGroup
+	Checks     []Check
+	Actions    []Action
+	Notifiers  []Notifier
+	Plugins    []Plugin
+}
+
+// Instance is one VRRP instance as this node runs it.
+type Instance struct {
+	Name      string
+	Interface string
+	VRID      uint8
+	Version   vrrp.Version
+	Interval  time.Duration
+	// Priority is this node's base priority; checks add their weights to it.
+	Priority     uint8
+	Preempt      bool
+	PreemptDelay time.Duration
+	Auth         Auth
+	VIPs         []VIP
+	ExcludedVIPs []VIP
+	// SourceAddr is the node's primary address if the policy names it;
+	// otherwise the engine takes the interface's.
+	SourceAddr   netip.Addr
+	UnicastPeers []netip.Addr
+	Track        []TrackCheck
+	TrackIfs     []TrackInterface
+	Notify       []string // site's, group's and instance's notifiers, deduplicated
+	SyncGroup    string
+	GARP         GARP
+	// Peers are the other nodes running this instance and their base
+	// priorities, from the site policy (empty for a per-node file).
+	Peers []Peer
+}
+
+// IPv6 reports whether the instance carries IPv6 addresses.
+func (i *Instance) IPv6() bool { return len(i.VIPs) > 0 && i.VIPs[0].Prefix.Addr().Is6() }
+
+// Auth is VRRPv2 authentication.
+type Auth struct {
+	Type     vrrp.AuthType
+	Password [8]byte
+}
+
+// VIP is a virtual address and how to configure it.
+type VIP struct {
+	Prefix    netip.Prefix
+	Label     string
+	Scope     string // global, site, link, host
+	Interface string // "" means the instance's
+}
+
+// TrackCheck applies a check's result to an instance.
+type TrackCheck struct {
+	Check  string
+	Weight int // 0: failing means FAULT
+}
+
+// TrackInterface applies an interface's link state to an instance.
+type TrackInterface struct {
+	Name   string
+	Weight int // 0: down means FAULT
+}
+
+// GARP holds the gratuitous ARP / unsolicited NA settings.
+type GARP struct {
+	MasterDelay   time.Duration
+	MasterRepeat  int
+	MasterRefresh time.Duration
+	Interval      time.Duration // between ARP packets
+	NAInterval    time.Duration // between NA packets
+}
+
+// Peer is another node running the same instance.
+type Peer struct {
+	Node     string
+	Priority uint8
+	Addr     netip.Addr // invalid when the policy does not name it
+}
+
+// SyncGroup is a set of instances that change state together.
+type SyncGroup struct {
+	Name      string
+	Instances []string
+	Notify    []string
+}
+
+// Check is a health check this node runs.
+type Check struct {
+	Name     string
+	Plugin   string
+	Interval time.Duration
+	Timeout  time.Duration
+	Weight   int
+	Rise     int
+	Fall     int
+	Config   PluginConfig
+}
+
+// Action is a recovery action run when a check fails.
+type Action struct {
+	Name      string
+	Plugin    string
+	When      string
+	Instances []string
+	Timeout   time.Duration
+	Retries   int
+	Config    PluginConfig
+}
+
+// Notifier receives state changes.
+type Notifier struct {
+	Name   string
+	Plugin string
+	Config PluginConfig
+}
+
+// Plugin is an external plugin binary.
+type Plugin struct {
+	Name   string
+	Path   string
+	SHA256 string // lower-case hex, "" when not pinned
+	User   string
+}
+
+// PluginConfig is a plugin's config block as JSON (plain types cross the
+// plugin boundary), with the source range of each attribute so that a
+// plugin's complaint about one can point at the line.
+type PluginConfig struct {
+	JSON   json.RawMessage
+	Ranges map[string]hcl.Range
+	Block  hcl.Range
+}

@@ -1,0 +1,513 @@
+package policy
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/vigil-ha/vigil/core/vrrp"
+)
+
+const defaultPriority = 100
+
+// instancesInto validates every instance block and adds each node's
+// resolved Instance to that node's Config.
+func (b *builder) instancesInto(site *Site) {
+	for i := range b.raw.Instances {
+		in := &b.raw.Instances[i]
+		inst, prios, ok := b.instance(in)
+		si := siteInstance{Name: in.Name, Priorities: prios, Range: in.DefRange}
+		site.instances = append(site.instances, si)
+		if !ok {
+			continue
+		}
+		nodes := b.nodeNames
+		if b.perNode {
+			nodes = []string{""}
+		}
+		missingIf, warnedWeights := false, false
+		for _, n := range nodes {
+			prio, runs := prios[n]
+			if !runs {
+				continue
+			}
+			ni := inst
+			ni.Priority = prio
+			ni.VIPs, ni.ExcludedVIPs = slices.Clone(inst.VIPs), slices.Clone(inst.ExcludedVIPs)
+			if ni.Interface == "" {
+				if nb := b.nodes[n]; nb != nil && nb.Interface != nil {
+					ni.Interface = *nb.Interface
+				}
+			}
+			if ni.Interface == "" {
+				missingIf = true
+				continue
+			}
+			if nb := b.nodes[n]; nb != nil && nb.Address != nil {
+				ni.SourceAddr, _ = netip.ParseAddr(*nb.Address)
+			}
+			for _, other := range nodes {
+				if p, ok := prios[other]; ok && other != n {
+					ni.Peers = append(ni.Peers, Peer{Node: other, Priority: p, Addr: site.nodeAddrs[other]})
+				}
+			}
+			if *in.Unicast && len(in.UnicastPeers) == 0 {
+				ni.UnicastPeers = nil
+				for _, p := range ni.Peers {
+					if !p.Addr.IsValid() {
+						b.err(attrRange(in.Body, "unicast", in.DefRange), "Unicast peer without address",
+							"unicast = true sends adverts to the other nodes' addresses, but node %q has no address. Set address in its node block.", p.Node)
+						break
+					}
+					ni.UnicastPeers = append(ni.UnicastPeers, p.Addr)
+				}
+			}
+			if !warnedWeights {
+				warnedWeights = b.weightRange(in, n, &ni)
+			}
+			site.configs[n].Instances = append(site.configs[n].Instances, ni)
+		}
+		if missingIf {
+			b.err(in.DefRange, "No interface", "Instance %q has no interface: set interface here or in each node block that runs it.", in.Name)
+		}
+	}
+}
+
+// instance resolves what an instance block says for every node, and the
+// base priority of each node that runs it.
+func (b *builder) instance(in *instanceBlock) (Instance, map[string]uint8, bool) {
+	errs := len(b.diags)
+	out := Instance{Name: in.Name, Preempt: *in.Preempt}
+	if in.Interface != nil {
+		out.Interface = *in.Interface
+	}
+	if in.VRID == nil {
+		b.err(in.DefRange, "Missing vrid", "Instance %q needs vrid = <1-255>, the virtual router id shared by every node running it (keepalived's virtual_router_id).", in.Name)
+	} else if v := *in.VRID; v < 1 || v > 255 {
+		b.err(attrRange(in.Body, "vrid", in.DefRange), "VRID out of range", "vrid = %d: virtual router ids run from 1 to 255.", v)
+	} else {
+		out.VRID = uint8(v)
+	}
+	ver := *b.site.Version
+	if in.Version != nil {
+		ver = *in.Version
+		if ver != 2 && ver != 3 {
+			b.err(attrRange(in.Body, "version", in.DefRange), "Invalid VRRP version", "version = %d: VRRP versions are 2 (RFC 3768, IPv4 only) and 3 (RFC 5798, IPv4 and IPv6).", ver)
+		}
+	}
+	out.Version = vrrp.Version(ver)
+	if d, ok := b.duration(in.Body, "advert_interval", in.AdvertInterval, in.DefRange); ok {
+		out.Interval = d
+		b.checkInterval(in, out.Version, d)
+	}
+	out.PreemptDelay, _ = b.duration(in.Body, "preempt_delay", in.PreemptDelay, in.DefRange)
+
+	out.VIPs = b.vips(in, "vips", in.VIPs)
+	for _, vb := range in.VIPBlocks {
+		v, ok := b.vip(vb.Address, vb.DefRange)
+		if !ok {
+			continue
+		}
+		if vb.Label != nil {
+			v.Label = *vb.Label
+			if len(v.Label) > 15 {
+				b.err(vb.DefRange, "Label too long", "label %q has %d bytes; Linux allows 15.", v.Label, len(v.Label))
+			}
+		}
+		v.Scope = *vb.Scope
+		if !slices.Contains([]string{"global", "site", "link", "host"}, v.Scope) {
+			b.err(vb.DefRange, "Invalid scope", "scope = %q: use global, site, link or host.", v.Scope)
+		}
+		if vb.Interface != nil {
+			v.Interface = *vb.Interface
+		}
+		out.VIPs = append(out.VIPs, v)
+	}
+	out.ExcludedVIPs = b.vips(in, "excluded_vips", in.ExcludedVIPs)
+	if len(out.VIPs) == 0 && len(in.VIPs) == 0 && len(in.VIPBlocks) == 0 {
+		b.err(in.DefRange, "No virtual addresses", "Instance %q has no vips: add vips = [\"192.0.2.24/24\"] or vip blocks.", in.Name)
+	}
+	b.families(in, &out)
+	b.auth(in, &out)
+
+	for i, p := range in.UnicastPeers {
+		a, err := netip.ParseAddr(p)
+		rng := elemRange(in.Body, "unicast_peers", i, in.DefRange)
+		if err != nil {
+			b.err(rng, "Invalid unicast peer", "%q is not an IP address.", p)
+			continue
+		}
+		if len(out.VIPs) > 0 && a.Is4() != out.VIPs[0].Prefix.Addr().Is4() {
+			b.err(rng, "Unicast peer of the wrong family", "%v is not of the family of this instance's VIPs (%v).", a, out.VIPs[0].Prefix)
+		}
+		out.UnicastPeers = append(out.UnicastPeers, a)
+	}
+	for i, t := range in.Track {
+		ck, ok := b.checks[t]
+		if !ok {
+			b.err(elemRange(in.Body, "track", i, in.DefRange), "Unknown check", "track names %q, but there is no check block of that name.%s", t, suggest(t, keys(b.checks)))
+			continue
+		}
+		out.Track = append(out.Track, TrackCheck{Check: t, Weight: *ck.Weight})
+	}
+	for _, ti := range in.TrackInterfaces {
+		out.TrackIfs = append(out.TrackIfs, TrackInterface{Name: ti.Name, Weight: *ti.Weight})
+		if w := *ti.Weight; w < -253 || w > 253 {
+			b.err(ti.DefRange, "Weight out of range", "weight = %d: weights run from -253 to 253.", w)
+		}
+	}
+	b.notifyNames(in.Body, "notify", in.Notify, in.DefRange)
+	out.Notify = dedupe(append(slices.Clone(b.site.Notify), in.Notify...))
+
+	out.GARP.MasterDelay, _ = b.duration(in.Body, "garp_master_delay", cmp.Or(in.GARPMasterDelay, b.site.GARPMasterDelay), in.DefRange)
+	out.GARP.MasterRefresh, _ = b.duration(in.Body, "garp_master_refresh", cmp.Or(in.GARPMasterRefresh, b.site.GARPMasterRefresh), in.DefRange)
+	out.GARP.Interval, _ = b.duration(b.site.Body, "garp_interval", b.site.GARPInterval, b.site.DefRange)
+	out.GARP.NAInterval, _ = b.duration(b.site.Body, "na_interval", b.site.NAInterval, b.site.DefRange)
+	out.GARP.MasterRepeat = *b.site.GARPMasterRepeat
+	if in.GARPMasterRepeat != nil {
+		out.GARP.MasterRepeat = *in.GARPMasterRepeat
+	}
+	if out.GARP.MasterRepeat < 1 {
+		b.err(attrRange(in.Body, "garp_master_repeat", in.DefRange), "Invalid garp_master_repeat", "garp_master_repeat = %d: at least one packet per VIP is sent.", out.GARP.MasterRepeat)
+	}
+
+	prios := b.priorities(in)
+	return out, prios, len(b.diags) == errs || !b.diags[errs:].HasErrors()
+}
+
+func (b *builder) checkInterval(in *instanceBlock, ver vrrp.Version, d interface{ Seconds() float64 }) {
+	rng := attrRange(in.Body, "advert_interval", in.DefRange)
+	s := d.Seconds()
+	switch {
+	case s <= 0:
+		b.err(rng, "Invalid advert_interval", "advert_interval must be positive, like \"1s\".")
+	case ver == vrrp.V2 && (s != float64(int(s)) || s > 255):
+		b.err(rng, "VRRPv2 interval must be whole seconds", "advert_interval = %q: VRRPv2 carries the interval in whole seconds, 1s to 255s. For sub-second adverts use version = 3.", *in.AdvertInterval)
+	case ver == vrrp.V3 && (int64(s*1000+0.5)%10 != 0 || s > 40.95):
+		b.err(rng, "VRRPv3 interval must be a multiple of 10ms", "advert_interval = %q: VRRPv3 carries centiseconds, 10ms to 40.95s.", *in.AdvertInterval)
+	}
+}
+
+func (b *builder) vips(in *instanceBlock, attr string, list []string) []VIP {
+	var out []VIP
+	for i, s := range list {
+		if v, ok := b.vip(s, elemRange(in.Body, attr, i, in.DefRange)); ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (b *builder) vip(s string, rng hcl.Range) (VIP, bool) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		if a, err2 := netip.ParseAddr(s); err2 == nil {
+			bits := 24
+			if a.Is6() {
+				bits = 64
+			}
+			b.err(rng, "VIP without prefix", "%q has no prefix length, so the subnet it belongs to would be a guess. Write it with its subnet's, like \"%s/%d\", or /%d for a lone address.", s, s, bits, a.BitLen())
+		} else {
+			b.err(rng, "Invalid VIP", "%q is not an address with a prefix, like \"192.0.2.24/24\" or \"2001:db8::24/64\".", s)
+		}
+		return VIP{}, false
+	}
+	return VIP{Prefix: p, Scope: "global"}, true
+}
+
+// families checks every VIP has the instance's family and v2 has no IPv6.
+func (b *builder) families(in *instanceBlock, out *Instance) {
+	all := append(slices.Clone(out.VIPs), out.ExcludedVIPs...)
+	if len(out.VIPs) == 0 {
+		return
+	}
+	v6 := out.VIPs[0].Prefix.Addr().Is6()
+	for i, v := range all {
+		if v.Prefix.Addr().Is6() != v6 {
+			b.err(b.vipRange(in, i, len(out.VIPs)), "VIP of the wrong family", "%v is %s but %v, the instance's first VIP, is %s. One instance carries one family: put the others in an instance of their own.",
+				v.Prefix, familyWord(!v6), out.VIPs[0].Prefix, familyWord(v6))
+		}
+	}
+	if v6 && out.Version == vrrp.V2 {
+		b.err(attrRange(in.Body, "vips", in.DefRange), "IPv6 needs VRRPv3", "VRRPv2 (RFC 3768) carries only IPv4 addresses. Set version = 3 for IPv6 VIPs.")
+	}
+}
+
+// vipRange finds the source of the i-th address across vips, vip blocks and
+// excluded_vips, in that order.
+func (b *builder) vipRange(in *instanceBlock, i, nVIPs int) hcl.Range {
+	if i < len(in.VIPs) {
+		return elemRange(in.Body, "vips", i, in.DefRange)
+	}
+	if i < nVIPs && i-len(in.VIPs) < len(in.VIPBlocks) {
+		return in.VIPBlocks[i-len(in.VIPs)].DefRange
+	}
+	return elemRange(in.Body, "excluded_vips", i-nVIPs, in.DefRange)
+}
+
+func familyWord(v6 bool) string {
+	if v6 {
+		return "IPv6"
+	}
+	return "IPv4"
+}
+
+func (b *builder) auth(in *instanceBlock, out *Instance) {
+	a := in.Auth
+	if a == nil {
+		return
+	}
+	if out.Version == vrrp.V3 {
+		b.err(a.DefRange, "VRRPv3 has no authentication", "RFC 5798 removed authentication. Remove the auth block, or use version = 2 to interoperate with PASS-authenticated peers.")
+		return
+	}
+	switch strings.ToLower(a.Type) {
+	case "none":
+	case "pass":
+		out.Auth.Type = vrrp.AuthPass
+		if a.Password == nil || *a.Password == "" {
+			b.err(a.DefRange, "Missing password", "auth type \"pass\" needs password = \"...\" (up to 8 bytes).")
+			return
+		}
+		if len(*a.Password) > 8 {
+			b.warn(attrRange(a.Body, "password", a.DefRange), "Password longer than 8 bytes",
+				"VRRPv2 carries 8 bytes of password; only %q is sent, as keepalived does. Shorten it so that the policy says what is on the wire.", (*a.Password)[:8])
+		}
+		copy(out.Auth.Password[:], *a.Password)
+	case "ah":
+		b.err(attrRange(a.Body, "type", a.DefRange), "AH authentication is not supported", "IPsec AH (RFC 2338) is deprecated and not implemented. Use type = \"pass\" or VRRPv3.")
+	default:
+		b.err(attrRange(a.Body, "type", a.DefRange), "Unknown auth type", "type = %q: use \"pass\" or \"none\".", a.Type)
+	}
+}
+
+// priorities evaluates the priority attribute: a number, or a map of node to
+// number in a site. Nodes missing from the map do not run the instance.
+func (b *builder) priorities(in *instanceBlock) map[string]uint8 {
+	out := map[string]uint8{}
+	attr, given := in.Body.(*hclsyntax.Body).Attributes["priority"]
+	check := func(v cty.Value, rng hcl.Range) (uint8, bool) {
+		if v.IsNull() || !v.Type().Equals(cty.Number) {
+			b.err(rng, "Invalid priority", "A priority is a whole number from 1 to 255.")
+			return 0, false
+		}
+		bf := v.AsBigFloat()
+		n, acc := bf.Int64()
+		if !bf.IsInt() || acc != 0 || n < 1 || n > 255 {
+			b.err(rng, "Priority out of range", "priority %s: priorities run from 1 to 254, and 255 for the owner of the addresses (0 is reserved for resigning).", v.AsBigFloat().String())
+			return 0, false
+		}
+		return uint8(n), true
+	}
+	all := func(p uint8) {
+		if b.perNode {
+			out[""] = p
+			return
+		}
+		for _, n := range b.nodeNames {
+			out[n] = p
+		}
+	}
+	if !given {
+		all(defaultPriority)
+		return out
+	}
+	if obj, ok := attr.Expr.(*hclsyntax.ObjectConsExpr); ok {
+		if b.perNode {
+			b.err(attr.Expr.Range(), "No node blocks", "A priority map names nodes, but this file has no node blocks. Add node blocks, or write a plain priority = 100 for a per-node file.")
+			return out
+		}
+		for _, item := range obj.Items {
+			k, d := item.KeyExpr.Value(nil)
+			if d.HasErrors() || k.Type() != cty.String {
+				b.err(item.KeyExpr.Range(), "Invalid priority key", "Keys of the priority map are node names.")
+				continue
+			}
+			name := k.AsString()
+			if !b.nodeName(name, item.KeyExpr.Range()) {
+				continue
+			}
+			v, d := item.ValueExpr.Value(nil)
+			b.diags = append(b.diags, d...)
+			if p, ok := check(v, item.ValueExpr.Range()); ok {
+				out[name] = p
+			}
+		}
+		for _, n := range b.nodeNames {
+			if _, ok := out[n]; !ok && !hasKey(obj, n) {
+				b.warn(attr.Expr.Range(), "Node not in priority map", "Node %q is not in %s's priority map, so it does not run %s. Add %s = <priority> if it should back it up.", n, in.Name, in.Name, n)
+			}
+		}
+		return out
+	}
+	v, d := attr.Expr.Value(nil)
+	b.diags = append(b.diags, d...)
+	if d.HasErrors() {
+		return out
+	}
+	if p, ok := check(v, attr.Expr.Range()); ok {
+		all(p)
+	}
+	return out
+}
+
+func hasKey(obj *hclsyntax.ObjectConsExpr, name string) bool {
+	for _, item := range obj.Items {
+		if k, d := item.KeyExpr.Value(nil); !d.HasErrors() && k.Type() == cty.String && k.AsString() == name {
+			return true
+		}
+	}
+	return false
+}
+
+// weightRange warns when this node's checks can push the priority out of
+// 1-254: keepalived clamps there, so the weights do less than they say.
+// It reports whether it warned, so that an instance draws one warning, not
+// one per node.
+func (b *builder) weightRange(in *instanceBlock, node string, inst *Instance) bool {
+	lo, hi := int(inst.Priority), int(inst.Priority)
+	for _, t := range inst.Track {
+		if t.Weight < 0 {
+			lo += t.Weight
+		} else {
+			hi += t.Weight
+		}
+	}
+	for _, t := range inst.TrackIfs {
+		if t.Weight < 0 {
+			lo += t.Weight
+		} else {
+			hi += t.Weight
+		}
+	}
+	who := in.Name
+	if node != "" {
+		who = fmt.Sprintf("%s on %s", in.Name, node)
+	}
+	rng := attrRange(in.Body, "track", in.DefRange)
+	switch {
+	case inst.Priority == 255 && (len(inst.Track) > 0 || len(inst.TrackIfs) > 0):
+		b.warn(rng, "Address owner is tracked", "%s has priority 255 (address owner); weights change it to a non-owner priority. Use 254 if checks should move the address.", who)
+	case lo < 1:
+		b.warn(rng, "Weights can push priority below 1", "With every negative weight applied %s drops to %d; it is clamped to 1, as keepalived does. Lower the weights or raise the priority.", who, lo)
+	case hi > 254:
+		b.warn(rng, "Weights can push priority above 254", "With every positive weight applied %s rises to %d; it is clamped to 254, as keepalived does.", who, hi)
+	default:
+		return false
+	}
+	return true
+}
+
+// checkVRIDs reports two instances with one VRID on one interface and family.
+func (b *builder) checkVRIDs(site *Site) {
+	reported := map[string]bool{}
+	for _, n := range keys(site.configs) {
+		seen := map[string]string{}
+		for _, in := range site.configs[n].Instances {
+			key := fmt.Sprintf("%s/%v/%d", in.Interface, in.IPv6(), in.VRID)
+			prev, dup := seen[key]
+			seen[key] = in.Name
+			if !dup || reported[prev+"\x00"+in.Name] {
+				continue
+			}
+			reported[prev+"\x00"+in.Name] = true
+			blk := b.instances[in.Name]
+			b.err(attrRange(blk.Body, "vrid", blk.DefRange), "Duplicate VRID", "Instances %q and %q both use vrid %d on %s (%s); VRRP routers tell instances apart by VRID. Give one another vrid.",
+				prev, in.Name, in.VRID, in.Interface, familyWord(in.IPv6()))
+		}
+	}
+}
+
+func (b *builder) syncGroupsInto(site *Site) {
+	member := map[string]string{}
+	for _, g := range b.raw.SyncGroups {
+		b.notifyNames(g.Body, "notify", g.Notify, g.DefRange)
+		for i, name := range g.Instances {
+			rng := elemRange(g.Body, "instances", i, g.DefRange)
+			if _, ok := b.instances[name]; !ok {
+				b.err(rng, "Unknown instance", "%q names no instance block.%s", name, suggest(name, keys(b.instances)))
+				continue
+			}
+			if prev, ok := member[name]; ok {
+				b.err(rng, "Instance in two sync groups", "%q is already in sync group %q; an instance can follow one group only.", name, prev)
+				continue
+			}
+			member[name] = g.Name
+		}
+		for _, c := range site.configs {
+			c.SyncGroups = append(c.SyncGroups, SyncGroup{Name: g.Name, Instances: g.Instances, Notify: g.Notify})
+			for i := range c.Instances {
+				if member[c.Instances[i].Name] == g.Name {
+					c.Instances[i].SyncGroup = g.Name
+					c.Instances[i].Notify = dedupe(append(c.Instances[i].Notify, g.Notify...))
+				}
+			}
+		}
+	}
+}
+
+// checkTies warns when two nodes hold one priority for an instance.
+func (b *builder) checkTies(site *Site) {
+	for _, si := range site.instances {
+		byPrio := map[uint8][]string{}
+		for n, p := range si.Priorities {
+			byPrio[p] = append(byPrio[p], n)
+		}
+		for p, nodes := range byPrio {
+			if len(nodes) < 2 {
+				continue
+			}
+			sort.Strings(nodes)
+			blk := b.instances[si.Name]
+			if blk == nil {
+				continue
+			}
+			b.warn(attrRange(blk.Body, "priority", blk.DefRange), "Tied priorities",
+				"Nodes %s have priority %d for %s. %s", joinAnd(nodes), p, si.Name, tieWinner(site, nodes))
+		}
+	}
+}
+
+// tieWinner says who wins a tie: the higher primary address (RFC 5798 §6.4.3).
+func tieWinner(site *Site, nodes []string) string {
+	best, known := "", true
+	for _, n := range nodes {
+		a := site.nodeAddrs[n]
+		if !a.IsValid() {
+			known = false
+			break
+		}
+		if best == "" || a.Compare(site.nodeAddrs[best]) > 0 {
+			best = n
+		}
+	}
+	if !known {
+		return "The tie goes to the higher primary address, which this policy does not give: set address in the node blocks, or give them different priorities."
+	}
+	return fmt.Sprintf("%s wins the tie with the higher primary address %v.", best, site.nodeAddrs[best])
+}
+
+// joinAnd writes "a and b" or "a, b and c".
+func joinAnd(s []string) string {
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
+}
+
+func dedupe(s []string) []string {
+	var out []string
+	for _, x := range s {
+		if !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}

@@ -1,0 +1,250 @@
+package policy_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-ha/vigil/core/policy"
+	"github.com/vigil-ha/vigil/core/vrrp"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+var kinds = map[string]string{"nginx-process": "check", "http-probe": "check", "smtp-notify": "notifier", "nginx-action": "action"}
+
+func opts() policy.Options {
+	return policy.Options{PluginKind: func(n string) (string, bool) { k, ok := kinds[n]; return k, ok }}
+}
+
+func golden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test -update writes it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs:\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+// TestBadPolicies: each file in testdata/bad is wrong in one way (or, for
+// many-errors, in many), and its diagnostics are pinned in a golden file.
+// Every diagnostic must carry file:line:col and a detail saying what to do.
+func TestBadPolicies(t *testing.T) {
+	files, _ := filepath.Glob("testdata/bad/*.hcl")
+	if len(files) < 25 {
+		t.Fatalf("want at least 25 bad-policy cases, have %d", len(files))
+	}
+	for _, path := range files {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			_, srcs, diags := policy.Load(path, opts())
+			if len(diags) == 0 {
+				t.Fatal("no diagnostics for a bad policy")
+			}
+			for _, d := range diags {
+				if d.Subject == nil || d.Subject.Start.Line == 0 {
+					t.Errorf("diagnostic without a source position: %s", d.Summary)
+				}
+				if d.Detail == "" {
+					t.Errorf("diagnostic without a detail: %s", d.Summary)
+				}
+			}
+			var buf bytes.Buffer
+			policy.WriteDiagnostics(&buf, srcs, diags)
+			golden(t, strings.TrimSuffix(path, ".hcl")+".golden", buf.Bytes())
+		})
+	}
+}
+
+func TestManyErrorsReportedAtOnce(t *testing.T) {
+	_, _, diags := policy.Load("testdata/bad/many-errors.hcl", opts())
+	if n := len(diags.Errs()); n < 6 {
+		t.Errorf("got %d errors, want every one of the six problems: %v", n, diags)
+	}
+}
+
+func TestExamplePoliciesValidateClean(t *testing.T) {
+	for _, path := range []string{"../../policies/sgcc-lb.hcl", "../../policies/demo.hcl"} {
+		site, _, diags := policy.Load(path, opts())
+		if len(diags) != 0 || site == nil {
+			t.Errorf("%s: %v", path, diags)
+		}
+	}
+}
+
+func TestSeedSiteResolves(t *testing.T) {
+	site, _, diags := policy.Load("../../policies/sgcc-lb.hcl", opts())
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	c, err := site.Config("lb03")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RouterID != "lb03" || c.Site != "sgcc-lb" || len(c.Instances) != 3 {
+		t.Fatalf("lb03 config: %+v", c)
+	}
+	vi3 := c.Instances[2]
+	want := policy.Instance{
+		Name: "VI_3", Interface: "ens192", VRID: 23, Version: vrrp.V2, Interval: time.Second, Priority: 100,
+		Preempt: true, Auth: policy.Auth{Type: vrrp.AuthPass, Password: [8]byte{'1', '3', '2', '2'}},
+		SourceAddr: netip.MustParseAddr("10.2.61.23"),
+		Track:      []policy.TrackCheck{{Check: "nginx", Weight: -25}},
+		Notify:     []string{"ops-mail"},
+		GARP:       policy.GARP{MasterDelay: 5 * time.Second, MasterRepeat: 5},
+	}
+	if vi3.Name != want.Name || vi3.Interface != want.Interface || vi3.VRID != want.VRID || vi3.Version != want.Version ||
+		vi3.Interval != want.Interval || vi3.Priority != want.Priority || vi3.Preempt != want.Preempt || vi3.Auth != want.Auth ||
+		vi3.SourceAddr != want.SourceAddr || vi3.GARP != want.GARP || len(vi3.Track) != 1 || vi3.Track[0] != want.Track[0] ||
+		len(vi3.Notify) != 1 || vi3.Notify[0] != "ops-mail" {
+		t.Errorf("VI_3 on lb03:\n got %+v\nwant %+v", vi3, want)
+	}
+	if len(vi3.VIPs) != 1 || vi3.VIPs[0].Prefix != netip.MustParsePrefix("10.2.61.26/24") {
+		t.Errorf("VIPs %+v", vi3.VIPs)
+	}
+	if len(vi3.Peers) != 2 || vi3.Peers[0] != (policy.Peer{Node: "lb01", Priority: 60, Addr: netip.MustParseAddr("10.2.61.21")}) {
+		t.Errorf("peers %+v", vi3.Peers)
+	}
+	if len(c.Checks) != 1 || c.Checks[0].Interval != 4*time.Second || c.Checks[0].Timeout != 4*time.Second || c.Checks[0].Rise != 1 {
+		t.Errorf("checks %+v", c.Checks)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(c.Checks[0].Config.JSON, &cfg); err != nil || cfg["pid_file"] != "/run/nginx.pid" {
+		t.Errorf("check config %s: %v", c.Checks[0].Config.JSON, err)
+	}
+	if len(c.Actions) != 1 || strings.Join(c.Actions[0].Instances, ",") != "VI_1,VI_2,VI_3" {
+		t.Errorf("action instances default to those tracking the check: %+v", c.Actions)
+	}
+	if _, err := site.Config("lb04"); err == nil || !strings.Contains(err.Error(), `no node "lb04"`) {
+		t.Errorf("unknown node: %v", err)
+	}
+}
+
+// TestKeepalivedShape: a per-node file (no node blocks, plain priority) is a
+// policy too, as a migrated keepalived.conf would be.
+func TestKeepalivedShape(t *testing.T) {
+	src := `
+site "lb" {
+  router_id = "lb01"
+}
+
+instance "VI_1" {
+  interface       = "eth0"
+  vrid            = 51
+  priority        = 150
+  advert_interval = "2s"
+  vips            = ["192.0.2.151/24"]
+  unicast_peers   = ["192.0.2.22"]
+  preempt         = false
+
+  auth {
+    type     = "pass"
+    password = "12345678"
+  }
+}
+`
+	site, _, diags := policy.Parse("lb01.hcl", []byte(src), opts())
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	c, err := site.Config("anything")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := c.Instances[0]
+	if !site.PerNode || c.RouterID != "lb01" || in.Priority != 150 || in.Preempt || in.Interval != 2*time.Second ||
+		len(in.UnicastPeers) != 1 || in.PreemptDelay != 0 || len(in.Peers) != 0 {
+		t.Errorf("per-node config: %+v %+v", c, in)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	src := `
+instance "VI_1" {
+  interface = "eth0"
+  vrid      = 1
+  vips      = ["192.0.2.1/24"]
+}
+`
+	site, _, diags := policy.Parse("min.hcl", []byte(src), opts())
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	c, _ := site.Config("")
+	in := c.Instances[0]
+	// keepalived's defaults: version 2, advert_int 1, priority 100, preempt,
+	// garp_master_delay 5, garp_master_repeat 5.
+	if in.Version != vrrp.V2 || in.Interval != time.Second || in.Priority != 100 || !in.Preempt ||
+		in.GARP.MasterDelay != 5*time.Second || in.GARP.MasterRepeat != 5 || c.PluginUser != "vigil" || c.StartupDelay != 0 {
+		t.Errorf("defaults: %+v %+v", c, in)
+	}
+}
+
+func TestPlanGolden(t *testing.T) {
+	for _, c := range []struct{ file, golden string }{
+		{"../../policies/sgcc-lb.hcl", "testdata/plan-sgcc-lb.golden"},
+		{"../../policies/testdata/seed-as-written.hcl", "testdata/plan-seed-as-written.golden"},
+	} {
+		site, _, diags := policy.Load(c.file, opts())
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		var buf bytes.Buffer
+		site.Plan("").WriteText(&buf)
+		golden(t, c.golden, buf.Bytes())
+	}
+}
+
+// TestPlanSeed checks the facts the seed report states, not just the text.
+func TestPlanSeed(t *testing.T) {
+	site, _, _ := policy.Load("../../policies/sgcc-lb.hcl", opts())
+	p := site.Plan("")
+	owners := map[string]string{}
+	for _, ip := range p.Instances {
+		owners[ip.Name] = ip.Order[0].Node + "/" + ip.Order[1].Node + "/" + ip.Order[2].Node
+	}
+	if owners["VI_1"] != "lb01/lb03/lb02" || owners["VI_2"] != "lb02/lb01/lb03" || owners["VI_3"] != "lb03/lb02/lb01" {
+		t.Errorf("active-active-active order: %v", owners)
+	}
+	if len(p.Warnings) != 0 {
+		t.Errorf("the corrected seed site draws warnings: %v", p.Warnings)
+	}
+	for _, f := range p.Instances[0].Failures {
+		if f.Event == "check nginx fails on lb01" && (f.Owner != "lb03" || !f.Moves) {
+			t.Errorf("nginx failing on lb01 should move VI_1 to lb03 (100-25 < 80): %+v", f)
+		}
+	}
+
+	bad, _, _ := policy.Load("../../policies/testdata/seed-as-written.hcl", opts())
+	w := strings.Join(bad.Plan("").Warnings, "\n")
+	for _, want := range []string{"VI_3 has no node at the site's top priority 100", "VI_2: nodes lb03 and lb02 claim it at priority 100", `share router id "lb02"`, "node lb02 is master of nothing"} {
+		if !strings.Contains(w, want) {
+			t.Errorf("seed as written: no warning %q in\n%s", want, w)
+		}
+	}
+}
+
+func TestPlanJSON(t *testing.T) {
+	site, _, _ := policy.Load("../../policies/sgcc-lb.hcl", opts())
+	b, err := json.Marshal(site.Plan("lb02"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back policy.Plan
+	if err := json.Unmarshal(b, &back); err != nil || len(back.Instances) != 3 || back.Instances[1].Order[0].Node != "lb02" {
+		t.Errorf("plan JSON round trip: %v %s", err, b)
+	}
+}

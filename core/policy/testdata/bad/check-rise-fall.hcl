@@ -1,0 +1,23 @@
+node "a" {
+  interface = "eth0"
+  address   = "192.0.2.1"
+}
+
+node "b" {
+  interface = "eth0"
+  address   = "192.0.2.2"
+}
+
+instance "VI_1" {
+  vrid     = 1
+  vips     = ["192.0.2.24/24"]
+  priority = { a = 100, b = 90 }
+  track    = ["nginx"]
+}
+
+check "nginx" {
+  plugin = "nginx-process"
+  weight = -300
+  rise   = 0
+  fall   = -1
+}

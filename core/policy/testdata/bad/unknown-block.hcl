@@ -1,0 +1,13 @@
+node "a" {
+  interface = "eth0"
+  address   = "192.0.2.1"
+}
+
+node "b" {
+  interface = "eth0"
+  address   = "192.0.2.2"
+}
+
+instanse "VI_1" {
+  vrid = 1
+}

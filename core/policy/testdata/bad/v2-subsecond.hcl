@@ -1,0 +1,16 @@
+node "a" {
+  interface = "eth0"
+  address   = "192.0.2.1"
+}
+
+node "b" {
+  interface = "eth0"
+  address   = "192.0.2.2"
+}
+
+instance "VI_1" {
+  vrid            = 1
+  advert_interval = "500ms"
+  vips            = ["192.0.2.24/24"]
+  priority        = { a = 100, b = 90 }
+}

@@ -1,0 +1,17 @@
+node "a" {
+  interface = "eth0"
+  address   = "192.0.2.1"
+}
+
+node "b" {
+  interface = "eth0"
+  address   = "192.0.2.2"
+}
+
+instance "VI_1" {
+  vrid            = 1
+  version         = 3
+  advert_interval = "15ms"
+  vips            = ["192.0.2.24/24"]
+  priority        = { a = 100, b = 90 }
+}

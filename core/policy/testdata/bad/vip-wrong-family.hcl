@@ -1,0 +1,16 @@
+node "a" {
+  interface = "eth0"
+  address   = "192.0.2.1"
+}
+
+node "b" {
+  interface = "eth0"
+  address   = "192.0.2.2"
+}
+
+instance "VI_1" {
+  vrid     = 1
+  version  = 3
+  vips     = ["192.0.2.24/24", "2001:db8::24/64"]
+  priority = { a = 100, b = 90 }
+}
