@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin
 FUZZTIME ?= 5m
 
-.PHONY: all build test vet fmt-check bench fuzz clean
+.PHONY: all build test vet fmt-check docs bench fuzz clean
 
 all: build
 
@@ -23,6 +23,10 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+# Benchmarks behind docs/benchmarks.md.
+docs:
+	$(GO) test ./core/policy/ -run TestReferenceDoc -update
 
 # Benchmarks behind docs/benchmarks.md.
 bench:

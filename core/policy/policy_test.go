@@ -248,3 +248,8 @@ func TestPlanJSON(t *testing.T) {
 		t.Errorf("plan JSON round trip: %v %s", err, b)
 	}
 }
+
+// TestReferenceDoc keeps docs/policy.md generated from the schema.
+func TestReferenceDoc(t *testing.T) {
+	golden(t, "../../docs/policy.md", []byte(policy.Reference()))
+}

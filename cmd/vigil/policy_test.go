@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/cli"
+)
+
+func testUI() (*cli.MockUi, cli.Ui) {
+	ui := cli.NewMockUi()
+	return ui, ui
+}
+
+func TestValidateExitCodes(t *testing.T) {
+	mock, ui := testUI()
+	if code := (&validateCommand{ui: ui}).Run([]string{"../../policies/sgcc-lb.hcl", "../../policies/demo.hcl"}); code != 0 {
+		t.Errorf("valid policies: exit %d, %s", code, mock.ErrorWriter.String())
+	}
+	if code := (&validateCommand{ui: ui}).Run([]string{"../../core/policy/testdata/bad/vrid-range.hcl"}); code != 1 {
+		t.Errorf("invalid policy: exit %d, want 1", code)
+	}
+	// Warnings pass unless -strict.
+	warn := "../../policies/testdata/seed-as-written.hcl"
+	if code := (&validateCommand{ui: ui}).Run([]string{warn}); code != 0 {
+		t.Errorf("warnings only: exit %d, want 0", code)
+	}
+	if code := (&validateCommand{ui: ui}).Run([]string{"-strict", warn}); code != 1 {
+		t.Errorf("warnings with -strict: exit %d, want 1", code)
+	}
+	if code := (&validateCommand{ui: ui}).Run(nil); code != 1 {
+		t.Errorf("no file: exit %d, want 1", code)
+	}
+}
+
+func TestFmt(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "p.hcl")
+	messy := "instance \"VI_1\" {\nvrid=1\n  vips    = [\"192.0.2.1/24\"]\n}\n"
+	if err := os.WriteFile(path, []byte(messy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mock, ui := testUI()
+	if code := (&fmtCommand{ui: ui}).Run([]string{"-check", path}); code != 1 || !strings.Contains(mock.OutputWriter.String(), path) {
+		t.Errorf("fmt -check on a messy file: exit %d, output %q", code, mock.OutputWriter.String())
+	}
+	if b, _ := os.ReadFile(path); string(b) != messy {
+		t.Error("fmt -check changed the file")
+	}
+	if code := (&fmtCommand{ui: ui}).Run([]string{path}); code != 0 {
+		t.Errorf("fmt: exit %d", code)
+	}
+	b, _ := os.ReadFile(path)
+	if want := "instance \"VI_1\" {\n  vrid = 1\n  vips = [\"192.0.2.1/24\"]\n}\n"; string(b) != want {
+		t.Errorf("formatted:\n%s\nwant:\n%s", b, want)
+	}
+	if code := (&fmtCommand{ui: ui}).Run([]string{"-check", path}); code != 0 {
+		t.Errorf("fmt -check on a formatted file: exit %d", code)
+	}
+	for _, p := range []string{"../../policies/sgcc-lb.hcl", "../../policies/demo.hcl", "../../policies/testdata/seed-as-written.hcl"} {
+		if code := (&fmtCommand{ui: ui}).Run([]string{"-check", p}); code != 0 {
+			t.Errorf("%s is not canonically formatted", p)
+		}
+	}
+}
+
+func TestPlanCommand(t *testing.T) {
+	mock, ui := testUI()
+	if code := (&planCommand{ui: ui}).Run([]string{"../../policies/sgcc-lb.hcl", "--node", "lb02"}); code != 0 {
+		t.Fatalf("plan --node after the file: exit %d, %s", code, mock.ErrorWriter.String())
+	}
+	if out := mock.OutputWriter.String(); !strings.Contains(out, "VI_2      22    10.2.61.25/24  BACKUP 80   MASTER 100  BACKUP 60") {
+		t.Errorf("plan output lacks the VI_2 row:\n%s", out)
+	}
+	mock, ui = testUI()
+	if code := (&planCommand{ui: ui}).Run([]string{"-json", "../../policies/sgcc-lb.hcl"}); code != 0 || !bytes.HasPrefix(mock.OutputWriter.Bytes(), []byte("{")) {
+		t.Errorf("plan -json: exit %d, %q", code, mock.OutputWriter.String())
+	}
+	mock, ui = testUI()
+	if code := (&planCommand{ui: ui}).Run([]string{"--node", "lb9", "../../policies/sgcc-lb.hcl"}); code != 1 || !strings.Contains(mock.ErrorWriter.String(), `no node "lb9"`) {
+		t.Errorf("plan for an unknown node: exit %d, %q", code, mock.ErrorWriter.String())
+	}
+}
