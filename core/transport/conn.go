@@ -1,0 +1,182 @@
+// Package transport sends and receives VRRP adverts on one interface: a raw
+// IP socket (protocol 112) bound to the interface, joined to 224.0.0.18 or
+// ff02::12 there, sending with TTL / hop limit 255 and TOS 0xc0 as keepalived
+// does, and reporting each received packet's TTL, source and destination.
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
+
+	"github.com/vigil-ha/vigil/core/vrrp"
+)
+
+// Packet is one received VRRP message and the IP facts §7.1 checks need.
+type Packet struct {
+	Src, Dst netip.Addr
+	TTL      int
+	Data     []byte // the VRRP message, IP header stripped
+}
+
+// Conn is a raw VRRP socket on one interface and address family.
+type Conn struct {
+	ifi *net.Interface
+	v6  bool
+	src netip.Addr
+	p4  *ipv4.PacketConn
+	p6  *ipv6.PacketConn
+	pc  net.PacketConn
+}
+
+// Listen opens the VRRP socket for ifname. src is the source address of
+// adverts: for IPv4 the node's primary address (found on the interface when
+// invalid); for IPv6 always the interface's link-local address (RFC 5798
+// §5.1.2.1), and src is ignored.
+func Listen(ifname string, v6 bool, src netip.Addr) (*Conn, error) {
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return nil, fmt.Errorf("interface %s: %w", ifname, err)
+	}
+	if v6 || !src.IsValid() {
+		if src, err = interfaceSource(ifi, v6); err != nil {
+			return nil, err
+		}
+	}
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) { serr = unix.BindToDevice(int(fd), ifname) }); err != nil {
+			return err
+		}
+		return serr
+	}}
+	network, any := "ip4:112", "0.0.0.0"
+	if v6 {
+		network, any = "ip6:112", "::"
+	}
+	pc, err := lc.ListenPacket(context.Background(), network, any)
+	if err != nil {
+		return nil, fmt.Errorf("open VRRP socket on %s: %w", ifname, err)
+	}
+	c := &Conn{ifi: ifi, v6: v6, src: src, pc: pc}
+	if err := c.setup(); err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("set up VRRP socket on %s: %w", ifname, err)
+	}
+	return c, nil
+}
+
+func (c *Conn) setup() error {
+	if c.v6 {
+		p := ipv6.NewPacketConn(c.pc)
+		c.p6 = p
+		return errors.Join(
+			p.JoinGroup(c.ifi, &net.IPAddr{IP: vrrp.GroupV6.AsSlice()}),
+			p.SetMulticastInterface(c.ifi),
+			p.SetMulticastHopLimit(vrrp.TTL),
+			p.SetHopLimit(vrrp.TTL),
+			p.SetMulticastLoopback(false),
+			p.SetTrafficClass(vrrp.TOS),
+			p.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagSrc|ipv6.FlagDst|ipv6.FlagInterface, true),
+		)
+	}
+	p := ipv4.NewPacketConn(c.pc)
+	c.p4 = p
+	return errors.Join(
+		p.JoinGroup(c.ifi, &net.IPAddr{IP: vrrp.GroupV4.AsSlice()}),
+		p.SetMulticastInterface(c.ifi),
+		p.SetMulticastTTL(vrrp.TTL),
+		p.SetTTL(vrrp.TTL),
+		p.SetMulticastLoopback(false),
+		p.SetTOS(vrrp.TOS),
+		p.SetControlMessage(ipv4.FlagTTL|ipv4.FlagSrc|ipv4.FlagDst|ipv4.FlagInterface, true),
+	)
+}
+
+// interfaceSource picks the advert source: the first IPv4 address, or the
+// link-local IPv6 address.
+func interfaceSource(ifi *net.Interface, v6 bool) (netip.Addr, error) {
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("addresses of %s: %w", ifi.Name, err)
+	}
+	for _, a := range addrs {
+		p, err := netip.ParsePrefix(a.String())
+		if err != nil {
+			continue
+		}
+		ip := p.Addr()
+		if !v6 && ip.Is4() {
+			return ip, nil
+		}
+		if v6 && ip.Is6() && ip.IsLinkLocalUnicast() {
+			return ip.WithZone(""), nil
+		}
+	}
+	if v6 {
+		return netip.Addr{}, fmt.Errorf("%s has no IPv6 link-local address to send VRRPv3 from", ifi.Name)
+	}
+	return netip.Addr{}, fmt.Errorf("%s has no IPv4 address to send adverts from", ifi.Name)
+}
+
+// Source is the address adverts are sent from.
+func (c *Conn) Source() netip.Addr { return c.src }
+
+// Interface is the interface the socket is bound to.
+func (c *Conn) Interface() *net.Interface { return c.ifi }
+
+// Read blocks for the next packet; buf is reused, so Packet.Data is valid
+// until the next Read.
+func (c *Conn) Read(buf []byte) (Packet, error) {
+	for {
+		if c.v6 {
+			n, cm, src, err := c.p6.ReadFrom(buf)
+			if err != nil {
+				return Packet{}, err
+			}
+			if cm == nil || cm.IfIndex != c.ifi.Index {
+				continue
+			}
+			s, _ := netip.AddrFromSlice(src.(*net.IPAddr).IP)
+			d, _ := netip.AddrFromSlice(cm.Dst)
+			return Packet{Src: s, Dst: d, TTL: cm.HopLimit, Data: buf[:n]}, nil
+		}
+		n, cm, src, err := c.p4.ReadFrom(buf)
+		if err != nil {
+			return Packet{}, err
+		}
+		if cm == nil || cm.IfIndex != c.ifi.Index {
+			continue
+		}
+		s, _ := netip.AddrFromSlice(src.(*net.IPAddr).IP)
+		d, _ := netip.AddrFromSlice(cm.Dst)
+		return Packet{Src: s.Unmap(), Dst: d.Unmap(), TTL: cm.TTL, Data: buf[:n]}, nil
+	}
+}
+
+// Send writes one VRRP message to dst (the group, or a unicast peer).
+func (c *Conn) Send(msg []byte, dst netip.Addr) error {
+	to := &net.IPAddr{IP: dst.AsSlice()}
+	if c.v6 {
+		if dst.IsLinkLocalUnicast() || dst.IsMulticast() {
+			// The index, not the name: a name is looked up in the calling
+			// thread's network namespace, which need not be the socket's.
+			to.Zone = strconv.Itoa(c.ifi.Index)
+		}
+		_, err := c.p6.WriteTo(msg, &ipv6.ControlMessage{HopLimit: vrrp.TTL, Src: c.src.AsSlice(), IfIndex: c.ifi.Index}, to)
+		return err
+	}
+	_, err := c.p4.WriteTo(msg, &ipv4.ControlMessage{TTL: vrrp.TTL, Src: c.src.AsSlice(), IfIndex: c.ifi.Index}, to)
+	return err
+}
+
+// Close closes the socket; a blocked Read returns an error.
+func (c *Conn) Close() error { return c.pc.Close() }

@@ -1,0 +1,84 @@
+package transport_test
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/vigil-ha/vigil/core/transport"
+	"github.com/vigil-ha/vigil/core/vrrp"
+	"github.com/vigil-ha/vigil/test/lab"
+)
+
+// TestMulticastAndUnicast sends real adverts between two namespaces over
+// IPv4 and IPv6, multicast and unicast, and checks what §7.1 needs arrives:
+// TTL 255, the sender's address, the destination, the bytes.
+func TestMulticastAndUnicast(t *testing.T) {
+	l := lab.New(t, 2)
+	n1, n2 := l.Nodes[0], l.Nodes[1]
+	for _, v6 := range []bool{false, true} {
+		var pool1, pool2 = transport.NewPool(), transport.NewPool()
+		var m1, m2 *transport.Mux
+		n1.Do(func() {
+			var err error
+			if m1, err = pool1.Acquire("eth0", v6, netip.Addr{}); err != nil {
+				t.Fatal(err)
+			}
+		})
+		n2.Do(func() {
+			var err error
+			if m2, err = pool2.Acquire("eth0", v6, netip.Addr{}); err != nil {
+				t.Fatal(err)
+			}
+		})
+		got := make(chan transport.Packet, 4)
+		if err := m2.Register(42, func(p transport.Packet) { got <- p }); err != nil {
+			t.Fatal(err)
+		}
+		if err := m2.Register(42, func(transport.Packet) {}); err == nil {
+			t.Error("a second handler for one VRID was accepted")
+		}
+		group, peer := vrrp.GroupV4, n2.Addr4
+		if v6 {
+			group, peer = vrrp.GroupV6, m2.Source()
+		}
+		adv := vrrp.Advert{Version: vrrp.V3, VRID: 42, Priority: 100, Interval: time.Second, Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.42")}}
+		if v6 {
+			adv.Addrs = []netip.Addr{netip.MustParseAddr("2001:db8::42")}
+		}
+		for _, dst := range []netip.Addr{group, peer} {
+			msg, err := adv.Marshal(m1.Source(), dst)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := m1.Send(msg, dst); err != nil {
+				t.Fatalf("send to %v: %v", dst, err)
+			}
+			select {
+			case p := <-got:
+				var a vrrp.Advert
+				if err := a.Unmarshal(p.Data, p.Src, p.Dst); err != nil {
+					t.Fatalf("v6=%v to %v: %v", v6, dst, err)
+				}
+				if p.TTL != 255 || p.Src != m1.Source() || p.Dst != dst || a.VRID != 42 {
+					t.Errorf("v6=%v to %v: got %+v", v6, dst, p)
+				}
+			case <-time.After(2 * time.Second):
+				t.Fatalf("v6=%v: advert to %v never arrived", v6, dst)
+			}
+		}
+		if v6 && !m1.Source().IsLinkLocalUnicast() {
+			t.Errorf("IPv6 adverts sent from %v, RFC 5798 wants the link-local address", m1.Source())
+		}
+		if !v6 && m1.Source() != n1.Addr4 {
+			t.Errorf("IPv4 adverts sent from %v, want the interface address %v", m1.Source(), n1.Addr4)
+		}
+		// A VRID nobody registered is counted, not delivered.
+		adv.VRID = 43
+		msg, _ := adv.Marshal(m1.Source(), group)
+		m1.Send(msg, group)
+		lab.WaitFor(t, 2*time.Second, "unclaimed VRID counted", func() bool { return m2.Unclaimed.Load() == 1 })
+		pool1.Release(m1)
+		pool2.Release(m2)
+	}
+}
