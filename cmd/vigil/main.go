@@ -16,6 +16,8 @@ func main() {
 	c.Args = os.Args[1:]
 	ui := &cli.BasicUi{Reader: os.Stdin, Writer: os.Stdout, ErrorWriter: os.Stderr}
 	c.Commands = map[string]cli.CommandFactory{
+		"agent":    func() (cli.Command, error) { return &agentCommand{ui: ui}, nil },
+		"status":   func() (cli.Command, error) { return &statusCommand{ui: ui}, nil },
 		"validate": func() (cli.Command, error) { return &validateCommand{ui: ui}, nil },
 		"plan":     func() (cli.Command, error) { return &planCommand{ui: ui}, nil },
 		"fmt":      func() (cli.Command, error) { return &fmtCommand{ui: ui}, nil },

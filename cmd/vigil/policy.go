@@ -185,3 +185,5 @@ func (c *fmtCommand) Run(args []string) int {
 	}
 	return code
 }
+
+func jsonIndent(v any) ([]byte, error) { return json.MarshalIndent(v, "", "  ") }

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hashicorp/cli"
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/vigil-ha/vigil/core/agent"
+	"github.com/vigil-ha/vigil/core/api"
+	"github.com/vigil-ha/vigil/core/policy"
+)
+
+type agentCommand struct{ ui cli.Ui }
+
+func (c *agentCommand) Synopsis() string { return "Run this node's part of a site policy" }
+func (c *agentCommand) Help() string {
+	return `Usage: vigil agent --policy FILE --node NAME [--state-dir DIR] [--socket PATH] [--log-level LEVEL]
+
+  Runs the VRRP instances the policy gives NAME. SIGTERM or SIGINT: masters
+  send priority 0, VIPs are removed, exit. SIGHUP: reload the policy; if it
+  does not load, the running one stays.
+
+  --state-dir  where the record of added VIPs lives (default /var/lib/vigil)
+  --socket     status socket for 'vigil status' (default ` + api.DefaultSocket + `)
+  --log-level  trace, debug, info, warn, error (default info)`
+}
+
+func (c *agentCommand) Run(args []string) int {
+	fs := flagSet("agent", c.ui)
+	pol := fs.String("policy", "", "site policy file")
+	node := fs.String("node", "", "this node's name in the policy")
+	stateDir := fs.String("state-dir", "/var/lib/vigil", "state directory")
+	socket := fs.String("socket", api.DefaultSocket, "status socket")
+	level := fs.String("log-level", "info", "log level")
+	if err := fs.Parse(args); err != nil || *pol == "" || fs.NArg() != 0 {
+		c.ui.Error(c.Help())
+		return 1
+	}
+	log := hclog.New(&hclog.LoggerOptions{Name: "vigil", Level: hclog.LevelFromString(*level), Output: os.Stderr,
+		TimeFormat: "2006-01-02T15:04:05.000Z0700"})
+	if *node != "" {
+		log = log.With("node", *node)
+	}
+	err := agent.Run(context.Background(), agent.Options{
+		Policy: *pol, Node: *node, StateDir: *stateDir, Socket: *socket, Log: log,
+		LoadOptions: loadOptions(false),
+		Diagnostics: func(files map[string]*hcl.File, d hcl.Diagnostics) { policy.WriteDiagnostics(os.Stderr, files, d) },
+	})
+	if err != nil {
+		log.Error(err.Error())
+		return 1
+	}
+	return 0
+}
+
+type statusCommand struct{ ui cli.Ui }
+
+func (c *statusCommand) Synopsis() string {
+	return "Show the live state of every instance on this node"
+}
+func (c *statusCommand) Help() string {
+	return `Usage: vigil status [--socket PATH] [--json]`
+}
+
+func (c *statusCommand) Run(args []string) int {
+	fs := flagSet("status", c.ui)
+	socket := fs.String("socket", api.DefaultSocket, "status socket")
+	asJSON := fs.Bool("json", false, "JSON output")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
+		c.ui.Error(c.Help())
+		return 1
+	}
+	st, err := api.Fetch(*socket)
+	if err != nil {
+		c.ui.Error(err.Error())
+		return 1
+	}
+	if *asJSON {
+		b, _ := jsonIndent(st)
+		c.ui.Output(string(b))
+		return 0
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "site %s, node %s (%s)\n\n", st.Site, st.Node, st.Policy)
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "instance\tstate\tsince\tpriority\tinterface\tvrid\tmaster\tdropped")
+	for _, in := range st.Instances {
+		var dropped uint64
+		for k, v := range in.Counters {
+			if strings.HasPrefix(k, "dropped_") {
+				dropped += v
+			}
+		}
+		master := in.Master
+		if in.State == "MASTER" {
+			master = "this node"
+		} else if master != "" {
+			master = fmt.Sprintf("%s (%d)", master, in.MasterPriority)
+		}
+		prio := fmt.Sprint(in.Priority)
+		if in.Priority != in.BasePriority {
+			prio = fmt.Sprintf("%d (base %d)", in.Priority, in.BasePriority)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\n", in.Name, in.State, in.Since.Format(time.RFC3339), prio, in.Interface, in.VRID, master, dropped)
+	}
+	tw.Flush()
+	c.ui.Output(strings.TrimRight(b.String(), "\n"))
+	return 0
+}

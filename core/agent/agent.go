@@ -1,0 +1,105 @@
+// Package agent wires a node together: it loads the policy, cleans up after
+// a crashed run, starts the engine and the status socket, and handles
+// signals (TERM: resign and exit; HUP: reload, keeping the old policy if the
+// new one does not load).
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/vigil-ha/vigil/core/api"
+	"github.com/vigil-ha/vigil/core/engine"
+	"github.com/vigil-ha/vigil/core/policy"
+)
+
+// Options are the agent's command-line settings.
+type Options struct {
+	Policy   string
+	Node     string
+	StateDir string
+	Socket   string
+	Log      hclog.Logger
+	// LoadOptions are passed to policy.Load (plugin names, user checks).
+	LoadOptions policy.Options
+	// Diagnostics prints policy diagnostics (the CLI's formatter).
+	Diagnostics func(map[string]*hcl.File, hcl.Diagnostics)
+}
+
+// Run runs the node until ctx ends or SIGTERM/SIGINT arrives.
+func Run(ctx context.Context, o Options) error {
+	log := o.Log
+	cfg, err := load(o)
+	if err != nil {
+		return err
+	}
+	if o.StateDir != "" {
+		if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
+			return fmt.Errorf("state directory: %w", err)
+		}
+	}
+	if err := engine.Recover(o.StateDir, cfg, log); err != nil {
+		return err
+	}
+	eng := engine.New(engine.Options{Log: log, StateDir: o.StateDir})
+	current := cfg
+	srv, err := api.Listen(o.Socket, func() api.Status {
+		return api.Status{Site: current.Site, Node: o.Node, Policy: o.Policy, Instances: eng.Status()}
+	})
+	if err != nil {
+		return fmt.Errorf("status socket: %w", err)
+	}
+	defer srv.Close()
+	log.Info("starting", "site", cfg.Site, "router_id", cfg.RouterID, "instances", len(cfg.Instances), "policy", o.Policy)
+	if err := eng.Apply(cfg); err != nil {
+		eng.Shutdown()
+		return err
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("stopping")
+			eng.Shutdown()
+			return nil
+		case s := <-sigs:
+			if s != syscall.SIGHUP {
+				log.Info("received " + s.String() + ", stopping")
+				eng.Shutdown()
+				log.Info("stopped")
+				return nil
+			}
+			log.Info("received SIGHUP, reloading policy", "policy", o.Policy)
+			next, err := load(o)
+			if err != nil {
+				log.Error("reload failed, keeping the running policy", "error", err)
+				continue
+			}
+			if err := eng.Apply(next); err != nil {
+				log.Error("reload applied with errors", "error", err)
+			}
+			current = next
+			log.Info("reload done", "instances", len(next.Instances))
+		}
+	}
+}
+
+func load(o Options) (*policy.Config, error) {
+	site, files, diags := policy.Load(o.Policy, o.LoadOptions)
+	if o.Diagnostics != nil && len(diags) > 0 {
+		o.Diagnostics(files, diags)
+	}
+	if diags.HasErrors() {
+		return nil, errors.New(o.Policy + ": policy has errors (vigil validate shows them all)")
+	}
+	return site.Config(o.Node)
+}

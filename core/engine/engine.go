@@ -1,0 +1,219 @@
+// Package engine runs a node's VRRP instances: one goroutine each, tying the
+// pure state machine (core/fsm) to the sockets (core/transport) and the
+// virtual addresses (core/vip), and applying policy reloads in place.
+package engine
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/vigil-ha/vigil/core/fsm"
+	"github.com/vigil-ha/vigil/core/policy"
+	"github.com/vigil-ha/vigil/core/transport"
+	"github.com/vigil-ha/vigil/core/vip"
+)
+
+// Status is one instance's live state, as `vigil status` shows it.
+type Status struct {
+	Name           string            `json:"name"`
+	State          string            `json:"state"`
+	Since          time.Time         `json:"since"`
+	Interface      string            `json:"interface"`
+	VRID           uint8             `json:"vrid"`
+	Priority       uint8             `json:"priority"`
+	BasePriority   uint8             `json:"base_priority"`
+	Master         string            `json:"master,omitempty"`
+	MasterPriority uint8             `json:"master_priority,omitempty"`
+	Transitions    int               `json:"transitions"`
+	Counters       map[string]uint64 `json:"counters"`
+}
+
+// Transition is a state change, for notifiers.
+type Transition struct {
+	Instance string
+	From, To string
+	Reason   string
+	At       time.Time
+}
+
+// Options configure an Engine.
+type Options struct {
+	Log hclog.Logger
+	// StateDir holds the record of VIPs this node added, so that a restart
+	// after a crash removes what the crashed run left behind.
+	StateDir string
+	// OnTransition is called on the instance's goroutine for every state
+	// change; it must not block.
+	OnTransition func(Transition)
+}
+
+// Engine runs the instances of one node.
+type Engine struct {
+	log              hclog.Logger
+	pool             *transport.Pool
+	announcer        *vip.Announcer
+	vips             *vipTable
+	onTransition     func(Transition)
+	now              func() time.Time
+	startupDelay     time.Duration
+	checkAdvertAddrs bool
+
+	mu        sync.Mutex
+	instances map[string]*instance
+	order     []string
+}
+
+// New returns an engine with no instance running.
+func New(opts Options) *Engine {
+	log := opts.Log
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	return &Engine{log: log, pool: transport.NewPool(), announcer: vip.NewAnnouncer(),
+		vips: newVIPTable(opts.StateDir, log), onTransition: opts.OnTransition, now: time.Now,
+		instances: map[string]*instance{}}
+}
+
+// Apply makes the running instances match cfg. Instances whose settings did
+// not change keep running untouched (no transition, no packet lost); an
+// instance whose only change is its VIP set updates its addresses in place;
+// any other change restarts that instance alone. On error the instances
+// already running stay as they were.
+func (e *Engine) Apply(cfg *policy.Config) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.startupDelay, e.checkAdvertAddrs = cfg.StartupDelay, cfg.CheckAdvertAddrs
+	want := map[string]policy.Instance{}
+	var order []string
+	for _, in := range cfg.Instances {
+		want[in.Name] = in
+		order = append(order, in.Name)
+	}
+	// Stop what is gone or changed beyond its VIPs first, so that a VRID
+	// moving between instances is free when the new one registers it.
+	var restart []string
+	for name, in := range e.instances {
+		nc, keep := want[name]
+		switch {
+		case !keep:
+			e.log.Info(name + " removed from policy, stopping")
+			in.shutdown()
+			delete(e.instances, name)
+		case reflect.DeepEqual(in.cfg, nc):
+		case sameButVIPs(in.cfg, nc):
+			e.log.Info(name + " VIPs changed, updating in place")
+			in.call(func(time.Time) { in.updateVIPs(nc) })
+		default:
+			e.log.Info(name + " settings changed, restarting it")
+			in.shutdown()
+			delete(e.instances, name)
+			restart = append(restart, name)
+		}
+	}
+	var errs []error
+	for _, name := range order {
+		if _, running := e.instances[name]; running {
+			continue
+		}
+		in, err := newInstance(e, want[name])
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		e.instances[name] = in
+		go in.run()
+	}
+	e.order = order
+	if len(errs) > 0 {
+		return fmt.Errorf("starting instances: %v", errs)
+	}
+	return nil
+}
+
+func sameButVIPs(a, b policy.Instance) bool {
+	a.VIPs, a.ExcludedVIPs, b.VIPs, b.ExcludedVIPs = nil, nil, nil, nil
+	return reflect.DeepEqual(a, b)
+}
+
+// updateVIPs swaps the VIP set of a running instance; a master removes the
+// addresses that went, adds the new ones and announces them.
+func (in *instance) updateVIPs(nc policy.Instance) {
+	old := slices.Clone(in.vips)
+	in.cfg = nc
+	in.setVIPs(nc)
+	if in.m.State() != fsm.Master {
+		return
+	}
+	for _, a := range old {
+		if !slices.Contains(in.vips, a) {
+			if err := in.e.vips.remove(a); err != nil {
+				in.log.Error(in.cfg.Name+" cannot remove VIP", "vip", a.Prefix, "error", err)
+			}
+		}
+	}
+	in.addVIPs()
+	in.announce()
+	in.send(in.m.Priority())
+}
+
+// Shutdown stops every instance: masters send priority 0 and remove their
+// VIPs (RFC 5798 §6.4.3), then sockets close.
+func (e *Engine) Shutdown() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var wg sync.WaitGroup
+	for name, in := range e.instances {
+		wg.Add(1)
+		go func() { defer wg.Done(); in.shutdown() }()
+		delete(e.instances, name)
+	}
+	wg.Wait()
+	e.announcer.Close()
+}
+
+// Status lists every instance in policy order.
+func (e *Engine) Status() []Status {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]Status, 0, len(e.instances))
+	for _, name := range e.order {
+		if in, ok := e.instances[name]; ok {
+			out = append(out, in.snapshot())
+		}
+	}
+	return out
+}
+
+// SetWeight applies (or, with delta 0, lifts) the weight that source puts on
+// instance's priority.
+func (e *Engine) SetWeight(instance, source string, delta int) error {
+	in, err := e.get(instance)
+	if err != nil {
+		return err
+	}
+	return in.call(func(now time.Time) { in.setDelta(now, source, delta) })
+}
+
+// SetFault holds (on) or releases an instance in FAULT for reason.
+func (e *Engine) SetFault(instance string, r fsm.FaultReason, on bool, why string) error {
+	in, err := e.get(instance)
+	if err != nil {
+		return err
+	}
+	return in.call(func(now time.Time) { in.exec(in.m.SetFault(now, r, on, why)) })
+}
+
+func (e *Engine) get(name string) (*instance, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	in, ok := e.instances[name]
+	if !ok {
+		return nil, fmt.Errorf("no instance %q", name)
+	}
+	return in, nil
+}

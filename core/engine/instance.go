@@ -1,0 +1,317 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/vigil-ha/vigil/core/fsm"
+	"github.com/vigil-ha/vigil/core/policy"
+	"github.com/vigil-ha/vigil/core/transport"
+	"github.com/vigil-ha/vigil/core/vip"
+	"github.com/vigil-ha/vigil/core/vrrp"
+)
+
+// instance runs one VRRP instance: its goroutine owns the state machine;
+// everything else talks to it through channels.
+type instance struct {
+	cfg  policy.Instance
+	e    *Engine
+	log  hclog.Logger
+	m    *fsm.Machine
+	mux  *transport.Mux
+	dsts []netip.Addr
+	vips []vip.Addr
+
+	in   chan transport.Packet
+	ctl  chan func(now time.Time)
+	stop chan struct{}
+	done chan struct{}
+
+	expect  vrrp.Expect
+	rx      vrrp.Advert
+	out     []byte
+	deltas  map[string]int // weight applied by each tracked source
+	lastLog map[string]time.Time
+
+	mu     sync.Mutex
+	status Status
+}
+
+func newInstance(e *Engine, cfg policy.Instance) (*instance, error) {
+	// Messages start with the instance name, as keepalived's do, so that
+	// "grep 'VI_1 entering MASTER'" finds them; no logger name repeats it.
+	in := &instance{cfg: cfg, e: e, log: e.log,
+		in: make(chan transport.Packet, 64), ctl: make(chan func(time.Time), 16),
+		stop: make(chan struct{}), done: make(chan struct{}),
+		deltas: map[string]int{}, lastLog: map[string]time.Time{}}
+	mux, err := e.pool.Acquire(cfg.Interface, cfg.IPv6(), cfg.SourceAddr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
+	}
+	in.mux = mux
+	if err := mux.Register(cfg.VRID, in.receive); err != nil {
+		e.pool.Release(mux)
+		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
+	}
+	in.dsts = cfg.UnicastPeers
+	if len(in.dsts) == 0 {
+		in.dsts = []netip.Addr{vrrp.GroupV4}
+		if cfg.IPv6() {
+			in.dsts = []netip.Addr{vrrp.GroupV6}
+		}
+	}
+	in.setVIPs(cfg)
+	in.m = fsm.New(fsm.Config{
+		Version: cfg.Version, Priority: cfg.Priority, Interval: cfg.Interval,
+		Preempt: cfg.Preempt, PreemptDelay: cfg.PreemptDelay, StartupDelay: e.startupDelay,
+		PrimaryAddr: mux.Source(), GARPDelay: cfg.GARP.MasterDelay, GARPRefresh: cfg.GARP.MasterRefresh,
+	})
+	in.status = Status{Name: cfg.Name, State: fsm.Init.String(), Interface: cfg.Interface, VRID: cfg.VRID,
+		Priority: cfg.Priority, BasePriority: cfg.Priority, Counters: map[string]uint64{}}
+	return in, nil
+}
+
+// setVIPs derives what the instance configures and advertises from cfg.
+func (in *instance) setVIPs(cfg policy.Instance) {
+	in.vips = in.vips[:0]
+	var advertised []netip.Addr
+	for i, v := range append(append([]policy.VIP(nil), cfg.VIPs...), cfg.ExcludedVIPs...) {
+		ifname := v.Interface
+		if ifname == "" {
+			ifname = cfg.Interface
+		}
+		in.vips = append(in.vips, vip.Addr{Prefix: v.Prefix, Label: v.Label, Scope: v.Scope, Interface: ifname})
+		if i < len(cfg.VIPs) {
+			advertised = append(advertised, v.Prefix.Addr())
+		}
+	}
+	in.expect = vrrp.Expect{Version: cfg.Version, AuthType: cfg.Auth.Type, Password: cfg.Auth.Password,
+		Interval: cfg.Interval, Addrs: advertised, CheckAddrs: in.e.checkAdvertAddrs}
+}
+
+// receive runs on the socket's goroutine: hand the packet to ours.
+func (in *instance) receive(p transport.Packet) {
+	select {
+	case in.in <- p:
+	default:
+		in.count("dropped_queue_full")
+	}
+}
+
+func (in *instance) count(name string) {
+	in.mu.Lock()
+	in.status.Counters[name]++
+	in.mu.Unlock()
+}
+
+// logLimited logs msg at most once per advert interval per key, so that a
+// misconfigured peer sending every interval yields one line per interval
+// rather than a flood.
+func (in *instance) logLimited(now time.Time, key, msg string, args ...any) {
+	if last, ok := in.lastLog[key]; ok && now.Sub(last) < in.cfg.Interval {
+		return
+	}
+	in.lastLog[key] = now
+	in.log.Warn(msg, args...)
+}
+
+func (in *instance) run() {
+	defer close(in.done)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	in.exec(in.m.Start(in.e.now()))
+	for {
+		if d := in.m.Deadline(); !d.IsZero() {
+			timer.Reset(time.Until(d))
+		} else {
+			timer.Reset(time.Hour)
+		}
+		select {
+		case p := <-in.in:
+			in.packet(in.e.now(), p)
+		case <-timer.C:
+			in.exec(in.m.Tick(in.e.now()))
+		case f := <-in.ctl:
+			f(in.e.now())
+		case <-in.stop:
+			in.exec(in.m.Shutdown(in.e.now()))
+			return
+		}
+	}
+}
+
+func (in *instance) packet(now time.Time, p transport.Packet) {
+	in.count("adverts_received")
+	if err := in.rx.Unmarshal(p.Data, p.Src, p.Dst); err != nil {
+		in.count("dropped_" + vrrp.Reason(err))
+		in.logLimited(now, vrrp.Reason(err), fmt.Sprintf("%s dropped malformed advert from %v", in.cfg.Name, p.Src), "error", err)
+		return
+	}
+	if err := vrrp.Verify(&in.rx, p.TTL, &in.expect); err != nil {
+		in.count("dropped_" + vrrp.Reason(err))
+		in.logLimited(now, vrrp.Reason(err), fmt.Sprintf("%s dropped advert from %v", in.cfg.Name, p.Src), "error", err)
+		return
+	}
+	in.exec(in.m.Advert(now, fsm.Advert{Src: p.Src, Priority: in.rx.Priority, Interval: in.rx.Interval}))
+	addr, prio := in.m.Master()
+	in.mu.Lock()
+	if in.m.State() == fsm.Backup && addr.IsValid() {
+		in.status.Master, in.status.MasterPriority = addr.String(), prio
+	}
+	in.mu.Unlock()
+}
+
+// exec carries out the state machine's actions in order.
+func (in *instance) exec(actions []fsm.Action) {
+	for _, a := range actions {
+		switch a.Kind {
+		case fsm.SendAdvert:
+			if a.Reason != "" {
+				in.log.Debug(in.cfg.Name+" sending advert", "priority", a.Priority, "reason", a.Reason)
+			}
+			in.send(a.Priority)
+		case fsm.AddVIPs:
+			in.log.Info(in.cfg.Name + " setting protocol VIPs")
+			in.addVIPs()
+		case fsm.RemoveVIPs:
+			in.log.Info(in.cfg.Name + " removing protocol VIPs")
+			in.removeVIPs()
+		case fsm.SendGratuitous:
+			in.announce()
+		case fsm.Transition:
+			in.transition(a)
+		}
+	}
+}
+
+func (in *instance) send(prio uint8) {
+	adv := vrrp.Advert{Version: in.cfg.Version, VRID: in.cfg.VRID, Priority: prio, Interval: in.cfg.Interval,
+		AuthType: in.cfg.Auth.Type, Password: in.cfg.Auth.Password, Addrs: in.expect.Addrs}
+	for _, dst := range in.dsts {
+		var err error
+		in.out, err = adv.AppendMarshal(in.out[:0], in.mux.Source(), dst)
+		if err == nil {
+			err = in.mux.Send(in.out, dst)
+		}
+		if err != nil {
+			in.count("send_errors")
+			in.logLimited(in.e.now(), "send", fmt.Sprintf("%s cannot send advert to %v", in.cfg.Name, dst), "error", err)
+			continue
+		}
+		in.count("adverts_sent")
+	}
+	if prio == 0 {
+		in.log.Info(in.cfg.Name + " sent 0 priority")
+	}
+}
+
+func (in *instance) addVIPs() {
+	for _, a := range in.vips {
+		if err := in.e.vips.add(a); err != nil {
+			in.log.Error(in.cfg.Name+" cannot add VIP", "vip", a.Prefix, "interface", a.Interface, "error", err)
+		}
+	}
+}
+
+func (in *instance) removeVIPs() {
+	for _, a := range in.vips {
+		if err := in.e.vips.remove(a); err != nil {
+			in.log.Error(in.cfg.Name+" cannot remove VIP", "vip", a.Prefix, "interface", a.Interface, "error", err)
+		}
+	}
+}
+
+func (in *instance) announce() {
+	g := in.cfg.GARP
+	in.log.Info(fmt.Sprintf("%s sending gratuitous ARP/NA on %s for %d VIPs", in.cfg.Name, in.cfg.Interface, len(in.vips)), "repeat", g.MasterRepeat)
+	vips := append([]vip.Addr(nil), in.vips...)
+	burst := func() {
+		if err := in.e.announcer.Burst(vips, g.MasterRepeat, g.Interval, g.NAInterval); err != nil {
+			in.log.Warn(in.cfg.Name+" gratuitous ARP/NA failed", "error", err)
+		}
+	}
+	if g.Interval > 0 || g.NAInterval > 0 {
+		go burst() // paced bursts must not hold up adverts
+		return
+	}
+	burst()
+}
+
+func (in *instance) transition(a fsm.Action) {
+	in.log.Info(fmt.Sprintf("%s entering %s state", in.cfg.Name, a.To), "reason", a.Reason)
+	in.mu.Lock()
+	in.status.State = a.To.String()
+	in.status.Since = in.e.now()
+	in.status.Transitions++
+	if a.To != fsm.Backup {
+		in.status.Master, in.status.MasterPriority = "", 0
+	}
+	in.mu.Unlock()
+	if in.e.onTransition != nil {
+		in.e.onTransition(Transition{Instance: in.cfg.Name, From: a.From.String(), To: a.To.String(), Reason: a.Reason, At: in.e.now()})
+	}
+}
+
+// call runs f on the instance goroutine and waits for it.
+func (in *instance) call(f func(now time.Time)) error {
+	done := make(chan struct{})
+	select {
+	case in.ctl <- func(now time.Time) { f(now); close(done) }:
+	case <-in.done:
+		return errors.New("instance stopped")
+	}
+	select {
+	case <-done:
+		return nil
+	case <-in.done:
+		return errors.New("instance stopped")
+	}
+}
+
+// setDelta records the weight one tracked source applies and recomputes the
+// effective priority: base + sum of deltas, clamped to 1-254 (keepalived's
+// rule; an owner at 255 stays there only untracked).
+func (in *instance) setDelta(now time.Time, source string, delta int) {
+	if delta == 0 {
+		delete(in.deltas, source)
+	} else {
+		in.deltas[source] = delta
+	}
+	p := int(in.cfg.Priority)
+	for _, d := range in.deltas {
+		p += d
+	}
+	if len(in.deltas) > 0 || p != int(in.cfg.Priority) {
+		p = min(max(p, 1), 254)
+	}
+	if uint8(p) != in.m.Priority() {
+		in.log.Info(fmt.Sprintf("%s changing effective priority from %d to %d", in.cfg.Name, in.m.Priority(), p), "source", source)
+	}
+	in.exec(in.m.SetPriority(now, uint8(p)))
+	in.mu.Lock()
+	in.status.Priority = uint8(p)
+	in.mu.Unlock()
+}
+
+func (in *instance) snapshot() Status {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	s := in.status
+	s.Counters = make(map[string]uint64, len(in.status.Counters))
+	for k, v := range in.status.Counters {
+		s.Counters[k] = v
+	}
+	return s
+}
+
+func (in *instance) shutdown() {
+	close(in.stop)
+	<-in.done
+	in.mux.Unregister(in.cfg.VRID)
+	in.e.pool.Release(in.mux)
+}

@@ -1,0 +1,133 @@
+package engine
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/vigil-ha/vigil/core/policy"
+	"github.com/vigil-ha/vigil/core/vip"
+)
+
+// vipTable adds and removes VIPs and keeps a record of the ones this node
+// added in the state directory, written before each change, so that a run
+// that crashed can be cleaned up by the next.
+type vipTable struct {
+	mu   sync.Mutex
+	path string
+	log  hclog.Logger
+	held map[string]vip.Addr
+}
+
+const vipRecord = "vips.json"
+
+func newVIPTable(stateDir string, log hclog.Logger) *vipTable {
+	t := &vipTable{log: log, held: map[string]vip.Addr{}}
+	if stateDir != "" {
+		t.path = filepath.Join(stateDir, vipRecord)
+	}
+	return t
+}
+
+func vipKey(a vip.Addr) string { return a.Interface + "/" + a.Prefix.String() }
+
+func (t *vipTable) add(a vip.Addr) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.held[vipKey(a)] = a
+	if err := t.save(); err != nil {
+		t.log.Warn("cannot record VIPs in state directory", "error", err)
+	}
+	_, err := vip.Add(a)
+	return err
+}
+
+func (t *vipTable) remove(a vip.Addr) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, err := vip.Remove(a)
+	if err == nil {
+		delete(t.held, vipKey(a))
+		if err := t.save(); err != nil {
+			t.log.Warn("cannot record VIPs in state directory", "error", err)
+		}
+	}
+	return err
+}
+
+type savedVIP struct {
+	Prefix    string `json:"prefix"`
+	Interface string `json:"interface"`
+	Label     string `json:"label,omitempty"`
+	Scope     string `json:"scope,omitempty"`
+}
+
+func (t *vipTable) save() error {
+	if t.path == "" {
+		return nil
+	}
+	list := make([]savedVIP, 0, len(t.held))
+	for _, a := range t.held {
+		list = append(list, savedVIP{a.Prefix.String(), a.Interface, a.Label, a.Scope})
+	}
+	b, _ := json.Marshal(list)
+	tmp := t.path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, t.path)
+}
+
+// Recover removes VIPs a previous run left behind: every address recorded
+// in stateDir, and every VIP of cfg found configured (keepalived does the
+// latter at start-up). It logs each one it removes.
+func Recover(stateDir string, cfg *policy.Config, log hclog.Logger) error {
+	var todo []vip.Addr
+	if stateDir != "" {
+		b, err := os.ReadFile(filepath.Join(stateDir, vipRecord))
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+		case err != nil:
+			return fmt.Errorf("read VIP record: %w", err)
+		default:
+			var list []savedVIP
+			if err := json.Unmarshal(b, &list); err != nil {
+				log.Warn("VIP record is unreadable, ignoring it", "path", filepath.Join(stateDir, vipRecord), "error", err)
+			}
+			for _, s := range list {
+				if p, err := netip.ParsePrefix(s.Prefix); err == nil {
+					todo = append(todo, vip.Addr{Prefix: p, Interface: s.Interface, Label: s.Label, Scope: s.Scope})
+				}
+			}
+		}
+	}
+	for _, in := range cfg.Instances {
+		for _, v := range append(append([]policy.VIP(nil), in.VIPs...), in.ExcludedVIPs...) {
+			ifname := v.Interface
+			if ifname == "" {
+				ifname = in.Interface
+			}
+			todo = append(todo, vip.Addr{Prefix: v.Prefix, Interface: ifname, Label: v.Label, Scope: v.Scope})
+		}
+	}
+	for _, a := range todo {
+		removed, err := vip.Remove(a)
+		if err != nil {
+			log.Warn("cannot remove leftover VIP", "vip", a.Prefix, "interface", a.Interface, "error", err)
+			continue
+		}
+		if removed {
+			log.Info("removed VIP left by a previous run", "vip", a.Prefix, "interface", a.Interface)
+		}
+	}
+	if stateDir != "" {
+		os.Remove(filepath.Join(stateDir, vipRecord))
+	}
+	return nil
+}

@@ -1,0 +1,54 @@
+package e2e
+
+import (
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vigil-ha/vigil/test/lab"
+)
+
+// TestSeedSite: three Vigil nodes, each MASTER of one VIP (the seed's site,
+// corrected). Every VIP ends on its master and nowhere else, and the client
+// reaches all three, each answered by its master.
+func TestSeedSite(t *testing.T) {
+	l := lab.New(t, 3)
+	s := site{version: 2, interval: "1s", auth: "1322"}
+	pol := s.policy(t, l, 3)
+	var nodes []*vigilNode
+	for _, n := range l.Nodes {
+		n.ServeName(probePort)
+		nodes = append(nodes, startVigil(t, l, n, pol))
+	}
+	if testing.Verbose() {
+		defer func() { t.Log(nodes[0].Output()) }()
+	}
+	for i, n := range l.Nodes {
+		waitOwner(t, l, s.vipOf(i), n.Name, 10*time.Second)
+	}
+	for i, n := range l.Nodes {
+		got, err := l.Client.Probe(s.vipOf(i), probePort, time.Second)
+		if err != nil || got != n.Name {
+			t.Errorf("client to %v: answered by %q (%v), want %s", s.vipOf(i), got, err, n.Name)
+		}
+	}
+}
+
+// TestStopRemovesVIPs: SIGTERM leaves no VIP behind and exits 0.
+func TestStopRemovesVIPs(t *testing.T) {
+	l := lab.New(t, 1)
+	s := site{version: 3, interval: "100ms"}
+	v := startVigil(t, l, l.Nodes[0], s.policy(t, l, 1))
+	waitOwner(t, l, s.vipOf(0), "n1", 5*time.Second)
+	if err := v.Stop(syscall.SIGTERM, 5*time.Second); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, v.Output())
+	}
+	if h := holders(l, s.vipOf(0)); len(h) != 0 {
+		t.Errorf("VIP left on %v after SIGTERM", h)
+	}
+	for _, want := range []string{"VI_1 entering MASTER state", "VI_1 sent 0 priority", "VI_1 removing protocol VIPs"} {
+		if v.Count(want) != 1 {
+			t.Errorf("log has %d lines %q, want 1:\n%s", v.Count(want), want, v.Output())
+		}
+	}
+}
