@@ -44,7 +44,7 @@ func (s *Site) Config(node string) (*Config, error) {
 	}
 	c, ok := s.configs[node]
 	if !ok {
-		return nil, fmt.Errorf("%s: no node %q in the policy (nodes: %s)%s", s.File, node, strings.Join(s.Nodes, ", "), suggest(node, s.Nodes))
+		return nil, fmt.Errorf("%s: no node %q in the policy (nodes: %s).%s", s.File, node, strings.Join(s.Nodes, ", "), suggest(node, s.Nodes))
 	}
 	return c, nil
 }

@@ -14,7 +14,7 @@ import (
 func TestSeedSite(t *testing.T) {
 	l := lab.New(t, 3)
 	s := site{version: 2, interval: "1s", auth: "1322"}
-	pol := s.policy(t, l, 3)
+	pol := s.policy(t, l, 3, 3)
 	var nodes []*vigilNode
 	for _, n := range l.Nodes {
 		n.ServeName(probePort)
@@ -38,7 +38,7 @@ func TestSeedSite(t *testing.T) {
 func TestStopRemovesVIPs(t *testing.T) {
 	l := lab.New(t, 1)
 	s := site{version: 3, interval: "100ms"}
-	v := startVigil(t, l, l.Nodes[0], s.policy(t, l, 1))
+	v := startVigil(t, l, l.Nodes[0], s.policy(t, l, 1, 1))
 	waitOwner(t, l, s.vipOf(0), "n1", 5*time.Second)
 	if err := v.Stop(syscall.SIGTERM, 5*time.Second); err != nil {
 		t.Fatalf("exit after SIGTERM: %v\n%s", err, v.Output())

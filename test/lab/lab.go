@@ -261,3 +261,16 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// StartKeepalived runs Debian's keepalived (VRRP only, in the foreground,
+// logging to the console) on the node with the given configuration.
+func (n *Node) StartKeepalived(conf string) *Proc {
+	n.lab.t.Helper()
+	Require(n.lab.t, "keepalived")
+	base := filepath.Join(n.lab.Dir, n.Name+"-keepalived")
+	if err := os.WriteFile(base+".conf", []byte(conf), 0o644); err != nil {
+		n.lab.t.Fatal(err)
+	}
+	return n.Start("keepalived", "keepalived", "--dont-fork", "--log-console", "--log-detail", "--no-syslog", "--vrrp",
+		"--use-file", base+".conf", "--pid", base+".pid", "--vrrp_pid", base+"-vrrp.pid")
+}
