@@ -52,3 +52,25 @@ func TestStopRemovesVIPs(t *testing.T) {
 		}
 	}
 }
+
+// TestCrashRecovery: an agent killed with SIGKILL leaves its VIP behind; the
+// next start removes it before anything else, then runs normally.
+func TestCrashRecovery(t *testing.T) {
+	l := lab.New(t, 2)
+	s := site{version: 3, interval: "100ms"}
+	pol := s.policy(t, l, 2, 1)
+	v1 := startVigil(t, l, l.Nodes[0], pol)
+	startVigil(t, l, l.Nodes[1], pol)
+	waitOwner(t, l, s.vipOf(0), "n1", 5*time.Second)
+	v1.Stop(syscall.SIGKILL, time.Second)
+	// n2 takes over while the dead n1 still has the address configured.
+	lab.WaitFor(t, 3*time.Second, "n2 to take over", func() bool { return l.Nodes[1].HasAddr(s.vipOf(0)) })
+	if !l.Nodes[0].HasAddr(s.vipOf(0)) {
+		t.Fatal("SIGKILL removed the VIP; the test needs it left behind")
+	}
+	v1 = startVigil(t, l, l.Nodes[0], pol)
+	if v1.Count("removed VIP left by a previous run") < 1 {
+		t.Errorf("restart did not report the leftover VIP:\n%s", v1.Output())
+	}
+	waitOwner(t, l, s.vipOf(0), "n1", 5*time.Second)
+}
