@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin
 FUZZTIME ?= 5m
 
-.PHONY: all build test vet fmt-check docs bench fuzz clean
+.PHONY: all build test vet fmt-check docs bench bench-failover bench-idle demo fuzz clean
 
 all: build
 
@@ -31,6 +31,17 @@ docs:
 # Benchmarks behind docs/benchmarks.md.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./core/vrrp/ ./core/fsm/
+
+# Failover time and idle cost, Vigil next to keepalived in one lab (root).
+bench-failover:
+	VIGIL_BENCH=1 $(GO) test ./test/e2e/ -run TestBenchmarkFailover -v -count=1 -timeout 30m
+
+bench-idle:
+	VIGIL_BENCH=1 $(GO) test ./test/e2e/ -run TestBenchmarkIdle -v -count=1 -timeout 30m
+
+# The local demo site in network namespaces (root): watch a failover.
+demo:
+	bash scripts/demo.sh
 
 # Each fuzz target for FUZZTIME (default 5m), one after the other.
 fuzz:

@@ -58,6 +58,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer srv.Close()
 	log.Info("starting", "site", cfg.Site, "router_id", cfg.RouterID, "instances", len(cfg.Instances), "policy", o.Policy)
+	warnUnrun(cfg, log)
 	if err := eng.Apply(cfg); err != nil {
 		eng.Shutdown()
 		return err
@@ -84,6 +85,7 @@ func Run(ctx context.Context, o Options) error {
 				log.Error("reload failed, keeping the running policy", "error", err)
 				continue
 			}
+			warnUnrun(next, log)
 			if err := eng.Apply(next); err != nil {
 				log.Error("reload applied with errors", "error", err)
 			}
@@ -102,4 +104,18 @@ func load(o Options) (*policy.Config, error) {
 		return nil, errors.New(o.Policy + ": policy has errors (vigil validate shows them all)")
 	}
 	return site.Config(o.Node)
+}
+
+// warnUnrun says plainly which parts of the policy this build does not run
+// yet: checks, actions and notifiers need the plugin host.
+func warnUnrun(cfg *policy.Config, log hclog.Logger) {
+	for _, c := range cfg.Checks {
+		log.Warn(fmt.Sprintf("check %s (plugin %s) is not run: this build has no plugin host yet, so its weight never applies", c.Name, c.Plugin))
+	}
+	for _, a := range cfg.Actions {
+		log.Warn(fmt.Sprintf("action %s (plugin %s) is not run: this build has no plugin host yet", a.Name, a.Plugin))
+	}
+	for _, n := range cfg.Notifiers {
+		log.Warn(fmt.Sprintf("notifier %s (plugin %s) is not run: this build has no plugin host yet", n.Name, n.Plugin))
+	}
 }

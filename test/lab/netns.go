@@ -1,8 +1,11 @@
 package lab
 
 import (
+	"net/netip"
 	"runtime"
+	"time"
 
+	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
 
@@ -35,4 +38,42 @@ func (n *Node) Do(fn func()) {
 		}
 	}()
 	fn()
+}
+
+// WatchAddr reports the time addr is next added to the node, stamped when
+// the netlink event arrives (not when wait is called), or the zero time
+// when timeout passes first.
+func (n *Node) WatchAddr(addr netip.Addr) (wait func(timeout time.Duration) time.Time) {
+	n.lab.t.Helper()
+	ns, err := netns.GetFromName(n.NS)
+	if err != nil {
+		n.lab.t.Fatalf("netns %s: %v", n.NS, err)
+	}
+	ch := make(chan netlink.AddrUpdate, 64)
+	done := make(chan struct{})
+	if err := netlink.AddrSubscribeWithOptions(ch, done, netlink.AddrSubscribeOptions{Namespace: &ns}); err != nil {
+		ns.Close()
+		n.lab.t.Fatalf("watch addresses on %s: %v", n.Name, err)
+	}
+	seen := make(chan time.Time, 1)
+	go func() {
+		for u := range ch {
+			if ip, ok := netip.AddrFromSlice(u.LinkAddress.IP); ok && u.NewAddr && ip.Unmap() == addr {
+				seen <- time.Now()
+				break
+			}
+		}
+		for range ch { // drain until the subscription closes
+		}
+	}()
+	return func(timeout time.Duration) time.Time {
+		defer ns.Close()
+		defer close(done)
+		select {
+		case at := <-seen:
+			return at
+		case <-time.After(timeout):
+			return time.Time{}
+		}
+	}
 }

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# The local demo site: three nodes in network namespaces on one bridge, each
+# running nginx and a Vigil agent with policies/demo.hcl (each node MASTER
+# of one VIP, like the seed's site), and a client that asks all three VIPs
+# who serves them. Then n1 is stopped, restarted, cut off and reconnected,
+# so you can watch its address move to n3 (priority 80) and come back.
+# Needs root, iproute2 and nginx; uses only 192.0.2.0/24, removes everything
+# on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+[ "$(id -u)" = 0 ] || { echo "demo: run as root (network namespaces): sudo make demo" >&2; exit 1; }
+for tool in ip nginx curl go; do
+  command -v "$tool" >/dev/null || { echo "demo: needs $tool (apt-get install -y iproute2 nginx-light curl; Go from go.dev)" >&2; exit 1; }
+done
+
+P=vigil-demo
+DIR=$(mktemp -d /tmp/vigil-demo.XXXXXX)
+NODES="n1 n2 n3"
+declare -A ADDR=([n1]=192.0.2.11 [n2]=192.0.2.12 [n3]=192.0.2.13 [client]=192.0.2.99)
+VIPS="192.0.2.101 192.0.2.102 192.0.2.103"
+
+cleanup() {
+  for n in $NODES client; do
+    for pid in $(ip netns pids "$P-$n" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+    ip netns del "$P-$n" 2>/dev/null || true
+  done
+  ip netns del "$P-br" 2>/dev/null || true
+  rm -rf "$DIR"
+}
+trap cleanup EXIT INT TERM
+cleanup 2>/dev/null; DIR=$(mktemp -d /tmp/vigil-demo.XXXXXX)
+
+echo "== building vigil"
+go build -o "$DIR/vigil" ./cmd/vigil
+
+echo "== network: bridge namespace $P-br, nodes n1 n2 n3 and a client on 192.0.2.0/24"
+ip netns add "$P-br"
+ip -n "$P-br" link add br0 type bridge
+ip -n "$P-br" link set br0 up
+for n in $NODES client; do
+  ip netns add "$P-$n"
+  ip link add eth0 netns "$P-$n" type veth peer name "v$n" netns "$P-br"
+  ip -n "$P-br" link set "v$n" master br0 up
+  ip netns exec "$P-$n" sysctl -qw net.ipv6.conf.eth0.accept_dad=0
+  ip -n "$P-$n" addr add "${ADDR[$n]}/24" dev eth0
+  ip -n "$P-$n" link set lo up
+  ip -n "$P-$n" link set eth0 up
+done
+
+echo "== nginx on every node, answering on port 8088 with its name"
+for n in $NODES; do
+  mkdir -p "$DIR/$n/logs"
+  cat > "$DIR/$n/nginx.conf" <<CONF
+pid $DIR/$n/nginx.pid;
+error_log $DIR/$n/logs/error.log;
+events {}
+http {
+  access_log off;
+  client_body_temp_path $DIR/$n/tmp;
+  server {
+    listen 8088;
+    location / { return 200 "served by $n\n"; }
+  }
+}
+CONF
+  ip netns exec "$P-$n" nginx -p "$DIR/$n" -c "$DIR/$n/nginx.conf"
+done
+
+start_agent() {
+  ip netns exec "$P-$1" "$DIR/vigil" agent --policy policies/demo.hcl --node "$1" \
+    --state-dir "$DIR/$1/state" --socket "$DIR/$1.sock" >>"$DIR/$1-vigil.log" 2>&1 &
+}
+echo "== starting vigil on n1 n2 n3 (policies/demo.hcl; logs in $DIR/nN-vigil.log)"
+for n in $NODES; do start_agent "$n"; done
+
+show() { # rounds: one line per second, who serves each VIP
+  for _ in $(seq "$1"); do
+    line="$(date +%T)"
+    for v in $VIPS; do
+      who=$(ip netns exec "$P-client" curl -s --max-time 0.4 "http://$v:8088/" | sed 's/served by //') || true
+      line="$line   $v -> ${who:-----}"
+    done
+    echo "$line"
+    sleep 1
+  done
+}
+
+echo "== client view: each VIP and the node that serves it"
+show 6
+echo "== vigil status on n3"
+"$DIR/vigil" status --socket "$DIR/n3.sock"
+echo "== stopping vigil on n1 (SIGTERM: it resigns with priority 0, n3 takes VI_1 after skew time)"
+kill -TERM "$(ip netns pids $P-n1 | while read p; do [ "$(cat /proc/$p/comm)" = vigil ] && echo $p; done)"
+show 5
+echo "== starting vigil on n1 again (it preempts n3 after the master-down interval)"
+start_agent n1
+show 6
+echo "== cutting n1's link (a crash as the others see it: n3 takes over after 3 x 1s + skew)"
+ip -n "$P-br" link set vn1 down
+show 6
+echo "== restoring n1's link (n1 preempts at once, n3 steps down)"
+ip -n "$P-br" link set vn1 up
+show 4
+echo "== what n3 logged"
+grep -E "entering|protocol VIPs" "$DIR/n3-vigil.log" | sed 's/^/   /'
+echo "== done; removing the namespaces"

@@ -1,0 +1,164 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vigil-ha/vigil/test/lab"
+)
+
+// The failover benchmark is a report, not a timed test: it measures and
+// prints, and fails only when the lab itself misbehaves. Run it with
+//
+//	make bench-failover        (VIGIL_BENCH=1 go test ./test/e2e -run Benchmark -v)
+//
+// Each row: 5 runs, min / median / max, Vigil and keepalived on the same
+// lab in the same run, the seed's site (3 nodes, VI_1 owned by n1 at 100,
+// n3 the backup at 80).
+
+func benchEnabled(t *testing.T) {
+	if os.Getenv("VIGIL_BENCH") == "" {
+		t.Skip("benchmark report: run with VIGIL_BENCH=1 (make bench-failover)")
+	}
+}
+
+type sample struct{ vip, reply time.Duration }
+
+type stat struct{ min, med, max time.Duration }
+
+func stats(ds []time.Duration) stat {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return stat{s[0], s[len(s)/2], s[len(s)-1]}
+}
+
+func (s stat) String() string {
+	return fmt.Sprintf("%s / %s / %s", ms(s.min), ms(s.med), ms(s.max))
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.0f", float64(d)/float64(time.Millisecond)) }
+
+// impl starts one implementation on a lab node.
+type impl struct {
+	name  string
+	start func(t *testing.T, l *lab.Lab, i int, s site, pol string) *lab.Proc
+}
+
+var impls = []impl{
+	{"keepalived", func(t *testing.T, l *lab.Lab, i int, s site, _ string) *lab.Proc {
+		return l.Nodes[i].StartKeepalived(s.keepalivedConf(l, i, 3, s.auth))
+	}},
+	{"vigil", func(t *testing.T, l *lab.Lab, i int, s site, pol string) *lab.Proc {
+		return startVigil(t, l, l.Nodes[i], pol).Proc
+	}},
+}
+
+// probeUntil connects from the client to addr every 2ms until node answers,
+// and reports when.
+func probeUntil(l *lab.Lab, s site, node string, stop <-chan struct{}) <-chan time.Time {
+	out := make(chan time.Time, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				out <- time.Time{}
+				return
+			default:
+			}
+			if who, err := l.Client.Probe(s.vipOf(0), probePort, 20*time.Millisecond); err == nil && who == node {
+				out <- time.Now()
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	return out
+}
+
+func TestBenchmarkFailover(t *testing.T) {
+	benchEnabled(t)
+	const runs = 5
+	versions := []site{{version: 2, interval: "1s", auth: "1322"}, {version: 3, interval: "100ms"}}
+	var report strings.Builder
+	report.WriteString("| failover | implementation | event to VIP on backup, ms (min / median / max) | event to client's first reply, ms | RFC bound, ms |\n|---|---|---|---|---|\n")
+	for _, s := range versions {
+		for _, kind := range []string{"graceful (SIGTERM)", "crash (link cut)"} {
+			for _, im := range impls {
+				l := lab.New(t, 3)
+				pol := s.policy(t, l, 3, 3)
+				procs := make([]*lab.Proc, 3)
+				for i, n := range l.Nodes {
+					n.ServeName(probePort)
+					procs[i] = im.start(t, l, i, s, pol)
+				}
+				for i, n := range l.Nodes {
+					waitOwner(t, l, s.vipOf(i), n.Name, 15*time.Second)
+				}
+				var vipT, replyT []time.Duration
+				for r := 0; r < runs; r++ {
+					wait := l.Nodes[2].WatchAddr(s.vipOf(0))
+					stop := make(chan struct{})
+					reply := probeUntil(l, s, "n3", stop)
+					start := time.Now()
+					if strings.HasPrefix(kind, "graceful") {
+						// Signal only: waiting for the exit here would delay
+						// reading the clock (keepalived takes ~1s to exit).
+						procs[0].Cmd.Process.Signal(syscall.SIGTERM)
+					} else {
+						l.Nodes[0].CutLink()
+					}
+					at := wait(10 * time.Second)
+					var rt time.Time
+					select {
+					case rt = <-reply:
+					case <-time.After(10 * time.Second):
+					}
+					close(stop)
+					if at.IsZero() || rt.IsZero() {
+						t.Fatalf("%s %s v%d run %d: VIP at %v, reply at %v", im.name, kind, s.version, r, at, rt)
+					}
+					vipT, replyT = append(vipT, at.Sub(start)), append(replyT, rt.Sub(start))
+					if strings.HasPrefix(kind, "graceful") {
+						if err := procs[0].Stop(syscall.SIGTERM, 5*time.Second); err != nil {
+							t.Fatalf("%s on n1 did not exit after SIGTERM: %v", im.name, err)
+						}
+						procs[0] = im.start(t, l, 0, s, pol)
+					} else {
+						l.Nodes[0].RestoreLink()
+					}
+					waitOwner(t, l, s.vipOf(0), "n1", 15*time.Second)
+					// Let the backups settle on the returned master's adverts.
+					time.Sleep(4 * time.Duration(s.versionInterval()))
+				}
+				bound := skew(s, 80)
+				if strings.HasPrefix(kind, "crash") {
+					bound += 3 * s.versionInterval()
+				}
+				fmt.Fprintf(&report, "| v%d %s, %s | %s | %s | %s | %s |\n", s.version, s.interval, kind, im.name,
+					stats(vipT), stats(replyT), ms(bound))
+			}
+		}
+	}
+	t.Log("\n" + report.String())
+	if p := os.Getenv("VIGIL_BENCH_OUT"); p != "" {
+		os.WriteFile(p, []byte(report.String()), 0o644)
+	}
+}
+
+func (s site) versionInterval() time.Duration {
+	d, _ := time.ParseDuration(s.interval)
+	return d
+}
+
+// skew is RFC 5798 §6.1 Skew_Time; VRRPv2 uses whole seconds as keepalived does.
+func skew(s site, prio int) time.Duration {
+	if s.version == 2 {
+		return time.Duration(256-prio) * time.Second / 256
+	}
+	return time.Duration(256-prio) * s.versionInterval() / 256
+}

@@ -1,0 +1,103 @@
+package e2e
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-ha/vigil/test/lab"
+)
+
+// idleVIP is instance k's address (1-based): 203.0.113.k, then 198.51.100.x.
+func idleVIP(k int) netip.Addr {
+	if k <= 254 {
+		return netip.MustParseAddr(fmt.Sprintf("203.0.113.%d", k))
+	}
+	return netip.MustParseAddr(fmt.Sprintf("198.51.100.%d", k-254))
+}
+
+func idleConfigs(n int, s site) (hcl, keepalived string) {
+	var h, k strings.Builder
+	h.WriteString("site \"idle\" {\n  garp_master_delay = \"0s\"\n}\n\nnode \"n1\" {\n  interface = \"eth0\"\n}\n\n")
+	fmt.Fprintf(&k, "global_defs {\n  router_id n1\n  vrrp_version %d\n  vrrp_garp_master_delay 0\n}\n", s.version)
+	interval := "1"
+	if s.version == 3 {
+		interval = "0.1"
+	}
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&h, "instance \"VI_%d\" {\n  vrid            = %d\n  version         = %d\n  advert_interval = %q\n  vips            = [\"%s/24\"]\n  priority        = { n1 = 100 }\n", i, i, s.version, s.interval, idleVIP(i))
+		fmt.Fprintf(&k, "vrrp_instance VI_%d {\n  state BACKUP\n  interface eth0\n  virtual_router_id %d\n  priority 100\n  advert_int %s\n", i, i, interval)
+		if s.auth != "" {
+			fmt.Fprintf(&h, "\n  auth {\n    type     = \"pass\"\n    password = %q\n  }\n", s.auth)
+			fmt.Fprintf(&k, "  authentication {\n    auth_type PASS\n    auth_pass %s\n  }\n", s.auth)
+		}
+		h.WriteString("}\n\n")
+		fmt.Fprintf(&k, "  virtual_ipaddress {\n    %s/24\n  }\n}\n", idleVIP(i))
+	}
+	return h.String(), k.String()
+}
+
+// usage sums CPU ticks and RSS (kB) of every process in the namespace.
+func usage(t *testing.T, n *lab.Node) (ticks int64, rssKB int64) {
+	out, _ := osexec.Command("ip", "netns", "pids", n.NS).Output()
+	for _, pid := range strings.Fields(string(out)) {
+		stat, err := os.ReadFile(filepath.Join("/proc", pid, "stat"))
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		ticks += ut + st
+		status, _ := os.ReadFile(filepath.Join("/proc", pid, "status"))
+		for _, line := range strings.Split(string(status), "\n") {
+			if strings.HasPrefix(line, "VmRSS:") {
+				kb, _ := strconv.ParseInt(strings.Fields(line)[1], 10, 64)
+				rssKB += kb
+			}
+		}
+	}
+	return ticks, rssKB
+}
+
+func TestBenchmarkIdle(t *testing.T) {
+	benchEnabled(t)
+	const window = 20 * time.Second
+	var report strings.Builder
+	report.WriteString("| instances, adverts | implementation | RSS, MiB | CPU, % of one core |\n|---|---|---|---|\n")
+	for _, s := range []site{{version: 2, interval: "1s", auth: "1322"}, {version: 3, interval: "100ms"}} {
+		for _, n := range []int{1, 50, 255} {
+			for _, im := range []string{"keepalived", "vigil"} {
+				l := lab.New(t, 1)
+				node := l.Nodes[0]
+				hcl, kconf := idleConfigs(n, s)
+				if im == "vigil" {
+					pol := filepath.Join(l.Dir, "idle.hcl")
+					os.WriteFile(pol, []byte(hcl), 0o644)
+					startVigil(t, l, node, pol)
+				} else {
+					node.StartKeepalived(kconf)
+				}
+				lab.WaitFor(t, 30*time.Second, fmt.Sprintf("%s master of %d instances", im, n), func() bool {
+					return node.HasAddr(idleVIP(n)) && node.HasAddr(idleVIP(1))
+				})
+				time.Sleep(2 * time.Second) // past start-up work
+				t0, _ := usage(t, node)
+				time.Sleep(window)
+				t1, rss := usage(t, node)
+				cpu := float64(t1-t0) / 100 / window.Seconds() * 100 // USER_HZ is 100 on Linux
+				fmt.Fprintf(&report, "| %d, v%d every %s | %s | %.1f | %.2f |\n", n, s.version, s.interval, im, float64(rss)/1024, cpu)
+			}
+		}
+	}
+	t.Log("\n" + report.String())
+	if p := os.Getenv("VIGIL_BENCH_OUT"); p != "" {
+		os.WriteFile(p, []byte(report.String()), 0o644)
+	}
+}
