@@ -63,6 +63,7 @@ type Engine struct {
 	startupDelay     time.Duration
 	checkAdvertAddrs bool
 
+	links     *linkWatch
 	mu        sync.Mutex
 	instances map[string]*instance
 	order     []string
@@ -74,9 +75,11 @@ func New(opts Options) *Engine {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return &Engine{log: log, pool: transport.NewPool(), announcer: vip.NewAnnouncer(),
+	e := &Engine{log: log, pool: transport.NewPool(), announcer: vip.NewAnnouncer(),
 		vips: newVIPTable(opts.StateDir, log), onTransition: opts.OnTransition, now: time.Now,
 		instances: map[string]*instance{}}
+	e.links = newLinkWatch(e)
+	return e
 }
 
 // Apply makes the running instances match cfg. Instances whose settings did
@@ -85,6 +88,7 @@ func New(opts Options) *Engine {
 // any other change restarts that instance alone. On error the instances
 // already running stay as they were.
 func (e *Engine) Apply(cfg *policy.Config) error {
+	e.links.start()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.startupDelay, e.checkAdvertAddrs = cfg.StartupDelay, cfg.CheckAdvertAddrs
@@ -164,6 +168,7 @@ func (in *instance) updateVIPs(nc policy.Instance) {
 // Shutdown stops every instance: masters send priority 0 and remove their
 // VIPs (RFC 5798 §6.4.3), then sockets close.
 func (e *Engine) Shutdown() {
+	e.links.stop()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var wg sync.WaitGroup

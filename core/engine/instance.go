@@ -32,11 +32,12 @@ type instance struct {
 	stop chan struct{}
 	done chan struct{}
 
-	expect  vrrp.Expect
-	rx      vrrp.Advert
-	out     []byte
-	deltas  map[string]int // weight applied by each tracked source
-	lastLog map[string]time.Time
+	expect     vrrp.Expect
+	rx         vrrp.Advert
+	out        []byte
+	deltas     map[string]int  // weight applied by each tracked source
+	linkFaults map[string]bool // interfaces whose being down holds us in FAULT
+	lastLog    map[string]time.Time
 
 	mu     sync.Mutex
 	status Status
@@ -48,7 +49,7 @@ func newInstance(e *Engine, cfg policy.Instance) (*instance, error) {
 	in := &instance{cfg: cfg, e: e, log: e.log,
 		in: make(chan transport.Packet, 64), ctl: make(chan func(time.Time), 16),
 		stop: make(chan struct{}), done: make(chan struct{}),
-		deltas: map[string]int{}, lastLog: map[string]time.Time{}}
+		deltas: map[string]int{}, linkFaults: map[string]bool{}, lastLog: map[string]time.Time{}}
 	mux, err := e.pool.Acquire(cfg.Interface, cfg.IPv6(), cfg.SourceAddr)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
@@ -124,6 +125,7 @@ func (in *instance) run() {
 	defer close(in.done)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	in.initialLinks(in.e.now())
 	in.exec(in.m.Start(in.e.now()))
 	for {
 		if d := in.m.Deadline(); !d.IsZero() {

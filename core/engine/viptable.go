@@ -37,14 +37,17 @@ func newVIPTable(stateDir string, log hclog.Logger) *vipTable {
 
 func vipKey(a vip.Addr) string { return a.Interface + "/" + a.Prefix.String() }
 
+// add configures a first and records it after: the address is on the
+// critical path of a failover, the file write is not. A crash in between
+// leaves a VIP of the policy, which Recover removes anyway.
 func (t *vipTable) add(a vip.Addr) error {
+	_, err := vip.Add(a)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.held[vipKey(a)] = a
 	if err := t.save(); err != nil {
 		t.log.Warn("cannot record VIPs in state directory", "error", err)
 	}
-	_, err := vip.Add(a)
 	return err
 }
 

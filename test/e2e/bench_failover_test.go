@@ -58,8 +58,9 @@ var impls = []impl{
 	}},
 }
 
-// probeUntil connects from the client to addr every 2ms until node answers,
-// and reports when.
+// probeUntil connects from the client to addr every 2ms, giving each try
+// 5ms (a lab round trip is well under 1ms), until node answers, and reports
+// when.
 func probeUntil(l *lab.Lab, s site, node string, stop <-chan struct{}) <-chan time.Time {
 	out := make(chan time.Time, 1)
 	go func() {
@@ -70,7 +71,7 @@ func probeUntil(l *lab.Lab, s site, node string, stop <-chan struct{}) <-chan ti
 				return
 			default:
 			}
-			if who, err := l.Client.Probe(s.vipOf(0), probePort, 20*time.Millisecond); err == nil && who == node {
+			if who, err := l.Client.Probe(s.vipOf(0), probePort, 5*time.Millisecond); err == nil && who == node {
 				out <- time.Now()
 				return
 			}

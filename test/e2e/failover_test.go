@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -87,4 +88,28 @@ func TestCrashFailover(t *testing.T) {
 func (v *vigilNode) interval(s site) time.Duration {
 	d, _ := time.ParseDuration(s.interval)
 	return d
+}
+
+// TestInterfaceDown: the master's own interface goes down (inside the node,
+// as a failed NIC would): it enters FAULT and removes its VIP; the backup
+// takes over; when the interface returns the master rejoins and preempts.
+func TestInterfaceDown(t *testing.T) {
+	l := lab.New(t, 2)
+	s := site{version: 3, interval: "100ms"}
+	pol := s.policy(t, l, 2, 1)
+	v1 := startVigil(t, l, l.Nodes[0], pol)
+	startVigil(t, l, l.Nodes[1], pol)
+	vip := s.vipOf(0)
+	waitOwner(t, l, vip, "n1", 5*time.Second)
+	l.Nodes[0].MustExec("ip", "link", "set", "eth0", "down")
+	lab.WaitFor(t, 3*time.Second, "n1 in FAULT", func() bool { return v1.state("VI_1") == "FAULT" })
+	if l.Nodes[0].HasAddr(vip) {
+		t.Error("n1 kept its VIP in FAULT")
+	}
+	waitOwner(t, l, vip, "n2", 3*time.Second)
+	l.Nodes[0].MustExec("ip", "link", "set", "eth0", "up")
+	waitOwner(t, l, vip, "n1", 5*time.Second)
+	if v1.Count("VI_1 entering FAULT state") != 1 || !strings.Contains(v1.Output(), `reason="interface eth0 is down"`) {
+		t.Errorf("log:\n%s", v1.Output())
+	}
 }
