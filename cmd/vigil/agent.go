@@ -33,7 +33,7 @@ func (c *agentCommand) Help() string {
 }
 
 func (c *agentCommand) Run(args []string) int {
-	fs := flagSet("agent", c.ui)
+	fs := flagSet("agent")
 	pol := fs.String("policy", "", "site policy file")
 	node := fs.String("node", "", "this node's name in the policy")
 	stateDir := fs.String("state-dir", "/var/lib/vigil", "state directory")
@@ -70,7 +70,7 @@ func (c *statusCommand) Help() string {
 }
 
 func (c *statusCommand) Run(args []string) int {
-	fs := flagSet("status", c.ui)
+	fs := flagSet("status")
 	socket := fs.String("socket", api.DefaultSocket, "status socket")
 	asJSON := fs.Bool("json", false, "JSON output")
 	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {

@@ -26,14 +26,14 @@ var builtinKinds = map[string]string{
 }
 
 func loadOptions(checkUsers bool) policy.Options {
-	o := policy.Options{PluginKind: func(n string) (string, bool) { k, ok := builtinKinds[n]; return k, ok }}
+	o := policy.Options{Builtins: builtinKinds}
 	if checkUsers {
 		o.UserExists = func(name string) bool { _, err := user.Lookup(name); return err == nil }
 	}
 	return o
 }
 
-func flagSet(name string, ui cli.Ui) *flag.FlagSet {
+func flagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(os.Stderr)
 	return fs
@@ -53,7 +53,7 @@ func (c *validateCommand) Help() string {
 }
 
 func (c *validateCommand) Run(args []string) int {
-	fs := flagSet("validate", c.ui)
+	fs := flagSet("validate")
 	strict := fs.Bool("strict", false, "warnings fail too")
 	users := fs.Bool("check-users", false, "check plugin users exist here")
 	if err := fs.Parse(args); err != nil || fs.NArg() == 0 {
@@ -86,7 +86,7 @@ func (c *planCommand) Help() string {
 }
 
 func (c *planCommand) Run(args []string) int {
-	fs := flagSet("plan", c.ui)
+	fs := flagSet("plan")
 	asJSON := fs.Bool("json", false, "JSON output")
 	node := fs.String("node", "", "limit to the instances this node runs")
 	if err := fs.Parse(reorder(args)); err != nil || fs.NArg() != 1 {
@@ -146,7 +146,7 @@ func (c *fmtCommand) Help() string {
 }
 
 func (c *fmtCommand) Run(args []string) int {
-	fs := flagSet("fmt", c.ui)
+	fs := flagSet("fmt")
 	check := fs.Bool("check", false, "only report unformatted files")
 	if err := fs.Parse(args); err != nil || fs.NArg() == 0 {
 		c.ui.Error(c.Help())

@@ -217,31 +217,17 @@ func pluginPath(site *siteBlock, p *pluginBlock) string {
 
 // pluginKind checks that name is a known plugin of kind.
 func (b *builder) pluginKind(name, kind string, body hcl.Body, rng hcl.Range) {
-	if _, ok := b.plugins[name]; ok || b.opts.PluginKind == nil {
+	if _, ok := b.plugins[name]; ok || b.opts.Builtins == nil {
 		return
 	}
-	got, ok := b.opts.PluginKind(name)
+	got, ok := b.opts.Builtins[name]
 	if !ok {
-		known := make([]string, 0, len(b.plugins))
-		for n := range b.plugins {
-			known = append(known, n)
-		}
-		b.err(attrRange(body, "plugin", rng), "Unknown plugin", "No built-in plugin is named %q and no plugin block declares it.%s", name, suggest(name, append(known, builtinNames(b.opts)...)))
+		b.err(attrRange(body, "plugin", rng), "Unknown plugin", "No built-in plugin is named %q and no plugin block declares it.%s", name, suggest(name, append(keys(b.plugins), keys(b.opts.Builtins)...)))
 		return
 	}
 	if got != kind {
 		b.err(attrRange(body, "plugin", rng), "Wrong kind of plugin", "%q is a %s plugin; a %s needs a %s plugin.", name, got, kind, kind)
 	}
-}
-
-func builtinNames(opts Options) []string {
-	var out []string
-	for _, n := range []string{"nginx-process", "http-probe", "smtp-notify", "nginx-action", "file-check"} {
-		if _, ok := opts.PluginKind(n); ok {
-			out = append(out, n)
-		}
-	}
-	return out
 }
 
 func (b *builder) pluginConfig(cb *configBlock) PluginConfig {

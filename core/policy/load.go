@@ -13,10 +13,10 @@ import (
 
 // Options tune loading.
 type Options struct {
-	// PluginKind reports the kind ("check", "notifier", "action") of a
-	// built-in plugin. Plugins declared in plugin blocks are accepted for
-	// any kind; a nil PluginKind accepts every name.
-	PluginKind func(name string) (kind string, ok bool)
+	// Builtins maps each built-in plugin's name to its kind ("check",
+	// "notifier", "action"). Plugins declared in plugin blocks are accepted
+	// for any kind; a nil map accepts every name.
+	Builtins map[string]string
 	// UserExists reports whether a local user exists, so that a plugin user
 	// that does not is refused at load, not when a check first runs. Nil
 	// skips the check (validate on another machine than the node).

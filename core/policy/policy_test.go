@@ -20,7 +20,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 var kinds = map[string]string{"nginx-process": "check", "http-probe": "check", "smtp-notify": "notifier", "nginx-action": "action"}
 
 func opts() policy.Options {
-	return policy.Options{PluginKind: func(n string) (string, bool) { k, ok := kinds[n]; return k, ok }}
+	return policy.Options{Builtins: kinds}
 }
 
 func golden(t *testing.T, path string, got []byte) {

@@ -58,11 +58,11 @@ func Listen(ifname string, v6 bool, src netip.Addr) (*Conn, error) {
 		}
 		return serr
 	}}
-	network, any := "ip4:112", "0.0.0.0"
+	network, wildcard := "ip4:112", "0.0.0.0"
 	if v6 {
-		network, any = "ip6:112", "::"
+		network, wildcard = "ip6:112", "::"
 	}
-	pc, err := lc.ListenPacket(context.Background(), network, any)
+	pc, err := lc.ListenPacket(context.Background(), network, wildcard)
 	if err != nil {
 		return nil, fmt.Errorf("open VRRP socket on %s: %w", ifname, err)
 	}

@@ -219,7 +219,7 @@ func (p *Proc) Running() bool {
 	}
 }
 
-// Signal sends sig and waits up to timeout for the exit.
+// Stop sends sig and waits up to timeout for the exit, then kills.
 func (p *Proc) Stop(sig os.Signal, timeout time.Duration) error {
 	if !p.Running() {
 		return p.err
