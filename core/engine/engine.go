@@ -179,6 +179,7 @@ func (e *Engine) Shutdown() {
 	}
 	wg.Wait()
 	e.announcer.Close()
+	e.vips.flush()
 }
 
 // Status lists every instance in policy order.

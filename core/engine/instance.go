@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
 
 	"github.com/vigil-ha/vigil/core/fsm"
 	"github.com/vigil-ha/vigil/core/policy"
@@ -15,6 +16,19 @@ import (
 	"github.com/vigil-ha/vigil/core/vip"
 	"github.com/vigil-ha/vigil/core/vrrp"
 )
+
+// takeoverLead is how early a backup's timer wakes before its deadline.
+// Go's runtime timers can fire up to a millisecond late (the poller sleeps
+// in whole milliseconds), and a takeover is the one moment that millisecond
+// is lost service; so the backup wakes early and finishes with nanosleep,
+// which is precise. Steady-state adverts (master) are not affected.
+const takeoverLead = 2 * time.Millisecond
+
+func preciseSleep(d time.Duration) {
+	ts := unix.NsecToTimespec(d.Nanoseconds())
+	for unix.Nanosleep(&ts, &ts) == unix.EINTR {
+	}
+}
 
 // instance runs one VRRP instance: its goroutine owns the state machine;
 // everything else talks to it through channels.
@@ -128,15 +142,23 @@ func (in *instance) run() {
 	in.initialLinks(in.e.now())
 	in.exec(in.m.Start(in.e.now()))
 	for {
-		if d := in.m.Deadline(); !d.IsZero() {
-			timer.Reset(time.Until(d))
-		} else {
+		d := in.m.Deadline()
+		switch {
+		case d.IsZero():
 			timer.Reset(time.Hour)
+		case in.m.State() == fsm.Backup:
+			// The takeover timer: wake early and finish precisely (below).
+			timer.Reset(time.Until(d) - takeoverLead)
+		default:
+			timer.Reset(time.Until(d))
 		}
 		select {
 		case p := <-in.in:
 			in.packet(in.e.now(), p)
 		case <-timer.C:
+			if rest := time.Until(d); rest > 0 && rest <= takeoverLead {
+				preciseSleep(rest)
+			}
 			in.exec(in.m.Tick(in.e.now()))
 		case f := <-in.ctl:
 			f(in.e.now())

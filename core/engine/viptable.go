@@ -19,35 +19,67 @@ import (
 // added in the state directory, written before each change, so that a run
 // that crashed can be cleaned up by the next.
 type vipTable struct {
-	mu   sync.Mutex
-	path string
-	log  hclog.Logger
-	held map[string]vip.Addr
+	mu    sync.Mutex
+	path  string
+	log   hclog.Logger
+	held  map[string]vip.Addr
+	dirty chan struct{} // wakes the writer; capacity 1 coalesces bursts
 }
 
 const vipRecord = "vips.json"
 
 func newVIPTable(stateDir string, log hclog.Logger) *vipTable {
-	t := &vipTable{log: log, held: map[string]vip.Addr{}}
+	t := &vipTable{log: log, held: map[string]vip.Addr{}, dirty: make(chan struct{}, 1)}
 	if stateDir != "" {
 		t.path = filepath.Join(stateDir, vipRecord)
+		go t.writer()
 	}
 	return t
 }
 
-func vipKey(a vip.Addr) string { return a.Interface + "/" + a.Prefix.String() }
+// writer saves the record whenever it changed, off the instances' paths:
+// a takeover must not wait for the disk.
+func (t *vipTable) writer() {
+	for range t.dirty {
+		t.mu.Lock()
+		err := t.save()
+		t.mu.Unlock()
+		if err != nil {
+			t.log.Warn("cannot record VIPs in state directory", "error", err)
+		}
+	}
+}
 
-// add configures a first and records it after: the address is on the
-// critical path of a failover, the file write is not. A crash in between
-// leaves a VIP of the policy, which Recover removes anyway.
-func (t *vipTable) add(a vip.Addr) error {
-	_, err := vip.Add(a)
+func (t *vipTable) markDirty() {
+	if t.path == "" {
+		return
+	}
+	select {
+	case t.dirty <- struct{}{}:
+	default:
+	}
+}
+
+// flush writes the record now (at shutdown, when nothing is on a path).
+func (t *vipTable) flush() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.held[vipKey(a)] = a
 	if err := t.save(); err != nil {
 		t.log.Warn("cannot record VIPs in state directory", "error", err)
 	}
+}
+
+func vipKey(a vip.Addr) string { return a.Interface + "/" + a.Prefix.String() }
+
+// add configures a first and has it recorded after, in the background: the
+// address is on the critical path of a failover, the file write is not. A
+// crash in between leaves a VIP of the policy, which Recover removes anyway.
+func (t *vipTable) add(a vip.Addr) error {
+	_, err := vip.Add(a)
+	t.mu.Lock()
+	t.held[vipKey(a)] = a
+	t.mu.Unlock()
+	t.markDirty()
 	return err
 }
 
@@ -57,9 +89,7 @@ func (t *vipTable) remove(a vip.Addr) error {
 	_, err := vip.Remove(a)
 	if err == nil {
 		delete(t.held, vipKey(a))
-		if err := t.save(); err != nil {
-			t.log.Warn("cannot record VIPs in state directory", "error", err)
-		}
+		t.markDirty()
 	}
 	return err
 }

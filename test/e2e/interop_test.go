@@ -32,6 +32,15 @@ func (s site) keepalivedConf(l *lab.Lab, i, instances int, password string) stri
 		if password != "" {
 			fmt.Fprintf(&b, "  authentication {\n    auth_type PASS\n    auth_pass %s\n  }\n", password)
 		}
+		if s.unicast {
+			fmt.Fprintf(&b, "  unicast_src_ip %s\n  unicast_peer {\n", l.Nodes[i].Addr4)
+			for j, n := range l.Nodes {
+				if j != i {
+					fmt.Fprintf(&b, "    %s\n", n.Addr4)
+				}
+			}
+			b.WriteString("  }\n")
+		}
 		fmt.Fprintf(&b, "  virtual_ipaddress {\n    %s/%d\n  }\n}\n", s.vipOf(k), bits)
 	}
 	return b.String()
@@ -52,6 +61,7 @@ var interopSites = []struct {
 	{"v2-pass-ipv4", site{version: 2, interval: "1s", auth: "1322"}},
 	{"v3-ipv4", site{version: 3, interval: "100ms"}},
 	{"v3-ipv6", site{version: 3, interval: "100ms", v6: true}},
+	{"v2-pass-unicast", site{version: 2, interval: "1s", auth: "1322", unicast: true}},
 }
 
 // TestInteropKeepalived runs one Vigil and one keepalived node on VI_1 (n1

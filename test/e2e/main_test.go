@@ -44,6 +44,7 @@ type site struct {
 	interval string
 	v6       bool
 	auth     string // PASS password, "" for none
+	unicast  bool   // adverts to the other nodes' addresses, not multicast
 }
 
 // vipOf is the VIP node i (0-based) is master of.
@@ -78,6 +79,9 @@ func (s site) policy(t *testing.T, l *lab.Lab, nodes, instances int) string {
 		}
 		fmt.Fprintf(&b, "instance \"VI_%d\" {\n  vrid            = %d\n  version         = %d\n  advert_interval = %q\n  vips            = [\"%s/%d\"]\n  priority        = { %s }\n",
 			i+1, 21+i, s.version, s.interval, s.vipOf(i), bits, strings.Join(pm, ", "))
+		if s.unicast {
+			b.WriteString("  unicast         = true\n")
+		}
 		if s.auth != "" {
 			fmt.Fprintf(&b, "\n  auth {\n    type     = \"pass\"\n    password = %q\n  }\n", s.auth)
 		}
