@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/vigil-ha/vigil/core/engine"
@@ -24,6 +25,22 @@ type Status struct {
 	Node      string          `json:"node"`
 	Policy    string          `json:"policy"`
 	Instances []engine.Status `json:"instances"`
+	Runtime   Runtime         `json:"runtime"`
+}
+
+// Runtime is the daemon's own footprint, from the Go runtime.
+type Runtime struct {
+	Goroutines int    `json:"goroutines"`
+	HeapInuse  uint64 `json:"heap_inuse_bytes"`
+	StackInuse uint64 `json:"stack_inuse_bytes"`
+	Sys        uint64 `json:"sys_bytes"`
+	Released   uint64 `json:"heap_released_bytes"`
+}
+
+func readRuntime() Runtime {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return Runtime{Goroutines: runtime.NumGoroutine(), HeapInuse: m.HeapInuse, StackInuse: m.StackInuse, Sys: m.Sys, Released: m.HeapReleased}
 }
 
 // Server serves status on a unix socket.
@@ -52,7 +69,9 @@ func Listen(path string, status func() Status) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(status())
+		st := status()
+		st.Runtime = readRuntime()
+		json.NewEncoder(w).Encode(st)
 	})
 	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln, path: path}
 	go s.srv.Serve(ln)

@@ -61,7 +61,7 @@ func newInstance(e *Engine, cfg policy.Instance) (*instance, error) {
 	// Messages start with the instance name, as keepalived's do, so that
 	// "grep 'VI_1 entering MASTER'" finds them; no logger name repeats it.
 	in := &instance{cfg: cfg, e: e, log: e.log,
-		in: make(chan transport.Packet, 64), ctl: make(chan func(time.Time), 16),
+		in: make(chan transport.Packet, 8), ctl: make(chan func(time.Time), 4),
 		stop: make(chan struct{}), done: make(chan struct{}),
 		deltas: map[string]int{}, linkFaults: map[string]bool{}, lastLog: map[string]time.Time{}}
 	mux, err := e.pool.Acquire(cfg.Interface, cfg.IPv6(), cfg.SourceAddr)
