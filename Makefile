@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin
 FUZZTIME ?= 5m
 
-.PHONY: all build test vet fmt-check docs bench bench-failover bench-idle demo fuzz clean
+.PHONY: all build test vet fmt-check docs bench bench-failover bench-idle demo fuzz proto clean
 
 all: build
 
@@ -51,3 +51,11 @@ fuzz:
 
 clean:
 	rm -rf $(BIN)
+
+# Regenerate the plugin protocol's Go code (committed). Needs protoc
+# (apt-get install protobuf-compiler) and:
+#   go install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+#   go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+proto:
+	PATH="$$PATH:$$(go env GOPATH)/bin" protoc --go_out=. --go_opt=paths=source_relative \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative sdk/internal/proto/v1/plugin.proto

@@ -1,0 +1,314 @@
+// Package pluginhost runs plugins as separate processes through
+// hashicorp/go-plugin: it verifies a pinned binary's SHA-256, starts it as an
+// unprivileged user, checks it is the plugin the policy asked for, bounds
+// every call with a timeout, and restarts a plugin that died with
+// exponential backoff. A plugin can fail in any way; the agent goes on.
+package pluginhost
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/user"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+
+	"github.com/vigil-ha/vigil/sdk"
+)
+
+// Spec says which plugin to run and how.
+type Spec struct {
+	Name   string   // the policy block's name, e.g. check "nginx"
+	Plugin string   // the plugin's name, e.g. "nginx-process"
+	Kind   sdk.Kind // what the policy uses it as
+	Path   string   // binary to run
+	Args   []string // arguments, e.g. ["plugin", "nginx-process"] for a built-in
+	SHA256 string   // expected hex digest of Path; "" means not pinned
+	User   string   // run as this user; "" or "root" means as the agent
+	Config []byte   // the config block as a JSON object
+	// CallTimeout bounds every call (default 10s); checks pass their own.
+	CallTimeout time.Duration
+}
+
+// Backoff bounds for restarting a plugin that died.
+var (
+	MinBackoff = 100 * time.Millisecond
+	MaxBackoff = 30 * time.Second
+	// StableAfter resets the backoff once a plugin has run this long.
+	StableAfter = time.Minute
+)
+
+// ErrDown is returned while a dead plugin waits for its next restart.
+var ErrDown = errors.New("plugin is down")
+
+// Plugin is one supervised plugin process.
+type Plugin struct {
+	spec Spec
+	log  hclog.Logger
+
+	mu        sync.Mutex
+	client    *plugin.Client
+	impl      *sdk.Client
+	started   time.Time
+	backoff   time.Duration
+	nextStart time.Time
+	starts    int
+	closed    bool
+}
+
+// Launch starts the plugin, checks its identity and configures it. An error
+// here is a policy problem (wrong checksum, unknown user, refused config)
+// and is returned as such; later failures are handled by restarting.
+func Launch(spec Spec, log hclog.Logger) (*Plugin, error) {
+	if spec.CallTimeout == 0 {
+		spec.CallTimeout = 10 * time.Second
+	}
+	p := &Plugin{spec: spec, log: log.Named(spec.Plugin).With("for", string(spec.Kind)+" "+spec.Name), backoff: MinBackoff}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.start(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// VerifyChecksum refuses a binary whose SHA-256 differs from want, naming
+// the file and both digests.
+func VerifyChecksum(path, want string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("plugin binary %s: %w", path, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return fmt.Errorf("plugin binary %s: %w", path, err)
+	}
+	got := hex.EncodeToString(h.Sum(nil))
+	if !strings.EqualFold(got, want) {
+		return fmt.Errorf("refusing to run plugin %s: its SHA-256 is %s but the policy pins %s; if the binary was upgraded on purpose, put the new digest in the policy (sha256sum %s)", path, got, strings.ToLower(want), path)
+	}
+	return nil
+}
+
+// credential is the user a plugin runs as, or nil for the agent's own.
+func credential(name string) (*syscall.Credential, error) {
+	if name == "" || name == "root" {
+		return nil, nil
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		return nil, fmt.Errorf("plugin user %q: %w", name, err)
+	}
+	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+	if err1 != nil || err2 != nil {
+		return nil, fmt.Errorf("plugin user %q has a non-numeric uid/gid", name)
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, nil
+}
+
+// start launches the process; p.mu is held.
+func (p *Plugin) start() error {
+	s := p.spec
+	var secure *plugin.SecureConfig
+	if s.SHA256 != "" {
+		if err := VerifyChecksum(s.Path, s.SHA256); err != nil {
+			return err
+		}
+		sum, _ := hex.DecodeString(s.SHA256)
+		secure = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
+	}
+	cred, err := credential(s.User)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(s.Path, s.Args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  sdk.Handshake,
+		Plugins:          sdk.ClientPlugins(),
+		Cmd:              cmd,
+		SecureConfig:     secure,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		Logger:           p.log,
+		StartTimeout:     s.CallTimeout,
+	})
+	fail := func(err error) error {
+		client.Kill()
+		return err
+	}
+	rpc, err := client.Client()
+	if err != nil {
+		return fail(fmt.Errorf("start plugin %s (%s): %w", s.Plugin, s.Path, err))
+	}
+	raw, err := rpc.Dispense(string(s.Kind))
+	if err != nil {
+		return fail(fmt.Errorf("plugin %s: %w", s.Plugin, err))
+	}
+	impl := raw.(*sdk.Client)
+	ctx, cancel := context.WithTimeout(context.Background(), s.CallTimeout)
+	defer cancel()
+	info, err := impl.Info(ctx)
+	if err != nil {
+		return fail(fmt.Errorf("plugin %s did not say who it is: %w", s.Plugin, err))
+	}
+	if info.Name != s.Plugin || info.Kind != s.Kind {
+		return fail(fmt.Errorf("%s is plugin %q of kind %s, but the policy wants %q of kind %s", s.Path, info.Name, info.Kind, s.Plugin, s.Kind))
+	}
+	config := s.Config
+	if len(config) == 0 {
+		config = []byte("{}")
+	}
+	if err := impl.ConfigureJSON(ctx, config); err != nil {
+		return fail(fmt.Errorf("plugin %s refused its config: %w", s.Plugin, err))
+	}
+	p.client, p.impl, p.started = client, impl, time.Now()
+	p.starts++
+	if p.starts > 1 {
+		p.log.Info("plugin restarted", "restarts", p.starts-1)
+	}
+	return nil
+}
+
+// live returns a running plugin, restarting a dead one when its backoff
+// has passed.
+func (p *Plugin) live() (*sdk.Client, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, errors.New("plugin closed")
+	}
+	if p.client != nil && !p.client.Exited() {
+		return p.impl, nil
+	}
+	if p.client != nil {
+		// It died since the last call.
+		ran := time.Since(p.started)
+		p.client.Kill()
+		p.client, p.impl = nil, nil
+		if ran >= StableAfter {
+			p.backoff = MinBackoff
+		}
+		p.nextStart = time.Now().Add(p.backoff)
+		p.log.Warn("plugin exited; restarting", "after", p.backoff, "ran", ran.Round(time.Millisecond))
+		p.backoff = min(p.backoff*2, MaxBackoff)
+	}
+	if wait := time.Until(p.nextStart); wait > 0 {
+		return nil, fmt.Errorf("%w; restart in %v", ErrDown, wait.Round(time.Millisecond))
+	}
+	if err := p.start(); err != nil {
+		p.nextStart = time.Now().Add(p.backoff)
+		p.backoff = min(p.backoff*2, MaxBackoff)
+		return nil, err
+	}
+	return p.impl, nil
+}
+
+// call runs f on a live plugin with the call timeout (or timeout if
+// positive). A call that times out kills the plugin: a plugin that hangs
+// once is likely to hang again, and a fresh process is the cure.
+func (p *Plugin) call(ctx context.Context, timeout time.Duration, f func(context.Context, *sdk.Client) error) error {
+	impl, err := p.live()
+	if err != nil {
+		return err
+	}
+	if timeout <= 0 {
+		timeout = p.spec.CallTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err = f(ctx, impl)
+	if err != nil && ctx.Err() == context.DeadlineExceeded {
+		p.log.Warn("plugin call timed out; killing it", "timeout", timeout)
+		p.mu.Lock()
+		if p.client != nil {
+			p.client.Kill()
+		}
+		p.mu.Unlock()
+		return fmt.Errorf("plugin %s timed out after %v", p.spec.Plugin, timeout)
+	}
+	return err
+}
+
+// Check runs the check, bounded by timeout.
+func (p *Plugin) Check(ctx context.Context, timeout time.Duration) (sdk.Result, error) {
+	var r sdk.Result
+	err := p.call(ctx, timeout, func(ctx context.Context, c *sdk.Client) (err error) {
+		r, err = c.Check(ctx)
+		return err
+	})
+	return r, err
+}
+
+// CanWatch reports whether the running plugin pushes check results.
+func (p *Plugin) CanWatch() bool {
+	impl, err := p.live()
+	return err == nil && impl.CanWatch()
+}
+
+// Watch streams pushed results until ctx ends or the plugin dies.
+func (p *Plugin) Watch(ctx context.Context, report func(sdk.Result)) error {
+	impl, err := p.live()
+	if err != nil {
+		return err
+	}
+	return impl.Watch(ctx, report)
+}
+
+// Notify delivers one event.
+func (p *Plugin) Notify(ctx context.Context, ev sdk.Event) error {
+	return p.call(ctx, 0, func(ctx context.Context, c *sdk.Client) error { return c.Notify(ctx, ev) })
+}
+
+// Run runs the action.
+func (p *Plugin) Run(ctx context.Context, t sdk.Trigger) (sdk.Outcome, string, error) {
+	var out sdk.Outcome
+	var msg string
+	err := p.call(ctx, 0, func(ctx context.Context, c *sdk.Client) (err error) {
+		out, msg, err = c.Run(ctx, t)
+		return err
+	})
+	return out, msg, err
+}
+
+// Pid is the running process's id, 0 when none runs.
+func (p *Plugin) Pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.client == nil || p.client.Exited() {
+		return 0
+	}
+	if rc := p.client.ReattachConfig(); rc != nil {
+		return rc.Pid
+	}
+	return 0
+}
+
+// Starts is how many times the process was started.
+func (p *Plugin) Starts() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.starts
+}
+
+// Close stops the plugin for good.
+func (p *Plugin) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	if p.client != nil {
+		p.client.Kill()
+	}
+}

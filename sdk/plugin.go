@@ -1,0 +1,201 @@
+package sdk
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	pb "github.com/vigil-ha/vigil/sdk/internal/proto/v1"
+)
+
+// Handshake is shared by the agent and every plugin. ProtocolVersion
+// changes only when the protocol changes incompatibly.
+var Handshake = plugin.HandshakeConfig{
+	ProtocolVersion:  1,
+	MagicCookieKey:   "VIGIL_PLUGIN",
+	MagicCookieValue: "b6c1e0b2-vrrp-vigil-plugin",
+}
+
+// Serve runs p as a plugin process; it returns when the agent ends the
+// plugin. p must implement Check, Notifier or Action.
+func Serve(p Base) {
+	set, err := PluginSet(p)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: Handshake,
+		Plugins:         set,
+		GRPCServer:      plugin.DefaultGRPCServer,
+		// JSON logs on stderr are read by the agent and tagged with the
+		// plugin's name.
+		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: os.Stderr, JSONFormat: true}),
+	})
+}
+
+// PluginSet is the go-plugin map serving p under its kind.
+func PluginSet(p Base) (plugin.PluginSet, error) {
+	switch impl := p.(type) {
+	case Check:
+		return plugin.PluginSet{string(KindCheck): &grpcPlugin{check: impl}}, nil
+	case Notifier:
+		return plugin.PluginSet{string(KindNotifier): &grpcPlugin{notifier: impl}}, nil
+	case Action:
+		return plugin.PluginSet{string(KindAction): &grpcPlugin{action: impl}}, nil
+	}
+	return nil, fmt.Errorf("sdk.Serve: %T implements none of Check, Notifier, Action", p)
+}
+
+// ClientPlugins is the map the agent dispenses plugins from.
+func ClientPlugins() plugin.PluginSet {
+	return plugin.PluginSet{
+		string(KindCheck):    &grpcPlugin{},
+		string(KindNotifier): &grpcPlugin{},
+		string(KindAction):   &grpcPlugin{},
+	}
+}
+
+// grpcPlugin is one go-plugin plugin of any kind; on the serving side the
+// field that is set says which.
+type grpcPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	check    Check
+	notifier Notifier
+	action   Action
+}
+
+func (g *grpcPlugin) base() Base {
+	switch {
+	case g.check != nil:
+		return g.check
+	case g.notifier != nil:
+		return g.notifier
+	}
+	return g.action
+}
+
+func (g *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	pb.RegisterBaseServer(s, &baseServer{impl: g.base()})
+	switch {
+	case g.check != nil:
+		pb.RegisterCheckServer(s, &checkServer{impl: g.check})
+	case g.notifier != nil:
+		pb.RegisterNotifierServer(s, &notifierServer{impl: g.notifier})
+	case g.action != nil:
+		pb.RegisterActionServer(s, &actionServer{impl: g.action})
+	}
+	return nil
+}
+
+func (g *grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
+	return &Client{base: pb.NewBaseClient(c), check: pb.NewCheckClient(c), notifier: pb.NewNotifierClient(c), action: pb.NewActionClient(c)}, nil
+}
+
+var kinds = map[Kind]pb.Kind{KindCheck: pb.Kind_KIND_CHECK, KindNotifier: pb.Kind_KIND_NOTIFIER, KindAction: pb.Kind_KIND_ACTION}
+
+// --- serving side: gRPC calls to the plugin's Go methods ---
+
+type baseServer struct {
+	pb.UnimplementedBaseServer
+	impl Base
+}
+
+func (s *baseServer) Info(ctx context.Context, _ *pb.InfoRequest) (*pb.InfoResponse, error) {
+	info, err := s.impl.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	_, watch := s.impl.(Watcher)
+	return &pb.InfoResponse{Name: info.Name, Kind: kinds[info.Kind], Version: info.Version, Watch: watch}, nil
+}
+
+func (s *baseServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (*pb.ConfigureResponse, error) {
+	cfg := map[string]any{}
+	if len(req.ConfigJson) > 0 {
+		if err := json.Unmarshal(req.ConfigJson, &cfg); err != nil {
+			return nil, fmt.Errorf("config is not a JSON object: %w", err)
+		}
+	}
+	err := s.impl.Configure(ctx, cfg)
+	if err == nil {
+		return &pb.ConfigureResponse{}, nil
+	}
+	var ces ConfigErrors
+	if !errors.As(err, &ces) {
+		ces = ConfigErrors{{Message: err.Error()}}
+	}
+	resp := &pb.ConfigureResponse{}
+	for _, ce := range ces {
+		resp.Errors = append(resp.Errors, &pb.ConfigError{Attribute: ce.Attribute, Message: ce.Message})
+	}
+	return resp, nil
+}
+
+type checkServer struct {
+	pb.UnimplementedCheckServer
+	impl Check
+}
+
+func (s *checkServer) Check(ctx context.Context, _ *pb.CheckRequest) (*pb.CheckResult, error) {
+	r, err := s.impl.Check(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.CheckResult{Healthy: r.Healthy, Message: r.Message}, nil
+}
+
+func (s *checkServer) Watch(_ *pb.WatchRequest, stream pb.Check_WatchServer) error {
+	w, ok := s.impl.(Watcher)
+	if !ok {
+		return errors.New("this check does not push results")
+	}
+	return w.Watch(stream.Context(), func(r Result) {
+		stream.Send(&pb.CheckResult{Healthy: r.Healthy, Message: r.Message})
+	})
+}
+
+type notifierServer struct {
+	pb.UnimplementedNotifierServer
+	impl Notifier
+}
+
+func (s *notifierServer) Notify(ctx context.Context, req *pb.NotifyRequest) (*pb.NotifyResponse, error) {
+	e := req.GetEvent()
+	ev := Event{Seq: e.GetSeq(), Site: e.GetSite(), Node: e.GetNode(), RouterID: e.GetRouterId(), Instance: e.GetInstance(),
+		From: e.GetFromState(), To: e.GetToState(), Reason: e.GetReason(), Time: time.Unix(0, e.GetUnixNano()),
+		Priority: int(e.GetPriority()), VIPs: e.GetVips()}
+	if err := s.impl.Notify(ctx, ev); err != nil {
+		return nil, err
+	}
+	return &pb.NotifyResponse{}, nil
+}
+
+type actionServer struct {
+	pb.UnimplementedActionServer
+	impl Action
+}
+
+func (s *actionServer) Run(ctx context.Context, req *pb.RunRequest) (*pb.RunResponse, error) {
+	out, msg, err := s.impl.Run(ctx, Trigger{Check: req.GetCheck(), Node: req.GetNode(), Instances: req.GetInstances(), Reason: req.GetReason()})
+	if err != nil {
+		return nil, err
+	}
+	o := pb.Outcome_OUTCOME_UNSPECIFIED
+	switch out {
+	case Recovered:
+		o = pb.Outcome_OUTCOME_RECOVERED
+	case Yield:
+		o = pb.Outcome_OUTCOME_YIELD
+	default:
+		return nil, fmt.Errorf("action returned unknown outcome %q", out)
+	}
+	return &pb.RunResponse{Outcome: o, Message: msg}, nil
+}
