@@ -96,7 +96,7 @@ const (
 
 // Trigger says why an action runs.
 type Trigger struct {
-	Check     string   // the failing check
+	Check     string // the failing check
 	Node      string
 	Instances []string // the instances that yield if the action does
 	Reason    string   // the check's last message

@@ -12,8 +12,8 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
-	"time"
 	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"

@@ -200,7 +200,6 @@ func TestRunsAsUser(t *testing.T) {
 	}
 }
 
-
 // TestHungPlugin: a check that never answers times out at the check's
 // timeout, is killed, and a fresh process serves the next call.
 func TestHungPlugin(t *testing.T) {
