@@ -15,6 +15,7 @@ import (
 	"github.com/vigil-ha/vigil/core/agent"
 	"github.com/vigil-ha/vigil/core/api"
 	"github.com/vigil-ha/vigil/core/policy"
+	"github.com/vigil-ha/vigil/plugins/builtin"
 )
 
 type agentCommand struct{ ui cli.Ui }
@@ -50,7 +51,9 @@ func (c *agentCommand) Run(args []string) int {
 	}
 	err := agent.Run(context.Background(), agent.Options{
 		Policy: *pol, Node: *node, StateDir: *stateDir, Socket: *socket, Log: log,
-		LoadOptions: loadOptions(false),
+		LoadOptions: loadOptions(true),
+		Builtins:    builtinSet{},
+		Self:        self(),
 		Diagnostics: func(files map[string]*hcl.File, d hcl.Diagnostics) { policy.WriteDiagnostics(os.Stderr, files, d) },
 	})
 	if err != nil {
@@ -113,4 +116,18 @@ func (c *statusCommand) Run(args []string) int {
 	tw.Flush()
 	c.ui.Output(strings.TrimRight(b.String(), "\n"))
 	return 0
+}
+
+// builtinSet is the built-in table as the agent sees it.
+type builtinSet struct{}
+
+func (builtinSet) Has(name string) bool { return builtin.Has(name) }
+
+// self is this binary, which the agent re-executes to serve built-ins.
+func self() string {
+	p, err := os.Executable()
+	if err != nil {
+		return os.Args[0]
+	}
+	return p
 }

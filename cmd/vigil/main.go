@@ -17,6 +17,7 @@ func main() {
 	ui := &cli.BasicUi{Reader: os.Stdin, Writer: os.Stdout, ErrorWriter: os.Stderr}
 	c.Commands = map[string]cli.CommandFactory{
 		"agent":    func() (cli.Command, error) { return &agentCommand{ui: ui}, nil },
+		"plugin":   func() (cli.Command, error) { return &pluginCommand{ui: ui}, nil },
 		"status":   func() (cli.Command, error) { return &statusCommand{ui: ui}, nil },
 		"validate": func() (cli.Command, error) { return &validateCommand{ui: ui}, nil },
 		"plan":     func() (cli.Command, error) { return &planCommand{ui: ui}, nil },

@@ -20,6 +20,7 @@ import (
 
 	"github.com/vigil-ha/vigil/core/api"
 	"github.com/vigil-ha/vigil/core/engine"
+	"github.com/vigil-ha/vigil/core/pluginhost"
 	"github.com/vigil-ha/vigil/core/policy"
 )
 
@@ -32,6 +33,10 @@ type Options struct {
 	Log      hclog.Logger
 	// LoadOptions are passed to policy.Load (plugin names, user checks).
 	LoadOptions policy.Options
+	// Builtins are the plugins compiled into this binary, served by
+	// re-executing Self with "plugin NAME".
+	Builtins Builtins
+	Self     string
 	// Diagnostics prints policy diagnostics (the CLI's formatter).
 	Diagnostics func(map[string]*hcl.File, hcl.Diagnostics)
 }
@@ -51,7 +56,17 @@ func Run(ctx context.Context, o Options) error {
 	if err := engine.Recover(o.StateDir, cfg, log); err != nil {
 		return err
 	}
-	eng := engine.New(engine.Options{Log: log, StateDir: o.StateDir})
+	ps := &plugins{log: log, self: o.Self, builtins: o.Builtins, stateDir: o.StateDir,
+		checks: map[string]*runningCheck{}, notifiers: map[string]*runningNotifier{}, actions: map[string]*pluginhost.Plugin{},
+		ewake: make(chan struct{}, 1)}
+	dctx, stopDispatch := context.WithCancel(context.Background())
+	go ps.dispatch(dctx)
+	eng := engine.New(engine.Options{Log: log, StateDir: o.StateDir, OnTransition: ps.transition})
+	ps.eng = eng
+	defer ps.stop()
+	// Last out: queue the transitions of the shutdown itself before the
+	// dispatcher stops (deferred calls run in reverse order).
+	defer func() { stopDispatch(); ps.dispatch(canceled()) }()
 	current := cfg
 	srv, err := api.Listen(o.Socket, func() api.Status {
 		return api.Status{Site: current.Site, Node: o.Node, Policy: o.Policy, Instances: eng.Status()}
@@ -61,8 +76,14 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer srv.Close()
 	log.Info("starting", "site", cfg.Site, "router_id", cfg.RouterID, "instances", len(cfg.Instances), "policy", o.Policy)
-	warnUnrun(cfg, log)
+	if err := ps.applyNotifiers(cfg); err != nil {
+		return err
+	}
 	if err := eng.Apply(cfg); err != nil {
+		eng.Shutdown()
+		return err
+	}
+	if err := ps.applyChecks(nil, cfg); err != nil {
 		eng.Shutdown()
 		return err
 	}
@@ -95,9 +116,14 @@ func Run(ctx context.Context, o Options) error {
 				log.Error("reload failed, keeping the running policy", "error", err)
 				continue
 			}
-			warnUnrun(next, log)
+			if err := ps.applyNotifiers(next); err != nil {
+				log.Error("reload: notifiers", "error", err)
+			}
 			if err := eng.Apply(next); err != nil {
 				log.Error("reload applied with errors", "error", err)
+			}
+			if err := ps.applyChecks(current, next); err != nil {
+				log.Error("reload: checks and actions", "error", err)
 			}
 			current = next
 			log.Info("reload done", "instances", len(next.Instances))
@@ -117,20 +143,6 @@ func load(o Options) (*policy.Config, error) {
 	return site.Config(o.Node)
 }
 
-// warnUnrun says plainly which parts of the policy this build does not run
-// yet: checks, actions and notifiers need the plugin host.
-func warnUnrun(cfg *policy.Config, log hclog.Logger) {
-	for _, c := range cfg.Checks {
-		log.Warn(fmt.Sprintf("check %s (plugin %s) is not run: this build has no plugin host yet, so its weight never applies", c.Name, c.Plugin))
-	}
-	for _, a := range cfg.Actions {
-		log.Warn(fmt.Sprintf("action %s (plugin %s) is not run: this build has no plugin host yet", a.Name, a.Plugin))
-	}
-	for _, n := range cfg.Notifiers {
-		log.Warn(fmt.Sprintf("notifier %s (plugin %s) is not run: this build has no plugin host yet", n.Name, n.Plugin))
-	}
-}
-
 // settleAfter is when start-up work is over: every instance has had its
 // master-down interval (at most 3 intervals plus skew) and its second
 // gratuitous ARP burst.
@@ -147,4 +159,10 @@ func releaseMemory() {
 		runtime.GC()
 	}
 	debug.FreeOSMemory()
+}
+
+func canceled() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
 }

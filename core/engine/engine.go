@@ -205,13 +205,15 @@ func (e *Engine) SetWeight(instance, source string, delta int) error {
 	return in.call(func(now time.Time) { in.setDelta(now, source, delta) })
 }
 
-// SetFault holds (on) or releases an instance in FAULT for reason.
-func (e *Engine) SetFault(instance string, r fsm.FaultReason, on bool, why string) error {
+// SetFault holds (on) or releases instance in FAULT on behalf of source
+// (a check with weight 0, an action that yielded); it leaves FAULT when no
+// source holds it any more.
+func (e *Engine) SetFault(instance string, r fsm.FaultReason, source string, on bool, why string) error {
 	in, err := e.get(instance)
 	if err != nil {
 		return err
 	}
-	return in.call(func(now time.Time) { in.exec(in.m.SetFault(now, r, on, why)) })
+	return in.call(func(now time.Time) { in.setFault(now, r, source, on, why) })
 }
 
 func (e *Engine) get(name string) (*instance, error) {

@@ -46,12 +46,14 @@ type instance struct {
 	stop chan struct{}
 	done chan struct{}
 
-	expect     vrrp.Expect
-	rx         vrrp.Advert
-	out        []byte
-	deltas     map[string]int  // weight applied by each tracked source
-	linkFaults map[string]bool // interfaces whose being down holds us in FAULT
-	lastLog    map[string]time.Time
+	expect vrrp.Expect
+	rx     vrrp.Advert
+	out    []byte
+	deltas map[string]int // weight applied by each tracked source
+	// faults holds, per fault reason, the sources raising it: the
+	// instance leaves FAULT only when every source has cleared.
+	faults  map[fsm.FaultReason]map[string]bool
+	lastLog map[string]time.Time
 
 	mu     sync.Mutex
 	status Status
@@ -63,7 +65,7 @@ func newInstance(e *Engine, cfg policy.Instance) (*instance, error) {
 	in := &instance{cfg: cfg, e: e, log: e.log,
 		in: make(chan transport.Packet, 8), ctl: make(chan func(time.Time), 4),
 		stop: make(chan struct{}), done: make(chan struct{}),
-		deltas: map[string]int{}, linkFaults: map[string]bool{}, lastLog: map[string]time.Time{}}
+		deltas: map[string]int{}, faults: map[fsm.FaultReason]map[string]bool{}, lastLog: map[string]time.Time{}}
 	mux, err := e.pool.Acquire(cfg.Interface, cfg.IPv6(), cfg.SourceAddr)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
@@ -320,6 +322,21 @@ func (in *instance) setDelta(now time.Time, source string, delta int) {
 	in.mu.Lock()
 	in.status.Priority = uint8(p)
 	in.mu.Unlock()
+}
+
+// setFault raises or clears one source of a fault reason.
+func (in *instance) setFault(now time.Time, r fsm.FaultReason, source string, on bool, why string) {
+	set := in.faults[r]
+	if set == nil {
+		set = map[string]bool{}
+		in.faults[r] = set
+	}
+	if on {
+		set[source] = true
+	} else {
+		delete(set, source)
+	}
+	in.exec(in.m.SetFault(now, r, len(set) > 0, why))
 }
 
 func (in *instance) snapshot() Status {

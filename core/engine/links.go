@@ -85,13 +85,7 @@ func (w *linkWatch) set(name string, up bool) {
 func (in *instance) linkChanged(now time.Time, name string, up bool) {
 	word := map[bool]string{true: "up", false: "down"}[up]
 	faulted := func() {
-		if up {
-			delete(in.linkFaults, name)
-		} else {
-			in.linkFaults[name] = true
-		}
-		reason := fmt.Sprintf("interface %s is %s", name, word)
-		in.exec(in.m.SetFault(now, fsm.FaultInterface, len(in.linkFaults) > 0, reason))
+		in.setFault(now, fsm.FaultInterface, name, !up, fmt.Sprintf("interface %s is %s", name, word))
 	}
 	if name == in.cfg.Interface {
 		faulted()

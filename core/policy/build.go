@@ -127,6 +127,7 @@ func build(path string, raw *fileSchema, body *hclsyntax.Body, opts Options) (*S
 		site.configs[n] = c
 	}
 	b.instancesInto(site)
+	b.checksPerNode(site)
 	b.checkVRIDs(site)
 	b.syncGroupsInto(site)
 	b.checkTies(site)
@@ -171,7 +172,9 @@ func (b *builder) indexBlocks() {
 			b.checkUser(*p.User, attrRange(p.Body, "user", p.DefRange))
 		}
 	}
-	b.checkUser(*b.site.PluginUser, attrRange(b.site.Body, "plugin_user", b.site.DefRange))
+	if len(b.raw.Checks)+len(b.raw.Actions)+len(b.raw.Notifiers) > 0 {
+		b.checkUser(*b.site.PluginUser, attrRange(b.site.Body, "plugin_user", b.site.DefRange))
+	}
 	for i := range b.raw.Checks {
 		c := &b.raw.Checks[i]
 		if unique("check", c.Name, c.DefRange) {
@@ -274,7 +277,7 @@ func (b *builder) commonConfig() *Config {
 	}
 	b.notifyNames(s.Body, "notify", s.Notify, s.DefRange)
 	for _, p := range b.raw.Plugins {
-		pl := Plugin{Name: p.Name, Path: pluginPath(s, &p), User: *s.PluginUser}
+		pl := Plugin{Name: p.Name, Path: pluginPath(s, &p), Args: p.Args, User: *s.PluginUser}
 		if p.SHA256 != nil {
 			pl.SHA256 = strings.ToLower(*p.SHA256)
 		}
@@ -385,4 +388,37 @@ func article(noun string) string {
 		return "An " + noun
 	}
 	return "A " + noun
+}
+
+// checksPerNode keeps, on each node, only the checks whose nodes list names
+// it (or that have none), and only the tracks and actions of those checks.
+func (b *builder) checksPerNode(site *Site) {
+	for node, c := range site.configs {
+		runs := func(check string) bool {
+			ck := b.checks[check]
+			return ck == nil || len(ck.Nodes) == 0 || node == "" || slices.Contains(ck.Nodes, node)
+		}
+		var checks []Check
+		for _, ck := range c.Checks {
+			if runs(ck.Name) {
+				checks = append(checks, ck)
+			}
+		}
+		var actions []Action
+		for _, a := range c.Actions {
+			if runs(a.When) {
+				actions = append(actions, a)
+			}
+		}
+		c.Checks, c.Actions = checks, actions
+		for i := range c.Instances {
+			var tr []TrackCheck
+			for _, t := range c.Instances[i].Track {
+				if runs(t.Check) {
+					tr = append(tr, t)
+				}
+			}
+			c.Instances[i].Track = tr
+		}
+	}
 }

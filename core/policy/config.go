@@ -148,6 +148,7 @@ type Notifier struct {
 type Plugin struct {
 	Name   string
 	Path   string
+	Args   []string
 	SHA256 string // lower-case hex, "" when not pinned
 	User   string
 }

@@ -253,3 +253,35 @@ func TestPlanJSON(t *testing.T) {
 func TestReferenceDoc(t *testing.T) {
 	golden(t, "../../docs/policy.md", []byte(policy.Reference()))
 }
+
+// TestPluginUserMustExist: a plugin user that does not exist fails at policy
+// load, naming the user, not when a check first runs.
+func TestPluginUserMustExist(t *testing.T) {
+	src := `
+site "s" {
+  plugin_user = "vigil-nobody-here"
+}
+
+instance "VI_1" {
+  interface = "eth0"
+  vrid      = 1
+  vips      = ["192.0.2.1/24"]
+  track     = ["web"]
+}
+
+check "web" {
+  plugin = "http-probe"
+  weight = -20
+}
+`
+	o := opts()
+	o.UserExists = func(name string) bool { return name == "nobody" }
+	_, _, diags := policy.Parse("u.hcl", []byte(src), o)
+	if !diags.HasErrors() || !strings.Contains(diags.Error(), `No local user "vigil-nobody-here"`) {
+		t.Fatalf("got %v", diags)
+	}
+	ok := strings.Replace(src, "vigil-nobody-here", "nobody", 1)
+	if _, _, diags := policy.Parse("u.hcl", []byte(ok), o); diags.HasErrors() {
+		t.Fatalf("existing user refused: %v", diags)
+	}
+}

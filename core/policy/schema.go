@@ -138,6 +138,7 @@ type notifierBlock struct {
 type pluginBlock struct {
 	Name     string    `hcl:"name,label"`
 	Path     *string   `hcl:"path,optional" doc:"Binary to run. Default: the name in the site's plugin_dir."`
+	Args     []string  `hcl:"args,optional" doc:"Arguments the binary is started with."`
 	SHA256   *string   `hcl:"sha256,optional" doc:"Expected SHA-256 of the binary, hex; a mismatch refuses to start it."`
 	User     *string   `hcl:"user,optional" doc:"User this plugin runs as. Default: the site's plugin_user."`
 	Body     hcl.Body  `hcl:",body"`

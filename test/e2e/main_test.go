@@ -17,18 +17,26 @@ import (
 	"github.com/vigil-ha/vigil/test/lab"
 )
 
-var vigilBin string
+var vigilBin, testPluginBin, fileCheckBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "vigil-e2e")
 	if err != nil {
 		panic(err)
 	}
-	vigilBin = filepath.Join(dir, "vigil")
-	out, err := exec.Command("go", "build", "-o", vigilBin, "../../cmd/vigil").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build vigil: %v\n%s", err, out)
-		os.Exit(1)
+	os.Chmod(dir, 0o755) // plugins run as nobody and must reach their binaries
+	vigilBin, testPluginBin, fileCheckBin = filepath.Join(dir, "vigil"), filepath.Join(dir, "testplugin"), filepath.Join(dir, "file-check")
+	for _, b := range []struct{ out, dir, pkg string }{
+		{vigilBin, "../..", "./cmd/vigil"},
+		{testPluginBin, "../..", "./core/pluginhost/testdata/testplugin"},
+		{fileCheckBin, "../../sdk/examples/file-check", "."},
+	} {
+		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
+		cmd.Dir = b.dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", b.pkg, err, out)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

@@ -12,8 +12,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -273,4 +275,69 @@ func (n *Node) StartKeepalived(conf string) *Proc {
 	}
 	return n.Start("keepalived", "keepalived", "--dont-fork", "--log-console", "--log-detail", "--no-syslog", "--vrrp",
 		"--use-file", base+".conf", "--pid", base+".pid", "--vrrp_pid", base+"-vrrp.pid")
+}
+
+// StartNginx runs Debian's nginx in the foreground on the node, answering
+// every request on port with "served by NODE".
+func (n *Node) StartNginx(port int) *Proc {
+	n.lab.t.Helper()
+	Require(n.lab.t, "nginx")
+	dir := filepath.Join(n.lab.Dir, n.Name+"-nginx")
+	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
+		n.lab.t.Fatal(err)
+	}
+	conf := fmt.Sprintf(`daemon off;
+pid %[1]s/nginx.pid;
+error_log %[1]s/logs/error.log;
+events {}
+http {
+  access_log off;
+  client_body_temp_path %[1]s/tmp;
+  server {
+    listen %[2]d;
+    location / { return 200 "served by %[3]s\n"; }
+  }
+}
+`, dir, port, n.Name)
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
+		n.lab.t.Fatal(err)
+	}
+	return n.Start("nginx", "nginx", "-p", dir, "-c", filepath.Join(dir, "nginx.conf"))
+}
+
+// KillTree kills the process and every descendant with SIGKILL, as a crash
+// would (killing nginx's master alone leaves its workers serving).
+func (p *Proc) KillTree() {
+	for _, pid := range descendants(p.Cmd.Process.Pid) {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	p.Cmd.Process.Kill()
+	<-p.done
+}
+
+// descendants lists pid's children, grandchildren and so on, from /proc.
+func descendants(pid int) []int {
+	children := map[int][]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		child, err1 := strconv.Atoi(e.Name())
+		parent, err2 := strconv.Atoi(f[1])
+		if err1 == nil && err2 == nil {
+			children[parent] = append(children[parent], child)
+		}
+	}
+	var out []int
+	for queue := []int{pid}; len(queue) > 0; queue = queue[1:] {
+		for _, c := range children[queue[0]] {
+			out = append(out, c)
+			queue = append(queue, c)
+		}
+	}
+	return out
 }

@@ -17,3 +17,8 @@ instance "VI_1" {
   vips     = ["192.0.2.24/24"]
   priority = { a = 100, b = 90 }
 }
+
+check "web" {
+  plugin = "http-probe"
+  weight = -20
+}

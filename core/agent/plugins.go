@@ -1,0 +1,396 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/vigil-ha/vigil/core/engine"
+	"github.com/vigil-ha/vigil/core/fsm"
+	"github.com/vigil-ha/vigil/core/notify"
+	"github.com/vigil-ha/vigil/core/pluginhost"
+	"github.com/vigil-ha/vigil/core/policy"
+	"github.com/vigil-ha/vigil/core/track"
+	"github.com/vigil-ha/vigil/sdk"
+)
+
+// Builtins tells the agent which plugins are compiled into this binary.
+type Builtins interface {
+	Has(name string) bool
+}
+
+// plugins runs the policy's checks, actions and notifiers for one node.
+type plugins struct {
+	log      hclog.Logger
+	eng      *engine.Engine
+	self     string // this binary, re-executed for built-ins
+	builtins Builtins
+	stateDir string
+
+	// mu guards checks, actions and cfg; it is held while calling into the
+	// engine. Notifiers have their own lock, which the engine's transition
+	// hook may take: the two never nest.
+	mu      sync.Mutex
+	cfg     *policy.Config
+	checks  map[string]*runningCheck
+	actions map[string]*pluginhost.Plugin
+
+	nmu       sync.Mutex
+	ncfg      *policy.Config
+	notifiers map[string]*runningNotifier
+	seq       atomic.Uint64
+
+	// Transitions wait here for the dispatcher, so that the instance
+	// goroutine reporting one never waits for a disk.
+	emu    sync.Mutex
+	events []engine.Transition
+	ewake  chan struct{}
+}
+
+type runningCheck struct {
+	cfg    policy.Check
+	plugin *pluginhost.Plugin
+	cancel context.CancelFunc
+}
+
+type runningNotifier struct {
+	cfg    policy.Notifier
+	plugin *pluginhost.Plugin
+	queue  *notify.Queue
+	cancel context.CancelFunc
+}
+
+// spec builds the launch spec of plugin name for a policy block.
+func (ps *plugins) spec(cfg *policy.Config, block, name string, kind sdk.Kind, config []byte) (pluginhost.Spec, error) {
+	s := pluginhost.Spec{Name: block, Plugin: name, Kind: kind, Config: config, User: cfg.PluginUser}
+	for _, p := range cfg.Plugins {
+		if p.Name == name {
+			s.Path, s.Args, s.SHA256, s.User = p.Path, p.Args, p.SHA256, p.User
+			return s, nil
+		}
+	}
+	if !ps.builtins.Has(name) {
+		return s, fmt.Errorf("%s %q uses plugin %q, which is not built into this vigil and not declared in a plugin block", kind, block, name)
+	}
+	s.Path, s.Args = ps.self, []string{"plugin", name}
+	return s, nil
+}
+
+// applyNotifiers makes the running notifiers match cfg, before the engine
+// starts, so that its first transitions are queued. A notifier whose
+// settings are unchanged keeps running and keeps its queue.
+func (ps *plugins) applyNotifiers(cfg *policy.Config) error {
+	ps.nmu.Lock()
+	defer ps.nmu.Unlock()
+	ps.ncfg = cfg
+	var errs []string
+	wantN := map[string]policy.Notifier{}
+	for _, n := range cfg.Notifiers {
+		wantN[n.Name] = n
+	}
+	for name, rn := range ps.notifiers {
+		if n, ok := wantN[name]; !ok || !reflect.DeepEqual(n, rn.cfg) {
+			rn.cancel()
+			rn.plugin.Close()
+			delete(ps.notifiers, name)
+		}
+	}
+	for _, n := range cfg.Notifiers {
+		if _, running := ps.notifiers[n.Name]; running {
+			continue
+		}
+		if err := ps.startNotifier(cfg, n); err != nil {
+			errs = append(errs, fmt.Sprintf("notifier %s: %v", n.Name, err))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("plugins: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// applyChecks makes the running checks and actions match cfg, once the
+// engine runs the instances they weigh on. A check whose settings and
+// tracking are unchanged keeps running with its rise/fall state, so that a
+// reload cannot lift a failing check's weight.
+func (ps *plugins) applyChecks(prev, cfg *policy.Config) error {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.cfg = cfg
+	var errs []string
+	// Checks.
+	want := map[string]policy.Check{}
+	for _, c := range cfg.Checks {
+		want[c.Name] = c
+	}
+	for name, rc := range ps.checks {
+		if c, ok := want[name]; !ok || !reflect.DeepEqual(c, rc.cfg) || !sameTracking(prev, cfg, name) {
+			rc.cancel()
+			rc.plugin.Close()
+			ps.clearCheck(prev, name)
+			delete(ps.checks, name)
+		}
+	}
+	for _, c := range cfg.Checks {
+		if _, running := ps.checks[c.Name]; running {
+			continue
+		}
+		if err := ps.startCheck(cfg, c); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	// Actions: stateless between runs, so simply relaunch changed ones.
+	for name, p := range ps.actions {
+		p.Close()
+		delete(ps.actions, name)
+	}
+	for _, a := range cfg.Actions {
+		s, err := ps.spec(cfg, a.Name, a.Plugin, sdk.KindAction, a.Config.JSON)
+		if err == nil {
+			s.CallTimeout = a.Timeout
+			var p *pluginhost.Plugin
+			if p, err = pluginhost.Launch(s, ps.log); err == nil {
+				ps.actions[a.Name] = p
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("action %s: %v", a.Name, err))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("plugins: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// sameTracking reports whether check name is tracked by the same instances
+// with the same weights in both configurations.
+func sameTracking(a, b *policy.Config, name string) bool {
+	if a == nil {
+		return false
+	}
+	return reflect.DeepEqual(tracking(a, name), tracking(b, name))
+}
+
+func tracking(cfg *policy.Config, check string) map[string]int {
+	out := map[string]int{}
+	for _, in := range cfg.Instances {
+		for _, t := range in.Track {
+			if t.Check == check {
+				out[in.Name] = t.Weight
+			}
+		}
+	}
+	return out
+}
+
+func (ps *plugins) startCheck(cfg *policy.Config, c policy.Check) error {
+	s, err := ps.spec(cfg, c.Name, c.Plugin, sdk.KindCheck, c.Config.JSON)
+	if err != nil {
+		return err
+	}
+	s.CallTimeout = max(c.Timeout, c.Interval)
+	p, err := pluginhost.Launch(s, ps.log)
+	if err != nil {
+		return fmt.Errorf("check %s: %w", c.Name, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ps.checks[c.Name] = &runningCheck{cfg: c, plugin: p, cancel: cancel}
+	// A check starts passing: positive weights apply from the start.
+	ps.applyCheck(cfg, c.Name, false, "")
+	tr := track.New(c, p, ps.log, func(ch track.Change) { ps.changed(ch) })
+	go tr.Run(ctx)
+	return nil
+}
+
+// changed is called by a tracker when its check changes state.
+func (ps *plugins) changed(ch track.Change) {
+	ps.mu.Lock()
+	cfg := ps.cfg
+	ps.mu.Unlock()
+	ps.applyCheck(cfg, ch.Check, ch.Failing, ch.Message)
+	if ch.Failing {
+		for _, a := range cfg.Actions {
+			if a.When == ch.Check {
+				go ps.runAction(cfg, a, ch)
+			}
+		}
+		return
+	}
+	// Passing again: actions that yielded for this check release their hold.
+	for _, a := range cfg.Actions {
+		if a.When != ch.Check {
+			continue
+		}
+		for _, in := range a.Instances {
+			ps.eng.SetFault(in, fsm.FaultYield, "action "+a.Name, false, fmt.Sprintf("check %s passes again", ch.Check))
+		}
+	}
+}
+
+// applyCheck turns a check's state into each tracking instance's weight,
+// with keepalived's rules: negative weights apply while failing, positive
+// while passing, and weight 0 means FAULT while failing.
+func (ps *plugins) applyCheck(cfg *policy.Config, check string, failing bool, msg string) {
+	src := "check " + check
+	for inst, w := range tracking(cfg, check) {
+		switch {
+		case w == 0:
+			ps.eng.SetFault(inst, fsm.FaultCheck, src, failing, fmt.Sprintf("check %s failed: %s", check, msg))
+		case w < 0 && failing, w > 0 && !failing:
+			ps.eng.SetWeight(inst, src, w)
+		default:
+			ps.eng.SetWeight(inst, src, 0)
+		}
+	}
+}
+
+// clearCheck lifts whatever a stopped check applied.
+func (ps *plugins) clearCheck(cfg *policy.Config, check string) {
+	if cfg == nil {
+		return
+	}
+	for inst := range tracking(cfg, check) {
+		ps.eng.SetWeight(inst, "check "+check, 0)
+		ps.eng.SetFault(inst, fsm.FaultCheck, "check "+check, false, "check removed")
+	}
+}
+
+func (ps *plugins) runAction(cfg *policy.Config, a policy.Action, ch track.Change) {
+	ps.mu.Lock()
+	p := ps.actions[a.Name]
+	ps.mu.Unlock()
+	if p == nil {
+		return
+	}
+	trig := sdk.Trigger{Check: ch.Check, Node: cfg.Node, Instances: a.Instances, Reason: ch.Message}
+	for attempt := 0; attempt <= a.Retries; attempt++ {
+		ps.log.Info(fmt.Sprintf("running action %s for failed check %s", a.Name, ch.Check), "attempt", attempt+1)
+		out, msg, err := p.Run(context.Background(), trig)
+		if err != nil {
+			ps.log.Error(fmt.Sprintf("action %s failed", a.Name), "error", err, "attempt", attempt+1, "retries", a.Retries)
+			continue
+		}
+		switch out {
+		case sdk.Recovered:
+			ps.log.Info(fmt.Sprintf("action %s recovered: %s", a.Name, msg))
+		case sdk.Yield:
+			ps.log.Warn(fmt.Sprintf("action %s yields %s: %s", a.Name, strings.Join(a.Instances, ", "), msg))
+			for _, in := range a.Instances {
+				ps.eng.SetFault(in, fsm.FaultYield, "action "+a.Name, true, fmt.Sprintf("action %s yielded: %s", a.Name, msg))
+			}
+		}
+		return
+	}
+}
+
+func (ps *plugins) startNotifier(cfg *policy.Config, n policy.Notifier) error {
+	s, err := ps.spec(cfg, n.Name, n.Plugin, sdk.KindNotifier, n.Config.JSON)
+	if err != nil {
+		return err
+	}
+	p, err := pluginhost.Launch(s, ps.log)
+	if err != nil {
+		return err
+	}
+	q, err := notify.Open(filepath.Join(ps.stateDir, "notify"), n.Name, p, ps.log)
+	if err != nil {
+		p.Close()
+		return err
+	}
+	for {
+		cur := ps.seq.Load()
+		if q.LastSeq() <= cur || ps.seq.CompareAndSwap(cur, q.LastSeq()) {
+			break
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ps.notifiers[n.Name] = &runningNotifier{cfg: n, plugin: p, queue: q, cancel: cancel}
+	go q.Run(ctx)
+	return nil
+}
+
+// transition is the engine's hook: it only records the change, on the
+// instance's goroutine, for dispatch to return at once.
+func (ps *plugins) transition(t engine.Transition) {
+	ps.emu.Lock()
+	ps.events = append(ps.events, t)
+	ps.emu.Unlock()
+	select {
+	case ps.ewake <- struct{}{}:
+	default:
+	}
+}
+
+// dispatch moves recorded transitions into the notifiers' durable queues,
+// in order, until ctx ends.
+func (ps *plugins) dispatch(ctx context.Context) {
+	for {
+		ps.emu.Lock()
+		batch := ps.events
+		ps.events = nil
+		ps.emu.Unlock()
+		for _, t := range batch {
+			ps.queue(t)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ps.ewake:
+		}
+	}
+}
+
+func (ps *plugins) queue(t engine.Transition) {
+	ps.nmu.Lock()
+	defer ps.nmu.Unlock()
+	if ps.ncfg == nil {
+		return
+	}
+	var inst *policy.Instance
+	for i := range ps.ncfg.Instances {
+		if ps.ncfg.Instances[i].Name == t.Instance {
+			inst = &ps.ncfg.Instances[i]
+		}
+	}
+	if inst == nil || len(inst.Notify) == 0 {
+		return
+	}
+	ev := sdk.Event{Seq: ps.seq.Add(1), Site: ps.ncfg.Site, Node: ps.ncfg.Node, RouterID: ps.ncfg.RouterID, Instance: t.Instance,
+		From: t.From, To: t.To, Reason: t.Reason, Time: t.At, Priority: int(inst.Priority)}
+	for _, v := range inst.VIPs {
+		ev.VIPs = append(ev.VIPs, v.Prefix.String())
+	}
+	for _, name := range inst.Notify {
+		if rn := ps.notifiers[name]; rn != nil {
+			if err := rn.queue.Push(ev); err != nil {
+				ps.log.Error("cannot queue event", "notifier", name, "error", err)
+			}
+		}
+	}
+}
+
+// stop ends every plugin.
+func (ps *plugins) stop() {
+	ps.mu.Lock()
+	for _, rc := range ps.checks {
+		rc.cancel()
+		rc.plugin.Close()
+	}
+	for _, p := range ps.actions {
+		p.Close()
+	}
+	ps.mu.Unlock()
+	ps.nmu.Lock()
+	defer ps.nmu.Unlock()
+	for _, rn := range ps.notifiers {
+		rn.cancel()
+		rn.plugin.Close()
+	}
+}

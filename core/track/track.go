@@ -1,0 +1,160 @@
+// Package track runs health checks through their plugins: it polls each at
+// its interval with its timeout, listens to checks that push results, turns
+// results into passing/failing with rise and fall, and reports each change.
+// A check whose plugin crashes, hangs or times out counts as failed.
+package track
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/vigil-ha/vigil/core/policy"
+	"github.com/vigil-ha/vigil/sdk"
+)
+
+// Counter is rise/fall hysteresis as a pure value. A check starts passing,
+// as keepalived's scripts do; Fall failures in a row make it failing, Rise
+// successes in a row make it passing again.
+type Counter struct {
+	Rise, Fall int
+	failing    bool
+	streak     int
+}
+
+// Observe records one result and reports whether the state changed.
+func (c *Counter) Observe(ok bool) (changed bool) {
+	if ok != c.failing { // a result agreeing with the state
+		c.streak = 0
+		return false
+	}
+	c.streak++
+	need := c.Fall
+	if c.failing {
+		need = c.Rise
+	}
+	if c.streak < max(need, 1) {
+		return false
+	}
+	c.failing, c.streak = !ok, 0
+	return true
+}
+
+// Failing is the current state.
+func (c *Counter) Failing() bool { return c.failing }
+
+// Checker is what a tracker needs of a check plugin.
+type Checker interface {
+	Check(ctx context.Context, timeout time.Duration) (sdk.Result, error)
+	CanWatch() bool
+	Watch(ctx context.Context, report func(sdk.Result)) error
+}
+
+// Change is a check changing state.
+type Change struct {
+	Check   string
+	Failing bool
+	Message string
+}
+
+// Tracker runs one check.
+type Tracker struct {
+	cfg      policy.Check
+	c        Checker
+	log      hclog.Logger
+	onChange func(Change)
+
+	mu      sync.Mutex
+	counter Counter
+	last    string
+}
+
+// New returns a tracker; Run starts it.
+func New(cfg policy.Check, c Checker, log hclog.Logger, onChange func(Change)) *Tracker {
+	return &Tracker{cfg: cfg, c: c, log: log, onChange: onChange, counter: Counter{Rise: cfg.Rise, Fall: cfg.Fall}}
+}
+
+// Failing reports the check's current state.
+func (t *Tracker) Failing() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.counter.Failing()
+}
+
+// observe feeds one result (from a poll or a push) through rise/fall.
+func (t *Tracker) observe(r sdk.Result, err error, via string) {
+	ok := err == nil && r.Healthy
+	msg := r.Message
+	if err != nil {
+		msg = err.Error()
+	}
+	t.mu.Lock()
+	changed := t.counter.Observe(ok)
+	failing := t.counter.Failing()
+	if msg != t.last {
+		t.log.Debug(fmt.Sprintf("check %s: %s", t.cfg.Name, msg), "healthy", ok, "via", via)
+		t.last = msg
+	}
+	t.mu.Unlock()
+	if !changed {
+		return
+	}
+	if failing {
+		t.log.Warn(fmt.Sprintf("check %s failed: %s", t.cfg.Name, msg), "via", via)
+	} else {
+		t.log.Info(fmt.Sprintf("check %s succeeded: %s", t.cfg.Name, msg), "via", via)
+	}
+	t.onChange(Change{Check: t.cfg.Name, Failing: failing, Message: msg})
+}
+
+// Run polls the check every interval and, if its plugin pushes results,
+// listens to them as well, until ctx ends.
+func (t *Tracker) Run(ctx context.Context) {
+	go t.watch(ctx)
+	tick := time.NewTicker(t.cfg.Interval)
+	defer tick.Stop()
+	for {
+		r, err := t.c.Check(ctx, t.cfg.Timeout)
+		if ctx.Err() != nil {
+			return
+		}
+		t.observe(r, err, "poll")
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// watch keeps a push stream open while the plugin offers one; when the
+// stream breaks (the plugin died) it tries again after a pause, and polling
+// goes on meanwhile.
+func (t *Tracker) watch(ctx context.Context) {
+	pause := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		if t.c.CanWatch() {
+			start := time.Now()
+			err := t.c.Watch(ctx, func(r sdk.Result) { t.observe(r, nil, "push") })
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				// A broken stream is a failed check: the plugin is gone.
+				t.observe(sdk.Result{}, fmt.Errorf("push stream lost: %w", err), "push")
+			}
+			if time.Since(start) > time.Minute {
+				pause = 100 * time.Millisecond
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pause):
+		}
+		pause = min(pause*2, t.cfg.Interval+time.Second)
+	}
+}

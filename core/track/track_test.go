@@ -1,0 +1,120 @@
+package track
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/vigil-ha/vigil/core/policy"
+	"github.com/vigil-ha/vigil/sdk"
+)
+
+func TestCounter(t *testing.T) {
+	cases := []struct {
+		name       string
+		rise, fall int
+		results    string // o = ok, x = failure
+		changes    string // state after each result: P passing, F failing
+	}{
+		{"fall 1: one failure fails", 1, 1, "oxo", "PFP"},
+		{"fall 3: two failures are not enough", 2, 3, "xxoxxx", "PPPPPF"},
+		{"rise 2: one success is not enough", 2, 1, "xoxoo", "FFFFP"},
+		{"a success breaks a failure streak", 1, 2, "xoxox", "PPPPP"},
+		{"keepalived default rise/fall 1", 1, 1, "xxoo", "FFPP"},
+		{"zero counts as one", 0, 0, "xo", "FP"},
+	}
+	for _, c := range cases {
+		ct := Counter{Rise: c.rise, Fall: c.fall}
+		got := ""
+		for _, r := range c.results {
+			ct.Observe(r == 'o')
+			if ct.Failing() {
+				got += "F"
+			} else {
+				got += "P"
+			}
+		}
+		if got != c.changes {
+			t.Errorf("%s: %s gave %s, want %s", c.name, c.results, got, c.changes)
+		}
+	}
+}
+
+// fakeChecker is a scripted Checker for the scheduling logic; the plugin
+// side is tested over real processes in core/pluginhost and the e2e tests.
+type fakeChecker struct {
+	mu      sync.Mutex
+	healthy bool
+	err     error
+	calls   int
+	push    chan sdk.Result
+}
+
+func (f *fakeChecker) Check(ctx context.Context, _ time.Duration) (sdk.Result, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	return sdk.Result{Healthy: f.healthy, Message: "scripted"}, f.err
+}
+func (f *fakeChecker) CanWatch() bool { return f.push != nil }
+func (f *fakeChecker) Watch(ctx context.Context, report func(sdk.Result)) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case r := <-f.push:
+			report(r)
+		}
+	}
+}
+
+func TestTrackerPollsAndPushes(t *testing.T) {
+	f := &fakeChecker{healthy: true, push: make(chan sdk.Result)}
+	changes := make(chan Change, 8)
+	tr := New(policy.Check{Name: "web", Interval: time.Hour, Timeout: time.Second, Rise: 1, Fall: 1}, f, hclog.NewNullLogger(),
+		func(c Change) { changes <- c })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go tr.Run(ctx)
+	// The interval is an hour: only a push can bring this change now.
+	f.push <- sdk.Result{Healthy: false, Message: "process exited"}
+	select {
+	case c := <-changes:
+		if !c.Failing || c.Message != "process exited" || c.Check != "web" {
+			t.Errorf("change %+v", c)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("pushed failure did not reach the tracker")
+	}
+	f.push <- sdk.Result{Healthy: true, Message: "back"}
+	if c := <-changes; c.Failing {
+		t.Errorf("change %+v", c)
+	}
+}
+
+func TestPluginErrorIsFailure(t *testing.T) {
+	f := &fakeChecker{err: errors.New("plugin timed out")}
+	changes := make(chan Change, 8)
+	tr := New(policy.Check{Name: "web", Interval: 10 * time.Millisecond, Timeout: time.Second, Rise: 1, Fall: 2}, f, hclog.NewNullLogger(),
+		func(c Change) { changes <- c })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go tr.Run(ctx)
+	select {
+	case c := <-changes:
+		if !c.Failing || c.Message != "plugin timed out" {
+			t.Errorf("change %+v", c)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("errors did not fail the check")
+	}
+	f.mu.Lock()
+	if f.calls < 2 {
+		t.Errorf("failing after %d calls with fall 2", f.calls)
+	}
+	f.mu.Unlock()
+}

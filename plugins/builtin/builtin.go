@@ -1,0 +1,48 @@
+// Package builtin is the one table of plugins compiled into vigil, and the
+// only importer of plugins/*. Each still runs as its own process: the agent
+// re-executes `vigil plugin NAME`, which calls Serve.
+package builtin
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/vigil-ha/vigil/plugins/http-probe"
+	"github.com/vigil-ha/vigil/sdk"
+)
+
+type entry struct {
+	kind sdk.Kind
+	new  func() sdk.Base
+}
+
+var table = map[string]entry{
+	"http-probe": {sdk.KindCheck, httpprobe.New},
+}
+
+// Kinds maps each built-in plugin's name to its kind, for policy checks.
+func Kinds() map[string]string {
+	out := make(map[string]string, len(table))
+	for n, e := range table {
+		out[n] = string(e.kind)
+	}
+	return out
+}
+
+// Has reports whether name is built in.
+func Has(name string) bool { _, ok := table[name]; return ok }
+
+// Serve runs built-in plugin name as this process; it returns only on error.
+func Serve(name string) error {
+	e, ok := table[name]
+	if !ok {
+		names := make([]string, 0, len(table))
+		for n := range table {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return fmt.Errorf("no built-in plugin %q (built in: %v)", name, names)
+	}
+	sdk.Serve(e.new())
+	return nil
+}

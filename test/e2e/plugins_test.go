@@ -1,0 +1,144 @@
+package e2e
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-ha/vigil/test/lab"
+)
+
+// pluginDir is a directory plugins running as nobody can write to.
+func pluginDir(t *testing.T) string {
+	d, err := os.MkdirTemp("", "vigil-plugins")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(d, 0o777)
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
+func sha(t *testing.T, path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// TestPluginsMoveAddresses: n1 runs nginx, probed by the built-in
+// http-probe (a separate process, as nobody); a third-party file-check
+// (pinned by SHA-256) also weighs on VI_1; a notifier journals every
+// transition. Killing nginx moves VI_1 to n2; nginx back moves it home;
+// the maintenance file moves it again.
+func TestPluginsMoveAddresses(t *testing.T) {
+	lab.Require(t, "nginx")
+	l := lab.New(t, 2)
+	dir := pluginDir(t)
+	flag := filepath.Join(dir, "in-service")
+	os.WriteFile(flag, []byte("ok"), 0o644)
+	journal := filepath.Join(dir, "events")
+	s := site{version: 3, interval: "100ms"}
+	base := s.policy(t, l, 2, 1)
+	src, _ := os.ReadFile(base)
+	pol := strings.Replace(string(src), `site "lab" {}`, `site "lab" {
+  plugin_user = "nobody"
+  notify      = ["journal"]
+}`, 1)
+	pol = strings.Replace(pol, `priority        = { n1 = 100, n2 = 60 }`, `priority        = { n1 = 100, n2 = 60 }
+  track           = ["web", "in-service"]`, 1)
+	pol += fmt.Sprintf(`
+check "web" {
+  plugin   = "http-probe"
+  interval = "100ms"
+  timeout  = "80ms"
+  weight   = -50
+  nodes    = ["n1"]
+
+  config {
+    url = "http://127.0.0.1:%d/"
+  }
+}
+
+check "in-service" {
+  plugin   = "file-check"
+  interval = "1s"
+  weight   = -50
+  nodes    = ["n1"] # the namespaces share one filesystem
+
+  config {
+    path = %q
+    poll = "20ms"
+  }
+}
+
+notifier "journal" {
+  plugin = "testplugin"
+
+  config {
+    journal = %q
+  }
+}
+
+plugin "file-check" {
+  path   = %q
+  sha256 = %q
+}
+
+plugin "testplugin" {
+  path = %q
+  args = ["notifier"]
+}
+`, probePort, flag, journal, fileCheckBin, sha(t, fileCheckBin), testPluginBin)
+	os.WriteFile(base, []byte(pol), 0o644)
+
+	nginx := l.Nodes[0].StartNginx(probePort)
+	v1 := startVigil(t, l, l.Nodes[0], base)
+	v2 := startVigil(t, l, l.Nodes[1], base)
+	defer func() {
+		if t.Failed() {
+			t.Logf("n1:\n%s\nn2:\n%s", v1.Output(), v2.Output())
+		}
+	}()
+	vip := s.vipOf(0)
+	waitOwner(t, l, vip, "n1", 5*time.Second)
+
+	// nginx dies: the probe fails, n1 drops to 50, below n2's 60.
+	nginx.KillTree()
+	waitOwner(t, l, vip, "n2", 5*time.Second)
+	if !strings.Contains(v1.Output(), "check web failed") {
+		t.Errorf("n1 did not log the failed check:\n%s", v1.Output())
+	}
+	// nginx back: n1 returns to 100 and preempts.
+	l.Nodes[0].StartNginx(probePort)
+	waitOwner(t, l, vip, "n1", 5*time.Second)
+	// The maintenance flag goes: the third-party check pushes the failure.
+	os.Remove(flag)
+	waitOwner(t, l, vip, "n2", 5*time.Second)
+	os.WriteFile(flag, []byte("ok"), 0o644)
+	waitOwner(t, l, vip, "n1", 5*time.Second)
+
+	// Every transition of n1 reached the notifier, in order.
+	lab.WaitFor(t, 3*time.Second, "notifier journal", func() bool {
+		b, _ := os.ReadFile(journal)
+		return strings.Count(string(b), "\n") >= 8 // n1: BACKUP, MASTER, then 3 moves away and back (x2 nodes)
+	})
+	b, _ := os.ReadFile(journal)
+	t.Logf("journal:\n%s", b)
+	for _, want := range []string{"INIT->BACKUP", "BACKUP->MASTER", "MASTER->BACKUP"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("journal lacks %s", want)
+		}
+	}
+	st := v1.status(t, "VI_1")
+	if st.State != "MASTER" {
+		t.Errorf("n1 ended %s", st.State)
+	}
+}
