@@ -123,8 +123,14 @@ type builtinSet struct{}
 
 func (builtinSet) Has(name string) bool { return builtin.Has(name) }
 
+// selfPath overrides self() in tests, whose binary is not vigil.
+var selfPath string
+
 // self is this binary, which the agent re-executes to serve built-ins.
 func self() string {
+	if selfPath != "" {
+		return selfPath
+	}
 	p, err := os.Executable()
 	if err != nil {
 		return os.Args[0]

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclwrite"
 
+	"github.com/vigil-ha/vigil/core/agent"
 	"github.com/vigil-ha/vigil/core/policy"
 	"github.com/vigil-ha/vigil/plugins/builtin"
 )
@@ -62,20 +63,25 @@ func (c *validateCommand) Help() string {
   file:line:col with what to do about it. Exit 0 when valid, 1 when not.
 
   -strict       warnings fail too
-  -check-users  refuse plugin users that do not exist on this machine`
+  -check-users  refuse plugin users that do not exist on this machine
+  -plugins      start each plugin the policy uses and let it check its config`
 }
 
 func (c *validateCommand) Run(args []string) int {
 	fs := flagSet("validate")
 	strict := fs.Bool("strict", false, "warnings fail too")
 	users := fs.Bool("check-users", false, "check plugin users exist here")
+	plugins := fs.Bool("plugins", false, "start each plugin and let it validate its config")
 	if err := fs.Parse(args); err != nil || fs.NArg() == 0 {
 		c.ui.Error(c.Help())
 		return 1
 	}
 	code := 0
 	for _, path := range fs.Args() {
-		_, files, diags := policy.Load(path, loadOptions(*users))
+		site, files, diags := policy.Load(path, loadOptions(*users))
+		if site != nil && *plugins {
+			diags = append(diags, agent.ValidatePlugins(site.Configs(), self(), builtinSet{})...)
+		}
 		policy.WriteDiagnostics(os.Stderr, files, diags)
 		if diags.HasErrors() || (*strict && len(diags) > 0) {
 			code = 1

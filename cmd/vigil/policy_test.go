@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -83,4 +85,69 @@ func TestPlanCommand(t *testing.T) {
 	if code := (&planCommand{ui: ui}).Run([]string{"--node", "lb9", "../../policies/sgcc-lb.hcl"}); code != 1 || !strings.Contains(mock.ErrorWriter.String(), `no node "lb9"`) {
 		t.Errorf("plan for an unknown node: exit %d, %q", code, mock.ErrorWriter.String())
 	}
+}
+
+// TestValidatePlugins: -plugins starts each plugin (here the built-in
+// http-probe, re-executed as `vigil plugin http-probe`) and reports what it
+// refuses at the attribute's file:line:col.
+func TestValidatePlugins(t *testing.T) {
+	dir := t.TempDir()
+	selfPath = filepath.Join(dir, "vigil")
+	if out, err := exec.Command("go", "build", "-o", selfPath, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	defer func() { selfPath = "" }()
+	pol := filepath.Join(dir, "p.hcl")
+	os.WriteFile(pol, []byte(`site "s" {
+  plugin_user = "root"
+}
+
+instance "VI_1" {
+  interface = "eth0"
+  vrid      = 1
+  vips      = ["192.0.2.1/24"]
+  track     = ["web"]
+}
+
+check "web" {
+  plugin = "http-probe"
+  weight = -20
+
+  config {
+    url    = "ftp://192.0.2.1/"
+    status = [200, 700]
+  }
+}
+`), 0o644)
+	stderr := captureStderr(t, func() {
+		_, ui := testUI()
+		if code := (&validateCommand{ui: ui}).Run([]string{pol}); code != 0 {
+			t.Errorf("without -plugins the config is not checked: exit %d", code)
+		}
+		if code := (&validateCommand{ui: ui}).Run([]string{"-plugins", pol}); code != 1 {
+			t.Errorf("-plugins: exit %d, want 1", code)
+		}
+	})
+	for _, want := range []string{pol + ":17:14: error: The check plugin of check \"web\" refused its config", "url: \"ftp://192.0.2.1/\" is not an http or https URL",
+		pol + ":18:14: error:", "status: 700 is not an HTTP status"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+}
+
+func captureStderr(t *testing.T, f func()) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := os.Stderr
+	os.Stderr = w
+	done := make(chan []byte)
+	go func() { b, _ := io.ReadAll(r); done <- b }()
+	f()
+	w.Close()
+	os.Stderr = old
+	return string(<-done)
 }

@@ -76,16 +76,24 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer srv.Close()
 	log.Info("starting", "site", cfg.Site, "router_id", cfg.RouterID, "instances", len(cfg.Instances), "policy", o.Policy)
-	if err := ps.applyNotifiers(cfg); err != nil {
-		return err
+	// A plugin that cannot start or refuses its config is a policy error:
+	// say where and stop before anything runs on a half-working policy.
+	pluginsFailed := func(d hcl.Diagnostics) error {
+		if o.Diagnostics != nil {
+			o.Diagnostics(nil, d)
+		}
+		return errors.New(o.Policy + ": plugins could not start with this policy")
+	}
+	if d := ps.applyNotifiers(cfg); d.HasErrors() {
+		return pluginsFailed(d)
 	}
 	if err := eng.Apply(cfg); err != nil {
 		eng.Shutdown()
 		return err
 	}
-	if err := ps.applyChecks(nil, cfg); err != nil {
+	if d := ps.applyChecks(nil, cfg); d.HasErrors() {
 		eng.Shutdown()
-		return err
+		return pluginsFailed(d)
 	}
 	// Start-up makes garbage (netlink replies, the policy's syntax tree) that
 	// the runtime returns to the OS only slowly, and grows the instances'
@@ -116,14 +124,14 @@ func Run(ctx context.Context, o Options) error {
 				log.Error("reload failed, keeping the running policy", "error", err)
 				continue
 			}
-			if err := ps.applyNotifiers(next); err != nil {
-				log.Error("reload: notifiers", "error", err)
+			if d := ps.applyNotifiers(next); d.HasErrors() {
+				log.Error("reload: notifiers did not start", "error", d.Error())
 			}
 			if err := eng.Apply(next); err != nil {
 				log.Error("reload applied with errors", "error", err)
 			}
-			if err := ps.applyChecks(current, next); err != nil {
-				log.Error("reload: checks and actions", "error", err)
+			if d := ps.applyChecks(current, next); d.HasErrors() {
+				log.Error("reload: checks or actions did not start", "error", d.Error())
 			}
 			current = next
 			log.Info("reload done", "instances", len(next.Instances))

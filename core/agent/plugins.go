@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
 
 	"github.com/vigil-ha/vigil/core/engine"
 	"github.com/vigil-ha/vigil/core/fsm"
@@ -85,11 +86,11 @@ func (ps *plugins) spec(cfg *policy.Config, block, name string, kind sdk.Kind, c
 // applyNotifiers makes the running notifiers match cfg, before the engine
 // starts, so that its first transitions are queued. A notifier whose
 // settings are unchanged keeps running and keeps its queue.
-func (ps *plugins) applyNotifiers(cfg *policy.Config) error {
+func (ps *plugins) applyNotifiers(cfg *policy.Config) hcl.Diagnostics {
 	ps.nmu.Lock()
 	defer ps.nmu.Unlock()
 	ps.ncfg = cfg
-	var errs []string
+	var diags hcl.Diagnostics
 	wantN := map[string]policy.Notifier{}
 	for _, n := range cfg.Notifiers {
 		wantN[n.Name] = n
@@ -106,24 +107,21 @@ func (ps *plugins) applyNotifiers(cfg *policy.Config) error {
 			continue
 		}
 		if err := ps.startNotifier(cfg, n); err != nil {
-			errs = append(errs, fmt.Sprintf("notifier %s: %v", n.Name, err))
+			diags = append(diags, configDiags(sdk.KindNotifier, n.Name, n.Config, err)...)
 		}
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("plugins: %s", strings.Join(errs, "; "))
-	}
-	return nil
+	return diags
 }
 
 // applyChecks makes the running checks and actions match cfg, once the
 // engine runs the instances they weigh on. A check whose settings and
 // tracking are unchanged keeps running with its rise/fall state, so that a
 // reload cannot lift a failing check's weight.
-func (ps *plugins) applyChecks(prev, cfg *policy.Config) error {
+func (ps *plugins) applyChecks(prev, cfg *policy.Config) hcl.Diagnostics {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	ps.cfg = cfg
-	var errs []string
+	var diags hcl.Diagnostics
 	// Checks.
 	want := map[string]policy.Check{}
 	for _, c := range cfg.Checks {
@@ -142,7 +140,7 @@ func (ps *plugins) applyChecks(prev, cfg *policy.Config) error {
 			continue
 		}
 		if err := ps.startCheck(cfg, c); err != nil {
-			errs = append(errs, err.Error())
+			diags = append(diags, configDiags(sdk.KindCheck, c.Name, c.Config, err)...)
 		}
 	}
 	// Actions: stateless between runs, so simply relaunch changed ones.
@@ -160,13 +158,10 @@ func (ps *plugins) applyChecks(prev, cfg *policy.Config) error {
 			}
 		}
 		if err != nil {
-			errs = append(errs, fmt.Sprintf("action %s: %v", a.Name, err))
+			diags = append(diags, configDiags(sdk.KindAction, a.Name, a.Config, err)...)
 		}
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("plugins: %s", strings.Join(errs, "; "))
-	}
-	return nil
+	return diags
 }
 
 // sameTracking reports whether check name is tracked by the same instances
@@ -198,7 +193,7 @@ func (ps *plugins) startCheck(cfg *policy.Config, c policy.Check) error {
 	s.CallTimeout = max(c.Timeout, c.Interval)
 	p, err := pluginhost.Launch(s, ps.log)
 	if err != nil {
-		return fmt.Errorf("check %s: %w", c.Name, err)
+		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ps.checks[c.Name] = &runningCheck{cfg: c, plugin: p, cancel: cancel}

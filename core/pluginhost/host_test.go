@@ -46,6 +46,15 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+func launchB(b *testing.B) *pluginhost.Plugin {
+	p, err := pluginhost.Launch(checkSpec("ok"), hclog.NewNullLogger())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(p.Close)
+	return p
+}
+
 func launch(t *testing.T, spec pluginhost.Spec) *pluginhost.Plugin {
 	t.Helper()
 	p, err := pluginhost.Launch(spec, hclog.NewNullLogger())

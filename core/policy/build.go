@@ -49,6 +49,15 @@ func (s *Site) Config(node string) (*Config, error) {
 	return c, nil
 }
 
+// Configs returns every node's configuration (one for a per-node file).
+func (s *Site) Configs() []*Config {
+	out := make([]*Config, 0, len(s.configs))
+	for _, k := range keys(s.configs) {
+		out = append(out, s.configs[k])
+	}
+	return out
+}
+
 // builder carries the state of one validation pass.
 type builder struct {
 	path  string

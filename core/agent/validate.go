@@ -1,0 +1,73 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/vigil-ha/vigil/core/pluginhost"
+	"github.com/vigil-ha/vigil/core/policy"
+	"github.com/vigil-ha/vigil/sdk"
+)
+
+// ValidatePlugins starts every plugin the configurations use, gives each its
+// config block, and turns refusals into diagnostics pointing at the
+// attribute (or the block) the plugin named. Plugins are stopped again.
+func ValidatePlugins(cfgs []*policy.Config, self string, builtins Builtins) hcl.Diagnostics {
+	ps := &plugins{log: hclog.NewNullLogger(), self: self, builtins: builtins}
+	var diags hcl.Diagnostics
+	seen := map[string]bool{}
+	try := func(cfg *policy.Config, kind sdk.Kind, block, plugin string, pc policy.PluginConfig) {
+		key := string(kind) + "/" + block
+		if seen[key] {
+			return
+		}
+		seen[key] = true
+		spec, err := ps.spec(cfg, block, plugin, kind, pc.JSON)
+		if err == nil {
+			var p *pluginhost.Plugin
+			if p, err = pluginhost.Launch(spec, ps.log); err == nil {
+				p.Close()
+				return
+			}
+		}
+		diags = append(diags, configDiags(kind, block, pc, err)...)
+	}
+	for _, cfg := range cfgs {
+		for _, c := range cfg.Checks {
+			try(cfg, sdk.KindCheck, c.Name, c.Plugin, c.Config)
+		}
+		for _, a := range cfg.Actions {
+			try(cfg, sdk.KindAction, a.Name, a.Plugin, a.Config)
+		}
+		for _, n := range cfg.Notifiers {
+			try(cfg, sdk.KindNotifier, n.Name, n.Plugin, n.Config)
+		}
+	}
+	return diags
+}
+
+// configDiags places a plugin's refusal in the policy.
+func configDiags(kind sdk.Kind, block string, pc policy.PluginConfig, err error) hcl.Diagnostics {
+	var ces sdk.ConfigErrors
+	if !errors.As(err, &ces) {
+		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: fmt.Sprintf("Plugin for %s %q cannot start", kind, block),
+			Detail: err.Error(), Subject: pc.Block.Ptr()}}
+	}
+	var out hcl.Diagnostics
+	for _, ce := range ces {
+		subject := pc.Block
+		if r, ok := pc.Ranges[ce.Attribute]; ok {
+			subject = r
+		}
+		detail := ce.Message
+		if ce.Attribute != "" {
+			detail = ce.Attribute + ": " + ce.Message
+		}
+		out = append(out, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: fmt.Sprintf("The %s plugin of %s %q refused its config", kind, kind, block),
+			Detail: detail, Subject: subject.Ptr()})
+	}
+	return out
+}
