@@ -1,7 +1,9 @@
 # The local demo site: three nodes in network namespaces on one bridge, each
 # running nginx and MASTER of one VIP, like the seed's site. Addresses are
 # from the documentation range 192.0.2.0/24 and never leave the machine.
-site "demo" {}
+site "demo" {
+  plugin_user = "nobody"
+}
 
 node "n1" {
   interface = "eth0"
@@ -54,12 +56,15 @@ instance "VI_3" {
   }
 }
 
+# Each node asks its own nginx; a failure takes 25 off every instance on
+# that node, so its master (100 -> 75) falls below the 80 backup.
 check "nginx" {
-  plugin   = "nginx-process"
-  interval = "1s"
+  plugin   = "http-probe"
+  interval = "500ms"
+  timeout  = "400ms"
   weight   = -25
 
   config {
-    pid_file = "/run/nginx.pid"
+    url = "http://127.0.0.1:8088/"
   }
 }

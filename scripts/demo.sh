@@ -33,6 +33,7 @@ cleanup 2>/dev/null; DIR=$(mktemp -d /tmp/vigil-demo.XXXXXX)
 
 echo "== building vigil"
 go build -o "$DIR/vigil" ./cmd/vigil
+chmod 755 "$DIR" # the health-check plugin runs as nobody and re-executes vigil
 
 echo "== network: bridge namespace $P-br, nodes n1 n2 n3 and a client on 192.0.2.0/24"
 ip netns add "$P-br"
@@ -66,6 +67,7 @@ http {
 CONF
   ip netns exec "$P-$n" nginx -p "$DIR/$n" -c "$DIR/$n/nginx.conf"
 done
+nginx_master() { cat "$DIR/$1/nginx.pid"; }
 
 start_agent() {
   ip netns exec "$P-$1" "$DIR/vigil" agent --policy policies/demo.hcl --node "$1" \
@@ -102,6 +104,12 @@ show 6
 echo "== restoring n1's link (n1 preempts at once, n3 steps down)"
 ip -n "$P-br" link set vn1 up
 show 4
+echo "== killing nginx on n2 (its http-probe fails: VI_2 drops 100 -> 75, n1 at 80 takes it)"
+kill -9 $(nginx_master n2) $(pgrep -P "$(nginx_master n2)") 2>/dev/null || true
+show 5
+echo "== starting nginx on n2 again (the check passes, n2 preempts)"
+ip netns exec "$P-n2" nginx -p "$DIR/n2" -c "$DIR/n2/nginx.conf"
+show 5
 echo "== what n3 logged"
 grep -E "entering|protocol VIPs" "$DIR/n3-vigil.log" | sed 's/^/   /'
 echo "== done; removing the namespaces"

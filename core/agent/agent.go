@@ -59,10 +59,13 @@ func Run(ctx context.Context, o Options) error {
 	ps := &plugins{log: log, self: o.Self, builtins: o.Builtins, stateDir: o.StateDir,
 		checks: map[string]*runningCheck{}, notifiers: map[string]*runningNotifier{}, actions: map[string]*pluginhost.Plugin{},
 		ewake: make(chan struct{}, 1)}
+	eng, err := engine.New(engine.Options{Log: log, StateDir: o.StateDir, OnTransition: ps.transition})
+	if err != nil {
+		return err
+	}
+	ps.eng = eng
 	dctx, stopDispatch := context.WithCancel(context.Background())
 	go ps.dispatch(dctx)
-	eng := engine.New(engine.Options{Log: log, StateDir: o.StateDir, OnTransition: ps.transition})
-	ps.eng = eng
 	defer ps.stop()
 	// Last out: queue the transitions of the shutdown itself before the
 	// dispatcher stops (deferred calls run in reverse order).

@@ -57,6 +57,7 @@ type Engine struct {
 	log              hclog.Logger
 	pool             *transport.Pool
 	announcer        *vip.Announcer
+	nl               *vip.Configurer
 	vips             *vipTable
 	onTransition     func(Transition)
 	now              func() time.Time
@@ -69,17 +70,22 @@ type Engine struct {
 	order     []string
 }
 
-// New returns an engine with no instance running.
-func New(opts Options) *Engine {
+// New returns an engine with no instance running. It opens its netlink
+// socket in the caller's network namespace.
+func New(opts Options) (*Engine, error) {
 	log := opts.Log
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	e := &Engine{log: log, pool: transport.NewPool(), announcer: vip.NewAnnouncer(),
-		vips: newVIPTable(opts.StateDir, log), onTransition: opts.OnTransition, now: time.Now,
+	nl, err := vip.NewConfigurer()
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{log: log, pool: transport.NewPool(), announcer: vip.NewAnnouncer(), nl: nl,
+		vips: newVIPTable(nl, opts.StateDir, log), onTransition: opts.OnTransition, now: time.Now,
 		instances: map[string]*instance{}}
 	e.links = newLinkWatch(e)
-	return e
+	return e, nil
 }
 
 // Apply makes the running instances match cfg. Instances whose settings did
@@ -180,6 +186,7 @@ func (e *Engine) Shutdown() {
 	wg.Wait()
 	e.announcer.Close()
 	e.vips.flush()
+	e.nl.Close()
 }
 
 // Status lists every instance in policy order.

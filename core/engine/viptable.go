@@ -19,6 +19,7 @@ import (
 // added in the state directory, written before each change, so that a run
 // that crashed can be cleaned up by the next.
 type vipTable struct {
+	nl    *vip.Configurer
 	mu    sync.Mutex
 	path  string
 	log   hclog.Logger
@@ -28,8 +29,8 @@ type vipTable struct {
 
 const vipRecord = "vips.json"
 
-func newVIPTable(stateDir string, log hclog.Logger) *vipTable {
-	t := &vipTable{log: log, held: map[string]vip.Addr{}, dirty: make(chan struct{}, 1)}
+func newVIPTable(nl *vip.Configurer, stateDir string, log hclog.Logger) *vipTable {
+	t := &vipTable{nl: nl, log: log, held: map[string]vip.Addr{}, dirty: make(chan struct{}, 1)}
 	if stateDir != "" {
 		t.path = filepath.Join(stateDir, vipRecord)
 		go t.writer()
@@ -75,7 +76,7 @@ func vipKey(a vip.Addr) string { return a.Interface + "/" + a.Prefix.String() }
 // address is on the critical path of a failover, the file write is not. A
 // crash in between leaves a VIP of the policy, which Recover removes anyway.
 func (t *vipTable) add(a vip.Addr) error {
-	_, err := vip.Add(a)
+	_, err := t.nl.Add(a)
 	t.mu.Lock()
 	t.held[vipKey(a)] = a
 	t.mu.Unlock()
@@ -86,7 +87,7 @@ func (t *vipTable) add(a vip.Addr) error {
 func (t *vipTable) remove(a vip.Addr) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	_, err := vip.Remove(a)
+	_, err := t.nl.Remove(a)
 	if err == nil {
 		delete(t.held, vipKey(a))
 		t.markDirty()
@@ -121,6 +122,11 @@ func (t *vipTable) save() error {
 // in stateDir, and every VIP of cfg found configured (keepalived does the
 // latter at start-up). It logs each one it removes.
 func Recover(stateDir string, cfg *policy.Config, log hclog.Logger) error {
+	nl, err := vip.NewConfigurer()
+	if err != nil {
+		return err
+	}
+	defer nl.Close()
 	var todo []vip.Addr
 	if stateDir != "" {
 		b, err := os.ReadFile(filepath.Join(stateDir, vipRecord))
@@ -150,7 +156,7 @@ func Recover(stateDir string, cfg *policy.Config, log hclog.Logger) error {
 		}
 	}
 	for _, a := range todo {
-		removed, err := vip.Remove(a)
+		removed, err := nl.Remove(a)
 		if err != nil {
 			log.Warn("cannot remove leftover VIP", "vip", a.Prefix, "interface", a.Interface, "error", err)
 			continue

@@ -47,56 +47,100 @@ func (a Addr) netlink() *netlink.Addr {
 	return n
 }
 
-// Add configures a. added is false when the address was already there.
-func Add(a Addr) (added bool, err error) {
-	link, err := netlink.LinkByName(a.Interface)
+// Configurer adds and removes addresses through one netlink socket, opened
+// in the network namespace of the caller of NewConfigurer, with interface
+// indexes cached: a takeover costs one netlink round trip per VIP.
+type Configurer struct {
+	mu    sync.Mutex
+	h     *netlink.Handle
+	links map[string]netlink.Link
+}
+
+// NewConfigurer opens the netlink socket in the current namespace.
+func NewConfigurer() (*Configurer, error) {
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
-		return false, fmt.Errorf("add %s: %w", a, err)
+		return nil, fmt.Errorf("netlink: %w", err)
 	}
-	if err := netlink.AddrAdd(link, a.netlink()); err != nil {
-		if errors.Is(err, unix.EEXIST) {
-			return false, nil
+	return &Configurer{h: h, links: map[string]netlink.Link{}}, nil
+}
+
+// Close closes the netlink socket.
+func (c *Configurer) Close() { c.h.Close() }
+
+// link returns the interface, cached; fresh is true if it was looked up now.
+func (c *Configurer) link(name string) (l netlink.Link, fresh bool, err error) {
+	if l, ok := c.links[name]; ok {
+		return l, false, nil
+	}
+	l, err = c.h.LinkByName(name)
+	if err != nil {
+		return nil, true, err
+	}
+	c.links[name] = l
+	return l, true, nil
+}
+
+// do runs f on a's interface; if the cached interface is gone (deleted and
+// recreated under the same name), it looks it up again and retries once.
+func (c *Configurer) do(a Addr, f func(netlink.Link) error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l, fresh, err := c.link(a.Interface)
+	if err != nil {
+		return err
+	}
+	err = f(l)
+	if err != nil && !fresh && (errors.Is(err, unix.ENODEV) || errors.Is(err, unix.EINVAL)) {
+		delete(c.links, a.Interface)
+		if l, _, err = c.link(a.Interface); err == nil {
+			err = f(l)
 		}
+	}
+	return err
+}
+
+// Add configures a. added is false when the address was already there.
+func (c *Configurer) Add(a Addr) (added bool, err error) {
+	err = c.do(a, func(l netlink.Link) error { return c.h.AddrAdd(l, a.netlink()) })
+	if errors.Is(err, unix.EEXIST) {
+		return false, nil
+	}
+	if err != nil {
 		return false, fmt.Errorf("add %s: %w", a, err)
 	}
 	return true, nil
 }
 
 // Remove deletes a. removed is false when it was not there.
-func Remove(a Addr) (removed bool, err error) {
-	link, err := netlink.LinkByName(a.Interface)
-	if err != nil {
-		return false, fmt.Errorf("remove %s: %w", a, err)
+func (c *Configurer) Remove(a Addr) (removed bool, err error) {
+	err = c.do(a, func(l netlink.Link) error { return c.h.AddrDel(l, a.netlink()) })
+	if errors.Is(err, unix.EADDRNOTAVAIL) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESRCH) {
+		return false, nil
 	}
-	if err := netlink.AddrDel(link, a.netlink()); err != nil {
-		if errors.Is(err, unix.EADDRNOTAVAIL) || errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESRCH) {
-			return false, nil
-		}
+	if err != nil {
 		return false, fmt.Errorf("remove %s: %w", a, err)
 	}
 	return true, nil
 }
 
 // Present reports whether a's address is configured on its interface.
-func Present(a Addr) (bool, error) {
-	link, err := netlink.LinkByName(a.Interface)
-	if err != nil {
-		return false, err
-	}
+func (c *Configurer) Present(a Addr) (bool, error) {
 	fam := netlink.FAMILY_V4
 	if a.Prefix.Addr().Is6() {
 		fam = netlink.FAMILY_V6
 	}
-	list, err := netlink.AddrList(link, fam)
-	if err != nil {
-		return false, err
-	}
-	for _, x := range list {
-		if ip, ok := netip.AddrFromSlice(x.IP); ok && ip.Unmap() == a.Prefix.Addr() {
-			return true, nil
+	found := false
+	err := c.do(a, func(l netlink.Link) error {
+		list, err := c.h.AddrList(l, fam)
+		for _, x := range list {
+			if ip, ok := netip.AddrFromSlice(x.IP); ok && ip.Unmap() == a.Prefix.Addr() {
+				found = true
+			}
 		}
-	}
-	return false, nil
+		return err
+	})
+	return found, err
 }
 
 // Announcer sends gratuitous ARP and unsolicited NA; it keeps one socket

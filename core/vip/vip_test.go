@@ -21,19 +21,27 @@ func TestAddRemove(t *testing.T) {
 	v4 := vip.Addr{Prefix: netip.MustParsePrefix("192.0.2.24/24"), Label: "eth0:vip", Interface: "eth0"}
 	v6 := vip.Addr{Prefix: netip.MustParsePrefix("2001:db8::24/64"), Interface: "eth0"}
 	host := vip.Addr{Prefix: netip.MustParsePrefix("192.0.2.25/32"), Scope: "host", Interface: "eth0"}
+	var c *vip.Configurer
 	n.Do(func() {
+		var err error
+		if c, err = vip.NewConfigurer(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	defer c.Close()
+	func() {
 		for _, a := range []vip.Addr{v4, v6, host} {
-			if added, err := vip.Add(a); err != nil || !added {
+			if added, err := c.Add(a); err != nil || !added {
 				t.Fatalf("add %v: added=%v %v", a, added, err)
 			}
-			if added, err := vip.Add(a); err != nil || added {
+			if added, err := c.Add(a); err != nil || added {
 				t.Errorf("second add of %v: added=%v %v (want already there)", a, added, err)
 			}
-			if ok, err := vip.Present(a); !ok || err != nil {
+			if ok, err := c.Present(a); !ok || err != nil {
 				t.Errorf("%v not present after add: %v", a, err)
 			}
 		}
-	})
+	}()
 	out := n.MustExec("ip", "addr", "show", "dev", "eth0")
 	for _, want := range [][]string{{"192.0.2.24/24", "scope global", "eth0:vip"}, {"192.0.2.25/32", "scope host"}, {"2001:db8::24/64", "scope global", "nodad"}} {
 		found := false
@@ -51,16 +59,16 @@ func TestAddRemove(t *testing.T) {
 	if strings.Contains(out, "tentative") {
 		t.Errorf("IPv6 VIP is tentative (DAD), it must be usable at once:\n%s", out)
 	}
-	n.Do(func() {
+	func() { // the Configurer works from any thread: its socket is in n's namespace
 		for _, a := range []vip.Addr{v4, v6, host} {
-			if removed, err := vip.Remove(a); err != nil || !removed {
+			if removed, err := c.Remove(a); err != nil || !removed {
 				t.Errorf("remove %v: removed=%v %v", a, removed, err)
 			}
-			if removed, err := vip.Remove(a); err != nil || removed {
+			if removed, err := c.Remove(a); err != nil || removed {
 				t.Errorf("second remove of %v: removed=%v %v", a, removed, err)
 			}
 		}
-	})
+	}()
 	// The node's own address was never touched.
 	if !n.HasAddr(n.Addr4) || !n.HasAddr(n.Addr6) {
 		t.Error("removing VIPs touched the node's own addresses")
@@ -94,8 +102,13 @@ func TestAnnounceLikeKeepalived(t *testing.T) {
 	n1.Do(func() {
 		ifi, _ := net.InterfaceByName("eth0")
 		mac = ifi.HardwareAddr
+		c, err := vip.NewConfigurer()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
 		for _, a := range addrs {
-			if _, err := vip.Add(a); err != nil {
+			if _, err := c.Add(a); err != nil {
 				t.Fatal(err)
 			}
 		}
