@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -64,8 +63,14 @@ type Engine struct {
 	startupDelay     time.Duration
 	checkAdvertAddrs bool
 
-	links     *linkWatch
-	mu        sync.Mutex
+	links *linkWatch
+
+	// The loop and what it owns.
+	work      chan func(now time.Time)
+	pkts      chan packetFor
+	quit      chan struct{}
+	loopDone  chan struct{}
+	timers    deadlines
 	instances map[string]*instance
 	order     []string
 }
@@ -83,8 +88,11 @@ func New(opts Options) (*Engine, error) {
 	}
 	e := &Engine{log: log, pool: transport.NewPool(), announcer: vip.NewAnnouncer(), nl: nl,
 		vips: newVIPTable(nl, opts.StateDir, log), onTransition: opts.OnTransition, now: time.Now,
-		instances: map[string]*instance{}}
+		instances: map[string]*instance{},
+		work:      make(chan func(time.Time)), pkts: make(chan packetFor, 4096),
+		quit: make(chan struct{}), loopDone: make(chan struct{})}
 	e.links = newLinkWatch(e)
+	go e.loop()
 	return e, nil
 }
 
@@ -95,8 +103,12 @@ func New(opts Options) (*Engine, error) {
 // already running stay as they were.
 func (e *Engine) Apply(cfg *policy.Config) error {
 	e.links.start()
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	var err error
+	e.do(func(now time.Time) { err = e.apply(now, cfg) })
+	return err
+}
+
+func (e *Engine) apply(now time.Time, cfg *policy.Config) error {
 	e.startupDelay, e.checkAdvertAddrs = cfg.StartupDelay, cfg.CheckAdvertAddrs
 	want := map[string]policy.Instance{}
 	var order []string
@@ -106,23 +118,22 @@ func (e *Engine) Apply(cfg *policy.Config) error {
 	}
 	// Stop what is gone or changed beyond its VIPs first, so that a VRID
 	// moving between instances is free when the new one registers it.
-	var restart []string
 	for name, in := range e.instances {
 		nc, keep := want[name]
 		switch {
 		case !keep:
 			e.log.Info(name + " removed from policy, stopping")
-			in.shutdown()
+			in.shutdown(now)
 			delete(e.instances, name)
 		case reflect.DeepEqual(in.cfg, nc):
 		case sameButVIPs(in.cfg, nc):
 			e.log.Info(name + " VIPs changed, updating in place")
-			in.call(func(time.Time) { in.updateVIPs(nc) })
+			in.updateVIPs(nc)
+			e.fix(in)
 		default:
 			e.log.Info(name + " settings changed, restarting it")
-			in.shutdown()
+			in.shutdown(now)
 			delete(e.instances, name)
-			restart = append(restart, name)
 		}
 	}
 	var errs []error
@@ -136,7 +147,7 @@ func (e *Engine) Apply(cfg *policy.Config) error {
 			continue
 		}
 		e.instances[name] = in
-		go in.run()
+		in.start(now)
 	}
 	e.order = order
 	if len(errs) > 0 {
@@ -172,18 +183,23 @@ func (in *instance) updateVIPs(nc policy.Instance) {
 }
 
 // Shutdown stops every instance: masters send priority 0 and remove their
-// VIPs (RFC 5798 §6.4.3), then sockets close.
+// VIPs (RFC 5798 §6.4.3), then sockets close and the loop ends.
 func (e *Engine) Shutdown() {
 	e.links.stop()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var wg sync.WaitGroup
-	for name, in := range e.instances {
-		wg.Add(1)
-		go func() { defer wg.Done(); in.shutdown() }()
-		delete(e.instances, name)
+	e.do(func(now time.Time) {
+		for _, name := range e.order {
+			if in, ok := e.instances[name]; ok {
+				in.shutdown(now)
+				delete(e.instances, name)
+			}
+		}
+	})
+	select {
+	case <-e.quit:
+	default:
+		close(e.quit)
 	}
-	wg.Wait()
+	<-e.loopDone
 	e.announcer.Close()
 	e.vips.flush()
 	e.nl.Close()
@@ -191,44 +207,41 @@ func (e *Engine) Shutdown() {
 
 // Status lists every instance in policy order.
 func (e *Engine) Status() []Status {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	out := make([]Status, 0, len(e.instances))
-	for _, name := range e.order {
-		if in, ok := e.instances[name]; ok {
-			out = append(out, in.snapshot())
+	var out []Status
+	e.do(func(time.Time) {
+		for _, name := range e.order {
+			if in, ok := e.instances[name]; ok {
+				out = append(out, in.snapshot())
+			}
 		}
-	}
+	})
 	return out
 }
 
 // SetWeight applies (or, with delta 0, lifts) the weight that source puts on
 // instance's priority.
-func (e *Engine) SetWeight(instance, source string, delta int) error {
-	in, err := e.get(instance)
-	if err != nil {
-		return err
-	}
-	return in.call(func(now time.Time) { in.setDelta(now, source, delta) })
+func (e *Engine) SetWeight(name, source string, delta int) error {
+	return e.onInstance(name, func(now time.Time, in *instance) { in.setDelta(now, source, delta) })
 }
 
 // SetFault holds (on) or releases instance in FAULT on behalf of source
 // (a check with weight 0, an action that yielded); it leaves FAULT when no
 // source holds it any more.
-func (e *Engine) SetFault(instance string, r fsm.FaultReason, source string, on bool, why string) error {
-	in, err := e.get(instance)
-	if err != nil {
-		return err
-	}
-	return in.call(func(now time.Time) { in.setFault(now, r, source, on, why) })
+func (e *Engine) SetFault(name string, r fsm.FaultReason, source string, on bool, why string) error {
+	return e.onInstance(name, func(now time.Time, in *instance) { in.setFault(now, r, source, on, why) })
 }
 
-func (e *Engine) get(name string) (*instance, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	in, ok := e.instances[name]
-	if !ok {
-		return nil, fmt.Errorf("no instance %q", name)
-	}
-	return in, nil
+// onInstance runs f for the named instance on the loop.
+func (e *Engine) onInstance(name string, f func(time.Time, *instance)) error {
+	var err error
+	e.do(func(now time.Time) {
+		in, ok := e.instances[name]
+		if !ok {
+			err = fmt.Errorf("no instance %q", name)
+			return
+		}
+		f(now, in)
+		e.fix(in)
+	})
+	return err
 }

@@ -1,14 +1,12 @@
 package engine
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"golang.org/x/sys/unix"
 
 	"github.com/vigil-ha/vigil/core/fsm"
 	"github.com/vigil-ha/vigil/core/policy"
@@ -17,21 +15,8 @@ import (
 	"github.com/vigil-ha/vigil/core/vrrp"
 )
 
-// takeoverLead is how early a backup's timer wakes before its deadline.
-// Go's runtime timers can fire up to a millisecond late (the poller sleeps
-// in whole milliseconds), and a takeover is the one moment that millisecond
-// is lost service; so the backup wakes early and finishes with nanosleep,
-// which is precise. Steady-state adverts (master) are not affected.
-const takeoverLead = 2 * time.Millisecond
-
-func preciseSleep(d time.Duration) {
-	ts := unix.NsecToTimespec(d.Nanoseconds())
-	for unix.Nanosleep(&ts, &ts) == unix.EINTR {
-	}
-}
-
-// instance runs one VRRP instance: its goroutine owns the state machine;
-// everything else talks to it through channels.
+// instance is one VRRP instance. Its state machine and everything below
+// "loop-owned" are touched only on the engine's loop.
 type instance struct {
 	cfg  policy.Instance
 	e    *Engine
@@ -41,10 +26,10 @@ type instance struct {
 	dsts []netip.Addr
 	vips []vip.Addr
 
-	in   chan transport.Packet
-	ctl  chan func(now time.Time)
-	stop chan struct{}
-	done chan struct{}
+	// loop-owned
+	due       time.Time // the state machine's deadline, as the heap knows it
+	heapIndex int       // position in the engine's deadline heap, -1 if none
+	stopped   bool
 
 	expect vrrp.Expect
 	rx     vrrp.Advert
@@ -62,16 +47,14 @@ type instance struct {
 func newInstance(e *Engine, cfg policy.Instance) (*instance, error) {
 	// Messages start with the instance name, as keepalived's do, so that
 	// "grep 'VI_1 entering MASTER'" finds them; no logger name repeats it.
-	in := &instance{cfg: cfg, e: e, log: e.log,
-		in: make(chan transport.Packet, 8), ctl: make(chan func(time.Time), 4),
-		stop: make(chan struct{}), done: make(chan struct{}),
+	in := &instance{cfg: cfg, e: e, log: e.log, heapIndex: -1,
 		deltas: map[string]int{}, faults: map[fsm.FaultReason]map[string]bool{}, lastLog: map[string]time.Time{}}
 	mux, err := e.pool.Acquire(cfg.Interface, cfg.IPv6(), cfg.SourceAddr)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
 	}
 	in.mux = mux
-	if err := mux.Register(cfg.VRID, in.receive); err != nil {
+	if err := mux.Register(cfg.VRID, func(p transport.Packet) { e.deliver(in, p) }); err != nil {
 		e.pool.Release(mux)
 		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
 	}
@@ -111,15 +94,6 @@ func (in *instance) setVIPs(cfg policy.Instance) {
 		Interval: cfg.Interval, Addrs: advertised, CheckAddrs: in.e.checkAdvertAddrs}
 }
 
-// receive runs on the socket's goroutine: hand the packet to ours.
-func (in *instance) receive(p transport.Packet) {
-	select {
-	case in.in <- p:
-	default:
-		in.count("dropped_queue_full")
-	}
-}
-
 func (in *instance) count(name string) {
 	in.mu.Lock()
 	in.status.Counters[name]++
@@ -137,38 +111,11 @@ func (in *instance) logLimited(now time.Time, key, msg string, args ...any) {
 	in.log.Warn(msg, args...)
 }
 
-func (in *instance) run() {
-	defer close(in.done)
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	in.initialLinks(in.e.now())
-	in.exec(in.m.Start(in.e.now()))
-	for {
-		d := in.m.Deadline()
-		switch {
-		case d.IsZero():
-			timer.Reset(time.Hour)
-		case in.m.State() == fsm.Backup:
-			// The takeover timer: wake early and finish precisely (below).
-			timer.Reset(time.Until(d) - takeoverLead)
-		default:
-			timer.Reset(time.Until(d))
-		}
-		select {
-		case p := <-in.in:
-			in.packet(in.e.now(), p)
-		case <-timer.C:
-			if rest := time.Until(d); rest > 0 && rest <= takeoverLead {
-				preciseSleep(rest)
-			}
-			in.exec(in.m.Tick(in.e.now()))
-		case f := <-in.ctl:
-			f(in.e.now())
-		case <-in.stop:
-			in.exec(in.m.Shutdown(in.e.now()))
-			return
-		}
-	}
+// start begins the instance on the loop.
+func (in *instance) start(now time.Time) {
+	in.initialLinks(now)
+	in.exec(in.m.Start(now))
+	in.e.fix(in)
 }
 
 func (in *instance) packet(now time.Time, p transport.Packet) {
@@ -283,22 +230,6 @@ func (in *instance) transition(a fsm.Action) {
 	}
 }
 
-// call runs f on the instance goroutine and waits for it.
-func (in *instance) call(f func(now time.Time)) error {
-	done := make(chan struct{})
-	select {
-	case in.ctl <- func(now time.Time) { f(now); close(done) }:
-	case <-in.done:
-		return errors.New("instance stopped")
-	}
-	select {
-	case <-done:
-		return nil
-	case <-in.done:
-		return errors.New("instance stopped")
-	}
-}
-
 // setDelta records the weight one tracked source applies and recomputes the
 // effective priority: base + sum of deltas, clamped to 1-254 (keepalived's
 // rule; an owner at 255 stays there only untracked).
@@ -350,9 +281,11 @@ func (in *instance) snapshot() Status {
 	return s
 }
 
-func (in *instance) shutdown() {
-	close(in.stop)
-	<-in.done
+// shutdown stops the instance on the loop: a master resigns.
+func (in *instance) shutdown(now time.Time) {
+	in.exec(in.m.Shutdown(now))
+	in.stopped = true
+	in.e.fix(in)
 	in.mux.Unregister(in.cfg.VRID)
 	in.e.pool.Release(in.mux)
 }

@@ -69,15 +69,12 @@ func (w *linkWatch) set(name string, up bool) {
 		state = "up"
 	}
 	w.e.log.Info(fmt.Sprintf("interface %s is %s", name, state))
-	w.e.mu.Lock()
-	insts := make([]*instance, 0, len(w.e.instances))
-	for _, in := range w.e.instances {
-		insts = append(insts, in)
-	}
-	w.e.mu.Unlock()
-	for _, in := range insts {
-		in.call(func(now time.Time) { in.linkChanged(now, name, up) })
-	}
+	w.e.do(func(now time.Time) {
+		for _, in := range w.e.instances {
+			in.linkChanged(now, name, up)
+			w.e.fix(in)
+		}
+	})
 }
 
 // linkChanged applies a link state to the instance: its own interface down

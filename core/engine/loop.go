@@ -1,0 +1,143 @@
+package engine
+
+import (
+	"container/heap"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vigil-ha/vigil/core/fsm"
+	"github.com/vigil-ha/vigil/core/transport"
+)
+
+// The engine runs every instance of the node on one goroutine, the loop:
+// received adverts, timers and calls from outside all arrive there, so the
+// state machines need no locks, and instances whose timers fall due
+// together (a node's instances are started together and stay in phase) are
+// served by one wake-up, as keepalived's single epoll loop serves them.
+
+// takeoverLead is how early the loop wakes before a backup's deadline.
+// Go's runtime timers can fire up to a millisecond late (the poller sleeps
+// in whole milliseconds), and a takeover is the one moment that millisecond
+// is lost service; so the loop wakes early and finishes with nanosleep,
+// which is precise. Masters' advert timers are not affected.
+const takeoverLead = 2 * time.Millisecond
+
+func preciseSleep(d time.Duration) {
+	ts := unix.NsecToTimespec(d.Nanoseconds())
+	for unix.Nanosleep(&ts, &ts) == unix.EINTR {
+	}
+}
+
+// packetFor is a received advert and the instance it is for.
+type packetFor struct {
+	in *instance
+	p  transport.Packet
+}
+
+// deadlines is a min-heap of instances by their state machine's deadline.
+type deadlines []*instance
+
+func (d deadlines) Len() int           { return len(d) }
+func (d deadlines) Less(i, j int) bool { return d[i].due.Before(d[j].due) }
+func (d deadlines) Swap(i, j int) {
+	d[i], d[j] = d[j], d[i]
+	d[i].heapIndex, d[j].heapIndex = i, j
+}
+func (d *deadlines) Push(x any) {
+	in := x.(*instance)
+	in.heapIndex = len(*d)
+	*d = append(*d, in)
+}
+func (d *deadlines) Pop() any {
+	old := *d
+	in := old[len(old)-1]
+	*d = old[:len(old)-1]
+	in.heapIndex = -1
+	return in
+}
+
+// fix puts in at its place in the heap after its deadline may have moved.
+func (e *Engine) fix(in *instance) {
+	in.due = in.m.Deadline()
+	switch {
+	case in.due.IsZero() || in.stopped:
+		if in.heapIndex >= 0 {
+			heap.Remove(&e.timers, in.heapIndex)
+		}
+	case in.heapIndex >= 0:
+		heap.Fix(&e.timers, in.heapIndex)
+	default:
+		heap.Push(&e.timers, in)
+	}
+}
+
+// do runs f on the loop and waits for it.
+func (e *Engine) do(f func(now time.Time)) {
+	done := make(chan struct{})
+	select {
+	case e.work <- func(now time.Time) { f(now); close(done) }:
+		<-done
+	case <-e.loopDone:
+	}
+}
+
+// deliver is the sockets' handler: hand the packet to the loop. A full
+// queue drops the packet and counts it, rather than stall the socket.
+func (e *Engine) deliver(in *instance, p transport.Packet) {
+	select {
+	case e.pkts <- packetFor{in, p}:
+	default:
+		in.count("dropped_queue_full")
+	}
+}
+
+func (e *Engine) loop() {
+	defer close(e.loopDone)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		var due time.Time
+		precise := false
+		if len(e.timers) > 0 {
+			first := e.timers[0]
+			due, precise = first.due, first.m.State() == fsm.Backup
+		}
+		switch {
+		case due.IsZero():
+			timer.Reset(time.Hour)
+		case precise:
+			timer.Reset(time.Until(due) - takeoverLead)
+		default:
+			timer.Reset(time.Until(due))
+		}
+		select {
+		case pf := <-e.pkts:
+			if !pf.in.stopped {
+				pf.in.packet(e.now(), pf.p)
+				e.fix(pf.in)
+			}
+		case <-timer.C:
+			if rest := time.Until(due); precise && rest > 0 && rest <= takeoverLead {
+				preciseSleep(rest)
+			}
+			// Serve every instance that is due, including those that fall
+			// due while the first ones are served. Tick always moves a due
+			// deadline forward; the bound only guards against a state
+			// machine that would not.
+			for served := 0; len(e.timers) > 0 && served <= 2*len(e.instances); served++ {
+				now := e.now()
+				in := e.timers[0]
+				if in.due.After(now) {
+					break
+				}
+				in.exec(in.m.Tick(now))
+				e.fix(in)
+			}
+		case f := <-e.work:
+			f(e.now())
+		case <-e.quit:
+			return
+		}
+	}
+}
