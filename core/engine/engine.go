@@ -1,4 +1,4 @@
-// Package engine runs a node's VRRP instances: one goroutine each, tying the
+// Package engine runs a node's VRRP instances on one event loop, tying the
 // pure state machine (core/fsm) to the sockets (core/transport) and the
 // virtual addresses (core/vip), and applying policy reloads in place.
 package engine

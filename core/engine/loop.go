@@ -92,6 +92,28 @@ func (e *Engine) deliver(in *instance, p transport.Packet) {
 	}
 }
 
+// batchSlack is how early a master's timer may be served when the loop is
+// awake anyway: instances whose adverts fall due within it go out in the
+// same wake-up instead of one wake-up each.
+const batchSlack = time.Millisecond
+
+// tickTime says whether in is to be served at now, and the time its state
+// machine is told. That time is the deadline itself, not the wall clock:
+// each advert is then scheduled from the previous one's slot, so instances
+// started together stay in phase (one wake-up serves them all) and their
+// cadence does not drift by the loop's latency. A deadline missed by more
+// than an interval (the process was stopped) restarts from now. A backup's
+// deadline is a takeover and is never served early.
+func tickTime(in *instance, now time.Time) (time.Time, bool) {
+	switch {
+	case now.Before(in.due) && (in.m.State() != fsm.Master || in.due.Sub(now) > batchSlack):
+		return time.Time{}, false
+	case now.Sub(in.due) > in.cfg.Interval:
+		return now, true
+	}
+	return in.due, true
+}
+
 func (e *Engine) loop() {
 	defer close(e.loopDone)
 	timer := time.NewTimer(time.Hour)
@@ -126,12 +148,12 @@ func (e *Engine) loop() {
 			// deadline forward; the bound only guards against a state
 			// machine that would not.
 			for served := 0; len(e.timers) > 0 && served <= 2*len(e.instances); served++ {
-				now := e.now()
 				in := e.timers[0]
-				if in.due.After(now) {
+				at, ok := tickTime(in, e.now())
+				if !ok {
 					break
 				}
-				in.exec(in.m.Tick(now))
+				in.exec(in.m.Tick(at))
 				e.fix(in)
 			}
 		case f := <-e.work:
