@@ -18,26 +18,8 @@ import (
 	"github.com/vigil-ha/vigil/plugins/builtin"
 )
 
-// reservedBuiltins are built-in plugin names the policy language knows but
-// this build does not have yet (the seed site's nginx plugins and mail).
-// validate and plan accept them; the agent refuses to start a policy that
-// uses one, saying so.
-var reservedBuiltins = map[string]string{
-	"nginx-process": "check",
-	"smtp-notify":   "notifier",
-	"nginx-action":  "action",
-}
-
 // builtinKinds is every built-in name a policy may use.
-func builtinKinds() map[string]string {
-	k := builtin.Kinds()
-	for n, kind := range reservedBuiltins {
-		if _, ok := k[n]; !ok {
-			k[n] = kind
-		}
-	}
-	return k
-}
+func builtinKinds() map[string]string { return builtin.Kinds() }
 
 func loadOptions(checkUsers bool) policy.Options {
 	o := policy.Options{Builtins: builtinKinds()}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
@@ -55,9 +56,13 @@ type plugins struct {
 }
 
 type runningCheck struct {
-	cfg    policy.Check
-	plugin *pluginhost.Plugin
-	cancel context.CancelFunc
+	cfg     policy.Check
+	plugin  *pluginhost.Plugin
+	tracker *track.Tracker
+	cancel  context.CancelFunc
+	// failures counts the check's failures; an action's outcome applies
+	// only to the failure it was run for.
+	failures uint64
 }
 
 type runningNotifier struct {
@@ -71,6 +76,10 @@ type runningNotifier struct {
 func (ps *plugins) spec(cfg *policy.Config, block, name string, kind sdk.Kind, config []byte) (pluginhost.Spec, error) {
 	s := pluginhost.Spec{Name: block, Plugin: name, Kind: kind, Config: config, User: cfg.PluginUser}
 	for _, p := range cfg.Plugins {
+		if p.Name == name && p.Path == "" && ps.builtins.Has(name) {
+			s.User = p.User // a built-in's options
+			break
+		}
 		if p.Name == name {
 			s.Path, s.Args, s.SHA256, s.User = p.Path, p.Args, p.SHA256, p.User
 			return s, nil
@@ -196,37 +205,58 @@ func (ps *plugins) startCheck(cfg *policy.Config, c policy.Check) error {
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ps.checks[c.Name] = &runningCheck{cfg: c, plugin: p, cancel: cancel}
+	tr := track.New(c, p, ps.log, func(ch track.Change) { ps.changed(ch) })
+	ps.checks[c.Name] = &runningCheck{cfg: c, plugin: p, tracker: tr, cancel: cancel}
 	// A check starts passing: positive weights apply from the start.
 	ps.applyCheck(cfg, c.Name, false, "")
-	tr := track.New(c, p, ps.log, func(ch track.Change) { ps.changed(ch) })
 	go tr.Run(ctx)
 	return nil
 }
 
-// changed is called by a tracker when its check changes state.
+// changed is called by a tracker when its check changes state. A failing
+// check that has recovery actions is handed to them first, and its weight
+// or fault waits for their outcome: the seed's script restarted nginx
+// before it reported anything, so a restart that works moves nothing.
 func (ps *plugins) changed(ch track.Change) {
 	ps.mu.Lock()
 	cfg := ps.cfg
+	var failure uint64
+	if rc := ps.checks[ch.Check]; rc != nil && ch.Failing {
+		rc.failures++
+		failure = rc.failures
+	}
 	ps.mu.Unlock()
-	ps.applyCheck(cfg, ch.Check, ch.Failing, ch.Message)
+	var actions []policy.Action
+	for _, a := range cfg.Actions {
+		if a.When == ch.Check {
+			actions = append(actions, a)
+		}
+	}
 	if ch.Failing {
-		for _, a := range cfg.Actions {
-			if a.When == ch.Check {
-				go ps.runAction(cfg, a, ch)
-			}
+		if len(actions) == 0 {
+			ps.applyCheck(cfg, ch.Check, true, ch.Message)
+		}
+		for _, a := range actions {
+			go ps.runAction(cfg, a, ch, failure)
 		}
 		return
 	}
+	ps.applyCheck(cfg, ch.Check, false, ch.Message)
 	// Passing again: actions that yielded for this check release their hold.
-	for _, a := range cfg.Actions {
-		if a.When != ch.Check {
-			continue
-		}
+	for _, a := range actions {
 		for _, in := range a.Instances {
 			ps.eng.SetFault(in, fsm.FaultYield, "action "+a.Name, false, fmt.Sprintf("check %s passes again", ch.Check))
 		}
 	}
+}
+
+// current reports whether check is still failing with the failure an
+// action was run for (not passing again, not failed anew, not removed).
+func (ps *plugins) current(check string, failure uint64) bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	rc := ps.checks[check]
+	return rc != nil && rc.failures == failure && rc.tracker.Failing()
 }
 
 // applyCheck turns a check's state into each tracking instance's weight,
@@ -257,11 +287,12 @@ func (ps *plugins) clearCheck(cfg *policy.Config, check string) {
 	}
 }
 
-func (ps *plugins) runAction(cfg *policy.Config, a policy.Action, ch track.Change) {
+func (ps *plugins) runAction(cfg *policy.Config, a policy.Action, ch track.Change, failure uint64) {
 	ps.mu.Lock()
 	p := ps.actions[a.Name]
 	ps.mu.Unlock()
 	if p == nil {
+		ps.applyCheck(cfg, ch.Check, true, ch.Message)
 		return
 	}
 	trig := sdk.Trigger{Check: ch.Check, Node: cfg.Node, Instances: a.Instances, Reason: ch.Message}
@@ -272,17 +303,42 @@ func (ps *plugins) runAction(cfg *policy.Config, a policy.Action, ch track.Chang
 			ps.log.Error(fmt.Sprintf("action %s failed", a.Name), "error", err, "attempt", attempt+1, "retries", a.Retries)
 			continue
 		}
-		switch out {
-		case sdk.Recovered:
+		switch {
+		case out == sdk.Recovered:
 			ps.log.Info(fmt.Sprintf("action %s recovered: %s", a.Name, msg))
-		case sdk.Yield:
+			ps.awaitRecovery(cfg, a, ch, failure)
+		case !ps.current(ch.Check, failure):
+			// The check passed (or failed anew) while the action ran:
+			// this outcome is about a failure that is over.
+			ps.log.Info(fmt.Sprintf("action %s gave up, but check %s is no longer in that failure; not yielding", a.Name, ch.Check), "message", msg)
+		case out == sdk.Yield:
 			ps.log.Warn(fmt.Sprintf("action %s yields %s: %s", a.Name, strings.Join(a.Instances, ", "), msg))
+			ps.applyCheck(cfg, ch.Check, true, ch.Message)
 			for _, in := range a.Instances {
 				ps.eng.SetFault(in, fsm.FaultYield, "action "+a.Name, true, fmt.Sprintf("action %s yielded: %s", a.Name, msg))
 			}
 		}
 		return
 	}
+	// The action could not run: the failure counts as if there were none.
+	ps.applyCheck(cfg, ch.Check, true, ch.Message)
+}
+
+// awaitRecovery gives the check one more run to see what the action
+// restored; if it still fails with the same failure, its weight applies.
+func (ps *plugins) awaitRecovery(cfg *policy.Config, a policy.Action, ch track.Change, failure uint64) {
+	var grace time.Duration
+	for _, c := range cfg.Checks {
+		if c.Name == ch.Check {
+			grace = c.Interval + c.Timeout
+		}
+	}
+	time.AfterFunc(grace, func() {
+		if ps.current(ch.Check, failure) {
+			ps.log.Warn(fmt.Sprintf("check %s still failing after action %s recovered, applying it", ch.Check, a.Name))
+			ps.applyCheck(cfg, ch.Check, true, ch.Message)
+		}
+	})
 }
 
 func (ps *plugins) startNotifier(cfg *policy.Config, n policy.Notifier) error {
@@ -290,6 +346,9 @@ func (ps *plugins) startNotifier(cfg *policy.Config, n policy.Notifier) error {
 	if err != nil {
 		return err
 	}
+	// A notifier's own timeouts govern (smtp-notify waits 30s to connect,
+	// as keepalived does); the call bound only stops a hung plugin.
+	s.CallTimeout = 2 * time.Minute
 	p, err := pluginhost.Launch(s, ps.log)
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ package engine
 
 import (
 	"fmt"
+	"net/netip"
 	"reflect"
 	"slices"
 	"time"
@@ -73,6 +74,7 @@ type Engine struct {
 	timers    deadlines
 	instances map[string]*instance
 	order     []string
+	heard     map[netip.Addr]heard // senders of valid adverts, for fast handover
 }
 
 // New returns an engine with no instance running. It opens its netlink
@@ -88,8 +90,8 @@ func New(opts Options) (*Engine, error) {
 	}
 	e := &Engine{log: log, pool: transport.NewPool(), announcer: vip.NewAnnouncer(), nl: nl,
 		vips: newVIPTable(nl, opts.StateDir, log), onTransition: opts.OnTransition, now: time.Now,
-		instances: map[string]*instance{},
-		work:      make(chan func(time.Time)), pkts: make(chan packetFor, 4096),
+		instances: map[string]*instance{}, heard: map[netip.Addr]heard{},
+		work: make(chan func(time.Time)), pkts: make(chan packetFor, 4096),
 		quit: make(chan struct{}), loopDone: make(chan struct{})}
 	e.links = newLinkWatch(e)
 	go e.loop()

@@ -130,6 +130,8 @@ func (in *instance) packet(now time.Time, p transport.Packet) {
 		in.logLimited(now, vrrp.Reason(err), fmt.Sprintf("%s dropped advert from %v", in.cfg.Name, p.Src), "error", err)
 		return
 	}
+	in.e.noteSender(now, p.Src, in.rx.Priority, in.rx.Interval)
+	in.m.SetSuccessor(in.successorTo(p.Src))
 	in.exec(in.m.Advert(now, fsm.Advert{Src: p.Src, Priority: in.rx.Priority, Interval: in.rx.Interval}))
 	addr, prio := in.m.Master()
 	in.mu.Lock()
@@ -250,6 +252,9 @@ func (in *instance) setDelta(now time.Time, source string, delta int) {
 		in.log.Info(fmt.Sprintf("%s changing effective priority from %d to %d", in.cfg.Name, in.m.Priority(), p), "source", source)
 	}
 	in.exec(in.m.SetPriority(now, uint8(p)))
+	if in.m.State() == fsm.Master {
+		in.resignIfOutranked(now)
+	}
 	in.mu.Lock()
 	in.status.Priority = uint8(p)
 	in.mu.Unlock()

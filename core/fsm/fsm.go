@@ -133,6 +133,9 @@ type Machine struct {
 	masterPrio          uint8
 	lowerPrio           int // priority of a lower master we are preempting, -1 if none
 	resigned            bool
+	// successor: the site policy makes us the next master should the
+	// current one resign or degrade (see SetSuccessor).
+	successor bool
 
 	startAt, downAt, adverAt, garpAt, preemptAt time.Time
 
@@ -313,6 +316,12 @@ func (m *Machine) Advert(now time.Time, adv Advert) []Action {
 
 func (m *Machine) backupAdvert(now time.Time, adv Advert) {
 	if adv.Priority == 0 {
+		if m.successor {
+			// Skew_Time only orders the backups' takeovers; the site
+			// policy has already ordered them.
+			m.becomeMaster(now, "master resigned (priority 0), successor by site policy")
+			return
+		}
 		// §6.4.2: the master resigned; take over after Skew_Time.
 		m.resigned = true
 		m.downAt = now.Add(m.SkewTime())
@@ -321,6 +330,12 @@ func (m *Machine) backupAdvert(now time.Time, adv Advert) {
 	lower := adv.Priority < m.prio
 	holdOff := m.cfg.PreemptDelay > 0 && (m.preemptAt.IsZero() || now.Before(m.preemptAt))
 	if lower && m.cfg.Preempt && !holdOff {
+		if m.successor && adv.Src == m.masterAddr && m.masterPrio >= m.prio {
+			// The master we accepted has fallen below us: preempt now
+			// rather than when Master_Down_Timer runs out.
+			m.becomeMaster(now, fmt.Sprintf("master priority fell to %d, ours %d, successor by site policy", adv.Priority, m.prio))
+			return
+		}
 		// §6.4.2: preempt mode and a lower master: discard, let the timer run out.
 		m.lowerPrio = int(adv.Priority)
 		return
@@ -385,6 +400,28 @@ func (m *Machine) SetPriority(now time.Time, p uint8) []Action {
 		m.emit(Action{Kind: SendAdvert, Priority: p, Reason: fmt.Sprintf("priority changed from %d to %d", old, p)})
 		m.adverAt = now.Add(m.cfg.Interval)
 	}
+	return m.out
+}
+
+// SetSuccessor says whether the site policy makes this instance the next
+// master when the current one resigns (priority 0) or advertises a
+// priority below ours: it then takes over at once instead of after
+// Skew_Time or Master_Down_Interval. The engine sets it before each advert
+// it delivers, from the sender and the policy; plain VRRP never sets it.
+func (m *Machine) SetSuccessor(on bool) { m.successor = on }
+
+// Resign hands mastership over now: a master sends priority 0 and removes
+// its addresses (as on shutdown, §6.4.3) but stays in the election as a
+// backup with its current priority and a full Master_Down_Interval, so
+// that it takes the addresses back only if no one else does. The engine
+// calls it when its priority has fallen below a backup known to be alive.
+func (m *Machine) Resign(now time.Time, reason string) []Action {
+	m.reset()
+	if m.state != Master {
+		return m.out
+	}
+	m.emit(Action{Kind: SendAdvert, Priority: 0, Reason: reason})
+	m.leaveMaster(now, Backup, reason)
 	return m.out
 }
 

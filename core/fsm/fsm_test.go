@@ -1,6 +1,7 @@
 package fsm_test
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -53,6 +54,21 @@ func prio(p uint8) func(*fsm.Machine, time.Time) []fsm.Action {
 func fault(r fsm.FaultReason, on bool) func(*fsm.Machine, time.Time) []fsm.Action {
 	return func(m *fsm.Machine, now time.Time) []fsm.Action { return m.SetFault(now, r, on, "test fault") }
 }
+func resign() func(*fsm.Machine, time.Time) []fsm.Action {
+	return func(m *fsm.Machine, now time.Time) []fsm.Action { return m.Resign(now, "test resign") }
+}
+
+// successorAdvert delivers an advert as the engine does for an instance
+// the site policy names as the sender's successor.
+func successorAdvert(src netip.Addr, prio uint8) func(*fsm.Machine, time.Time) []fsm.Action {
+	return func(m *fsm.Machine, now time.Time) []fsm.Action {
+		m.SetSuccessor(true)
+		return m.Advert(now, fsm.Advert{Src: src, Priority: prio, Interval: time.Second})
+	}
+}
+
+func becomeMasterAt(p uint8) string { return fmt.Sprintf(becomeMaster, p) }
+
 func shutdown() func(*fsm.Machine, time.Time) []fsm.Action {
 	return func(m *fsm.Machine, now time.Time) []fsm.Action { return m.Shutdown(now) }
 }
@@ -210,6 +226,40 @@ func TestMachine(t *testing.T) {
 			{0, start(), "INIT->MASTER send-advert(255) add-vips send-gratuitous", fsm.Master},
 			{3 * time.Second, tick(), "send-advert(255) send-gratuitous", fsm.Master},
 			{6 * time.Second, tick(), "send-advert(255) send-gratuitous", fsm.Master},
+		}},
+		{"handover: a degraded master resigns and waits a full Master_Down_Interval", v2(255), []step{
+			{0, start(), "INIT->MASTER send-advert(255) add-vips send-gratuitous", fsm.Master},
+			{time.Second, prio(75), "send-advert(75)", fsm.Master},
+			{time.Second, resign(), "send-advert(0) remove-vips MASTER->BACKUP", fsm.Backup},
+			// skew at 75 = 181/256 s; master down 3.70703125s, not skew time
+			{time.Second + 707031250, tick(), "", fsm.Backup},
+			{time.Second + 1500*ms, advert(upper, 80, time.Second), "", fsm.Backup},
+			{time.Second + 1500*ms + 3707031250, tick(), "BACKUP->MASTER send-advert(75) add-vips send-gratuitous", fsm.Master},
+		}},
+		{"handover: resign is a no-op outside Master", v2(100), []step{
+			{0, start(), "INIT->BACKUP", fsm.Backup},
+			{time.Second, resign(), "", fsm.Backup},
+		}},
+		{"handover: successor takes over at once on priority 0", v2(80), []step{
+			{0, start(), "INIT->BACKUP", fsm.Backup},
+			{time.Second, advert(upper, 100, time.Second), "", fsm.Backup},
+			{2 * time.Second, successorAdvert(upper, 0), becomeMasterAt(80), fsm.Master},
+		}},
+		{"handover: successor preempts at once a master whose priority fell below it", v2(80), []step{
+			{0, start(), "INIT->BACKUP", fsm.Backup},
+			{time.Second, successorAdvert(upper, 100), "", fsm.Backup},
+			{2 * time.Second, successorAdvert(upper, 75), becomeMasterAt(80), fsm.Master},
+		}},
+		{"handover: a successor waits for a lower master it never saw higher (start-up)", v2(80), []step{
+			{0, start(), "INIT->BACKUP", fsm.Backup},
+			{time.Second, successorAdvert(upper, 75), "", fsm.Backup},
+			{2 * time.Second, successorAdvert(upper, 75), "", fsm.Backup},
+		}},
+		{"handover: a successor with nopreempt still waits for a lower master", func() fsm.Config { c := v2(80); c.Preempt = false; return c }(), []step{
+			{0, start(), "INIT->BACKUP", fsm.Backup},
+			{time.Second, successorAdvert(upper, 100), "", fsm.Backup},
+			{2 * time.Second, successorAdvert(upper, 75), "", fsm.Backup},
+			{5 * time.Second, tick(), "", fsm.Backup},
 		}},
 		{"priority change as backup is silent", v2(100), []step{
 			{0, start(), "INIT->BACKUP", fsm.Backup},

@@ -55,8 +55,13 @@ func FuzzMachine(f *testing.F) {
 			case 8:
 				as = m.Shutdown(now)
 			case 9:
-				as = m.Advert(now, fsm.Advert{Src: upper, Priority: 0, Interval: time.Second})
+				if e&32 != 0 {
+					as = m.Resign(now, "fuzz")
+				} else {
+					as = m.Advert(now, fsm.Advert{Src: upper, Priority: 0, Interval: time.Second})
+				}
 			}
+			m.SetSuccessor(e&64 != 0) // applies to the next advert, as the engine does
 			for _, a := range as {
 				switch a.Kind {
 				case fsm.AddVIPs:

@@ -137,6 +137,7 @@ func build(path string, raw *fileSchema, body *hclsyntax.Body, opts Options) (*S
 	}
 	b.instancesInto(site)
 	b.checksPerNode(site)
+	peerCeilings(site)
 	b.checkVRIDs(site)
 	b.syncGroupsInto(site)
 	b.checkTies(site)
@@ -180,6 +181,9 @@ func (b *builder) indexBlocks() {
 		if p.User != nil {
 			b.checkUser(*p.User, attrRange(p.Body, "user", p.DefRange))
 		}
+		if b.builtinBlock(p) && (p.SHA256 != nil || len(p.Args) > 0) {
+			b.err(p.DefRange, "Settings a built-in plugin cannot take", "plugin %q without a path sets options of the built-in plugin of that name, which is part of vigil itself: only user applies. Give a path to run an external binary instead.", p.Name)
+		}
 	}
 	if len(b.raw.Checks)+len(b.raw.Actions)+len(b.raw.Notifiers) > 0 {
 		b.checkUser(*b.site.PluginUser, attrRange(b.site.Body, "plugin_user", b.site.DefRange))
@@ -220,6 +224,13 @@ func (b *builder) checkUser(user string, rng hcl.Range) {
 	}
 }
 
+// builtinBlock reports whether a plugin block only sets options (the user)
+// of a built-in plugin: it has the built-in's name and no path.
+func (b *builder) builtinBlock(p *pluginBlock) bool {
+	_, builtin := b.opts.Builtins[p.Name]
+	return builtin && p.Path == nil
+}
+
 func pluginPath(site *siteBlock, p *pluginBlock) string {
 	if p.Path != nil {
 		return *p.Path
@@ -229,7 +240,7 @@ func pluginPath(site *siteBlock, p *pluginBlock) string {
 
 // pluginKind checks that name is a known plugin of kind.
 func (b *builder) pluginKind(name, kind string, body hcl.Body, rng hcl.Range) {
-	if _, ok := b.plugins[name]; ok || b.opts.Builtins == nil {
+	if p, ok := b.plugins[name]; (ok && !b.builtinBlock(p)) || b.opts.Builtins == nil {
 		return
 	}
 	got, ok := b.opts.Builtins[name]
@@ -287,6 +298,9 @@ func (b *builder) commonConfig() *Config {
 	b.notifyNames(s.Body, "notify", s.Notify, s.DefRange)
 	for _, p := range b.raw.Plugins {
 		pl := Plugin{Name: p.Name, Path: pluginPath(s, &p), Args: p.Args, User: *s.PluginUser}
+		if b.builtinBlock(&p) {
+			pl.Path = ""
+		}
 		if p.SHA256 != nil {
 			pl.SHA256 = strings.ToLower(*p.SHA256)
 		}
@@ -428,6 +442,29 @@ func (b *builder) checksPerNode(site *Site) {
 				}
 			}
 			c.Instances[i].Track = tr
+		}
+	}
+}
+
+// peerCeilings sets each peer's MaxPriority from the peer's own resolved
+// instance: its base priority with every positive weight it can gain.
+func peerCeilings(site *Site) {
+	for _, c := range site.configs {
+		for i := range c.Instances {
+			in := &c.Instances[i]
+			for j := range in.Peers {
+				p := &in.Peers[j]
+				p.MaxPriority = p.Priority
+				oc := site.configs[p.Node]
+				if oc == nil {
+					continue
+				}
+				for _, other := range oc.Instances {
+					if other.Name == in.Name {
+						p.MaxPriority = other.MaxPriority()
+					}
+				}
+			}
 		}
 	}
 }

@@ -104,7 +104,29 @@ type GARP struct {
 type Peer struct {
 	Node     string
 	Priority uint8
-	Addr     netip.Addr // invalid when the policy does not name it
+	// MaxPriority is the highest priority the peer can reach with its
+	// positive weights; a node is the policy's successor only if it is
+	// above every other peer's.
+	MaxPriority uint8
+	Addr        netip.Addr // invalid when the policy does not name it
+}
+
+// MaxPriority is the highest effective priority the instance can reach:
+// its base with every positive weight, clamped as the engine clamps.
+func (i *Instance) MaxPriority() uint8 {
+	p, tracked := int(i.Priority), false
+	for _, t := range i.Track {
+		tracked = true
+		p += max(t.Weight, 0)
+	}
+	for _, t := range i.TrackIfs {
+		tracked = true
+		p += max(t.Weight, 0)
+	}
+	if tracked {
+		p = min(p, 254)
+	}
+	return uint8(min(p, 255))
 }
 
 // SyncGroup is a set of instances that change state together.
@@ -144,7 +166,8 @@ type Notifier struct {
 	Config PluginConfig
 }
 
-// Plugin is an external plugin binary.
+// Plugin is an external plugin binary, or (Path "") the options of a
+// built-in plugin.
 type Plugin struct {
 	Name   string
 	Path   string

@@ -115,7 +115,7 @@ func TestSeedSiteResolves(t *testing.T) {
 	if len(vi3.VIPs) != 1 || vi3.VIPs[0].Prefix != netip.MustParsePrefix("10.2.61.26/24") {
 		t.Errorf("VIPs %+v", vi3.VIPs)
 	}
-	if len(vi3.Peers) != 2 || vi3.Peers[0] != (policy.Peer{Node: "lb01", Priority: 60, Addr: netip.MustParseAddr("10.2.61.21")}) {
+	if len(vi3.Peers) != 2 || vi3.Peers[0] != (policy.Peer{Node: "lb01", Priority: 60, MaxPriority: 60, Addr: netip.MustParseAddr("10.2.61.21")}) {
 		t.Errorf("peers %+v", vi3.Peers)
 	}
 	if len(c.Checks) != 1 || c.Checks[0].Interval != 4*time.Second || c.Checks[0].Timeout != 4*time.Second || c.Checks[0].Rise != 1 {

@@ -17,7 +17,7 @@ type fileSchema struct {
 	Checks     []checkBlock     `hcl:"check,block" doc:"A health check run by a check plugin. keepalived's vrrp_script / track_process."`
 	Actions    []actionBlock    `hcl:"action,block" doc:"A recovery action run by an action plugin when a check fails."`
 	Notifiers  []notifierBlock  `hcl:"notifier,block" doc:"Where state changes are sent, by a notifier plugin. keepalived's notify scripts and SMTP alerts."`
-	Plugins    []pluginBlock    `hcl:"plugin,block" doc:"An external plugin binary, pinned by checksum."`
+	Plugins    []pluginBlock    `hcl:"plugin,block" doc:"An external plugin binary, pinned by checksum; or, named like a built-in and without a path, the user a built-in plugin runs as."`
 }
 
 type siteBlock struct {

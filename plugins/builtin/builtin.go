@@ -8,6 +8,9 @@ import (
 	"sort"
 
 	"github.com/vigil-ha/vigil/plugins/http-probe"
+	"github.com/vigil-ha/vigil/plugins/nginx-action"
+	"github.com/vigil-ha/vigil/plugins/nginx-process"
+	"github.com/vigil-ha/vigil/plugins/smtp-notify"
 	"github.com/vigil-ha/vigil/sdk"
 )
 
@@ -17,7 +20,10 @@ type entry struct {
 }
 
 var table = map[string]entry{
-	"http-probe": {sdk.KindCheck, httpprobe.New},
+	"http-probe":    {sdk.KindCheck, httpprobe.New},
+	"nginx-process": {sdk.KindCheck, nginxprocess.New},
+	"nginx-action":  {sdk.KindAction, nginxaction.New},
+	"smtp-notify":   {sdk.KindNotifier, smtpnotify.New},
 }
 
 // Kinds maps each built-in plugin's name to its kind, for policy checks.

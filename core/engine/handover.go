@@ -1,0 +1,86 @@
+package engine
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/vigil-ha/vigil/core/policy"
+)
+
+// Fast handover (docs/handover.md). Plain VRRP moves an address from a
+// master whose priority fell below a backup's only when the backup's
+// Master_Down_Timer runs out (3 intervals and more), and from a resigning
+// master after Skew_Time. The site policy knows more than the wire: who
+// the other nodes are, their priorities and addresses. The engine uses it
+// twice, and nowhere else:
+//   - a master whose priority falls below a peer it has heard from lately
+//     resigns at once (priority 0), so any backup, keepalived's included,
+//     takes over after Skew_Time instead of Master_Down_Interval;
+//   - a backup that the policy ranks above every other peer but the
+//     sender takes over the moment that sender resigns or falls below it.
+
+// heard is when a node's adverts were last received, and their interval.
+type heard struct {
+	at       time.Time
+	interval time.Duration
+}
+
+// noteSender records that src is alive (it advertises) or, with priority 0,
+// that it is leaving: it is then no longer counted on as a successor.
+func (e *Engine) noteSender(now time.Time, src netip.Addr, prio uint8, interval time.Duration) {
+	if prio == 0 {
+		delete(e.heard, src)
+		return
+	}
+	e.heard[src] = heard{at: now, interval: interval}
+}
+
+// alive reports whether addr advertised within three of its intervals.
+func (e *Engine) alive(now time.Time, addr netip.Addr) bool {
+	h, ok := e.heard[addr]
+	return ok && now.Before(h.at.Add(3*h.interval))
+}
+
+// outranks reports whether priority a from address aAddr beats b from bAddr
+// (RFC 5798 §6.4.3: equal priorities go to the higher address).
+func outranks(a uint8, aAddr netip.Addr, b uint8, bAddr netip.Addr) bool {
+	return a > b || (a == b && aAddr.IsValid() && aAddr.Compare(bAddr) > 0)
+}
+
+// liveBackupAbove is a peer that the policy ranks above priority prio and
+// that is known to be alive, or nil.
+func (in *instance) liveBackupAbove(now time.Time, prio uint8) *policy.Peer {
+	for i := range in.cfg.Peers {
+		p := &in.cfg.Peers[i]
+		if p.Addr.IsValid() && outranks(p.Priority, p.Addr, prio, in.mux.Source()) && in.e.alive(now, p.Addr) {
+			return p
+		}
+	}
+	return nil
+}
+
+// successorTo reports whether this instance is the policy's next master
+// should src, a peer of the site, resign or fall below us: no other peer
+// can reach a priority above ours. A sender the policy does not name (a
+// keepalived outside the site, an IPv6 link-local source) gets plain VRRP.
+func (in *instance) successorTo(src netip.Addr) bool {
+	prio, sender := in.m.Priority(), false
+	for _, p := range in.cfg.Peers {
+		switch {
+		case p.Addr == src:
+			sender = true
+		case !p.Addr.IsValid(), outranks(p.MaxPriority, p.Addr, prio, in.mux.Source()):
+			return false
+		}
+	}
+	return sender
+}
+
+// resignIfOutranked hands mastership over at once when our priority has
+// fallen below a live backup's.
+func (in *instance) resignIfOutranked(now time.Time) {
+	if p := in.liveBackupAbove(now, in.m.Priority()); p != nil {
+		in.exec(in.m.Resign(now, fmt.Sprintf("priority fell to %d, below live backup %s (%d)", in.m.Priority(), p.Node, p.Priority)))
+	}
+}

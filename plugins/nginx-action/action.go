@@ -1,0 +1,139 @@
+// Package nginxaction is the nginx-action action, "restart or yield": when
+// the nginx check fails it starts nginx and waits for its master process.
+// If nginx comes back the outcome is recovered and nothing moves; if not,
+// the outcome is yield and the agent puts the named instances in FAULT
+// (their addresses go to the backups) while the daemon keeps running. The
+// seed's script killed keepalived on the whole node instead.
+package nginxaction
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vigil-ha/vigil/plugins/internal/nginxproc"
+	"github.com/vigil-ha/vigil/sdk"
+)
+
+// Action implements sdk.Action.
+type Action struct {
+	cfg struct {
+		Start   []string     `json:"start"`
+		Wait    sdk.Duration `json:"wait"`
+		PIDFile string       `json:"pid_file"`
+		Match   string       `json:"match"`
+	}
+	find nginxproc.Finder
+}
+
+// New returns an unconfigured action.
+func New() sdk.Base { return &Action{} }
+
+// Info names the plugin.
+func (a *Action) Info(context.Context) (sdk.Info, error) {
+	return sdk.Info{Name: "nginx-action", Kind: sdk.KindAction, Version: "1"}, nil
+}
+
+// Configure reads start (the command that starts nginx, default
+// ["/usr/sbin/nginx"]), wait (how long to wait for the master, default 5s,
+// the seed's sleep) and pid_file / match (how to find the master, as the
+// nginx-process check does).
+func (a *Action) Configure(_ context.Context, m map[string]any) error {
+	if err := sdk.DecodeConfig(m, &a.cfg); err != nil {
+		return err
+	}
+	var errs sdk.ConfigErrors
+	if len(a.cfg.Start) == 0 {
+		a.cfg.Start = []string{"/usr/sbin/nginx"}
+	}
+	if _, err := exec.LookPath(a.cfg.Start[0]); err != nil {
+		errs = append(errs, sdk.ConfigError{Attribute: "start", Message: fmt.Sprintf("%s cannot be run: %v", a.cfg.Start[0], err)})
+	}
+	if a.cfg.Wait == 0 {
+		a.cfg.Wait = sdk.Duration(5 * time.Second)
+	}
+	if a.cfg.Wait < 0 {
+		errs = append(errs, sdk.ConfigError{Attribute: "wait", Message: "must be positive"})
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	a.find = nginxproc.Finder{PIDFile: a.cfg.PIDFile, Match: a.cfg.Match}
+	return nil
+}
+
+// poll is how often Run looks for the master while nginx starts.
+const poll = 10 * time.Millisecond
+
+// Run starts nginx and decides: recovered as soon as a master process is
+// there; yield as soon as the start command fails, or when wait runs out.
+func (a *Action) Run(ctx context.Context, t sdk.Trigger) (sdk.Outcome, string, error) {
+	if pid, err := a.find.Find(); err == nil {
+		return sdk.Recovered, fmt.Sprintf("nginx master process %d is already running", pid), nil
+	}
+	cmd := exec.Command(a.cfg.Start[0], a.cfg.Start[1:]...)
+	var out limitedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	// A daemonising nginx may keep the output pipe open in its master;
+	// the start command's own exit status is all that is waited for.
+	cmd.WaitDelay = 100 * time.Millisecond
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return sdk.Yield, fmt.Sprintf("cannot run %s: %v", a.cfg.Start[0], err), nil
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.NewTimer(time.Duration(a.cfg.Wait))
+	defer deadline.Stop()
+	tick := time.NewTicker(poll)
+	defer tick.Stop()
+	cmdline := strings.Join(a.cfg.Start, " ")
+	for {
+		select {
+		case err := <-exited:
+			exited = nil
+			if err != nil && !errors.Is(err, exec.ErrWaitDelay) {
+				// The start failed: nginx will not come back by waiting.
+				return sdk.Yield, fmt.Sprintf("%s failed: %v: %s", cmdline, err, out.String()), nil
+			}
+		case <-tick.C:
+		case <-deadline.C:
+			if exited != nil && cmd.Process != nil {
+				_ = cmd.Process.Kill() // a foreground start that never became a master
+			}
+			return sdk.Yield, fmt.Sprintf("no nginx master process %v after %s: %s", time.Duration(a.cfg.Wait), cmdline, out.String()), nil
+		case <-ctx.Done():
+			return sdk.Yield, "interrupted: " + ctx.Err().Error(), nil
+		}
+		if pid, err := a.find.Find(); err == nil {
+			return sdk.Recovered, fmt.Sprintf("started nginx with %s: master process %d after %v", cmdline, pid, time.Since(start).Round(time.Millisecond)), nil
+		}
+	}
+}
+
+// limitedBuffer keeps the first 2 KiB of a command's output, enough for
+// nginx's "[emerg]" line, safe to write from the exec goroutines.
+type limitedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if room := 2048 - l.b.Len(); room > 0 {
+		l.b.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+func (l *limitedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.TrimSpace(l.b.String())
+}
