@@ -8,9 +8,11 @@ package smtpnotify
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/mail"
+	"os"
 	"strconv"
 	"strings"
 	"text/template"
@@ -41,6 +43,7 @@ type Notifier struct {
 		ConnectTimeout     sdk.Duration `json:"connect_timeout"`
 		TLS                string       `json:"tls"`
 		InsecureSkipVerify bool         `json:"insecure_skip_verify"`
+		CAFile             string       `json:"ca_file"`
 		Username           string       `json:"username"`
 		Password           string       `json:"password"`
 		HELO               string       `json:"helo"`
@@ -48,6 +51,7 @@ type Notifier struct {
 		Body               string       `json:"body"`
 	}
 	host          string
+	roots         *x509.CertPool // nil: the system's
 	subject, body *template.Template
 	domain        string
 }
@@ -120,6 +124,16 @@ func (n *Notifier) Configure(_ context.Context, m map[string]any) error {
 	if c.ConnectTimeout < 0 {
 		bad("connect_timeout", "must be positive")
 	}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		n.roots = x509.NewCertPool()
+		switch {
+		case err != nil:
+			bad("ca_file", err.Error())
+		case !n.roots.AppendCertsFromPEM(pem):
+			bad("ca_file", fmt.Sprintf("%s holds no PEM certificate", c.CAFile))
+		}
+	}
 	if (c.Username == "") != (c.Password == "") {
 		bad("username", "username and password go together")
 	}
@@ -187,7 +201,7 @@ func (n *Notifier) Notify(ctx context.Context, ev sdk.Event) error {
 	m.SetBodyString(gomail.TypeTextPlain, body)
 
 	opts := []gomail.Option{gomail.WithPort(n.cfg.Port), gomail.WithTimeout(time.Duration(n.cfg.ConnectTimeout)),
-		gomail.WithTLSConfig(&tls.Config{ServerName: n.host, InsecureSkipVerify: n.cfg.InsecureSkipVerify})}
+		gomail.WithTLSConfig(&tls.Config{ServerName: n.host, RootCAs: n.roots, InsecureSkipVerify: n.cfg.InsecureSkipVerify})}
 	switch n.cfg.TLS {
 	case "opportunistic":
 		opts = append(opts, gomail.WithTLSPolicy(gomail.TLSOpportunistic))
