@@ -49,7 +49,7 @@ func Open(dir, name string, send Sender, log hclog.Logger) (*Queue, error) {
 		return nil, err
 	}
 	q := &Queue{name: name, dir: dir, log: log, send: send, wake: make(chan struct{}, 1),
-		MinRetry: time.Second, MaxRetry: time.Minute}
+		MinRetry: time.Second, MaxRetry: 30 * time.Second}
 	if b, err := os.ReadFile(q.path(".ack")); err == nil {
 		q.acked, _ = strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
 	}

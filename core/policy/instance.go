@@ -374,6 +374,9 @@ func hasKey(obj *hclsyntax.ObjectConsExpr, name string) bool {
 func (b *builder) weightRange(in *instanceBlock, node string, inst *Instance) bool {
 	lo, hi := int(inst.Priority), int(inst.Priority)
 	for _, t := range inst.Track {
+		if ck := b.checks[t.Check]; ck != nil && node != "" && len(ck.Nodes) > 0 && !slices.Contains(ck.Nodes, node) {
+			continue // not run on this node
+		}
 		if t.Weight < 0 {
 			lo += t.Weight
 		} else {

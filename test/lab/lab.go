@@ -28,6 +28,7 @@ type Lab struct {
 	Nodes  []*Node
 	Client *Node
 	Dir    string
+	extra  []*Node // AddNode's
 }
 
 // Node is a namespace with eth0 on the bridge.
@@ -112,7 +113,7 @@ func (l *Lab) addNode(name string, host int) *Node {
 }
 
 func (l *Lab) destroy() {
-	for _, nd := range append(l.Nodes, l.Client) {
+	for _, nd := range append(append(l.Nodes, l.Client), l.extra...) {
 		if nd != nil {
 			// Killing every process in the namespace first: a daemon left
 			// running would keep its sockets after the namespace is gone.
