@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin
 FUZZTIME ?= 5m
 
-.PHONY: all build test vet fmt-check docs bench bench-failover bench-idle demo fuzz proto clean
+.PHONY: all build test vet fmt-check docs bench bench-failover bench-idle bench-nginx demo fuzz proto clean
 
 all: build
 
@@ -38,6 +38,9 @@ bench-failover:
 
 bench-idle:
 	VIGIL_BENCH=1 $(GO) test ./test/e2e/ -run TestBenchmarkIdle -v -count=1 -timeout 30m
+
+bench-nginx:
+	VIGIL_BENCH=1 $(GO) test ./test/e2e/ -run TestBenchmarkNginxFailover -v -count=1 -timeout 40m
 
 # The local demo site in network namespaces (root): watch a failover.
 demo:

@@ -128,7 +128,7 @@ func TestAuthMismatch(t *testing.T) {
 	waitOwner(t, l, s.vipOf(0), "n1", 10*time.Second)
 	conf := strings.Replace(s.keepalivedConf(l, 1, 1, "wrong"), "priority 60", "priority 150", 1)
 	k := l.Nodes[1].StartKeepalived(conf)
-	lab.WaitFor(t, 10*time.Second, "Vigil to drop 4 adverts with the wrong password", func() bool {
+	lab.WaitFor(t, 20*time.Second, "Vigil to drop 4 adverts with the wrong password", func() bool {
 		return v.status(t, "VI_1").Counters["dropped_auth"] >= 4
 	})
 	st := v.status(t, "VI_1")

@@ -28,18 +28,19 @@ var backendAddr = netip.MustParseAddr("192.0.2.98")
 // namespace of its own, which also runs the site's mail server.
 type seedLab struct {
 	*lab.Lab
-	nginx   []*lab.Nginx
-	mail    *mailtest.Server
-	backend *lab.Node
-	policy  string
-	vigil   []*vigilNode
+	nginx      []*lab.Nginx
+	mail       *mailtest.Server
+	backend    *lab.Node
+	policy     string
+	policySite site
+	vigil      []*vigilNode
 }
 
 // newSeedLab builds the lab and starts nginx everywhere; policyFor writes
 // the policy the agents run.
 func newSeedLab(t *testing.T, s site) *seedLab {
 	lab.Require(t, "nginx")
-	sl := &seedLab{Lab: lab.New(t, 3)}
+	sl := &seedLab{Lab: lab.New(t, 3), policySite: s}
 	sl.backend = sl.AddNode("backend", 98)
 	sl.backend.ServeHTTP(backendPort, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s via backend\n", r.Header.Get("X-Served-By"))
