@@ -95,3 +95,9 @@ notifier "ops-mail" {
     to              = ["ops@example.org"]
   }
 }
+
+# Starting nginx needs root, as the seed's script had; every other plugin
+# runs as the site's plugin_user.
+plugin "nginx-action" {
+  user = "root"
+}

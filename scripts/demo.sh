@@ -3,7 +3,9 @@
 # running nginx and a Vigil agent with policies/demo.hcl (each node MASTER
 # of one VIP, like the seed's site), and a client that asks all three VIPs
 # who serves them. Then n1 is stopped, restarted, cut off and reconnected,
-# so you can watch its address move to n3 (priority 80) and come back.
+# so you can watch its address move to n3 (priority 80) and come back; and
+# nginx dies on n2, first restartably (nothing moves), then for good (n2
+# yields VI_2 to n1 at once, and takes it back when nginx returns).
 # Needs root, iproute2 and nginx; uses only 192.0.2.0/24, removes everything
 # on exit.
 set -euo pipefail
@@ -15,7 +17,7 @@ for tool in ip nginx curl go; do
 done
 
 P=vigil-demo
-DIR=$(mktemp -d /tmp/vigil-demo.XXXXXX)
+DIR=/run/vigil-demo # policies/demo.hcl names the pid files under it
 NODES="n1 n2 n3"
 declare -A ADDR=([n1]=192.0.2.11 [n2]=192.0.2.12 [n3]=192.0.2.13 [client]=192.0.2.99)
 VIPS="192.0.2.101 192.0.2.102 192.0.2.103"
@@ -29,7 +31,7 @@ cleanup() {
   rm -rf "$DIR"
 }
 trap cleanup EXIT INT TERM
-cleanup 2>/dev/null; DIR=$(mktemp -d /tmp/vigil-demo.XXXXXX)
+cleanup 2>/dev/null; mkdir -p "$DIR"
 
 echo "== building vigil"
 go build -o "$DIR/vigil" ./cmd/vigil
@@ -49,9 +51,10 @@ for n in $NODES client; do
   ip -n "$P-$n" link set eth0 up
 done
 
-echo "== nginx on every node, answering on port 8088 with its name"
+echo "== nginx on every node (daemonised, as a service manager runs it), answering on port 8088 with its name"
 for n in $NODES; do
   mkdir -p "$DIR/$n/logs"
+  chmod 755 "$DIR/$n"
   cat > "$DIR/$n/nginx.conf" <<CONF
 pid $DIR/$n/nginx.pid;
 error_log $DIR/$n/logs/error.log;
@@ -104,12 +107,23 @@ show 6
 echo "== restoring n1's link (n1 preempts at once, n3 steps down)"
 ip -n "$P-br" link set vn1 up
 show 4
-echo "== killing nginx on n2 (its http-probe fails: VI_2 drops 100 -> 75, n1 at 80 takes it)"
+echo "== killing nginx on n2: nginx-process sees it at once, nginx-action restarts it, nothing moves"
 kill -9 $(nginx_master n2) $(pgrep -P "$(nginx_master n2)") 2>/dev/null || true
-show 5
-echo "== starting nginx on n2 again (the check passes, n2 preempts)"
+show 4
+echo "== breaking n2's nginx.conf and killing nginx: the restart fails, n2 yields its instances"
+echo "   (FAULT) and VI_2 goes to n1, its backup at 80, within milliseconds"
+cp "$DIR/n2/nginx.conf" "$DIR/n2/nginx.conf.good"
+echo "this is not nginx configuration;" > "$DIR/n2/nginx.conf"
+kill -9 $(nginx_master n2) $(pgrep -P "$(nginx_master n2)") 2>/dev/null || true
+show 4
+echo "== vigil status on n2"
+"$DIR/vigil" status --socket "$DIR/n2.sock"
+echo "== repairing nginx.conf on n2 and starting nginx: the check passes, n2 rejoins and takes VI_2 back"
+mv "$DIR/n2/nginx.conf.good" "$DIR/n2/nginx.conf"
 ip netns exec "$P-n2" nginx -p "$DIR/n2" -c "$DIR/n2/nginx.conf"
-show 5
+show 6
+echo "== what n2 logged about nginx"
+grep -E "check nginx|action nginx|VI_2 entering" "$DIR/n2-vigil.log" | sed 's/^/   /'
 echo "== what n3 logged"
 grep -E "entering|protocol VIPs" "$DIR/n3-vigil.log" | sed 's/^/   /'
 echo "== done; removing the namespaces"

@@ -179,14 +179,14 @@ func (b *builder) indexBlocks() {
 			}
 		}
 		if p.User != nil {
-			b.checkUser(*p.User, attrRange(p.Body, "user", p.DefRange))
+			b.checkUser(*p.User, attrRange(p.Body, "user", p.DefRange), false)
 		}
 		if b.builtinBlock(p) && (p.SHA256 != nil || len(p.Args) > 0) {
 			b.err(p.DefRange, "Settings a built-in plugin cannot take", "plugin %q without a path sets options of the built-in plugin of that name, which is part of vigil itself: only user applies. Give a path to run an external binary instead.", p.Name)
 		}
 	}
 	if len(b.raw.Checks)+len(b.raw.Actions)+len(b.raw.Notifiers) > 0 {
-		b.checkUser(*b.site.PluginUser, attrRange(b.site.Body, "plugin_user", b.site.DefRange))
+		b.checkUser(*b.site.PluginUser, attrRange(b.site.Body, "plugin_user", b.site.DefRange), true)
 	}
 	for i := range b.raw.Checks {
 		c := &b.raw.Checks[i]
@@ -214,9 +214,14 @@ func (b *builder) indexBlocks() {
 	}
 }
 
-func (b *builder) checkUser(user string, rng hcl.Range) {
+// checkUser checks the user plugins run as. root for every plugin draws a
+// warning; root named for one plugin (nginx-action starts nginx) is a
+// deliberate, narrow choice and does not.
+func (b *builder) checkUser(user string, rng hcl.Range, sitewide bool) {
 	if user == "root" {
-		b.warn(rng, "Plugins run as root", "plugin_user = \"root\" gives every plugin full control of the node. Prefer an unprivileged user; checks rarely need root.")
+		if sitewide {
+			b.warn(rng, "Plugins run as root", "plugin_user = \"root\" gives every plugin full control of the node. Prefer an unprivileged user, and user = \"root\" in the plugin block of the one that needs it (nginx-action, to start nginx).")
+		}
 		return
 	}
 	if b.opts.UserExists != nil && !b.opts.UserExists(user) {
