@@ -74,7 +74,7 @@ type runningNotifier struct {
 
 // spec builds the launch spec of plugin name for a policy block.
 func (ps *plugins) spec(cfg *policy.Config, block, name string, kind sdk.Kind, config []byte) (pluginhost.Spec, error) {
-	s := pluginhost.Spec{Name: block, Plugin: name, Kind: kind, Config: config, User: cfg.PluginUser}
+	s := pluginhost.Spec{Name: block, Plugin: name, Kind: kind, Config: config, User: cfg.PluginUser, MaxBackoff: cfg.PluginRestartMax}
 	for _, p := range cfg.Plugins {
 		if p.Name == name && p.Path == "" && ps.builtins.Has(name) {
 			s.User = p.User // a built-in's options

@@ -39,6 +39,8 @@ type Spec struct {
 	Config []byte   // the config block as a JSON object
 	// CallTimeout bounds every call (default 10s); checks pass their own.
 	CallTimeout time.Duration
+	// MaxBackoff bounds the wait before a restart (default MaxBackoff).
+	MaxBackoff time.Duration
 }
 
 // Backoff bounds for restarting a plugin that died.
@@ -73,6 +75,9 @@ type Plugin struct {
 func Launch(spec Spec, log hclog.Logger) (*Plugin, error) {
 	if spec.CallTimeout == 0 {
 		spec.CallTimeout = 10 * time.Second
+	}
+	if spec.MaxBackoff == 0 {
+		spec.MaxBackoff = MaxBackoff
 	}
 	p := &Plugin{spec: spec, log: log.Named(spec.Plugin).With("for", string(spec.Kind)+" "+spec.Name), backoff: MinBackoff}
 	p.mu.Lock()
@@ -203,14 +208,14 @@ func (p *Plugin) live() (*sdk.Client, error) {
 		}
 		p.nextStart = time.Now().Add(p.backoff)
 		p.log.Warn("plugin exited; restarting", "after", p.backoff, "ran", ran.Round(time.Millisecond))
-		p.backoff = min(p.backoff*2, MaxBackoff)
+		p.backoff = min(p.backoff*2, p.spec.MaxBackoff)
 	}
 	if wait := time.Until(p.nextStart); wait > 0 {
 		return nil, fmt.Errorf("%w; restart in %v", ErrDown, wait.Round(time.Millisecond))
 	}
 	if err := p.start(); err != nil {
 		p.nextStart = time.Now().Add(p.backoff)
-		p.backoff = min(p.backoff*2, MaxBackoff)
+		p.backoff = min(p.backoff*2, p.spec.MaxBackoff)
 		return nil, err
 	}
 	return p.impl, nil

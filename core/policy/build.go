@@ -297,6 +297,13 @@ func (b *builder) commonConfig() *Config {
 	s := b.site
 	c := &Config{File: b.path, Site: s.Name, CheckAdvertAddrs: *s.CheckAdvertAddrs, PluginUser: *s.PluginUser, PluginDir: *s.PluginDir}
 	c.StartupDelay, _ = b.duration(s.Body, "startup_delay", s.StartupDelay, s.DefRange)
+	if d, ok := b.duration(s.Body, "plugin_restart_max", s.PluginRestartMax, s.DefRange); ok {
+		c.PluginRestartMax = d
+		if d < 100*time.Millisecond {
+			b.err(attrRange(s.Body, "plugin_restart_max", s.DefRange), "Restart wait too short",
+				"plugin_restart_max = %q: restarts start 100ms apart, so the longest wait cannot be shorter. Use \"100ms\" or more.", *s.PluginRestartMax)
+		}
+	}
 	if v := *s.Version; v != 2 && v != 3 {
 		b.err(attrRange(s.Body, "version", s.DefRange), "Invalid VRRP version", "version = %d: VRRP versions are 2 (RFC 3768) and 3 (RFC 5798).", v)
 	}

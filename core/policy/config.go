@@ -25,6 +25,7 @@ type Config struct {
 	CheckAdvertAddrs bool
 	PluginUser       string
 	PluginDir        string
+	PluginRestartMax time.Duration
 
 	Instances  []Instance
 	SyncGroups []SyncGroup

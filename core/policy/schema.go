@@ -32,6 +32,7 @@ type siteBlock struct {
 	NAInterval        *string   `hcl:"na_interval,optional" default:"\"0s\"" doc:"Pause between unsolicited neighbour advertisements. keepalived's vrrp_gna_interval."`
 	CheckAdvertAddrs  *bool     `hcl:"check_advert_addrs,optional" default:"false" doc:"Drop adverts whose address list differs from ours. keepalived checks unless vrrp_skip_check_adv_addr; Vigil does not by default, so that nodes reloaded one at a time with a new VIP set keep hearing each other."`
 	PluginUser        *string   `hcl:"plugin_user,optional" default:"\"vigil\"" doc:"Unprivileged user plugins run as. keepalived's script_user. \"root\" must be said explicitly."`
+	PluginRestartMax  *string   `hcl:"plugin_restart_max,optional" default:"\"30s\"" doc:"Longest wait before restarting a plugin that died; the wait starts at 100ms and doubles."`
 	PluginDir         *string   `hcl:"plugin_dir,optional" default:"\"/usr/lib/vigil/plugins\"" doc:"Where external plugins named without a path are found."`
 	RouterID          *string   `hcl:"router_id,optional" doc:"Router id for a per-node file (sites set it on each node)."`
 	Body              hcl.Body  `hcl:",body"`

@@ -7,9 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/vigil-ha/vigil/core/api"
 	"github.com/vigil-ha/vigil/test/lab"
 )
 
@@ -140,5 +142,116 @@ plugin "testplugin" {
 	st := v1.status(t, "VI_1")
 	if st.State != "MASTER" {
 		t.Errorf("n1 ended %s", st.State)
+	}
+}
+
+// pluginPID is the pid of the agent's child running binary, or 0.
+func pluginPID(agent int, binary string) int {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		s := string(stat)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		if len(f) < 2 || f[0] == "Z" || f[1] != fmt.Sprint(agent) {
+			continue
+		}
+		if cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline")); strings.HasPrefix(string(cmd), binary+"\x00") {
+			var pid int
+			fmt.Sscan(e.Name(), &pid)
+			return pid
+		}
+	}
+	return 0
+}
+
+// TestPluginKilled50Times: a check plugin is SIGKILLed 50 times in a row
+// while the agent polls it every 100ms and listens to its pushes. The
+// agent stays up; every restart waits out the backoff; while the plugin is
+// down the check counts as failed and its weight applies; when the kills
+// stop, the priority recovers and the instance stays MASTER.
+func TestPluginKilled50Times(t *testing.T) {
+	l := lab.New(t, 1)
+	dir := pluginDir(t)
+	flag := filepath.Join(dir, "in-service")
+	os.WriteFile(flag, []byte("ok"), 0o644)
+	s := site{version: 3, interval: "100ms"}
+	base := s.policy(t, l, 1, 1)
+	src, _ := os.ReadFile(base)
+	pol := strings.Replace(string(src), `site "lab" {}`, `site "lab" {
+  plugin_user        = "nobody"
+  plugin_restart_max = "200ms"
+}`, 1)
+	pol = strings.Replace(pol, `priority        = { n1 = 100 }`, `priority        = { n1 = 100 }
+  track           = ["in-service"]`, 1)
+	pol += fmt.Sprintf(`
+check "in-service" {
+  plugin   = "file-check"
+  interval = "100ms"
+  weight   = -50
+
+  config {
+    path = %q
+  }
+}
+
+plugin "file-check" {
+  path = %q
+}
+`, flag, fileCheckBin)
+	os.WriteFile(base, []byte(pol), 0o644)
+	v := startVigil(t, l, l.Nodes[0], base)
+	defer func() {
+		if t.Failed() {
+			t.Log(v.Output())
+		}
+	}()
+	waitOwner(t, l, s.vipOf(0), "n1", 5*time.Second)
+	agent := v.Cmd.Process.Pid
+	priority := func() int {
+		st, err := api.Fetch(v.socket)
+		if err != nil || len(st.Instances) == 0 {
+			return -1
+		}
+		return int(st.Instances[0].Priority)
+	}
+	lab.WaitFor(t, 5*time.Second, "the check plugin", func() bool { return pluginPID(agent, fileCheckBin) > 0 })
+	sawWeight := false
+	var shortest time.Duration = time.Hour
+	start := time.Now()
+	for kill := 1; kill <= 50; kill++ {
+		// Kill a plugin that is serving: the previous restart completed.
+		pid := pluginPID(agent, fileCheckBin)
+		if pid == 0 {
+			t.Fatalf("no plugin process before kill %d", kill)
+		}
+		syscall.Kill(pid, syscall.SIGKILL)
+		killed := time.Now()
+		lab.WaitFor(t, 5*time.Second, fmt.Sprintf("restart %d logged", kill), func() bool {
+			if priority() == 50 {
+				sawWeight = true
+			}
+			return v.Count("plugin restarted") >= kill
+		})
+		shortest = min(shortest, time.Since(killed))
+		if !v.Running() {
+			t.Fatalf("agent exited after kill %d", kill)
+		}
+	}
+	t.Logf("50 kills and restarts in %v; shortest kill-to-restart %v", time.Since(start).Round(time.Millisecond), shortest.Round(time.Millisecond))
+	if shortest < 90*time.Millisecond {
+		t.Errorf("a restart came %v after its kill; the backoff starts at 100ms", shortest)
+	}
+	if !sawWeight {
+		t.Errorf("priority never showed the failed check's weight (50) while the plugin was down")
+	}
+	lab.WaitFor(t, 5*time.Second, "priority back to 100", func() bool { return priority() == 100 })
+	if st := v.status(t, "VI_1"); st.State != "MASTER" {
+		t.Errorf("VI_1 ended %s", st.State)
+	}
+	if n := v.Count("plugin restarted"); n < 50 {
+		t.Errorf("%d restarts logged, want at least 50", n)
 	}
 }

@@ -258,6 +258,14 @@ func TestSeedSiteWithNginx(t *testing.T) {
 	})
 	t.Logf("VI_2 served by n1 %v after nginx was killed on n2", time.Since(killed).Round(time.Millisecond))
 	waitOwner(t, sl.Lab, s.vipOf(1), "n1", 2*time.Second)
+	// The fast handover: n2 resigned for the live n1, and n1, the policy's
+	// successor, did not wait out a timer.
+	if !strings.Contains(sl.vigil[1].Output(), "below live backup n1 (80)") && !strings.Contains(sl.vigil[1].Output(), "VI_2 sent 0 priority") {
+		t.Errorf("n2 did not resign VI_2")
+	}
+	if !strings.Contains(sl.vigil[0].Output(), "successor by site policy") {
+		t.Errorf("n1 did not take VI_2 over as the policy's successor")
+	}
 	lab.WaitFor(t, 3*time.Second, "n2's instances in FAULT", func() bool {
 		return sl.vigil[1].state("VI_1") == "FAULT" && sl.vigil[1].state("VI_2") == "FAULT" && sl.vigil[1].state("VI_3") == "FAULT"
 	})
@@ -278,4 +286,43 @@ func TestSeedSiteWithNginx(t *testing.T) {
 		t.Errorf("after n2's nginx is back, VI_2 answered %q", got)
 	}
 	sl.checkMail(t, 10*time.Second)
+}
+
+// TestNginxYieldToKeepalivedBackups: a mixed site, Vigil on n1 and the
+// seed's keepalived (script check, weight -25) on n2 and n3. nginx dies for
+// good on n1: Vigil resigns VI_1 for n3, which it hears alive as VI_3's
+// master, and n3's keepalived takes over after its skew time, not after
+// its master-down interval.
+func TestNginxYieldToKeepalivedBackups(t *testing.T) {
+	lab.Require(t, "keepalived")
+	s := site{version: 2, interval: "1s", auth: "1322"}
+	sl := newSeedLab(t, s)
+	v := startVigil(t, sl.Lab, sl.Nodes[0], sl.policy)
+	sl.vigil = []*vigilNode{v}
+	for i := 1; i < 3; i++ {
+		sl.Nodes[i].StartKeepalived(keepalivedNginxConf(t, sl, i, "weight"))
+	}
+	defer func() {
+		if t.Failed() {
+			t.Log(v.Output())
+		}
+	}()
+	for i, n := range sl.Nodes {
+		waitOwner(t, sl.Lab, s.vipOf(i), n.Name, 15*time.Second)
+	}
+	sl.nginx[0].Break()
+	killed := time.Now()
+	sl.nginx[0].Kill()
+	lab.WaitFor(t, 5*time.Second, "the client served through VI_1 by n3", func() bool { return sl.served(s.vipOf(0)) == "n3 via backend" })
+	took := time.Since(killed)
+	t.Logf("VI_1 served by n3's nginx %v after nginx was killed on n1", took.Round(time.Millisecond))
+	if !strings.Contains(v.Output(), "below live backup n3 (80)") {
+		t.Errorf("n1 did not resign VI_1 for n3")
+	}
+	waitOwner(t, sl.Lab, s.vipOf(0), "n3", time.Second)
+	for i, want := range []string{"n3", "n2", "n3"} {
+		if got := sl.served(s.vipOf(i)); got != want+" via backend" {
+			t.Errorf("VI_%d answered %q, want %s", i+1, got, want)
+		}
+	}
 }
