@@ -75,6 +75,7 @@ type Engine struct {
 	instances map[string]*instance
 	order     []string
 	heard     map[netip.Addr]heard // senders of valid adverts, for fast handover
+	syncing   bool                 // carrying a change through a sync group
 }
 
 // New returns an engine with no instance running. It opens its netlink

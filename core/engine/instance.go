@@ -39,6 +39,7 @@ type instance struct {
 	// instance leaves FAULT only when every source has cleared.
 	faults  map[fsm.FaultReason]map[string]bool
 	lastLog map[string]time.Time
+	synced  []fsm.Action // transitions still to carry to the sync group
 
 	mu     sync.Mutex
 	status Status
@@ -162,6 +163,13 @@ func (in *instance) exec(actions []fsm.Action) {
 			in.transition(a)
 		}
 	}
+	// The group follows after this machine's actions are all carried out:
+	// the members' machines may call back into this one.
+	for len(in.synced) > 0 {
+		a := in.synced[0]
+		in.synced = in.synced[1:]
+		in.e.followTransition(in.e.now(), in, a)
+	}
 }
 
 func (in *instance) send(prio uint8) {
@@ -230,6 +238,9 @@ func (in *instance) transition(a fsm.Action) {
 	if in.e.onTransition != nil {
 		in.e.onTransition(Transition{Instance: in.cfg.Name, From: a.From.String(), To: a.To.String(), Reason: a.Reason, At: in.e.now()})
 	}
+	if in.cfg.SyncGroup != "" {
+		in.synced = append(in.synced, a) // carried to the group once exec is done
+	}
 }
 
 // setDelta records the weight one tracked source applies and recomputes the
@@ -273,6 +284,9 @@ func (in *instance) setFault(now time.Time, r fsm.FaultReason, source string, on
 		delete(set, source)
 	}
 	in.exec(in.m.SetFault(now, r, len(set) > 0, why))
+	if r != fsm.FaultSync {
+		in.e.syncFaults(now, in)
+	}
 }
 
 func (in *instance) snapshot() Status {

@@ -118,6 +118,7 @@ const (
 	FaultInterface FaultReason = 1 << iota // the VRRP or a tracked interface is down
 	FaultCheck                             // a check with weight 0 is failing
 	FaultYield                             // an action yielded the instance
+	FaultSync                              // another instance of its sync group is in Fault
 )
 
 // Machine is one VRRP instance's protocol state. Methods return the actions
@@ -422,6 +423,17 @@ func (m *Machine) Resign(now time.Time, reason string) []Action {
 	}
 	m.emit(Action{Kind: SendAdvert, Priority: 0, Reason: reason})
 	m.leaveMaster(now, Backup, reason)
+	return m.out
+}
+
+// SyncMaster follows another instance of the sync group into Master: a
+// backup takes over at once (keepalived's vrrp_sync_group). Other states
+// are left alone.
+func (m *Machine) SyncMaster(now time.Time, reason string) []Action {
+	m.reset()
+	if m.state == Backup {
+		m.becomeMaster(now, reason)
+	}
 	return m.out
 }
 

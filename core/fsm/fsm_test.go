@@ -54,6 +54,10 @@ func prio(p uint8) func(*fsm.Machine, time.Time) []fsm.Action {
 func fault(r fsm.FaultReason, on bool) func(*fsm.Machine, time.Time) []fsm.Action {
 	return func(m *fsm.Machine, now time.Time) []fsm.Action { return m.SetFault(now, r, on, "test fault") }
 }
+func syncMaster() func(*fsm.Machine, time.Time) []fsm.Action {
+	return func(m *fsm.Machine, now time.Time) []fsm.Action { return m.SyncMaster(now, "test sync") }
+}
+
 func resign() func(*fsm.Machine, time.Time) []fsm.Action {
 	return func(m *fsm.Machine, now time.Time) []fsm.Action { return m.Resign(now, "test resign") }
 }
@@ -260,6 +264,18 @@ func TestMachine(t *testing.T) {
 			{time.Second, successorAdvert(upper, 100), "", fsm.Backup},
 			{2 * time.Second, successorAdvert(upper, 75), "", fsm.Backup},
 			{5 * time.Second, tick(), "", fsm.Backup},
+		}},
+		{"sync group: a backup follows a member into Master at once", v2(80), []step{
+			{0, start(), "INIT->BACKUP", fsm.Backup},
+			{time.Second, advert(upper, 100, time.Second), "", fsm.Backup},
+			{2 * time.Second, syncMaster(), becomeMasterAt(80), fsm.Master},
+			{2 * time.Second, syncMaster(), "", fsm.Master},
+		}},
+		{"sync group: a member in Fault does not follow into Master", v2(80), []step{
+			{0, start(), "INIT->BACKUP", fsm.Backup},
+			{time.Second, fault(fsm.FaultSync, true), "BACKUP->FAULT", fsm.Fault},
+			{2 * time.Second, syncMaster(), "", fsm.Fault},
+			{3 * time.Second, fault(fsm.FaultSync, false), "FAULT->BACKUP", fsm.Backup},
 		}},
 		{"priority change as backup is silent", v2(100), []step{
 			{0, start(), "INIT->BACKUP", fsm.Backup},

@@ -46,7 +46,7 @@ func FuzzMachine(f *testing.F) {
 			case 5:
 				as = m.SetPriority(now, e|1)
 			case 6:
-				as = m.SetFault(now, fsm.FaultReason(1<<(e%3)), e&16 != 0, "fuzz")
+				as = m.SetFault(now, fsm.FaultReason(1<<(e%4)), e&16 != 0, "fuzz")
 			case 7:
 				if d := m.Deadline(); !d.IsZero() {
 					now = d
@@ -55,7 +55,9 @@ func FuzzMachine(f *testing.F) {
 			case 8:
 				as = m.Shutdown(now)
 			case 9:
-				if e&32 != 0 {
+				if e&128 != 0 {
+					as = m.SyncMaster(now, "fuzz")
+				} else if e&32 != 0 {
 					as = m.Resign(now, "fuzz")
 				} else {
 					as = m.Advert(now, fsm.Advert{Src: upper, Priority: 0, Interval: time.Second})

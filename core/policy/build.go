@@ -137,9 +137,9 @@ func build(path string, raw *fileSchema, body *hclsyntax.Body, opts Options) (*S
 	}
 	b.instancesInto(site)
 	b.checksPerNode(site)
+	b.syncGroupsInto(site)
 	peerCeilings(site)
 	b.checkVRIDs(site)
-	b.syncGroupsInto(site)
 	b.checkTies(site)
 	return site, b.diags
 }

@@ -444,12 +444,32 @@ func (b *builder) syncGroupsInto(site *Site) {
 			}
 			member[name] = g.Name
 		}
+		warned := map[string]bool{}
 		for _, c := range site.configs {
 			c.SyncGroups = append(c.SyncGroups, SyncGroup{Name: g.Name, Instances: g.Instances, Notify: g.Notify})
 			for i := range c.Instances {
-				if member[c.Instances[i].Name] == g.Name {
-					c.Instances[i].SyncGroup = g.Name
-					c.Instances[i].Notify = dedupe(append(c.Instances[i].Notify, g.Notify...))
+				in := &c.Instances[i]
+				if member[in.Name] != g.Name {
+					continue
+				}
+				in.SyncGroup = g.Name
+				in.Notify = dedupe(append(in.Notify, g.Notify...))
+				// keepalived ignores weights in a sync group: a failing
+				// check or a down interface puts the group in FAULT.
+				weighted := false
+				for j := range in.Track {
+					weighted = weighted || in.Track[j].Weight != 0
+					in.Track[j].Weight = 0
+				}
+				for j := range in.TrackIfs {
+					weighted = weighted || in.TrackIfs[j].Weight != 0
+					in.TrackIfs[j].Weight = 0
+				}
+				if weighted && !warned[in.Name] {
+					warned[in.Name] = true
+					blk := b.instances[in.Name]
+					b.warn(attrRange(blk.Body, "track", blk.DefRange), "Weights ignored in a sync group",
+						"%s is in sync group %q: its tracked checks and interfaces do not change its priority; failing, they put the whole group in FAULT, as keepalived does. Set weight = 0 to say so.", in.Name, g.Name)
 				}
 			}
 		}

@@ -163,8 +163,43 @@ func (s *Site) scenarios(nodes []string) []scenario {
 }
 
 // effective is node's priority for instance name under sc, or ok=false when
-// the node is down or the instance is in FAULT there.
+// the node is down or the instance is in FAULT there, on its own account or
+// because another member of its sync group is.
 func (s *Site) effective(node, name string, sc scenario) (int, bool) {
+	p, ok := s.ownEffective(node, name, sc)
+	if !ok {
+		return p, ok
+	}
+	for _, m := range s.groupMates(node, name) {
+		if _, mok := s.ownEffective(node, m, sc); !mok {
+			return 0, false
+		}
+	}
+	return p, ok
+}
+
+// groupMates are the other instances of name's sync group that node runs.
+func (s *Site) groupMates(node, name string) []string {
+	inst := s.nodeInstance(node, name)
+	if inst == nil || inst.SyncGroup == "" {
+		return nil
+	}
+	var out []string
+	for _, g := range s.configs[node].SyncGroups {
+		if g.Name != inst.SyncGroup {
+			continue
+		}
+		for _, m := range g.Instances {
+			if m != name && s.nodeInstance(node, m) != nil {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// ownEffective is effective without the sync group.
+func (s *Site) ownEffective(node, name string, sc scenario) (int, bool) {
 	inst := s.nodeInstance(node, name)
 	if inst == nil || node == sc.down && sc.down != "" {
 		return 0, false
@@ -220,8 +255,12 @@ func (s *Site) failure(name string, nodes []string, normal []NodePrio, sc scenar
 		return Failure{}, false
 	}
 	if sc.check != "" {
-		inst := s.nodeInstance(sc.node, name)
-		if inst == nil || (!slices.ContainsFunc(inst.Track, func(t TrackCheck) bool { return t.Check == sc.check }) && !slices.Contains(sc.yielded, name)) {
+		touched := false
+		for _, n := range append(s.groupMates(sc.node, name), name) {
+			inst := s.nodeInstance(sc.node, n)
+			touched = touched || inst != nil && (slices.ContainsFunc(inst.Track, func(t TrackCheck) bool { return t.Check == sc.check }) || slices.Contains(sc.yielded, n))
+		}
+		if !touched {
 			return Failure{}, false
 		}
 	}
@@ -248,9 +287,13 @@ func (s *Site) failure(name string, nodes []string, normal []NodePrio, sc scenar
 	case f.Moves:
 		was, _ := s.effective(sc.node, name, scenario{})
 		now, ok := s.effective(sc.node, name, sc)
-		if !ok {
+		_, own := s.ownEffective(sc.node, name, sc)
+		switch {
+		case !ok && own:
+			f.Why = fmt.Sprintf("%s goes to FAULT with its sync group %s; %s takes over at %d", sc.node, s.nodeInstance(sc.node, name).SyncGroup, f.Owner, order[0].Priority)
+		case !ok:
 			f.Why = fmt.Sprintf("%s goes to FAULT (weight 0); %s takes over at %d", sc.node, f.Owner, order[0].Priority)
-		} else {
+		default:
 			f.Why = fmt.Sprintf("%s drops from %d to %d, below %s's %d", sc.node, was, now, f.Owner, order[0].Priority)
 		}
 	default:

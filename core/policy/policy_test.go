@@ -285,3 +285,57 @@ check "web" {
 		t.Fatalf("existing user refused: %v", diags)
 	}
 }
+
+// TestSyncGroup: weights inside a sync group become faults (with a
+// warning, as keepalived ignores them), and plan moves the whole group.
+func TestSyncGroup(t *testing.T) {
+	src := `
+node "a" {
+  interface = "eth0"
+  address   = "192.0.2.1"
+}
+node "b" {
+  interface = "eth0"
+  address   = "192.0.2.2"
+}
+instance "EXT" {
+  vrid     = 1
+  vips     = ["192.0.2.101/24"]
+  priority = { a = 100, b = 80 }
+  track    = ["web"]
+}
+instance "INT" {
+  vrid     = 2
+  vips     = ["198.51.100.1/24"]
+  priority = { a = 100, b = 80 }
+}
+sync_group "G" {
+  instances = ["EXT", "INT"]
+}
+check "web" {
+  plugin = "http-probe"
+  weight = -50
+  config {
+    url = "http://127.0.0.1/"
+  }
+}
+`
+	site, _, diags := policy.Parse("sync.hcl", []byte(src), opts())
+	if diags.HasErrors() || len(diags) != 1 || diags[0].Summary != "Weights ignored in a sync group" {
+		t.Fatalf("diagnostics: %v", diags)
+	}
+	cfg, err := site.Config("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Instances[0].SyncGroup != "G" || cfg.Instances[0].Track[0].Weight != 0 {
+		t.Errorf("EXT on a: %+v", cfg.Instances[0])
+	}
+	var b strings.Builder
+	site.Plan("").WriteText(&b)
+	for _, want := range []string{"check web fails on a", "a goes to FAULT with its sync group G; b takes over at 80"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("plan lacks %q:\n%s", want, b.String())
+		}
+	}
+}
