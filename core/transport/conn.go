@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strconv"
+	"sync"
 	"syscall"
 
 	"golang.org/x/net/ipv4"
@@ -35,6 +35,20 @@ type Conn struct {
 	p4  *ipv4.PacketConn
 	p6  *ipv6.PacketConn
 	pc  net.PacketConn
+
+	// Sending allocates nothing: the control message (source, interface,
+	// TTL) is marshalled once, and destinations' socket addresses are
+	// kept. A node sends thousands of adverts a second at the most.
+	send struct {
+		sync.Mutex
+		raw   syscall.RawConn
+		oob   []byte
+		addrs map[netip.Addr]unix.Sockaddr
+		msg   []byte
+		to    unix.Sockaddr
+		err   error
+		write func(fd uintptr) bool
+	}
 }
 
 // Listen opens the VRRP socket for ifname. src is the source address of
@@ -71,7 +85,55 @@ func Listen(ifname string, v6 bool, src netip.Addr) (*Conn, error) {
 		pc.Close()
 		return nil, fmt.Errorf("set up VRRP socket on %s: %w", ifname, err)
 	}
+	if err := c.setupSend(); err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("set up VRRP socket on %s: %w", ifname, err)
+	}
 	return c, nil
+}
+
+func (c *Conn) setupSend() error {
+	sc, ok := c.pc.(syscall.Conn)
+	if !ok {
+		return errors.New("socket has no raw access")
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	s := &c.send
+	s.raw, s.addrs = raw, map[netip.Addr]unix.Sockaddr{}
+	if c.v6 {
+		s.oob = (&ipv6.ControlMessage{HopLimit: vrrp.TTL, Src: c.src.AsSlice(), IfIndex: c.ifi.Index}).Marshal()
+	} else {
+		s.oob = (&ipv4.ControlMessage{TTL: vrrp.TTL, Src: c.src.AsSlice(), IfIndex: c.ifi.Index}).Marshal()
+	}
+	s.write = func(fd uintptr) bool {
+		s.err = unix.Sendmsg(int(fd), s.msg, s.oob, s.to, 0)
+		return s.err != unix.EAGAIN
+	}
+	return nil
+}
+
+// sockaddr is dst as the kernel wants it, made once per destination.
+func (c *Conn) sockaddr(dst netip.Addr) unix.Sockaddr {
+	if sa, ok := c.send.addrs[dst]; ok {
+		return sa
+	}
+	var sa unix.Sockaddr
+	if c.v6 {
+		s6 := &unix.SockaddrInet6{Addr: dst.As16()}
+		if dst.IsLinkLocalUnicast() || dst.IsMulticast() {
+			// The index, not the name: a name is looked up in the calling
+			// thread's network namespace, which need not be the socket's.
+			s6.ZoneId = uint32(c.ifi.Index)
+		}
+		sa = s6
+	} else {
+		sa = &unix.SockaddrInet4{Addr: dst.Unmap().As4()}
+	}
+	c.send.addrs[dst] = sa
+	return sa
 }
 
 func (c *Conn) setup() error {
@@ -164,18 +226,20 @@ func (c *Conn) Read(buf []byte) (Packet, error) {
 
 // Send writes one VRRP message to dst (the group, or a unicast peer).
 func (c *Conn) Send(msg []byte, dst netip.Addr) error {
-	to := &net.IPAddr{IP: dst.AsSlice()}
-	if c.v6 {
-		if dst.IsLinkLocalUnicast() || dst.IsMulticast() {
-			// The index, not the name: a name is looked up in the calling
-			// thread's network namespace, which need not be the socket's.
-			to.Zone = strconv.Itoa(c.ifi.Index)
-		}
-		_, err := c.p6.WriteTo(msg, &ipv6.ControlMessage{HopLimit: vrrp.TTL, Src: c.src.AsSlice(), IfIndex: c.ifi.Index}, to)
+	if c.v6 != dst.Is6() || dst.Is4In6() {
+		return fmt.Errorf("cannot send to %v on an %s socket", dst, map[bool]string{false: "IPv4", true: "IPv6"}[c.v6])
+	}
+	s := &c.send
+	s.Lock()
+	defer s.Unlock()
+	s.msg, s.to = msg, c.sockaddr(dst)
+	if err := s.raw.Write(s.write); err != nil {
 		return err
 	}
-	_, err := c.p4.WriteTo(msg, &ipv4.ControlMessage{TTL: vrrp.TTL, Src: c.src.AsSlice(), IfIndex: c.ifi.Index}, to)
-	return err
+	if s.err != nil {
+		return &net.OpError{Op: "sendmsg", Net: c.pc.LocalAddr().Network(), Addr: &net.IPAddr{IP: dst.AsSlice()}, Err: s.err}
+	}
+	return nil
 }
 
 // Close closes the socket; a blocked Read returns an error.

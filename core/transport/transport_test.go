@@ -82,3 +82,37 @@ func TestMulticastAndUnicast(t *testing.T) {
 		pool2.Release(m2)
 	}
 }
+
+// TestSendAllocatesNothing: an advert goes out without a heap allocation,
+// IPv4 and IPv6, multicast and unicast (a node may send thousands a second).
+func TestSendAllocatesNothing(t *testing.T) {
+	l := lab.New(t, 2)
+	for _, v6 := range []bool{false, true} {
+		var c *transport.Conn
+		l.Nodes[0].Do(func() {
+			var err error
+			if c, err = transport.Listen("eth0", v6, netip.Addr{}); err != nil {
+				t.Fatal(err)
+			}
+		})
+		group, peer := vrrp.GroupV4, l.Nodes[1].Addr4
+		if v6 {
+			group, peer = vrrp.GroupV6, l.Nodes[1].Addr6
+		}
+		adv := vrrp.Advert{Version: vrrp.V3, VRID: 7, Priority: 100, Interval: time.Second}
+		for _, dst := range []netip.Addr{group, peer} {
+			msg, err := adv.Marshal(c.Source(), dst)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := testing.AllocsPerRun(100, func() {
+				if err := c.Send(msg, dst); err != nil {
+					t.Fatal(err)
+				}
+			}); n != 0 {
+				t.Errorf("v6=%v to %v: %v allocations per send", v6, dst, n)
+			}
+		}
+		c.Close()
+	}
+}
