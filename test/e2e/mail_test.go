@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -26,20 +25,10 @@ func TestMailSurvivesSMTPOutage(t *testing.T) {
 	mail := mailtest.New(mailtest.Options{})
 	mail.Start(n.Listen(fmt.Sprintf("127.0.0.1:%d", smtpPort)))
 	t.Cleanup(mail.Stop)
-	dir := pluginDir(t)
-	flag := filepath.Join(dir, "in-service")
-	os.WriteFile(flag, []byte("ok"), 0o644)
-
+	flag := inServiceFlag(t)
 	s := site{version: 3, interval: "100ms"}
-	base := s.policy(t, l, 1, 1)
-	src, _ := os.ReadFile(base)
-	pol := strings.Replace(string(src), `site "lab" {}`, `site "lab" {
-  plugin_user = "nobody"
-  notify      = ["ops-mail"]
-}`, 1)
-	pol = strings.Replace(pol, `priority        = { n1 = 100 }`, `priority        = { n1 = 100 }
-  track           = ["in-service"]`, 1)
-	pol += fmt.Sprintf(`
+	base := s.pluginPolicy(t, l, 1, 1, `  plugin_user = "nobody"
+  notify      = ["ops-mail"]`, []string{"in-service"}, fmt.Sprintf(`
 check "in-service" {
   plugin   = "file-check"
   interval = "1s"
@@ -66,8 +55,7 @@ notifier "ops-mail" {
     to              = ["ops@example.org"]
   }
 }
-`, flag, fileCheckBin, smtpPort)
-	os.WriteFile(base, []byte(pol), 0o644)
+`, flag, fileCheckBin, smtpPort))
 	v := startVigil(t, l, n, base)
 	defer func() {
 		if t.Failed() {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -201,4 +202,39 @@ func watchDoubleOwner(l *lab.Lab, addr netip.Addr, stop <-chan struct{}) <-chan 
 		}
 	}()
 	return res
+}
+
+// pluginPolicy writes the lab policy for `nodes` nodes and `instances`
+// instances with siteBody inside the site block, VI_1 tracking the named
+// checks, and extra blocks appended; it returns the file's path.
+func (s site) pluginPolicy(t *testing.T, l *lab.Lab, nodes, instances int, siteBody string, track []string, extra string) string {
+	t.Helper()
+	path := s.policy(t, l, nodes, instances)
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := strings.Replace(string(src), `site "lab" {}`, "site \"lab\" {\n"+siteBody+"\n}", 1)
+	if len(track) > 0 {
+		quoted := make([]string, len(track))
+		for i, c := range track {
+			quoted[i] = fmt.Sprintf("%q", c)
+		}
+		first := regexp.MustCompile(`(?m)^(  priority        = .*)$`).FindStringIndex(pol)
+		pol = pol[:first[1]] + "\n  track           = [" + strings.Join(quoted, ", ") + "]" + pol[first[1]:]
+	}
+	if err := os.WriteFile(path, []byte(pol+extra), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// inServiceFlag is a file plugins running as nobody can see; file-check
+// passes while it exists.
+func inServiceFlag(t *testing.T) string {
+	flag := filepath.Join(pluginDir(t), "in-service")
+	if err := os.WriteFile(flag, []byte("ok"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return flag
 }

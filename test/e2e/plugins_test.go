@@ -48,15 +48,8 @@ func TestPluginsMoveAddresses(t *testing.T) {
 	os.WriteFile(flag, []byte("ok"), 0o644)
 	journal := filepath.Join(dir, "events")
 	s := site{version: 3, interval: "100ms"}
-	base := s.policy(t, l, 2, 1)
-	src, _ := os.ReadFile(base)
-	pol := strings.Replace(string(src), `site "lab" {}`, `site "lab" {
-  plugin_user = "nobody"
-  notify      = ["journal"]
-}`, 1)
-	pol = strings.Replace(pol, `priority        = { n1 = 100, n2 = 60 }`, `priority        = { n1 = 100, n2 = 60 }
-  track           = ["web", "in-service"]`, 1)
-	pol += fmt.Sprintf(`
+	base := s.pluginPolicy(t, l, 2, 1, `  plugin_user = "nobody"
+  notify      = ["journal"]`, []string{"web", "in-service"}, fmt.Sprintf(`
 check "web" {
   plugin   = "http-probe"
   interval = "100ms"
@@ -98,8 +91,7 @@ plugin "testplugin" {
   path = %q
   args = ["notifier"]
 }
-`, probePort, flag, journal, fileCheckBin, sha(t, fileCheckBin), testPluginBin)
-	os.WriteFile(base, []byte(pol), 0o644)
+`, probePort, flag, journal, fileCheckBin, sha(t, fileCheckBin), testPluginBin))
 
 	nginx := l.Nodes[0].StartNginx(probePort)
 	v1 := startVigil(t, l, l.Nodes[0], base)
@@ -174,19 +166,10 @@ func pluginPID(agent int, binary string) int {
 // stop, the priority recovers and the instance stays MASTER.
 func TestPluginKilled50Times(t *testing.T) {
 	l := lab.New(t, 1)
-	dir := pluginDir(t)
-	flag := filepath.Join(dir, "in-service")
-	os.WriteFile(flag, []byte("ok"), 0o644)
+	flag := inServiceFlag(t)
 	s := site{version: 3, interval: "100ms"}
-	base := s.policy(t, l, 1, 1)
-	src, _ := os.ReadFile(base)
-	pol := strings.Replace(string(src), `site "lab" {}`, `site "lab" {
-  plugin_user        = "nobody"
-  plugin_restart_max = "200ms"
-}`, 1)
-	pol = strings.Replace(pol, `priority        = { n1 = 100 }`, `priority        = { n1 = 100 }
-  track           = ["in-service"]`, 1)
-	pol += fmt.Sprintf(`
+	base := s.pluginPolicy(t, l, 1, 1, `  plugin_user        = "nobody"
+  plugin_restart_max = "200ms"`, []string{"in-service"}, fmt.Sprintf(`
 check "in-service" {
   plugin   = "file-check"
   interval = "100ms"
@@ -200,8 +183,7 @@ check "in-service" {
 plugin "file-check" {
   path = %q
 }
-`, flag, fileCheckBin)
-	os.WriteFile(base, []byte(pol), 0o644)
+`, flag, fileCheckBin))
 	v := startVigil(t, l, l.Nodes[0], base)
 	defer func() {
 		if t.Failed() {

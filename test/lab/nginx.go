@@ -48,16 +48,11 @@ func (n *Node) ServeHTTP(port int, h http.Handler) {
 // HTTPGet sends GET / with a Host header from this node to addr:port and
 // returns the body of a 200 answer.
 func (n *Node) HTTPGet(addr netip.Addr, port int, host string, timeout time.Duration) (string, error) {
-	var c net.Conn
-	var err error
-	n.Do(func() {
-		c, err = net.DialTimeout("tcp", netip.AddrPortFrom(addr, uint16(port)).String(), timeout)
-	})
+	c, err := n.Dial(addr, port, timeout)
 	if err != nil {
 		return "", err
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(timeout))
 	fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", host)
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {

@@ -36,16 +36,26 @@ func (n *Node) ServeName(port int) {
 // Probe connects from this node to addr:port and returns the name of the
 // node that answered (see ServeName).
 func (n *Node) Probe(addr netip.Addr, port int, timeout time.Duration) (string, error) {
+	c, err := n.Dial(addr, port, timeout)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	b, err := io.ReadAll(c)
+	return strings.TrimSpace(string(b)), err
+}
+
+// Dial opens a TCP connection from the node's namespace to addr:port; the
+// deadline for everything on it is timeout from now.
+func (n *Node) Dial(addr netip.Addr, port int, timeout time.Duration) (net.Conn, error) {
 	var c net.Conn
 	var err error
 	n.Do(func() {
 		c, err = net.DialTimeout("tcp", netip.AddrPortFrom(addr, uint16(port)).String(), timeout)
 	})
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	defer c.Close()
-	c.SetReadDeadline(time.Now().Add(timeout))
-	b, err := io.ReadAll(c)
-	return strings.TrimSpace(string(b)), err
+	c.SetDeadline(time.Now().Add(timeout))
+	return c, nil
 }
