@@ -72,9 +72,12 @@ CONF
 done
 nginx_master() { cat "$DIR/$1/nginx.pid"; }
 
-start_agent() {
+declare -A AGENT
+start_agent() { # ip netns exec execs the agent, so $! is its pid
   ip netns exec "$P-$1" "$DIR/vigil" agent --policy policies/demo.hcl --node "$1" \
     --state-dir "$DIR/$1/state" --socket "$DIR/$1.sock" >>"$DIR/$1-vigil.log" 2>&1 &
+  AGENT[$1]=$!
+  disown "$!" # the clean-up kills it; no job-control noise then
 }
 echo "== starting vigil on n1 n2 n3 (policies/demo.hcl; logs in $DIR/nN-vigil.log)"
 for n in $NODES; do start_agent "$n"; done
@@ -96,7 +99,7 @@ show 6
 echo "== vigil status on n3"
 "$DIR/vigil" status --socket "$DIR/n3.sock"
 echo "== stopping vigil on n1 (SIGTERM: it resigns with priority 0, n3 takes VI_1 after skew time)"
-kill -TERM "$(ip netns pids $P-n1 | while read p; do [ "$(cat /proc/$p/comm)" = vigil ] && echo $p; done)"
+kill -TERM "${AGENT[n1]}"
 show 5
 echo "== starting vigil on n1 again (it preempts n3 after the master-down interval)"
 start_agent n1
@@ -104,7 +107,7 @@ show 6
 echo "== cutting n1's link (a crash as the others see it: n3 takes over after 3 x 1s + skew)"
 ip -n "$P-br" link set vn1 down
 show 6
-echo "== restoring n1's link (n1 preempts at once, n3 steps down)"
+echo "== restoring n1's link (n1 left FAULT as its link came back; it preempts n3 after its master-down interval)"
 ip -n "$P-br" link set vn1 up
 show 4
 echo "== killing nginx on n2: nginx-process sees it at once, nginx-action restarts it, nothing moves"
