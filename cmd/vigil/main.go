@@ -22,6 +22,7 @@ func main() {
 		"validate": func() (cli.Command, error) { return &validateCommand{ui: ui}, nil },
 		"plan":     func() (cli.Command, error) { return &planCommand{ui: ui}, nil },
 		"fmt":      func() (cli.Command, error) { return &fmtCommand{ui: ui}, nil },
+		"import":   func() (cli.Command, error) { return &importCommand{ui: ui}, nil },
 	}
 	code, err := c.Run()
 	if err != nil {

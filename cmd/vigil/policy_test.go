@@ -151,3 +151,25 @@ func captureStderr(t *testing.T, f func()) string {
 	os.Stderr = old
 	return string(<-done)
 }
+
+func TestImportCommand(t *testing.T) {
+	ui := cli.NewMockUi()
+	dir := "../../core/kaimport/testdata/"
+	code := (&importCommand{ui: ui}).Run([]string{dir + "lb01.conf", "--node", "lb02=" + dir + "lb02.conf", "--node=lb03=" + dir + "lb03.conf"})
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, ui.ErrorWriter.String())
+	}
+	out := ui.OutputWriter.String()
+	for _, want := range []string{`node "lb01"`, `node "lb02"`, `node "lb03"`, `{ lb01 = 100, lb02 = 60, lb03 = 80 }`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %s:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(ui.ErrorWriter.String(), "state MASTER is not imported") {
+		t.Errorf("warnings not reported:\n%s", ui.ErrorWriter.String())
+	}
+	bad := cli.NewMockUi()
+	if code := (&importCommand{ui: bad}).Run([]string{"--node", "nofile"}); code != 1 {
+		t.Errorf("--node without NAME=FILE: exit %d", code)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/vigil-ha/vigil/plugins/exec"
 	"github.com/vigil-ha/vigil/plugins/http-probe"
 	"github.com/vigil-ha/vigil/plugins/nginx-action"
 	"github.com/vigil-ha/vigil/plugins/nginx-process"
@@ -20,6 +21,7 @@ type entry struct {
 }
 
 var table = map[string]entry{
+	"exec":          {sdk.KindCheck, execcheck.New},
 	"http-probe":    {sdk.KindCheck, httpprobe.New},
 	"nginx-process": {sdk.KindCheck, nginxprocess.New},
 	"nginx-action":  {sdk.KindAction, nginxaction.New},

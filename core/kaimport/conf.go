@@ -1,0 +1,162 @@
+// Package kaimport reads keepalived configuration files and writes the
+// Vigil policy that does the same: one file becomes a per-node policy in
+// keepalived's shape; one file per node becomes a site policy with the
+// nodes' priorities side by side. What has no Vigil equivalent is reported,
+// never dropped silently.
+package kaimport
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Stmt is one keepalived statement: a keyword, its arguments, and the
+// block that follows it, if any.
+type Stmt struct {
+	Key   string
+	Args  []string
+	Block []*Stmt
+	File  string
+	Line  int
+}
+
+func (s *Stmt) String() string { return fmt.Sprintf("%s:%d", s.File, s.Line) }
+
+// Arg is argument i, or "".
+func (s *Stmt) Arg(i int) string {
+	if i < len(s.Args) {
+		return s.Args[i]
+	}
+	return ""
+}
+
+// Parse reads a keepalived configuration file, following include
+// directives (globs relative to the including file).
+func Parse(path string) ([]*Stmt, error) {
+	return parseFile(path, 0)
+}
+
+func parseFile(path string, depth int) ([]*Stmt, error) {
+	if depth > 8 {
+		return nil, fmt.Errorf("%s: includes nested too deep", path)
+	}
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	type tok struct {
+		text string
+		line int
+	}
+	var toks []tok
+	for i, line := range strings.Split(string(src), "\n") {
+		for _, w := range words(line) {
+			toks = append(toks, tok{w, i + 1})
+		}
+		toks = append(toks, tok{"\n", i + 1})
+	}
+	pos := 0
+	var block func(inBlock bool) ([]*Stmt, error)
+	block = func(inBlock bool) ([]*Stmt, error) {
+		var out []*Stmt
+		var cur *Stmt
+		for pos < len(toks) {
+			t := toks[pos]
+			pos++
+			switch t.text {
+			case "\n":
+				cur = nil
+			case "{":
+				if cur == nil {
+					// A brace on its own line opens the block of the
+					// statement on the line before.
+					if len(out) == 0 {
+						return nil, fmt.Errorf("%s:%d: '{' without a statement", path, t.line)
+					}
+					cur = out[len(out)-1]
+				}
+				b, err := block(true)
+				if err != nil {
+					return nil, err
+				}
+				cur.Block = append(cur.Block, b...)
+				cur = nil
+			case "}":
+				if !inBlock {
+					return nil, fmt.Errorf("%s:%d: '}' without a block", path, t.line)
+				}
+				return out, nil
+			default:
+				if cur == nil {
+					cur = &Stmt{Key: t.text, File: path, Line: t.line}
+					if t.text == "include" {
+						cur = nil
+						pattern := toks[pos].text
+						pos++
+						if !filepath.IsAbs(pattern) {
+							pattern = filepath.Join(filepath.Dir(path), pattern)
+						}
+						files, _ := filepath.Glob(pattern)
+						for _, f := range files {
+							inc, err := parseFile(f, depth+1)
+							if err != nil {
+								return nil, err
+							}
+							out = append(out, inc...)
+						}
+						continue
+					}
+					out = append(out, cur)
+				} else {
+					cur.Args = append(cur.Args, t.text)
+				}
+			}
+		}
+		if inBlock {
+			return nil, fmt.Errorf("%s: a block is not closed ('}' missing)", path)
+		}
+		return out, nil
+	}
+	return block(false)
+}
+
+// words splits a line into keepalived's tokens: comments start with # or
+// !, braces are tokens of their own, double quotes group words.
+func words(line string) []string {
+	var out []string
+	var b strings.Builder
+	quoted := false
+	flush := func() {
+		if b.Len() > 0 {
+			out = append(out, b.String())
+			b.Reset()
+		}
+	}
+	for _, r := range line {
+		switch {
+		case quoted && r == '"':
+			quoted = false
+			out = append(out, b.String())
+			b.Reset()
+		case quoted:
+			b.WriteRune(r)
+		case r == '"':
+			flush()
+			quoted = true
+		case (r == '#' || r == '!') && b.Len() == 0:
+			flush()
+			return out
+		case r == '{' || r == '}':
+			flush()
+			out = append(out, string(r))
+		case r == ' ' || r == '\t' || r == '\r':
+			flush()
+		default:
+			b.WriteRune(r)
+		}
+	}
+	flush()
+	return out
+}

@@ -1,0 +1,333 @@
+package kaimport
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Node is one keepalived configuration and the node it belongs to ("" for
+// a per-node policy).
+type Node struct {
+	Name string
+	Path string
+}
+
+// Warning is something of the configuration that Vigil does differently
+// or not at all, with where it was.
+type Warning struct {
+	At  string
+	Msg string
+}
+
+func (w Warning) String() string { return w.At + ": " + w.Msg }
+
+type script struct {
+	name, command      string
+	interval, timeout  string
+	weight, rise, fall *int
+	at                 string
+}
+
+type vip struct{ addr, dev, label, scope string }
+
+type instance struct {
+	name, iface, advert, preemptDelay string
+	vrid, prio, version               int
+	nopreempt, smtpAlert              bool
+	authType, authPass                string
+	vips, excluded                    []vip
+	tracks, trackIfs                  []string
+	trackIfWeights                    map[string]int
+	unicastSrc                        string
+	unicastPeers                      []string
+	garpDelay, garpRepeat             string
+	at                                string
+}
+
+type nodeConf struct {
+	name      string
+	routerID  string
+	global    map[string][]string
+	emails    []string
+	scripts   map[string]*script
+	instances []*instance
+	groups    map[string][]string
+	order     []string // groups in file order
+}
+
+type converter struct {
+	warnings        []Warning
+	needsRootAction bool // an nginx-action was written: it starts nginx as root
+}
+
+func (c *converter) warn(s *Stmt, format string, args ...any) {
+	c.warnings = append(c.warnings, Warning{At: s.String(), Msg: fmt.Sprintf(format, args...)})
+}
+
+func atoi(s *Stmt, c *converter, v string) int {
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		c.warn(s, "%s %q is not a number", s.Key, v)
+	}
+	return n
+}
+
+// seconds turns keepalived's seconds ("1", "0.1") into a duration string.
+func seconds(v string) string {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return v + "s"
+	}
+	if f == float64(int(f)) {
+		return fmt.Sprintf("%ds", int(f))
+	}
+	return fmt.Sprintf("%dms", int(f*1000+0.5))
+}
+
+func (c *converter) read(n Node) (*nodeConf, error) {
+	stmts, err := Parse(n.Path)
+	if err != nil {
+		return nil, err
+	}
+	nc := &nodeConf{name: n.Name, global: map[string][]string{}, scripts: map[string]*script{}, groups: map[string][]string{}}
+	for _, s := range stmts {
+		switch s.Key {
+		case "global_defs":
+			for _, g := range s.Block {
+				switch g.Key {
+				case "router_id":
+					nc.routerID = g.Arg(0)
+				case "notification_email":
+					for _, e := range g.Block {
+						nc.emails = append(nc.emails, e.Key)
+					}
+				case "vrrp_version", "vrrp_garp_master_delay", "vrrp_garp_master_repeat", "vrrp_garp_master_refresh", "vrrp_garp_interval",
+					"vrrp_gna_interval", "vrrp_startup_delay", "notification_email_from", "smtp_server", "smtp_connect_timeout", "script_user":
+					nc.global[g.Key] = g.Args
+				case "vrrp_skip_check_adv_addr", "enable_script_security", "vrrp_strict", "max_auto_priority":
+					nc.global[g.Key] = []string{"on"}
+				default:
+					c.warn(g, "global_defs %s is not imported (no Vigil equivalent)", g.Key)
+				}
+			}
+		case "vrrp_script":
+			sc := &script{name: s.Arg(0), at: s.String()}
+			for _, o := range s.Block {
+				switch o.Key {
+				case "script":
+					sc.command = strings.Join(o.Args, " ")
+				case "interval":
+					sc.interval = seconds(o.Arg(0))
+				case "timeout":
+					sc.timeout = seconds(o.Arg(0))
+				case "weight":
+					v := atoi(o, c, o.Arg(0))
+					sc.weight = &v
+				case "rise":
+					v := atoi(o, c, o.Arg(0))
+					sc.rise = &v
+				case "fall":
+					v := atoi(o, c, o.Arg(0))
+					sc.fall = &v
+				case "user":
+					c.warn(o, "vrrp_script user is not imported: Vigil runs checks as the site's plugin_user")
+				default:
+					c.warn(o, "vrrp_script %s is not imported", o.Key)
+				}
+			}
+			nc.scripts[sc.name] = sc
+		case "vrrp_instance":
+			nc.instances = append(nc.instances, c.instance(s))
+		case "vrrp_sync_group":
+			for _, o := range s.Block {
+				if o.Key == "group" {
+					for _, m := range o.Block {
+						nc.groups[s.Arg(0)] = append(nc.groups[s.Arg(0)], m.Key)
+					}
+				} else if o.Key != "smtp_alert" {
+					c.warn(o, "vrrp_sync_group %s is not imported", o.Key)
+				}
+			}
+			nc.order = append(nc.order, s.Arg(0))
+		case "virtual_server", "virtual_server_group":
+			c.warn(s, "%s (LVS) is not imported: Vigil does VRRP only", s.Key)
+		default:
+			c.warn(s, "%s is not imported", s.Key)
+		}
+	}
+	return nc, nil
+}
+
+func (c *converter) instance(s *Stmt) *instance {
+	in := &instance{name: s.Arg(0), prio: 100, at: s.String(), trackIfWeights: map[string]int{}}
+	vips := func(b []*Stmt) []vip {
+		var out []vip
+		for _, v := range b {
+			x := vip{addr: v.Key}
+			for i := 0; i+1 < len(v.Args); i += 2 {
+				switch v.Args[i] {
+				case "dev":
+					x.dev = v.Args[i+1]
+				case "label":
+					x.label = v.Args[i+1]
+				case "scope":
+					x.scope = v.Args[i+1]
+				default:
+					c.warn(v, "virtual_ipaddress option %s is not imported", v.Args[i])
+				}
+			}
+			if !strings.Contains(x.addr, "/") {
+				if strings.Contains(x.addr, ":") {
+					x.addr += "/128"
+				} else {
+					x.addr += "/32" // keepalived's default for an address without a prefix
+				}
+			}
+			out = append(out, x)
+		}
+		return out
+	}
+	for _, o := range s.Block {
+		switch o.Key {
+		case "state":
+			if o.Arg(0) == "MASTER" {
+				c.warn(o, "state MASTER is not imported: every instance starts as BACKUP (RFC 5798); priorities decide who is master")
+			}
+		case "interface":
+			in.iface = o.Arg(0)
+		case "virtual_router_id":
+			in.vrid = atoi(o, c, o.Arg(0))
+		case "priority":
+			in.prio = atoi(o, c, o.Arg(0))
+		case "advert_int":
+			in.advert = seconds(o.Arg(0))
+		case "version":
+			in.version = atoi(o, c, o.Arg(0))
+		case "nopreempt":
+			in.nopreempt = true
+		case "preempt_delay":
+			in.preemptDelay = seconds(o.Arg(0))
+		case "authentication":
+			for _, a := range o.Block {
+				switch a.Key {
+				case "auth_type":
+					in.authType = strings.ToLower(a.Arg(0))
+				case "auth_pass":
+					in.authPass = a.Arg(0)
+				}
+			}
+		case "virtual_ipaddress":
+			in.vips = vips(o.Block)
+		case "virtual_ipaddress_excluded":
+			in.excluded = vips(o.Block)
+		case "track_script":
+			for _, t := range o.Block {
+				in.tracks = append(in.tracks, t.Key)
+				if t.Arg(0) == "weight" {
+					c.warn(t, "track_script %s weight %s is not imported: Vigil's weight is the check's (vrrp_script weight)", t.Key, t.Arg(1))
+				}
+			}
+		case "track_interface":
+			for _, t := range o.Block {
+				in.trackIfs = append(in.trackIfs, t.Key)
+				if t.Arg(0) == "weight" {
+					in.trackIfWeights[t.Key] = atoi(t, c, t.Arg(1))
+				}
+			}
+		case "unicast_src_ip":
+			in.unicastSrc = o.Arg(0)
+		case "unicast_peer":
+			for _, p := range o.Block {
+				in.unicastPeers = append(in.unicastPeers, p.Key)
+			}
+		case "smtp_alert":
+			in.smtpAlert = true
+		case "garp_master_delay":
+			in.garpDelay = seconds(o.Arg(0))
+		case "garp_master_repeat":
+			in.garpRepeat = o.Arg(0)
+		case "notify_master", "notify_backup", "notify_fault", "notify_stop", "notify":
+			c.warn(o, "%s is not imported: write a notifier plugin (sdk) for what the script did", o.Key)
+		default:
+			c.warn(o, "vrrp_instance %s is not imported", o.Key)
+		}
+	}
+	return in
+}
+
+var (
+	nginxScript = regexp.MustCompile(`nginx: master process|pidof nginx|killall -0 nginx|pgrep[^|;]*nginx`)
+	// The seed's pattern: start nginx, wait, stop keepalived if it is
+	// still down. That is restart-or-yield, Vigil's nginx-action.
+	stopsKeepalived = regexp.MustCompile(`killall\s+keepalived|systemctl\s+stop\s+keepalived|service\s+keepalived\s+stop`)
+	nginxBinary     = regexp.MustCompile(`(?m)^\s*(/\S*/nginx)\s*$`)
+	sleepFor        = regexp.MustCompile(`\bsleep\s+(\d+)`)
+)
+
+// checkBlock writes a vrrp_script as a check: scripts that look for
+// nginx's master process become the nginx-process check (and, when they
+// restart nginx and stop keepalived if that fails, an nginx-action);
+// others run unchanged through the exec check.
+func (c *converter) checkBlock(body *hclwrite.Body, sc *script) {
+	text := sc.command
+	if f := strings.Fields(sc.command); len(f) > 0 {
+		if b, err := os.ReadFile(f[0]); err == nil {
+			text += "\n" + string(b)
+		}
+	}
+	nginx := nginxScript.MatchString(text)
+	blk := body.AppendNewBlock("check", []string{sc.name}).Body()
+	body.AppendNewline()
+	if nginx {
+		blk.SetAttributeValue("plugin", cty.StringVal("nginx-process"))
+	} else {
+		blk.SetAttributeValue("plugin", cty.StringVal("exec"))
+	}
+	interval := sc.interval
+	if interval == "" {
+		interval = "1s" // keepalived's default
+	}
+	blk.SetAttributeValue("interval", cty.StringVal(interval))
+	if sc.timeout != "" {
+		blk.SetAttributeValue("timeout", cty.StringVal(sc.timeout))
+	}
+	if sc.weight != nil {
+		blk.SetAttributeValue("weight", cty.NumberIntVal(int64(*sc.weight)))
+	}
+	if sc.rise != nil {
+		blk.SetAttributeValue("rise", cty.NumberIntVal(int64(*sc.rise)))
+	}
+	if sc.fall != nil {
+		blk.SetAttributeValue("fall", cty.NumberIntVal(int64(*sc.fall)))
+	}
+	if !nginx {
+		blk.AppendNewline()
+		cfg := blk.AppendNewBlock("config", nil).Body()
+		cfg.SetAttributeValue("command", cty.ListVal([]cty.Value{cty.StringVal("/bin/sh"), cty.StringVal("-c"), cty.StringVal(sc.command)}))
+		return
+	}
+	msg := fmt.Sprintf("vrrp_script %s looks for nginx's master process: imported as the nginx-process check, which sees nginx exit at once instead of every %s", sc.name, interval)
+	if stopsKeepalived.MatchString(text) {
+		ab := body.AppendNewBlock("action", []string{sc.name + "-recover"}).Body()
+		body.AppendNewline()
+		ab.SetAttributeValue("plugin", cty.StringVal("nginx-action"))
+		ab.SetAttributeValue("when", cty.StringVal(sc.name))
+		ab.AppendNewline()
+		cfg := ab.AppendNewBlock("config", nil).Body()
+		if m := nginxBinary.FindStringSubmatch(text); m != nil {
+			cfg.SetAttributeValue("start", cty.ListVal([]cty.Value{cty.StringVal(m[1])}))
+		}
+		if m := sleepFor.FindStringSubmatch(text); m != nil {
+			cfg.SetAttributeValue("wait", cty.StringVal(m[1]+"s"))
+		}
+		c.needsRootAction = true
+		msg += "; the script restarts nginx and stops keepalived when that fails: imported as the nginx-action restart-or-yield, which gives up this node's addresses without stopping the daemon"
+	}
+	c.warnings = append(c.warnings, Warning{At: sc.at, Msg: msg})
+}
