@@ -42,7 +42,7 @@ func Convert(nodes []Node) ([]byte, []Warning, error) {
 	body.AppendNewline()
 	g := first.global
 	if v := g["vrrp_version"]; len(v) > 0 {
-		sb.SetAttributeRaw("version", hclwrite.TokensForValue(cty.NumberIntVal(int64(mustInt(v[0])))))
+		sb.SetAttributeValue("version", cty.NumberIntVal(int64(mustInt(v[0]))))
 	}
 	if v := g["vrrp_startup_delay"]; len(v) > 0 {
 		sb.SetAttributeValue("startup_delay", cty.StringVal(seconds(v[0])))
@@ -51,7 +51,7 @@ func Convert(nodes []Node) ([]byte, []Warning, error) {
 		sb.SetAttributeValue("garp_master_delay", cty.StringVal(seconds(v[0])))
 	}
 	if v := g["vrrp_garp_master_repeat"]; len(v) > 0 {
-		sb.SetAttributeRaw("garp_master_repeat", hclwrite.TokensForValue(cty.NumberIntVal(int64(mustInt(v[0])))))
+		sb.SetAttributeValue("garp_master_repeat", cty.NumberIntVal(int64(mustInt(v[0]))))
 	}
 	if v := g["vrrp_garp_master_refresh"]; len(v) > 0 {
 		sb.SetAttributeValue("garp_master_refresh", cty.StringVal(seconds(v[0])))
@@ -130,12 +130,12 @@ func Convert(nodes []Node) ([]byte, []Warning, error) {
 		}
 		ib := body.AppendNewBlock("instance", []string{name}).Body()
 		body.AppendNewline()
-		ib.SetAttributeRaw("vrid", hclwrite.TokensForValue(cty.NumberIntVal(int64(ref.vrid))))
+		ib.SetAttributeValue("vrid", cty.NumberIntVal(int64(ref.vrid)))
 		if !site || !c.nodeIfaces(confs, ref.iface) {
 			ib.SetAttributeValue("interface", cty.StringVal(ref.iface))
 		}
 		if ref.version != 0 {
-			ib.SetAttributeRaw("version", hclwrite.TokensForValue(cty.NumberIntVal(int64(ref.version))))
+			ib.SetAttributeValue("version", cty.NumberIntVal(int64(ref.version)))
 		}
 		if ref.advert != "" {
 			ib.SetAttributeValue("advert_interval", cty.StringVal(ref.advert))
@@ -156,7 +156,7 @@ func Convert(nodes []Node) ([]byte, []Warning, error) {
 			toks = append(toks, &hclwrite.Token{Type: hclsyntax.TokenCBrace, Bytes: []byte("}")})
 			ib.SetAttributeRaw("priority", toks)
 		} else {
-			ib.SetAttributeRaw("priority", hclwrite.TokensForValue(cty.NumberIntVal(int64(ref.prio))))
+			ib.SetAttributeValue("priority", cty.NumberIntVal(int64(ref.prio)))
 		}
 		if ref.nopreempt {
 			ib.SetAttributeValue("preempt", cty.False)
@@ -184,7 +184,7 @@ func Convert(nodes []Node) ([]byte, []Warning, error) {
 			ib.SetAttributeValue("garp_master_delay", cty.StringVal(ref.garpDelay))
 		}
 		if ref.garpRepeat != "" {
-			ib.SetAttributeRaw("garp_master_repeat", hclwrite.TokensForValue(cty.NumberIntVal(int64(mustInt(ref.garpRepeat)))))
+			ib.SetAttributeValue("garp_master_repeat", cty.NumberIntVal(int64(mustInt(ref.garpRepeat))))
 		}
 		for _, v := range vipBlocks {
 			ib.AppendNewline()
@@ -213,7 +213,7 @@ func Convert(nodes []Node) ([]byte, []Warning, error) {
 			tb := ib.AppendNewBlock("track_interface", nil).Body()
 			tb.SetAttributeValue("name", cty.StringVal(t))
 			if w, ok := ref.trackIfWeights[t]; ok {
-				tb.SetAttributeRaw("weight", hclwrite.TokensForValue(cty.NumberIntVal(int64(w))))
+				tb.SetAttributeValue("weight", cty.NumberIntVal(int64(w)))
 			}
 		}
 	}

@@ -50,11 +50,10 @@ func idleConfigs(n int, s site) (hcl, keepalived string) {
 func usage(t *testing.T, n *lab.Node) (ticks, rssKB, anonKB int64) {
 	out, _ := osexec.Command("ip", "netns", "pids", n.NS).Output()
 	for _, pid := range strings.Fields(string(out)) {
-		stat, err := os.ReadFile(filepath.Join("/proc", pid, "stat"))
-		if err != nil {
+		f := lab.ProcStat(pid)
+		if len(f) < 13 {
 			continue
 		}
-		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
 		ut, _ := strconv.ParseInt(f[11], 10, 64)
 		st, _ := strconv.ParseInt(f[12], 10, 64)
 		ticks += ut + st

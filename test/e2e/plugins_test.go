@@ -141,12 +141,7 @@ plugin "testplugin" {
 func pluginPID(agent int, binary string) int {
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		s := string(stat)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		f := lab.ProcStat(e.Name())
 		if len(f) < 2 || f[0] == "Z" || f[1] != fmt.Sprint(agent) {
 			continue
 		}

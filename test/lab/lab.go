@@ -321,12 +321,10 @@ func descendants(pid int) []int {
 	children := map[int][]int{}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
+		f := ProcStat(e.Name())
+		if len(f) < 2 {
 			continue
 		}
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
 		child, err1 := strconv.Atoi(e.Name())
 		parent, err2 := strconv.Atoi(f[1])
 		if err1 == nil && err2 == nil {

@@ -133,13 +133,8 @@ func (x *Nginx) MasterPID() int {
 
 // alive reports whether pid exists and is not a zombie.
 func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i > 0 && i+2 < len(s) && s[i+2] != 'Z'
+	f := ProcStat(strconv.Itoa(pid))
+	return len(f) > 0 && f[0] != "Z"
 }
 
 // Kill crashes nginx: SIGKILL to the master and its workers at once (the

@@ -27,15 +27,6 @@ type Finder struct {
 	PIDFile string
 	// Match is the start of the master's command line.
 	Match string
-	// Proc is the proc file system (tests point it elsewhere).
-	Proc string
-}
-
-func (f *Finder) proc() string {
-	if f.Proc == "" {
-		return "/proc"
-	}
-	return f.Proc
 }
 
 func (f *Finder) match() string {
@@ -62,7 +53,7 @@ func (f *Finder) Find() (int, error) {
 		}
 		return pid, nil
 	}
-	entries, err := os.ReadDir(f.proc())
+	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return 0, err
 	}
@@ -81,7 +72,7 @@ func (f *Finder) Find() (int, error) {
 // matches reports whether pid's command line starts with Match. nginx
 // rewrites its argv, so the whole title is one NUL-terminated string.
 func (f *Finder) matches(pid int) bool {
-	b, err := os.ReadFile(filepath.Join(f.proc(), strconv.Itoa(pid), "cmdline"))
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
 	if err != nil {
 		return false
 	}
