@@ -34,7 +34,7 @@ trap cleanup EXIT INT TERM
 cleanup 2>/dev/null; mkdir -p "$DIR"
 
 echo "== building vigil"
-go build -o "$DIR/vigil" ./cmd/vigil
+CGO_ENABLED=0 go build -o "$DIR/vigil" ./cmd/vigil
 chmod 755 "$DIR" # the health-check plugin runs as nobody and re-executes vigil
 
 echo "== network: bridge namespace $P-br, nodes n1 n2 n3 and a client on 192.0.2.0/24"

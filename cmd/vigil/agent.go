@@ -8,7 +8,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/hashicorp/cli"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
 
@@ -18,7 +17,7 @@ import (
 	"github.com/vigil-ha/vigil/plugins/builtin"
 )
 
-type agentCommand struct{ ui cli.Ui }
+type agentCommand struct{ ui *ui }
 
 func (c *agentCommand) Synopsis() string { return "Run this node's part of a site policy" }
 func (c *agentCommand) Help() string {
@@ -34,7 +33,7 @@ func (c *agentCommand) Help() string {
 }
 
 func (c *agentCommand) Run(args []string) int {
-	fs := flagSet("agent")
+	fs := flagSet("agent", c.ui)
 	pol := fs.String("policy", "", "site policy file")
 	node := fs.String("node", "", "this node's name in the policy")
 	stateDir := fs.String("state-dir", "/var/lib/vigil", "state directory")
@@ -54,7 +53,7 @@ func (c *agentCommand) Run(args []string) int {
 		LoadOptions: loadOptions(true),
 		Builtins:    builtinSet{},
 		Self:        self(),
-		Diagnostics: func(files map[string]*hcl.File, d hcl.Diagnostics) { policy.WriteDiagnostics(os.Stderr, files, d) },
+		Diagnostics: func(files map[string]*hcl.File, d hcl.Diagnostics) { policy.WriteDiagnostics(c.ui.err, files, d) },
 	})
 	if err != nil {
 		log.Error(err.Error())
@@ -63,7 +62,7 @@ func (c *agentCommand) Run(args []string) int {
 	return 0
 }
 
-type statusCommand struct{ ui cli.Ui }
+type statusCommand struct{ ui *ui }
 
 func (c *statusCommand) Synopsis() string {
 	return "Show the live state of every instance on this node"
@@ -73,7 +72,7 @@ func (c *statusCommand) Help() string {
 }
 
 func (c *statusCommand) Run(args []string) int {
-	fs := flagSet("status")
+	fs := flagSet("status", c.ui)
 	socket := fs.String("socket", api.DefaultSocket, "status socket")
 	asJSON := fs.Bool("json", false, "JSON output")
 	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {

@@ -2,17 +2,15 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"strings"
 
-	"github.com/hashicorp/cli"
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/vigil-ha/vigil/core/kaimport"
 	"github.com/vigil-ha/vigil/core/policy"
 )
 
-type importCommand struct{ ui cli.Ui }
+type importCommand struct{ ui *ui }
 
 func (c *importCommand) Synopsis() string { return "Turn keepalived configuration into a Vigil policy" }
 func (c *importCommand) Help() string {
@@ -80,7 +78,7 @@ func (c *importCommand) Run(args []string) int {
 	_, _, diags := policy.Parse("imported.hcl", out, loadOptions(false))
 	if len(diags) > 0 {
 		c.ui.Error("the imported policy, checked as vigil validate would:")
-		policy.WriteDiagnostics(os.Stderr, map[string]*hcl.File{"imported.hcl": {Bytes: out}}, diags)
+		policy.WriteDiagnostics(c.ui.err, map[string]*hcl.File{"imported.hcl": {Bytes: out}}, diags)
 	}
 	if diags.HasErrors() {
 		return 1

@@ -1,33 +1,109 @@
 // Command vigil is the Vigil daemon and its tools: one binary, one
 // subcommand per job (see DESIGN.md's command-line contract).
+//
+// The dispatcher is a few lines of the standard library rather than a CLI
+// framework on purpose: every agent and every built-in plugin process runs
+// this binary, and each package linked in is mapped into all of them (see
+// docs/benchmarks.md, idle cost).
 package main
 
 import (
 	"fmt"
+	"io"
 	"os"
-
-	"github.com/hashicorp/cli"
+	"sort"
+	"strings"
 )
 
 var version = "dev"
 
+// command is one subcommand.
+type command interface {
+	Synopsis() string // one line for the command list
+	Help() string     // full usage, printed for -h and on misuse
+	Run(args []string) int
+}
+
+// ui is where a command writes: results to out, diagnostics to err.
+type ui struct{ out, err io.Writer }
+
+func (u *ui) Output(s string) { fmt.Fprintln(u.out, s) }
+func (u *ui) Error(s string)  { fmt.Fprintln(u.err, s) }
+
+func commands(u *ui) map[string]command {
+	return map[string]command{
+		"agent":    &agentCommand{ui: u},
+		"plugin":   &pluginCommand{ui: u},
+		"status":   &statusCommand{ui: u},
+		"validate": &validateCommand{ui: u},
+		"plan":     &planCommand{ui: u},
+		"fmt":      &fmtCommand{ui: u},
+		"import":   &importCommand{ui: u},
+	}
+}
+
 func main() {
-	c := cli.NewCLI("vigil", version)
-	c.Args = os.Args[1:]
-	ui := &cli.BasicUi{Reader: os.Stdin, Writer: os.Stdout, ErrorWriter: os.Stderr}
-	c.Commands = map[string]cli.CommandFactory{
-		"agent":    func() (cli.Command, error) { return &agentCommand{ui: ui}, nil },
-		"plugin":   func() (cli.Command, error) { return &pluginCommand{ui: ui}, nil },
-		"status":   func() (cli.Command, error) { return &statusCommand{ui: ui}, nil },
-		"validate": func() (cli.Command, error) { return &validateCommand{ui: ui}, nil },
-		"plan":     func() (cli.Command, error) { return &planCommand{ui: ui}, nil },
-		"fmt":      func() (cli.Command, error) { return &fmtCommand{ui: ui}, nil },
-		"import":   func() (cli.Command, error) { return &importCommand{ui: ui}, nil },
+	os.Exit(run(os.Args[1:], &ui{out: os.Stdout, err: os.Stderr}))
+}
+
+// run dispatches args (without the program name) and returns the exit code.
+func run(args []string, u *ui) int {
+	cmds := commands(u)
+	if len(args) == 0 {
+		u.Error(usage(cmds))
+		return 1
 	}
-	code, err := c.Run()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "vigil:", err)
-		os.Exit(1)
+	switch name := args[0]; name {
+	case "-h", "-help", "--help", "help":
+		if len(args) > 1 {
+			if c, ok := cmds[args[1]]; ok {
+				u.Output(c.Help())
+				return 0
+			}
+		}
+		u.Output(usage(cmds))
+		return 0
+	case "-v", "-version", "--version", "version":
+		u.Output("vigil " + version)
+		return 0
+	default:
+		c, ok := cmds[name]
+		if !ok {
+			u.Error(fmt.Sprintf("vigil: unknown command %q\n\n%s", name, usage(cmds)))
+			return 1
+		}
+		if wantsHelp(args[1:]) {
+			u.Output(c.Help())
+			return 0
+		}
+		return c.Run(args[1:])
 	}
-	os.Exit(code)
+}
+
+// wantsHelp reports a help flag among the options (before any "--").
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
+}
+
+func usage(cmds map[string]command) string {
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString("Usage: vigil [--version] [--help] <command> [<args>]\n\nAvailable commands are:\n")
+	for _, n := range names {
+		fmt.Fprintf(&b, "    %-10s %s\n", n, cmds[n].Synopsis())
+	}
+	b.WriteString("\nvigil <command> -h shows a command's options.")
+	return b.String()
 }

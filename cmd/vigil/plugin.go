@@ -1,12 +1,8 @@
 package main
 
-import (
-	"github.com/hashicorp/cli"
+import "github.com/vigil-ha/vigil/plugins/builtin"
 
-	"github.com/vigil-ha/vigil/plugins/builtin"
-)
-
-type pluginCommand struct{ ui cli.Ui }
+type pluginCommand struct{ ui *ui }
 
 func (c *pluginCommand) Synopsis() string { return "Serve a built-in plugin (started by the agent)" }
 func (c *pluginCommand) Help() string {

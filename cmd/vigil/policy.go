@@ -9,7 +9,6 @@ import (
 	"os/user"
 	"strings"
 
-	"github.com/hashicorp/cli"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclwrite"
 
@@ -29,13 +28,13 @@ func loadOptions(checkUsers bool) policy.Options {
 	return o
 }
 
-func flagSet(name string) *flag.FlagSet {
+func flagSet(name string, u *ui) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(os.Stderr)
+	fs.SetOutput(u.err)
 	return fs
 }
 
-type validateCommand struct{ ui cli.Ui }
+type validateCommand struct{ ui *ui }
 
 func (c *validateCommand) Synopsis() string { return "Check site policies; exit 1 on errors" }
 func (c *validateCommand) Help() string {
@@ -50,7 +49,7 @@ func (c *validateCommand) Help() string {
 }
 
 func (c *validateCommand) Run(args []string) int {
-	fs := flagSet("validate")
+	fs := flagSet("validate", c.ui)
 	strict := fs.Bool("strict", false, "warnings fail too")
 	users := fs.Bool("check-users", false, "check plugin users exist here")
 	plugins := fs.Bool("plugins", false, "start each plugin and let it validate its config")
@@ -64,7 +63,7 @@ func (c *validateCommand) Run(args []string) int {
 		if site != nil && *plugins {
 			diags = append(diags, agent.ValidatePlugins(site.Configs(), self(), builtinSet{})...)
 		}
-		policy.WriteDiagnostics(os.Stderr, files, diags)
+		policy.WriteDiagnostics(c.ui.err, files, diags)
 		if diags.HasErrors() || (*strict && len(diags) > 0) {
 			code = 1
 			continue
@@ -74,7 +73,7 @@ func (c *validateCommand) Run(args []string) int {
 	return code
 }
 
-type planCommand struct{ ui cli.Ui }
+type planCommand struct{ ui *ui }
 
 func (c *planCommand) Synopsis() string { return "Show who owns each VIP, and after each failure" }
 func (c *planCommand) Help() string {
@@ -87,7 +86,7 @@ func (c *planCommand) Help() string {
 }
 
 func (c *planCommand) Run(args []string) int {
-	fs := flagSet("plan")
+	fs := flagSet("plan", c.ui)
 	asJSON := fs.Bool("json", false, "JSON output")
 	node := fs.String("node", "", "limit to the instances this node runs")
 	if err := fs.Parse(reorder(args)); err != nil || fs.NArg() != 1 {
@@ -95,7 +94,7 @@ func (c *planCommand) Run(args []string) int {
 		return 1
 	}
 	site, files, diags := policy.Load(fs.Arg(0), loadOptions(false))
-	policy.WriteDiagnostics(os.Stderr, files, diags)
+	policy.WriteDiagnostics(c.ui.err, files, diags)
 	if diags.HasErrors() {
 		return 1
 	}
@@ -136,7 +135,7 @@ func reorder(args []string) []string {
 	return append(flags, rest...)
 }
 
-type fmtCommand struct{ ui cli.Ui }
+type fmtCommand struct{ ui *ui }
 
 func (c *fmtCommand) Synopsis() string { return "Rewrite policies in canonical HCL style" }
 func (c *fmtCommand) Help() string {
@@ -147,7 +146,7 @@ func (c *fmtCommand) Help() string {
 }
 
 func (c *fmtCommand) Run(args []string) int {
-	fs := flagSet("fmt")
+	fs := flagSet("fmt", c.ui)
 	check := fs.Bool("check", false, "only report unformatted files")
 	if err := fs.Parse(args); err != nil || fs.NArg() == 0 {
 		c.ui.Error(c.Help())
@@ -163,7 +162,7 @@ func (c *fmtCommand) Run(args []string) int {
 		}
 		_, diags := hclwrite.ParseConfig(src, path, hcl.InitialPos)
 		if diags.HasErrors() {
-			policy.WriteDiagnostics(os.Stderr, map[string]*hcl.File{path: {Bytes: src}}, diags)
+			policy.WriteDiagnostics(c.ui.err, map[string]*hcl.File{path: {Bytes: src}}, diags)
 			code = 1
 			continue
 		}

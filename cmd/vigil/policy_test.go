@@ -2,19 +2,19 @@ package main
 
 import (
 	"bytes"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/hashicorp/cli"
 )
 
-func testUI() (*cli.MockUi, cli.Ui) {
-	ui := cli.NewMockUi()
-	return ui, ui
+// recorder is a ui whose output and errors the test reads back.
+type recorder struct{ OutputWriter, ErrorWriter bytes.Buffer }
+
+func testUI() (*recorder, *ui) {
+	r := &recorder{}
+	return r, &ui{out: &r.OutputWriter, err: &r.ErrorWriter}
 }
 
 func TestValidateExitCodes(t *testing.T) {
@@ -119,15 +119,14 @@ check "web" {
   }
 }
 `), 0o644)
-	stderr := captureStderr(t, func() {
-		_, ui := testUI()
-		if code := (&validateCommand{ui: ui}).Run([]string{pol}); code != 0 {
-			t.Errorf("without -plugins the config is not checked: exit %d", code)
-		}
-		if code := (&validateCommand{ui: ui}).Run([]string{"-plugins", pol}); code != 1 {
-			t.Errorf("-plugins: exit %d, want 1", code)
-		}
-	})
+	rec, u := testUI()
+	if code := (&validateCommand{ui: u}).Run([]string{pol}); code != 0 {
+		t.Errorf("without -plugins the config is not checked: exit %d", code)
+	}
+	if code := (&validateCommand{ui: u}).Run([]string{"-plugins", pol}); code != 1 {
+		t.Errorf("-plugins: exit %d, want 1", code)
+	}
+	stderr := rec.ErrorWriter.String()
 	for _, want := range []string{pol + ":17:14: error: The check plugin of check \"web\" refused its config", "url: \"ftp://192.0.2.1/\" is not an http or https URL",
 		pol + ":18:14: error:", "status: 700 is not an HTTP status"} {
 		if !strings.Contains(stderr, want) {
@@ -136,39 +135,23 @@ check "web" {
 	}
 }
 
-func captureStderr(t *testing.T, f func()) string {
-	t.Helper()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := os.Stderr
-	os.Stderr = w
-	done := make(chan []byte)
-	go func() { b, _ := io.ReadAll(r); done <- b }()
-	f()
-	w.Close()
-	os.Stderr = old
-	return string(<-done)
-}
-
 func TestImportCommand(t *testing.T) {
-	ui := cli.NewMockUi()
+	rec, u := testUI()
 	dir := "../../core/kaimport/testdata/"
-	code := (&importCommand{ui: ui}).Run([]string{dir + "lb01.conf", "--node", "lb02=" + dir + "lb02.conf", "--node=lb03=" + dir + "lb03.conf"})
+	code := (&importCommand{ui: u}).Run([]string{dir + "lb01.conf", "--node", "lb02=" + dir + "lb02.conf", "--node=lb03=" + dir + "lb03.conf"})
 	if code != 0 {
-		t.Fatalf("exit %d:\n%s", code, ui.ErrorWriter.String())
+		t.Fatalf("exit %d:\n%s", code, rec.ErrorWriter.String())
 	}
-	out := ui.OutputWriter.String()
+	out := rec.OutputWriter.String()
 	for _, want := range []string{`node "lb01"`, `node "lb02"`, `node "lb03"`, `{ lb01 = 100, lb02 = 60, lb03 = 80 }`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %s:\n%s", want, out)
 		}
 	}
-	if !strings.Contains(ui.ErrorWriter.String(), "state MASTER is not imported") {
-		t.Errorf("warnings not reported:\n%s", ui.ErrorWriter.String())
+	if !strings.Contains(rec.ErrorWriter.String(), "state MASTER is not imported") {
+		t.Errorf("warnings not reported:\n%s", rec.ErrorWriter.String())
 	}
-	bad := cli.NewMockUi()
+	_, bad := testUI()
 	if code := (&importCommand{ui: bad}).Run([]string{"--node", "nofile"}); code != 1 {
 		t.Errorf("--node without NAME=FILE: exit %d", code)
 	}

@@ -34,6 +34,7 @@ func TestMain(m *testing.M) {
 	} {
 		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
 		cmd.Dir = b.dir
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as the Makefile builds it
 		if out, err := cmd.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", b.pkg, err, out)
 			os.Exit(1)

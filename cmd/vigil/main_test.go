@@ -1,0 +1,30 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestDispatch(t *testing.T) {
+	for _, tc := range []struct {
+		args      []string
+		code      int
+		out, errs string
+	}{
+		{nil, 1, "", "Available commands are:"},
+		{[]string{"--help"}, 0, "    validate   Check site policies", ""},
+		{[]string{"help", "plan"}, 0, "Usage: vigil plan", ""},
+		{[]string{"--version"}, 0, "vigil dev", ""},
+		{[]string{"agent", "-h"}, 0, "Usage: vigil agent --policy FILE --node NAME", ""},
+		{[]string{"fmt", "--", "-h"}, 1, "", ""}, // a file named -h, not a help flag
+		{[]string{"agentx"}, 1, "", `unknown command "agentx"`},
+		{[]string{"validate", "../../policies/demo.hcl"}, 0, "", ""},
+		{[]string{"validate", "../../core/policy/testdata/bad/vrid-range.hcl"}, 1, "", "vrid-range.hcl:"},
+	} {
+		rec, u := testUI()
+		code := run(tc.args, u)
+		if code != tc.code || !strings.Contains(rec.OutputWriter.String(), tc.out) || !strings.Contains(rec.ErrorWriter.String(), tc.errs) {
+			t.Errorf("vigil %q: exit %d, want %d\nstdout: %s\nstderr: %s", tc.args, code, tc.code, rec.OutputWriter.String(), rec.ErrorWriter.String())
+		}
+	}
+}
