@@ -67,7 +67,10 @@ type Engine struct {
 	links *linkWatch
 
 	// The loop and what it owns.
-	work      chan func(now time.Time)
+	work chan func(now time.Time)
+	// pkts holds adverts the loop has not taken yet. 1024 is 200 ms of 255
+	// instances hearing two peers at 100 ms, far longer than the loop
+	// stalls; a full queue drops and counts.
 	pkts      chan packetFor
 	quit      chan struct{}
 	loopDone  chan struct{}
@@ -92,7 +95,7 @@ func New(opts Options) (*Engine, error) {
 	e := &Engine{log: log, pool: transport.NewPool(), announcer: vip.NewAnnouncer(), nl: nl,
 		vips: newVIPTable(nl, opts.StateDir, log), onTransition: opts.OnTransition, now: time.Now,
 		instances: map[string]*instance{}, heard: map[netip.Addr]heard{},
-		work: make(chan func(time.Time)), pkts: make(chan packetFor, 4096),
+		work: make(chan func(time.Time)), pkts: make(chan packetFor, 1024),
 		quit: make(chan struct{}), loopDone: make(chan struct{})}
 	e.links = newLinkWatch(e)
 	go e.loop()

@@ -12,7 +12,9 @@ import (
 	"net/netip"
 	"sync"
 	"syscall"
+	"time"
 
+	"golang.org/x/net/bpf"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
@@ -36,18 +38,18 @@ type Conn struct {
 	p6  *ipv6.PacketConn
 	pc  net.PacketConn
 
-	// Sending allocates nothing: the control message (source, interface,
-	// TTL) is marshalled once, and destinations' socket addresses are
-	// kept. A node sends thousands of adverts a second at the most.
+	// Adverts leave through a second socket of their own, kept out of the
+	// runtime's poller: every packet sent on a polled socket comes back as
+	// a writable event that wakes a thread for nothing, once per advert.
+	// It receives nothing (a drop-all filter), and sends allocate nothing:
+	// the control message (source, interface, TTL) is marshalled once, and
+	// destinations' socket addresses are kept. A node sends thousands of
+	// adverts a second at the most.
 	send struct {
 		sync.Mutex
-		raw   syscall.RawConn
+		fd    int
 		oob   []byte
 		addrs map[netip.Addr]unix.Sockaddr
-		msg   []byte
-		to    unix.Sockaddr
-		err   error
-		write func(fd uintptr) bool
 	}
 }
 
@@ -85,6 +87,7 @@ func Listen(ifname string, v6 bool, src netip.Addr) (*Conn, error) {
 		pc.Close()
 		return nil, fmt.Errorf("set up VRRP socket on %s: %w", ifname, err)
 	}
+	c.send.fd = -1
 	if err := c.setupSend(); err != nil {
 		pc.Close()
 		return nil, fmt.Errorf("set up VRRP socket on %s: %w", ifname, err)
@@ -92,25 +95,56 @@ func Listen(ifname string, v6 bool, src netip.Addr) (*Conn, error) {
 	return c, nil
 }
 
+// sendTimeout bounds a send into a congested interface queue, so that it
+// cannot hold the engine's loop.
+const sendTimeout = 100 * time.Millisecond
+
 func (c *Conn) setupSend() error {
-	sc, ok := c.pc.(syscall.Conn)
-	if !ok {
-		return errors.New("socket has no raw access")
+	family, level := unix.AF_INET, unix.IPPROTO_IP
+	if c.v6 {
+		family, level = unix.AF_INET6, unix.IPPROTO_IPV6
 	}
-	raw, err := sc.SyscallConn()
+	fd, err := unix.Socket(family, unix.SOCK_RAW|unix.SOCK_CLOEXEC, vrrp.IPProto)
 	if err != nil {
-		return err
+		return fmt.Errorf("send socket: %w", err)
+	}
+	dropAll, _ := bpf.Assemble([]bpf.Instruction{bpf.RetConstant{Val: 0}})
+	filter := make([]unix.SockFilter, len(dropAll))
+	for i, ins := range dropAll {
+		filter[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
+	}
+	tv := unix.NsecToTimeval(sendTimeout.Nanoseconds())
+	errs := []error{
+		unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}),
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 0), // the kernel's minimum
+		unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv),
+		unix.BindToDevice(fd, c.ifi.Name),
+	}
+	if c.v6 {
+		errs = append(errs,
+			unix.SetsockoptInt(fd, level, unix.IPV6_MULTICAST_IF, c.ifi.Index),
+			unix.SetsockoptInt(fd, level, unix.IPV6_MULTICAST_HOPS, vrrp.TTL),
+			unix.SetsockoptInt(fd, level, unix.IPV6_UNICAST_HOPS, vrrp.TTL),
+			unix.SetsockoptInt(fd, level, unix.IPV6_MULTICAST_LOOP, 0),
+			unix.SetsockoptInt(fd, level, unix.IPV6_TCLASS, vrrp.TOS))
+	} else {
+		errs = append(errs,
+			unix.SetsockoptIPMreqn(fd, level, unix.IP_MULTICAST_IF, &unix.IPMreqn{Ifindex: int32(c.ifi.Index)}),
+			unix.SetsockoptInt(fd, level, unix.IP_MULTICAST_TTL, vrrp.TTL),
+			unix.SetsockoptInt(fd, level, unix.IP_TTL, vrrp.TTL),
+			unix.SetsockoptInt(fd, level, unix.IP_MULTICAST_LOOP, 0),
+			unix.SetsockoptInt(fd, level, unix.IP_TOS, vrrp.TOS))
+	}
+	if err := errors.Join(errs...); err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("send socket: %w", err)
 	}
 	s := &c.send
-	s.raw, s.addrs = raw, map[netip.Addr]unix.Sockaddr{}
+	s.fd, s.addrs = fd, map[netip.Addr]unix.Sockaddr{}
 	if c.v6 {
 		s.oob = (&ipv6.ControlMessage{HopLimit: vrrp.TTL, Src: c.src.AsSlice(), IfIndex: c.ifi.Index}).Marshal()
 	} else {
 		s.oob = (&ipv4.ControlMessage{TTL: vrrp.TTL, Src: c.src.AsSlice(), IfIndex: c.ifi.Index}).Marshal()
-	}
-	s.write = func(fd uintptr) bool {
-		s.err = unix.Sendmsg(int(fd), s.msg, s.oob, s.to, 0)
-		return s.err != unix.EAGAIN
 	}
 	return nil
 }
@@ -232,15 +266,29 @@ func (c *Conn) Send(msg []byte, dst netip.Addr) error {
 	s := &c.send
 	s.Lock()
 	defer s.Unlock()
-	s.msg, s.to = msg, c.sockaddr(dst)
-	if err := s.raw.Write(s.write); err != nil {
-		return err
+	if s.fd < 0 {
+		return net.ErrClosed
 	}
-	if s.err != nil {
-		return &net.OpError{Op: "sendmsg", Net: c.pc.LocalAddr().Network(), Addr: &net.IPAddr{IP: dst.AsSlice()}, Err: s.err}
+	var err error
+	for {
+		if err = unix.Sendmsg(s.fd, msg, s.oob, c.sockaddr(dst), 0); err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return &net.OpError{Op: "sendmsg", Net: c.pc.LocalAddr().Network(), Addr: &net.IPAddr{IP: dst.AsSlice()}, Err: err}
 	}
 	return nil
 }
 
-// Close closes the socket; a blocked Read returns an error.
-func (c *Conn) Close() error { return c.pc.Close() }
+// Close closes both sockets; a blocked Read returns an error.
+func (c *Conn) Close() error {
+	s := &c.send
+	s.Lock()
+	if s.fd >= 0 {
+		unix.Close(s.fd)
+		s.fd = -1
+	}
+	s.Unlock()
+	return c.pc.Close()
+}

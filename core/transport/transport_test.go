@@ -1,9 +1,12 @@
 package transport_test
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vigil-ha/vigil/core/transport"
 	"github.com/vigil-ha/vigil/core/vrrp"
@@ -31,6 +34,7 @@ func TestMulticastAndUnicast(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+		hdr := wireHeaders(t, n2, v6)
 		got := make(chan transport.Packet, 4)
 		if err := m2.Register(42, func(p transport.Packet) { got <- p }); err != nil {
 			t.Fatal(err)
@@ -62,6 +66,9 @@ func TestMulticastAndUnicast(t *testing.T) {
 				}
 				if p.TTL != 255 || p.Src != m1.Source() || p.Dst != dst || a.VRID != 42 {
 					t.Errorf("v6=%v to %v: got %+v", v6, dst, p)
+				}
+				if h := <-hdr; h != [2]int{vrrp.TOS, vrrp.TTL} {
+					t.Errorf("v6=%v to %v: sent with TOS/traffic class %#x and TTL/hop limit %d, keepalived sends %#x and %d", v6, dst, h[0], h[1], vrrp.TOS, vrrp.TTL)
 				}
 			case <-time.After(2 * time.Second):
 				t.Fatalf("v6=%v: advert to %v never arrived", v6, dst)
@@ -115,4 +122,61 @@ func TestSendAllocatesNothing(t *testing.T) {
 		}
 		c.Close()
 	}
+}
+
+// wireHeaders reads VRRP packets arriving at n on a raw socket of its own
+// and sends each one's TOS (traffic class) and TTL (hop limit), which the
+// transport does not report.
+func wireHeaders(t *testing.T, n *lab.Node, v6 bool) <-chan [2]int {
+	t.Helper()
+	var fd int
+	n.Do(func() {
+		family := unix.AF_INET
+		if v6 {
+			family = unix.AF_INET6
+		}
+		var err error
+		if fd, err = unix.Socket(family, unix.SOCK_RAW|unix.SOCK_CLOEXEC, vrrp.IPProto); err != nil {
+			t.Fatal(err)
+		}
+	})
+	tv := unix.Timeval{Sec: 2}
+	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	if v6 {
+		unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_RECVTCLASS, 1)
+		unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_RECVHOPLIMIT, 1)
+	}
+	out := make(chan [2]int, 8)
+	go func() {
+		defer unix.Close(fd)
+		buf, oob := make([]byte, 1500), make([]byte, 128)
+		for range 8 {
+			n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, 0)
+			if err != nil {
+				close(out)
+				return
+			}
+			if !v6 { // an IPv4 raw socket gets the IP header too
+				if n >= 20 {
+					out <- [2]int{int(buf[1]), int(buf[8])}
+				}
+				continue
+			}
+			cms, _ := unix.ParseSocketControlMessage(oob[:oobn])
+			h := [2]int{-1, -1}
+			for _, cm := range cms {
+				if cm.Header.Level == unix.IPPROTO_IPV6 && len(cm.Data) >= 4 {
+					v := int(binary.NativeEndian.Uint32(cm.Data))
+					switch cm.Header.Type {
+					case unix.IPV6_TCLASS:
+						h[0] = v
+					case unix.IPV6_HOPLIMIT:
+						h[1] = v
+					}
+				}
+			}
+			out <- h
+		}
+	}()
+	return out
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	osexec "os/exec"
@@ -43,20 +44,15 @@ func idleConfigs(n int, s site) (hcl, keepalived string) {
 	return h.String(), k.String()
 }
 
-// usage sums CPU ticks, RSS and anonymous RSS (kB) of every process in
-// the namespace. RSS includes the pages of the binary and its libraries
-// that are mapped (shared with every other process using them); anonymous
-// RSS is the memory the daemon itself allocated.
-func usage(t *testing.T, n *lab.Node) (ticks, rssKB, anonKB int64) {
+// usage reads every process in the namespace: each thread's CPU time (ns),
+// and the sums of RSS and anonymous RSS (kB). RSS includes the pages of
+// the binary and its libraries that are mapped (shared with every other
+// process using them); anonymous RSS is the memory the daemon allocated.
+func usage(t *testing.T, n *lab.Node) (cpu map[string]int64, rssKB, anonKB int64) {
 	out, _ := osexec.Command("ip", "netns", "pids", n.NS).Output()
+	cpu = map[string]int64{}
 	for _, pid := range strings.Fields(string(out)) {
-		f := lab.ProcStat(pid)
-		if len(f) < 13 {
-			continue
-		}
-		ut, _ := strconv.ParseInt(f[11], 10, 64)
-		st, _ := strconv.ParseInt(f[12], 10, 64)
-		ticks += ut + st
+		maps.Copy(cpu, lab.ThreadCPU(pid))
 		status, _ := os.ReadFile(filepath.Join("/proc", pid, "status"))
 		for _, line := range strings.Split(string(status), "\n") {
 			if strings.HasPrefix(line, "VmRSS:") {
@@ -69,7 +65,18 @@ func usage(t *testing.T, n *lab.Node) (ticks, rssKB, anonKB int64) {
 			}
 		}
 	}
-	return ticks, rssKB, anonKB
+	return cpu, rssKB, anonKB
+}
+
+// cpuBetween is the CPU time used between two readings: each thread's
+// growth, and all of a thread that started in between. A thread that ended
+// in between is lost (neither daemon ends threads while idle).
+func cpuBetween(before, after map[string]int64) time.Duration {
+	var ns int64
+	for tid, t1 := range after {
+		ns += t1 - before[tid]
+	}
+	return time.Duration(ns)
 }
 
 func TestBenchmarkIdle(t *testing.T) {
@@ -93,15 +100,29 @@ func TestBenchmarkIdle(t *testing.T) {
 				lab.WaitFor(t, 30*time.Second, fmt.Sprintf("%s master of %d instances", im, n), func() bool {
 					return node.HasAddr(idleVIP(n)) && node.HasAddr(idleVIP(1))
 				})
-				time.Sleep(2 * time.Second) // past start-up work
-				t0, _, _ := usage(t, node)
+				time.Sleep(6 * time.Second) // past start-up work: Vigil hands its memory back after 5 s
+				c0, _, _ := usage(t, node)
+				start := time.Now()
 				time.Sleep(window)
-				t1, rss, anon := usage(t, node)
-				cpu := float64(t1-t0) / 100 / window.Seconds() * 100 // USER_HZ is 100 on Linux
-				fmt.Fprintf(&report, "| %d, v%d every %s | %s | %.1f | %.1f | %.2f |\n", n, s.version, s.interval, im, float64(rss)/1024, float64(anon)/1024, cpu)
+				c1, rss, anon := usage(t, node)
+				cpu := cpuBetween(c0, c1).Seconds() / time.Since(start).Seconds() * 100
+				fmt.Fprintf(&report, "| %d, v%d every %s | %s | %.1f | %.1f | %.3f |\n", n, s.version, s.interval, im, float64(rss)/1024, float64(anon)/1024, cpu)
 			}
 		}
 	}
+	// The floor under Vigil's RSS: a program that links what every Vigil
+	// process must (go-plugin with gRPC, hcl/v2) and does nothing.
+	floor := filepath.Join(t.TempDir(), "linkfloor")
+	build := osexec.Command("go", "build", "-o", floor, "./testdata/linkfloor")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build linkfloor: %v\n%s", err, out)
+	}
+	l := lab.New(t, 1)
+	l.Nodes[0].Start("linkfloor", floor)
+	time.Sleep(3 * time.Second)
+	_, rss, anon := usage(t, l.Nodes[0])
+	fmt.Fprintf(&report, "| - | go-plugin and hcl/v2 linked, nothing run | %.1f | %.1f | - |\n", float64(rss)/1024, float64(anon)/1024)
 	t.Log("\n" + report.String())
 	if p := os.Getenv("VIGIL_BENCH_OUT"); p != "" {
 		os.WriteFile(p, []byte(report.String()), 0o644)

@@ -3,6 +3,7 @@ package lab
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -20,4 +21,21 @@ func ProcStat(pid string) []string {
 		return nil
 	}
 	return strings.Fields(s[i+2:])
+}
+
+// ThreadCPU is the CPU time each thread of pid has used so far, in
+// nanoseconds (/proc/PID/task/TID/schedstat): exact, where /proc/PID/stat
+// counts in 10 ms ticks.
+func ThreadCPU(pid string) map[string]int64 {
+	tasks, _ := os.ReadDir(filepath.Join("/proc", pid, "task"))
+	out := map[string]int64{}
+	for _, t := range tasks {
+		b, err := os.ReadFile(filepath.Join("/proc", pid, "task", t.Name(), "schedstat"))
+		if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+			if ns, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+				out[pid+"/"+t.Name()] = ns
+			}
+		}
+	}
+	return out
 }
