@@ -40,6 +40,7 @@ type instance struct {
 	faults  map[fsm.FaultReason]map[string]bool
 	lastLog map[string]time.Time
 	synced  []fsm.Action // transitions still to carry to the sync group
+	notes   []Transition // transitions still to tell the notifiers of
 
 	mu     sync.Mutex
 	status Status
@@ -152,8 +153,8 @@ func (in *instance) exec(actions []fsm.Action) {
 			}
 			in.send(a.Priority)
 		case fsm.AddVIPs:
-			in.log.Info(in.cfg.Name + " setting protocol VIPs")
 			in.addVIPs()
+			in.log.Info(in.cfg.Name + " setting protocol VIPs") // after: the log write is not on the takeover's path
 		case fsm.RemoveVIPs:
 			in.log.Info(in.cfg.Name + " removing protocol VIPs")
 			in.removeVIPs()
@@ -163,6 +164,13 @@ func (in *instance) exec(actions []fsm.Action) {
 			in.transition(a)
 		}
 	}
+	// Notifiers hear of transitions once the adverts are out and the
+	// addresses are on: waking the dispatcher (a disk write) must not
+	// compete with a takeover.
+	for _, t := range in.notes {
+		in.e.onTransition(t)
+	}
+	in.notes = in.notes[:0]
 	// The group follows after this machine's actions are all carried out:
 	// the members' machines may call back into this one.
 	for len(in.synced) > 0 {
@@ -236,7 +244,7 @@ func (in *instance) transition(a fsm.Action) {
 	}
 	in.mu.Unlock()
 	if in.e.onTransition != nil {
-		in.e.onTransition(Transition{Instance: in.cfg.Name, From: a.From.String(), To: a.To.String(), Reason: a.Reason, At: in.e.now()})
+		in.notes = append(in.notes, Transition{Instance: in.cfg.Name, From: a.From.String(), To: a.To.String(), Reason: a.Reason, At: in.e.now()})
 	}
 	if in.cfg.SyncGroup != "" {
 		in.synced = append(in.synced, a) // carried to the group once exec is done

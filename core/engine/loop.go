@@ -23,7 +23,11 @@ import (
 // which is precise. Masters' advert timers are not affected.
 const takeoverLead = 2 * time.Millisecond
 
+// preciseSleep sleeps d. The kernel may stretch a sleep by the thread's
+// timer slack (50 us by default) to batch wake-ups; a takeover has no use
+// for that, so the thread asks for 1 us first.
 func preciseSleep(d time.Duration) {
+	unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
 	ts := unix.NsecToTimespec(d.Nanoseconds())
 	for unix.Nanosleep(&ts, &ts) == unix.EINTR {
 	}
@@ -114,6 +118,33 @@ func tickTime(in *instance, now time.Time) (time.Time, bool) {
 	return in.due, true
 }
 
+// packet hands a received advert to its instance. The advert counts from
+// its arrival, not from when the loop got to it: a backup's master-down
+// timer then expires where the RFC puts it.
+func (e *Engine) packet(pf packetFor) {
+	if pf.in.stopped {
+		return
+	}
+	at := pf.p.At
+	if at.IsZero() {
+		at = e.now()
+	}
+	pf.in.packet(at, pf.p)
+	e.fix(pf.in)
+}
+
+// drainPackets handles every advert already queued.
+func (e *Engine) drainPackets() {
+	for range cap(e.pkts) {
+		select {
+		case pf := <-e.pkts:
+			e.packet(pf)
+		default:
+			return
+		}
+	}
+}
+
 func (e *Engine) loop() {
 	defer close(e.loopDone)
 	timer := time.NewTimer(time.Hour)
@@ -135,14 +166,15 @@ func (e *Engine) loop() {
 		}
 		select {
 		case pf := <-e.pkts:
-			if !pf.in.stopped {
-				pf.in.packet(e.now(), pf.p)
-				e.fix(pf.in)
-			}
+			e.packet(pf)
 		case <-timer.C:
 			if rest := time.Until(due); precise && rest > 0 && rest <= takeoverLead {
 				preciseSleep(rest)
 			}
+			// Adverts that arrived before the deadline come first: one in
+			// the queue when a master-down timer fires means the master is
+			// alive, whichever channel select happened to pick.
+			e.drainPackets()
 			// Serve every instance that is due, including those that fall
 			// due while the first ones are served. Tick always moves a due
 			// deadline forward; the bound only guards against a state

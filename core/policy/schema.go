@@ -31,7 +31,7 @@ type siteBlock struct {
 	GARPInterval      *string   `hcl:"garp_interval,optional" default:"\"0s\"" doc:"Pause between gratuitous ARP packets. keepalived's vrrp_garp_interval."`
 	NAInterval        *string   `hcl:"na_interval,optional" default:"\"0s\"" doc:"Pause between unsolicited neighbour advertisements. keepalived's vrrp_gna_interval."`
 	CheckAdvertAddrs  *bool     `hcl:"check_advert_addrs,optional" default:"false" doc:"Drop adverts whose address list differs from ours. keepalived checks unless vrrp_skip_check_adv_addr; Vigil does not by default, so that nodes reloaded one at a time with a new VIP set keep hearing each other."`
-	PluginUser        *string   `hcl:"plugin_user,optional" default:"\"vigil\"" doc:"Unprivileged user plugins run as. keepalived's script_user. \"root\" must be said explicitly."`
+	PluginUser        *string   `hcl:"plugin_user,optional" default:"\"vigil\"" doc:"Unprivileged user plugins run as. keepalived's script_user. \"root\" must be said explicitly. Looked up in /etc/passwd (vigil is built without cgo, so not through NSS)."`
 	PluginRestartMax  *string   `hcl:"plugin_restart_max,optional" default:"\"30s\"" doc:"Longest wait before restarting a plugin that died; the wait starts at 100ms and doubles."`
 	PluginDir         *string   `hcl:"plugin_dir,optional" default:"\"/usr/lib/vigil/plugins\"" doc:"Where external plugins named without a path are found."`
 	RouterID          *string   `hcl:"router_id,optional" doc:"Router id for a per-node file (sites set it on each node)."`

@@ -26,7 +26,8 @@ import (
 type Packet struct {
 	Src, Dst netip.Addr
 	TTL      int
-	Data     []byte // the VRRP message, IP header stripped
+	Data     []byte    // the VRRP message, IP header stripped
+	At       time.Time // when it was read off the socket
 }
 
 // Conn is a raw VRRP socket on one interface and address family.
@@ -243,7 +244,7 @@ func (c *Conn) Read(buf []byte) (Packet, error) {
 			}
 			s, _ := netip.AddrFromSlice(src.(*net.IPAddr).IP)
 			d, _ := netip.AddrFromSlice(cm.Dst)
-			return Packet{Src: s, Dst: d, TTL: cm.HopLimit, Data: buf[:n]}, nil
+			return Packet{Src: s, Dst: d, TTL: cm.HopLimit, Data: buf[:n], At: time.Now()}, nil
 		}
 		n, cm, src, err := c.p4.ReadFrom(buf)
 		if err != nil {
@@ -254,7 +255,7 @@ func (c *Conn) Read(buf []byte) (Packet, error) {
 		}
 		s, _ := netip.AddrFromSlice(src.(*net.IPAddr).IP)
 		d, _ := netip.AddrFromSlice(cm.Dst)
-		return Packet{Src: s.Unmap(), Dst: d.Unmap(), TTL: cm.TTL, Data: buf[:n]}, nil
+		return Packet{Src: s.Unmap(), Dst: d.Unmap(), TTL: cm.TTL, Data: buf[:n], At: time.Now()}, nil
 	}
 }
 

@@ -55,11 +55,15 @@ func TestMulticastAndUnicast(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			sent := time.Now()
 			if err := m1.Send(msg, dst); err != nil {
 				t.Fatalf("send to %v: %v", dst, err)
 			}
 			select {
 			case p := <-got:
+				if p.At.Before(sent) || p.At.After(time.Now()) {
+					t.Errorf("v6=%v to %v: stamped %v, sent at %v", v6, dst, p.At, sent)
+				}
 				var a vrrp.Advert
 				if err := a.Unmarshal(p.Data, p.Src, p.Dst); err != nil {
 					t.Fatalf("v6=%v to %v: %v", v6, dst, err)
