@@ -94,6 +94,12 @@ func (in *instance) setVIPs(cfg policy.Instance) {
 	}
 	in.expect = vrrp.Expect{Version: cfg.Version, AuthType: cfg.Auth.Type, Password: cfg.Auth.Password,
 		Interval: cfg.Interval, Addrs: advertised, CheckAddrs: in.e.checkAdvertAddrs}
+	for _, a := range in.vips {
+		// Resolved now, not at the takeover; an interface that is not
+		// there yet is looked up when its address is added.
+		in.e.nl.Prepare(a.Interface)
+		in.e.announcer.Prepare(a.Interface)
+	}
 }
 
 func (in *instance) count(name string) {
@@ -219,7 +225,9 @@ func (in *instance) removeVIPs() {
 
 func (in *instance) announce() {
 	g := in.cfg.GARP
-	in.log.Info(fmt.Sprintf("%s sending gratuitous ARP/NA on %s for %d VIPs", in.cfg.Name, in.cfg.Interface, len(in.vips)), "repeat", g.MasterRepeat)
+	logSent := func() {
+		in.log.Info(fmt.Sprintf("%s sending gratuitous ARP/NA on %s for %d VIPs", in.cfg.Name, in.cfg.Interface, len(in.vips)), "repeat", g.MasterRepeat)
+	}
 	vips := append([]vip.Addr(nil), in.vips...)
 	burst := func() {
 		if err := in.e.announcer.Burst(vips, g.MasterRepeat, g.Interval, g.NAInterval); err != nil {
@@ -227,10 +235,12 @@ func (in *instance) announce() {
 		}
 	}
 	if g.Interval > 0 || g.NAInterval > 0 {
+		logSent()
 		go burst() // paced bursts must not hold up adverts
 		return
 	}
 	burst()
+	logSent() // after: the log write is not on the path to the first packet
 }
 
 func (in *instance) transition(a fsm.Action) {

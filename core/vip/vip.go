@@ -81,6 +81,15 @@ func (c *Configurer) link(name string) (l netlink.Link, fresh bool, err error) {
 	return l, true, nil
 }
 
+// Prepare looks ifname up now and caches it, so that the first Add on it,
+// a takeover's, is one netlink round trip and not two.
+func (c *Configurer) Prepare(ifname string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, _, err := c.link(ifname)
+	return err
+}
+
 // do runs f on a's interface; if the cached interface is gone (deleted and
 // recreated under the same name), it looks it up again and retries once.
 func (c *Configurer) do(a Addr, f func(netlink.Link) error) error {
@@ -146,14 +155,57 @@ func (c *Configurer) Present(a Addr) (bool, error) {
 // Announcer sends gratuitous ARP and unsolicited NA; it keeps one socket
 // per interface and family open between bursts.
 type Announcer struct {
-	mu  sync.Mutex
-	arp map[string]*arp.Client
-	ndp map[string]*ndp.Conn
+	mu   sync.Mutex
+	arp  map[string]*arp.Client
+	ndp  map[string]*ndp.Conn
+	ifis map[string]*net.Interface
 }
 
 // NewAnnouncer returns an Announcer with no socket open yet.
 func NewAnnouncer() *Announcer {
-	return &Announcer{arp: map[string]*arp.Client{}, ndp: map[string]*ndp.Conn{}}
+	return &Announcer{arp: map[string]*arp.Client{}, ndp: map[string]*ndp.Conn{}, ifis: map[string]*net.Interface{}}
+}
+
+// Prepare looks ifname up now (a dump of every link through netlink), so
+// that a takeover's first announcement does not wait for it.
+func (an *Announcer) Prepare(ifname string) error {
+	// A burst in progress holds the lock through its pauses; the caller
+	// (the engine's loop) must not wait for it, and the burst's interface
+	// is looked up by then anyway.
+	if !an.mu.TryLock() {
+		return nil
+	}
+	defer an.mu.Unlock()
+	_, err := an.iface(ifname)
+	return err
+}
+
+// iface is ifname's interface, cached. A cached entry can go stale (the
+// interface recreated under its name): callers drop it on a send error.
+func (an *Announcer) iface(ifname string) (*net.Interface, error) {
+	if ifi, ok := an.ifis[ifname]; ok {
+		return ifi, nil
+	}
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return nil, err
+	}
+	an.ifis[ifname] = ifi
+	return ifi, nil
+}
+
+// forget drops what is cached for ifname after a failure on it, so that
+// the next burst looks the interface up and opens its sockets again.
+func (an *Announcer) forget(ifname string) {
+	delete(an.ifis, ifname)
+	if c, ok := an.arp[ifname]; ok {
+		c.Close()
+		delete(an.arp, ifname)
+	}
+	if c, ok := an.ndp[ifname]; ok {
+		c.Close()
+		delete(an.ndp, ifname)
+	}
 }
 
 // Burst announces every address repeat times, round-robin as keepalived
@@ -173,6 +225,7 @@ func (an *Announcer) Burst(addrs []Addr, repeat int, gap4, gap6 time.Duration) e
 				err = an.garp(a)
 			}
 			if err != nil {
+				an.forget(a.Interface)
 				errs = append(errs, err)
 			}
 			if gap > 0 {
@@ -191,7 +244,7 @@ func (an *Announcer) Burst(addrs []Addr, repeat int, gap4, gap6 time.Duration) e
 func (an *Announcer) garp(a Addr) error {
 	c, ok := an.arp[a.Interface]
 	if !ok {
-		ifi, err := net.InterfaceByName(a.Interface)
+		ifi, err := an.iface(a.Interface)
 		if err != nil {
 			return err
 		}
@@ -215,7 +268,7 @@ func (an *Announcer) garp(a Addr) error {
 // to all nodes, with the override flag and the target link-layer address.
 func (an *Announcer) na(a Addr) error {
 	c, ok := an.ndp[a.Interface]
-	ifi, err := net.InterfaceByName(a.Interface)
+	ifi, err := an.iface(a.Interface)
 	if err != nil {
 		return err
 	}
@@ -247,4 +300,5 @@ func (an *Announcer) Close() {
 		c.Close()
 		delete(an.ndp, k)
 	}
+	clear(an.ifis)
 }
