@@ -248,8 +248,11 @@ func (m *Machine) becomeMaster(now time.Time, reason string) {
 	m.stopTimers()
 	m.masterAddr, m.masterPrio = netip.Addr{}, 0
 	m.transition(Master, reason)
-	m.emit(Action{Kind: SendAdvert, Priority: m.prio})
+	// The addresses go on before the first advert says this router is
+	// master, as keepalived does: a client is served once the address is
+	// up, and the advert then costs the takeover nothing.
 	m.emit(Action{Kind: AddVIPs})
+	m.emit(Action{Kind: SendAdvert, Priority: m.prio})
 	m.emit(Action{Kind: SendGratuitous})
 	m.adverAt = now.Add(m.cfg.Interval)
 	if m.cfg.GARPDelay > 0 {

@@ -85,7 +85,7 @@ func render(as []fsm.Action) string {
 	return strings.Join(s, " ")
 }
 
-const becomeMaster = "BACKUP->MASTER send-advert(%d) add-vips send-gratuitous"
+const becomeMaster = "BACKUP->MASTER add-vips send-advert(%d) send-gratuitous"
 
 func TestMachine(t *testing.T) {
 	// v2, priority 100: skew (256-100)/256 s = 609.375ms, master down 3.609375s.
@@ -101,23 +101,23 @@ func TestMachine(t *testing.T) {
 			{0, start(), "INIT->BACKUP", fsm.Backup},
 		}},
 		{"§6.4.1 startup: owner (255) enters Master at once", v2(255), []step{
-			{0, start(), "INIT->MASTER send-advert(255) add-vips send-gratuitous", fsm.Master},
+			{0, start(), "INIT->MASTER add-vips send-advert(255) send-gratuitous", fsm.Master},
 		}},
 		{"§6.4.2 v2 Master_Down_Timer = 3×1s + (256-100)/256s fires → Master", v2(100), []step{
 			{0, start(), "INIT->BACKUP", fsm.Backup},
 			{v2Down - 1, tick(), "", fsm.Backup},
-			{v2Down, tick(), "BACKUP->MASTER send-advert(100) add-vips send-gratuitous", fsm.Master},
+			{v2Down, tick(), "BACKUP->MASTER add-vips send-advert(100) send-gratuitous", fsm.Master},
 		}},
 		{"§6.1 v3 skew uses the interval: 100ms at priority 100", v3(100, 100*ms), []step{
 			{0, start(), "INIT->BACKUP", fsm.Backup},
 			{v3Down - 1, tick(), "", fsm.Backup},
-			{v3Down, tick(), "BACKUP->MASTER send-advert(100) add-vips send-gratuitous", fsm.Master},
+			{v3Down, tick(), "BACKUP->MASTER add-vips send-advert(100) send-gratuitous", fsm.Master},
 		}},
 		{"§6.4.2 higher-priority advert resets Master_Down_Timer", v2(80), []step{
 			{0, start(), "INIT->BACKUP", fsm.Backup},
 			{3 * time.Second, advert(upper, 100, time.Second), "", fsm.Backup},
 			{4 * time.Second, tick(), "", fsm.Backup},
-			{6*time.Second + 3*time.Second + 691406250, tick(), "BACKUP->MASTER send-advert(80) add-vips send-gratuitous", fsm.Master},
+			{6*time.Second + 3*time.Second + 691406250, tick(), "BACKUP->MASTER add-vips send-advert(80) send-gratuitous", fsm.Master},
 		}},
 		{"§6.4.2 priority 0 from master: take over after Skew_Time", v2(80), []step{
 			{0, start(), "INIT->BACKUP", fsm.Backup},
@@ -125,13 +125,13 @@ func TestMachine(t *testing.T) {
 			{2 * time.Second, advert(upper, 0, time.Second), "", fsm.Backup},
 			// skew at 80 = 176/256 s = 687.5ms
 			{2*time.Second + 687500*time.Microsecond - 1, tick(), "", fsm.Backup},
-			{2*time.Second + 687500*time.Microsecond, tick(), "BACKUP->MASTER send-advert(80) add-vips send-gratuitous", fsm.Master},
+			{2*time.Second + 687500*time.Microsecond, tick(), "BACKUP->MASTER add-vips send-advert(80) send-gratuitous", fsm.Master},
 		}},
 		{"§6.4.2 preempt: lower master's adverts discarded, take over at Master_Down", v2(100), []step{
 			{0, start(), "INIT->BACKUP", fsm.Backup},
 			{time.Second, advert(lower, 80, time.Second), "", fsm.Backup},
 			{2 * time.Second, advert(lower, 80, time.Second), "", fsm.Backup},
-			{v2Down, tick(), "BACKUP->MASTER send-advert(100) add-vips send-gratuitous", fsm.Master},
+			{v2Down, tick(), "BACKUP->MASTER add-vips send-advert(100) send-gratuitous", fsm.Master},
 		}},
 		{"§6.4.2 nopreempt: lower master keeps the address", func() fsm.Config { c := v2(100); c.Preempt = false; return c }(), []step{
 			{0, start(), "INIT->BACKUP", fsm.Backup},
@@ -151,44 +151,44 @@ func TestMachine(t *testing.T) {
 			{8 * time.Second, tick(), "", fsm.Backup}, // without the hold-off this would preempt
 			{9 * time.Second, advert(lower, 80, time.Second), "", fsm.Backup},
 			{10 * time.Second, advert(lower, 80, time.Second), "", fsm.Backup}, // delay over: discarded
-			{9*time.Second + v2Down, tick(), "BACKUP->MASTER send-advert(100) add-vips send-gratuitous", fsm.Master},
+			{9*time.Second + v2Down, tick(), "BACKUP->MASTER add-vips send-advert(100) send-gratuitous", fsm.Master},
 		}},
 		{"§6.4.2 v3 backup learns the master's interval", v3(100, 100*ms), []step{
 			{0, start(), "INIT->BACKUP", fsm.Backup},
 			{100 * ms, advert(upper, 200, time.Second), "", fsm.Backup},
 			{time.Second, tick(), "", fsm.Backup}, // 100ms timer would have fired
 			// 3×1s + 156/256×1s = 3.609375s after the advert
-			{100*ms + v2Down, tick(), "BACKUP->MASTER send-advert(100) add-vips send-gratuitous", fsm.Master},
+			{100*ms + v2Down, tick(), "BACKUP->MASTER add-vips send-advert(100) send-gratuitous", fsm.Master},
 		}},
 		{"§6.4.3 master sends an advert every interval", v2(255), []step{
-			{0, start(), "INIT->MASTER send-advert(255) add-vips send-gratuitous", fsm.Master},
+			{0, start(), "INIT->MASTER add-vips send-advert(255) send-gratuitous", fsm.Master},
 			{999 * ms, tick(), "", fsm.Master},
 			{time.Second, tick(), "send-advert(255)", fsm.Master},
 			{2 * time.Second, tick(), "send-advert(255)", fsm.Master},
 		}},
 		{"§6.4.3 master hears higher priority: steps down, removes VIPs", v2(255), []step{
-			{0, start(), "INIT->MASTER send-advert(255) add-vips send-gratuitous", fsm.Master},
+			{0, start(), "INIT->MASTER add-vips send-advert(255) send-gratuitous", fsm.Master},
 			{500 * ms, prio(80), "send-advert(80)", fsm.Master},
 			{time.Second, advert(upper, 100, time.Second), "remove-vips MASTER->BACKUP", fsm.Backup},
 		}},
 		{"§6.4.3 master hears lower priority: keeps master, re-advertises", v2(255), []step{
-			{0, start(), "INIT->MASTER send-advert(255) add-vips send-gratuitous", fsm.Master},
+			{0, start(), "INIT->MASTER add-vips send-advert(255) send-gratuitous", fsm.Master},
 			{500 * ms, advert(upper, 100, time.Second), "send-advert(255)", fsm.Master},
 			{1400 * ms, tick(), "", fsm.Master}, // advert timer was reset at 500ms
 			{1500 * ms, tick(), "send-advert(255)", fsm.Master},
 		}},
 		{"§6.4.3 equal priority: the higher address wins", v2(100), []step{
 			{0, start(), "INIT->BACKUP", fsm.Backup},
-			{v2Down, tick(), "BACKUP->MASTER send-advert(100) add-vips send-gratuitous", fsm.Master},
+			{v2Down, tick(), "BACKUP->MASTER add-vips send-advert(100) send-gratuitous", fsm.Master},
 			{4 * time.Second, advert(lower, 100, time.Second), "send-advert(100)", fsm.Master},
 			{4100 * ms, advert(upper, 100, time.Second), "remove-vips MASTER->BACKUP", fsm.Backup},
 		}},
 		{"§6.4.3 master hears priority 0: advertises at once", v2(255), []step{
-			{0, start(), "INIT->MASTER send-advert(255) add-vips send-gratuitous", fsm.Master},
+			{0, start(), "INIT->MASTER add-vips send-advert(255) send-gratuitous", fsm.Master},
 			{300 * ms, advert(upper, 0, time.Second), "send-advert(255)", fsm.Master},
 		}},
 		{"§6.4.3 shutdown as master: priority 0, VIPs removed", v2(255), []step{
-			{0, start(), "INIT->MASTER send-advert(255) add-vips send-gratuitous", fsm.Master},
+			{0, start(), "INIT->MASTER add-vips send-advert(255) send-gratuitous", fsm.Master},
 			{time.Second, shutdown(), "send-advert(0) remove-vips MASTER->INIT", fsm.Init},
 			{2 * time.Second, tick(), "", fsm.Init},
 		}},
@@ -203,11 +203,11 @@ func TestMachine(t *testing.T) {
 			{2 * time.Second, tick(), "INIT->BACKUP", fsm.Backup},
 		}},
 		{"yield: master resigns with priority 0 and releases VIPs; rejoins as backup", v2(255), []step{
-			{0, start(), "INIT->MASTER send-advert(255) add-vips send-gratuitous", fsm.Master},
+			{0, start(), "INIT->MASTER add-vips send-advert(255) send-gratuitous", fsm.Master},
 			{time.Second, fault(fsm.FaultYield, true), "send-advert(0) remove-vips MASTER->FAULT", fsm.Fault},
 			{2 * time.Second, advert(upper, 100, time.Second), "", fsm.Fault},
 			{5 * time.Second, tick(), "", fsm.Fault},
-			{6 * time.Second, fault(fsm.FaultYield, false), "FAULT->MASTER send-advert(255) add-vips send-gratuitous", fsm.Master},
+			{6 * time.Second, fault(fsm.FaultYield, false), "FAULT->MASTER add-vips send-advert(255) send-gratuitous", fsm.Master},
 		}},
 		{"fault needs every reason cleared", v2(100), []step{
 			{0, start(), "INIT->BACKUP", fsm.Backup},
@@ -215,30 +215,30 @@ func TestMachine(t *testing.T) {
 			{time.Second, fault(fsm.FaultCheck, true), "", fsm.Fault},
 			{2 * time.Second, fault(fsm.FaultInterface, false), "", fsm.Fault},
 			{3 * time.Second, fault(fsm.FaultCheck, false), "FAULT->BACKUP", fsm.Backup},
-			{3*time.Second + v2Down, tick(), "BACKUP->MASTER send-advert(100) add-vips send-gratuitous", fsm.Master},
+			{3*time.Second + v2Down, tick(), "BACKUP->MASTER add-vips send-advert(100) send-gratuitous", fsm.Master},
 		}},
 		{"fault raised before startup starts in Fault", v2(100), []step{
 			{0, fault(fsm.FaultInterface, true), "", fsm.Init},
 			{0, start(), "INIT->FAULT", fsm.Fault},
 		}},
 		{"garp_master_delay: second burst 5s after becoming master", v2(255), []step{
-			{0, start(), "INIT->MASTER send-advert(255) add-vips send-gratuitous", fsm.Master},
+			{0, start(), "INIT->MASTER add-vips send-advert(255) send-gratuitous", fsm.Master},
 			{5 * time.Second, tick(), "send-advert(255) send-gratuitous", fsm.Master},
 			{10 * time.Second, tick(), "send-advert(255)", fsm.Master},
 		}},
 		{"garp_master_refresh repeats while master", func() fsm.Config { c := v2(255); c.GARPDelay = 0; c.GARPRefresh = 3 * time.Second; return c }(), []step{
-			{0, start(), "INIT->MASTER send-advert(255) add-vips send-gratuitous", fsm.Master},
+			{0, start(), "INIT->MASTER add-vips send-advert(255) send-gratuitous", fsm.Master},
 			{3 * time.Second, tick(), "send-advert(255) send-gratuitous", fsm.Master},
 			{6 * time.Second, tick(), "send-advert(255) send-gratuitous", fsm.Master},
 		}},
 		{"handover: a degraded master resigns and waits a full Master_Down_Interval", v2(255), []step{
-			{0, start(), "INIT->MASTER send-advert(255) add-vips send-gratuitous", fsm.Master},
+			{0, start(), "INIT->MASTER add-vips send-advert(255) send-gratuitous", fsm.Master},
 			{time.Second, prio(75), "send-advert(75)", fsm.Master},
 			{time.Second, resign(), "send-advert(0) remove-vips MASTER->BACKUP", fsm.Backup},
 			// skew at 75 = 181/256 s; master down 3.70703125s, not skew time
 			{time.Second + 707031250, tick(), "", fsm.Backup},
 			{time.Second + 1500*ms, advert(upper, 80, time.Second), "", fsm.Backup},
-			{time.Second + 1500*ms + 3707031250, tick(), "BACKUP->MASTER send-advert(75) add-vips send-gratuitous", fsm.Master},
+			{time.Second + 1500*ms + 3707031250, tick(), "BACKUP->MASTER add-vips send-advert(75) send-gratuitous", fsm.Master},
 		}},
 		{"handover: resign is a no-op outside Master", v2(100), []step{
 			{0, start(), "INIT->BACKUP", fsm.Backup},

@@ -23,6 +23,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/vigil-ha/vigil/sdk"
 )
@@ -235,7 +237,10 @@ func (p *Plugin) call(ctx context.Context, timeout time.Duration, f func(context
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	err = f(ctx, impl)
-	if err != nil && ctx.Err() == context.DeadlineExceeded {
+	// The plugin's side learns the deadline too (gRPC sends it along) and
+	// may end the call a moment before this side's timer fires: either way
+	// the plugin did not answer in time.
+	if err != nil && (ctx.Err() == context.DeadlineExceeded || status.Code(err) == codes.DeadlineExceeded) {
 		p.log.Warn("plugin call timed out; killing it", "timeout", timeout)
 		p.mu.Lock()
 		if p.client != nil {

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/net/bpf"
 	"golang.org/x/net/ipv4"
@@ -27,7 +28,7 @@ type Packet struct {
 	Src, Dst netip.Addr
 	TTL      int
 	Data     []byte    // the VRRP message, IP header stripped
-	At       time.Time // when it was read off the socket
+	At       time.Time // when the kernel received it (when it was read, if the kernel has no stamp)
 }
 
 // Conn is a raw VRRP socket on one interface and address family.
@@ -38,6 +39,7 @@ type Conn struct {
 	p4  *ipv4.PacketConn
 	p6  *ipv6.PacketConn
 	pc  net.PacketConn
+	rc  syscall.RawConn // pc's descriptor, for the arrival stamp
 
 	// Adverts leave through a second socket of their own, kept out of the
 	// runtime's poller: every packet sent on a polled socket comes back as
@@ -84,6 +86,9 @@ func Listen(ifname string, v6 bool, src netip.Addr) (*Conn, error) {
 		return nil, fmt.Errorf("open VRRP socket on %s: %w", ifname, err)
 	}
 	c := &Conn{ifi: ifi, v6: v6, src: src, pc: pc}
+	if sc, ok := pc.(syscall.Conn); ok {
+		c.rc, _ = sc.SyscallConn()
+	}
 	if err := c.setup(); err != nil {
 		pc.Close()
 		return nil, fmt.Errorf("set up VRRP socket on %s: %w", ifname, err)
@@ -173,6 +178,7 @@ func (c *Conn) sockaddr(dst netip.Addr) unix.Sockaddr {
 
 func (c *Conn) setup() error {
 	if c.v6 {
+		c.arrival(time.Now()) // the first ask turns the kernel's receive stamps on
 		p := ipv6.NewPacketConn(c.pc)
 		c.p6 = p
 		return errors.Join(
@@ -185,6 +191,7 @@ func (c *Conn) setup() error {
 			p.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagSrc|ipv6.FlagDst|ipv6.FlagInterface, true),
 		)
 	}
+	c.arrival(time.Now()) // the first ask turns the kernel's receive stamps on
 	p := ipv4.NewPacketConn(c.pc)
 	c.p4 = p
 	return errors.Join(
@@ -244,7 +251,7 @@ func (c *Conn) Read(buf []byte) (Packet, error) {
 			}
 			s, _ := netip.AddrFromSlice(src.(*net.IPAddr).IP)
 			d, _ := netip.AddrFromSlice(cm.Dst)
-			return Packet{Src: s, Dst: d, TTL: cm.HopLimit, Data: buf[:n], At: time.Now()}, nil
+			return Packet{Src: s, Dst: d, TTL: cm.HopLimit, Data: buf[:n], At: c.arrival(time.Now())}, nil
 		}
 		n, cm, src, err := c.p4.ReadFrom(buf)
 		if err != nil {
@@ -255,8 +262,34 @@ func (c *Conn) Read(buf []byte) (Packet, error) {
 		}
 		s, _ := netip.AddrFromSlice(src.(*net.IPAddr).IP)
 		d, _ := netip.AddrFromSlice(cm.Dst)
-		return Packet{Src: s.Unmap(), Dst: d.Unmap(), TTL: cm.TTL, Data: buf[:n], At: time.Now()}, nil
+		return Packet{Src: s.Unmap(), Dst: d.Unmap(), TTL: cm.TTL, Data: buf[:n], At: c.arrival(time.Now())}, nil
 	}
+}
+
+// arrival is when the kernel received the packet just read, on the clock
+// of read (which has a monotonic reading, unlike the kernel's wall-clock
+// stamp). A backup's master-down timer runs from the advert's arrival: the
+// time the reading goroutine took to be scheduled, tens of microseconds to
+// a millisecond on a busy node, is not the master's. A stamp that is
+// missing, ahead of read or implausibly old (a wall clock step) leaves
+// read.
+func (c *Conn) arrival(read time.Time) time.Time {
+	if c.rc == nil {
+		return read
+	}
+	var ts [2]int64 // struct __kernel_timespec, on every architecture
+	var errno syscall.Errno
+	c.rc.Control(func(fd uintptr) {
+		_, _, errno = unix.Syscall(unix.SYS_IOCTL, fd, unix.SIOCGSTAMPNS_NEW, uintptr(unsafe.Pointer(&ts)))
+	})
+	if errno != 0 {
+		return read
+	}
+	lag := read.Sub(time.Unix(ts[0], ts[1]))
+	if lag < 0 || lag > time.Second {
+		return read
+	}
+	return read.Add(-lag)
 }
 
 // Send writes one VRRP message to dst (the group, or a unicast peer).

@@ -94,6 +94,54 @@ func TestMulticastAndUnicast(t *testing.T) {
 	}
 }
 
+// TestArrivalStamp: a packet read long after it arrived is stamped with its
+// arrival (the kernel's receive time), not the read: a backup's master-down
+// timer must not include the time its reader took to run.
+func TestArrivalStamp(t *testing.T) {
+	l := lab.New(t, 2)
+	for _, v6 := range []bool{false, true} {
+		var tx, rx *transport.Conn
+		l.Nodes[0].Do(func() {
+			var err error
+			if tx, err = transport.Listen("eth0", v6, netip.Addr{}); err != nil {
+				t.Fatal(err)
+			}
+		})
+		l.Nodes[1].Do(func() {
+			var err error
+			if rx, err = transport.Listen("eth0", v6, netip.Addr{}); err != nil {
+				t.Fatal(err)
+			}
+		})
+		group := vrrp.GroupV4
+		if v6 {
+			group = vrrp.GroupV6
+		}
+		adv := vrrp.Advert{Version: vrrp.V3, VRID: 9, Priority: 100, Interval: time.Second}
+		msg, err := adv.Marshal(tx.Source(), group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent := time.Now()
+		if err := tx.Send(msg, group); err != nil {
+			t.Fatal(err)
+		}
+		const late = 200 * time.Millisecond
+		time.Sleep(late)
+		buf := make([]byte, 1500)
+		p, err := rx.Read(buf) // the packet is queued: this does not block
+		read := time.Now()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.At.Before(sent) || p.At.Sub(sent) > late/2 || read.Sub(p.At) < late/2 {
+			t.Errorf("v6=%v: sent at %v, read at %v, stamped %v: want the arrival, right after the send", v6, sent, read, p.At)
+		}
+		tx.Close()
+		rx.Close()
+	}
+}
+
 // TestSendAllocatesNothing: an advert goes out without a heap allocation,
 // IPv4 and IPv6, multicast and unicast (a node may send thousands a second).
 func TestSendAllocatesNothing(t *testing.T) {

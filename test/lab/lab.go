@@ -7,6 +7,7 @@ package lab
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -227,7 +228,9 @@ func (p *Proc) Stop(sig os.Signal, timeout time.Duration) error {
 	if !p.Running() {
 		return p.err
 	}
-	if err := p.Cmd.Process.Signal(sig); err != nil {
+	// The process may exit (and be reaped) between Running and Signal: a
+	// daemon that stops in a millisecond after an earlier signal does.
+	if err := p.Cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return err
 	}
 	select {
