@@ -184,8 +184,9 @@ func (in *instance) updateVIPs(nc policy.Instance) {
 		}
 	}
 	in.addVIPs()
-	in.announce()
+	logSent := in.announce()
 	in.send(in.m.Priority())
+	logSent()
 }
 
 // Shutdown stops every instance: masters send priority 0 and remove their

@@ -98,7 +98,7 @@ func (in *instance) setVIPs(cfg policy.Instance) {
 		// Resolved now, not at the takeover; an interface that is not
 		// there yet is looked up when its address is added.
 		in.e.nl.Prepare(a.Interface)
-		in.e.announcer.Prepare(a.Interface)
+		in.e.announcer.Prepare(a.Interface, a.Prefix.Addr().Is6())
 	}
 }
 
@@ -151,6 +151,10 @@ func (in *instance) packet(now time.Time, p transport.Packet) {
 
 // exec carries out the state machine's actions in order.
 func (in *instance) exec(actions []fsm.Action) {
+	// Log lines are written once the actions are carried out: a line is a
+	// write to the log's file, tens of microseconds a takeover's address,
+	// advert and gratuitous ARP must not wait for.
+	var logs []func()
 	for _, a := range actions {
 		switch a.Kind {
 		case fsm.SendAdvert:
@@ -160,15 +164,19 @@ func (in *instance) exec(actions []fsm.Action) {
 			in.send(a.Priority)
 		case fsm.AddVIPs:
 			in.addVIPs()
-			in.log.Info(in.cfg.Name + " setting protocol VIPs") // after: the log write is not on the takeover's path
+			logs = append(logs, func() { in.log.Info(in.cfg.Name + " setting protocol VIPs") })
 		case fsm.RemoveVIPs:
 			in.log.Info(in.cfg.Name + " removing protocol VIPs")
 			in.removeVIPs()
 		case fsm.SendGratuitous:
-			in.announce()
+			logs = append(logs, in.announce())
 		case fsm.Transition:
 			in.transition(a)
+			logs = append(logs, func() { in.log.Info(fmt.Sprintf("%s entering %s state", in.cfg.Name, a.To), "reason", a.Reason) })
 		}
+	}
+	for _, l := range logs {
+		l()
 	}
 	// Notifiers hear of transitions once the adverts are out and the
 	// addresses are on: waking the dispatcher (a disk write) must not
@@ -223,9 +231,11 @@ func (in *instance) removeVIPs() {
 	}
 }
 
-func (in *instance) announce() {
+// announce sends the gratuitous ARP/NA burst, or starts it when it is
+// paced, and returns the log line saying so for the caller to write.
+func (in *instance) announce() (logSent func()) {
 	g := in.cfg.GARP
-	logSent := func() {
+	logSent = func() {
 		in.log.Info(fmt.Sprintf("%s sending gratuitous ARP/NA on %s for %d VIPs", in.cfg.Name, in.cfg.Interface, len(in.vips)), "repeat", g.MasterRepeat)
 	}
 	vips := append([]vip.Addr(nil), in.vips...)
@@ -235,16 +245,14 @@ func (in *instance) announce() {
 		}
 	}
 	if g.Interval > 0 || g.NAInterval > 0 {
-		logSent()
 		go burst() // paced bursts must not hold up adverts
-		return
+		return logSent
 	}
 	burst()
-	logSent() // after: the log write is not on the path to the first packet
+	return logSent
 }
 
 func (in *instance) transition(a fsm.Action) {
-	in.log.Info(fmt.Sprintf("%s entering %s state", in.cfg.Name, a.To), "reason", a.Reason)
 	in.mu.Lock()
 	in.status.State = a.To.String()
 	in.status.Since = in.e.now()

@@ -32,18 +32,18 @@ func TestPrepareCaches(t *testing.T) {
 func TestAnnouncerPrepare(t *testing.T) {
 	an := NewAnnouncer()
 	defer an.Close()
-	if err := an.Prepare("lo"); err != nil {
+	if err := an.Prepare("lo", false); err != nil {
 		t.Fatalf("Prepare(lo): %v", err)
 	}
 	if an.ifis["lo"] == nil {
 		t.Error("lo not cached after Prepare")
 	}
-	if err := an.Prepare("no-such-if0"); err == nil {
+	if err := an.Prepare("no-such-if0", false); err == nil {
 		t.Error("Prepare of a missing interface succeeded")
 	}
 	an.mu.Lock() // as a burst holds it
 	done := make(chan error, 1)
-	go func() { done <- an.Prepare("lo") }()
+	go func() { done <- an.Prepare("lo", false) }()
 	select {
 	case err := <-done:
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/ndp"
+	"github.com/mdlayher/packet"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
@@ -153,22 +154,26 @@ func (c *Configurer) Present(a Addr) (bool, error) {
 }
 
 // Announcer sends gratuitous ARP and unsolicited NA; it keeps one socket
-// per interface and family open between bursts.
+// per interface and family open between bursts. The sockets only send: the
+// ARP one is bound to no protocol and the ICMPv6 one filters out every
+// type, so that the LAN's ARP and neighbour discovery traffic does not
+// queue up in sockets nobody reads.
 type Announcer struct {
 	mu   sync.Mutex
-	arp  map[string]*arp.Client
+	arp  map[string]*packet.Conn
 	ndp  map[string]*ndp.Conn
 	ifis map[string]*net.Interface
 }
 
 // NewAnnouncer returns an Announcer with no socket open yet.
 func NewAnnouncer() *Announcer {
-	return &Announcer{arp: map[string]*arp.Client{}, ndp: map[string]*ndp.Conn{}, ifis: map[string]*net.Interface{}}
+	return &Announcer{arp: map[string]*packet.Conn{}, ndp: map[string]*ndp.Conn{}, ifis: map[string]*net.Interface{}}
 }
 
-// Prepare looks ifname up now (a dump of every link through netlink), so
-// that a takeover's first announcement does not wait for it.
-func (an *Announcer) Prepare(ifname string) error {
+// Prepare looks ifname up (a dump of every link through netlink) and opens
+// its socket for v6 or IPv4 announcements now, so that a takeover's first
+// announcement waits for neither.
+func (an *Announcer) Prepare(ifname string, v6 bool) error {
 	// A burst in progress holds the lock through its pauses; the caller
 	// (the engine's loop) must not wait for it, and the burst's interface
 	// is looked up by then anyway.
@@ -176,7 +181,12 @@ func (an *Announcer) Prepare(ifname string) error {
 		return nil
 	}
 	defer an.mu.Unlock()
-	_, err := an.iface(ifname)
+	var err error
+	if v6 {
+		_, _, err = an.ndpConn(ifname)
+	} else {
+		_, err = an.arpConn(ifname)
+	}
 	return err
 }
 
@@ -239,26 +249,70 @@ func (an *Announcer) Burst(addrs []Addr, repeat int, gap4, gap6 time.Duration) e
 	return nil
 }
 
+// arpConn is ifname's socket for gratuitous ARP, opened on first use.
+func (an *Announcer) arpConn(ifname string) (*packet.Conn, error) {
+	if c, ok := an.arp[ifname]; ok {
+		return c, nil
+	}
+	ifi, err := an.iface(ifname)
+	if err != nil {
+		return nil, err
+	}
+	// Protocol 0: the kernel hands this socket no frame (packet(7)).
+	c, err := packet.Listen(ifi, packet.Raw, 0, nil)
+	if err != nil {
+		return nil, fmt.Errorf("gratuitous ARP on %s: %w", ifname, err)
+	}
+	an.arp[ifname] = c
+	return c, nil
+}
+
+// ndpConn is ifname's socket for neighbour advertisements, opened on first
+// use, and the interface.
+func (an *Announcer) ndpConn(ifname string) (*ndp.Conn, *net.Interface, error) {
+	ifi, err := an.iface(ifname)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c, ok := an.ndp[ifname]; ok {
+		return c, ifi, nil
+	}
+	c, _, err := ndp.Listen(ifi, ndp.Unspecified)
+	if err != nil {
+		return nil, nil, fmt.Errorf("neighbour advertisement on %s: %w", ifname, err)
+	}
+	var none ipv6.ICMPFilter
+	none.SetAll(true) // block every type: nothing is read from this socket
+	if err := c.SetICMPFilter(&none); err != nil {
+		c.Close()
+		return nil, nil, fmt.Errorf("neighbour advertisement on %s: %w", ifname, err)
+	}
+	an.ndp[ifname] = c
+	return c, ifi, nil
+}
+
 // garp sends "who-has VIP tell VIP" from the interface's MAC to broadcast,
 // with the broadcast target hardware address keepalived uses.
 func (an *Announcer) garp(a Addr) error {
-	c, ok := an.arp[a.Interface]
-	if !ok {
-		ifi, err := an.iface(a.Interface)
-		if err != nil {
-			return err
-		}
-		if c, err = arp.Dial(ifi); err != nil {
-			return fmt.Errorf("gratuitous ARP on %s: %w", a.Interface, err)
-		}
-		an.arp[a.Interface] = c
-	}
-	ip := a.Prefix.Addr()
-	p, err := arp.NewPacket(arp.OperationRequest, c.HardwareAddr(), ip, ethernet.Broadcast, ip)
+	c, err := an.arpConn(a.Interface)
 	if err != nil {
 		return err
 	}
-	if err := c.WriteTo(p, ethernet.Broadcast); err != nil {
+	mac := c.LocalAddr().(*packet.Addr).HardwareAddr
+	ip := a.Prefix.Addr()
+	p, err := arp.NewPacket(arp.OperationRequest, mac, ip, ethernet.Broadcast, ip)
+	if err != nil {
+		return err
+	}
+	payload, err := p.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	frame, err := (&ethernet.Frame{Destination: ethernet.Broadcast, Source: mac, EtherType: ethernet.EtherTypeARP, Payload: payload}).MarshalBinary()
+	if err != nil {
+		return err
+	}
+	if _, err := c.WriteTo(frame, &packet.Addr{HardwareAddr: ethernet.Broadcast}); err != nil {
 		return fmt.Errorf("gratuitous ARP for %s: %w", a, err)
 	}
 	return nil
@@ -267,16 +321,9 @@ func (an *Announcer) garp(a Addr) error {
 // na sends an unsolicited neighbour advertisement for the VIP, from the VIP,
 // to all nodes, with the override flag and the target link-layer address.
 func (an *Announcer) na(a Addr) error {
-	c, ok := an.ndp[a.Interface]
-	ifi, err := an.iface(a.Interface)
+	c, ifi, err := an.ndpConn(a.Interface)
 	if err != nil {
 		return err
-	}
-	if !ok {
-		if c, _, err = ndp.Listen(ifi, ndp.Unspecified); err != nil {
-			return fmt.Errorf("neighbour advertisement on %s: %w", a.Interface, err)
-		}
-		an.ndp[a.Interface] = c
 	}
 	ip := a.Prefix.Addr()
 	m := &ndp.NeighborAdvertisement{Override: true, TargetAddress: ip,

@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -60,24 +61,33 @@ var impls = []impl{
 	}},
 }
 
-// probeUntil connects from the client to addr every 2ms, giving each try
-// 5ms (a lab round trip is well under 1ms), until node answers, and reports
-// when.
+// probeUntil starts a connection from the client to addr every millisecond,
+// each with 20ms to be answered, until node answers one, and reports when.
+// The tries overlap: a try sent to the old master just before the
+// gratuitous ARP is lost, and waiting out its timeout before the next try
+// would add up to that timeout to the measured failover.
 func probeUntil(l *lab.Lab, s site, node string, stop <-chan struct{}) <-chan time.Time {
 	out := make(chan time.Time, 1)
+	var once sync.Once
+	answered := make(chan struct{})
 	go func() {
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
 		for {
 			select {
 			case <-stop:
-				out <- time.Time{}
+				once.Do(func() { out <- time.Time{} })
 				return
-			default:
-			}
-			if who, err := l.Client.Probe(s.vipOf(0), probePort, 5*time.Millisecond); err == nil && who == node {
-				out <- time.Now()
+			case <-answered:
 				return
+			case <-tick.C:
 			}
-			time.Sleep(2 * time.Millisecond)
+			go func() {
+				if who, err := l.Client.Probe(s.vipOf(0), probePort, 20*time.Millisecond); err == nil && who == node {
+					at := time.Now()
+					once.Do(func() { out <- at; close(answered) })
+				}
+			}()
 		}
 	}()
 	return out
