@@ -41,7 +41,13 @@ func (w *linkWatch) start() {
 	w.once.Do(func() {
 		ch := make(chan netlink.LinkUpdate, 64)
 		if err := netlink.LinkSubscribeWithOptions(ch, w.done, netlink.LinkSubscribeOptions{
-			ErrorCallback: func(err error) { w.e.log.Warn("link monitor error", "error", err) },
+			ErrorCallback: func(err error) {
+				select {
+				case <-w.done: // the socket was closed by the stop: not an error
+				default:
+					w.e.log.Warn("link monitor error", "error", err)
+				}
+			},
 		}); err != nil {
 			w.e.log.Error("cannot monitor interfaces; link state changes will not move instances", "error", err)
 			return
