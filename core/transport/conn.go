@@ -88,6 +88,7 @@ func Listen(ifname string, v6 bool, src netip.Addr) (*Conn, error) {
 	c := &Conn{ifi: ifi, v6: v6, src: src, pc: pc}
 	if sc, ok := pc.(syscall.Conn); ok {
 		c.rc, _ = sc.SyscallConn()
+		c.arrival(time.Now()) // the first ask turns the kernel's receive stamps on
 	}
 	if err := c.setup(); err != nil {
 		pc.Close()
@@ -178,7 +179,6 @@ func (c *Conn) sockaddr(dst netip.Addr) unix.Sockaddr {
 
 func (c *Conn) setup() error {
 	if c.v6 {
-		c.arrival(time.Now()) // the first ask turns the kernel's receive stamps on
 		p := ipv6.NewPacketConn(c.pc)
 		c.p6 = p
 		return errors.Join(
@@ -191,7 +191,6 @@ func (c *Conn) setup() error {
 			p.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagSrc|ipv6.FlagDst|ipv6.FlagInterface, true),
 		)
 	}
-	c.arrival(time.Now()) // the first ask turns the kernel's receive stamps on
 	p := ipv4.NewPacketConn(c.pc)
 	c.p4 = p
 	return errors.Join(
