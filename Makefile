@@ -54,6 +54,7 @@ fuzz:
 	$(GO) test ./core/vrrp/ -run '^$$' -fuzz '^FuzzUnmarshal$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./core/vrrp/ -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./core/fsm/ -run '^$$' -fuzz '^FuzzMachine$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./core/policy/ -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf $(BIN)

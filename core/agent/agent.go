@@ -22,6 +22,7 @@ import (
 	"github.com/vigil-ha/vigil/core/engine"
 	"github.com/vigil-ha/vigil/core/pluginhost"
 	"github.com/vigil-ha/vigil/core/policy"
+	"github.com/vigil-ha/vigil/core/statefile"
 )
 
 // Options are the agent's command-line settings.
@@ -49,11 +50,11 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	if o.StateDir != "" {
-		if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
+		if err := statefile.PrepareDir(o.StateDir); err != nil {
 			return fmt.Errorf("state directory: %w", err)
 		}
 	}
-	if err := engine.Recover(o.StateDir, cfg, log); err != nil {
+	if err := engine.Recover(o.StateDir, log); err != nil {
 		return err
 	}
 	ps := &plugins{log: log, self: o.Self, builtins: o.Builtins, stateDir: o.StateDir,

@@ -50,14 +50,21 @@ type Options struct {
 	// OnTransition is called on the instance's goroutine for every state
 	// change; it must not block.
 	OnTransition func(Transition)
+
+	// The kernel, as the engine reaches it; nil means the real one (raw
+	// sockets, netlink, packet sockets) in the caller's network namespace.
+	Adverts   Adverts
+	Addresses Addresses
+	Announcer Announcer
+	Links     Links
 }
 
 // Engine runs the instances of one node.
 type Engine struct {
 	log              hclog.Logger
-	pool             *transport.Pool
-	announcer        *vip.Announcer
-	nl               *vip.Configurer
+	adverts          Adverts
+	announcer        Announcer
+	nl               Addresses
 	vips             *vipTable
 	onTransition     func(Transition)
 	now              func() time.Time
@@ -88,16 +95,28 @@ func New(opts Options) (*Engine, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	nl, err := vip.NewConfigurer()
-	if err != nil {
-		return nil, err
+	if opts.Addresses == nil {
+		nl, err := vip.NewConfigurer()
+		if err != nil {
+			return nil, err
+		}
+		opts.Addresses = nl
 	}
-	e := &Engine{log: log, pool: transport.NewPool(), announcer: vip.NewAnnouncer(), nl: nl,
-		vips: newVIPTable(nl, opts.StateDir, log), onTransition: opts.OnTransition, now: time.Now,
+	if opts.Adverts == nil {
+		opts.Adverts = poolAdverts{transport.NewPool()}
+	}
+	if opts.Announcer == nil {
+		opts.Announcer = vip.NewAnnouncer()
+	}
+	if opts.Links == nil {
+		opts.Links = netlinkLinks{}
+	}
+	e := &Engine{log: log, adverts: opts.Adverts, announcer: opts.Announcer, nl: opts.Addresses,
+		vips: newVIPTable(opts.Addresses, opts.StateDir, log), onTransition: opts.OnTransition, now: time.Now,
 		instances: map[string]*instance{}, heard: map[netip.Addr]heard{},
 		work: make(chan func(time.Time)), pkts: make(chan packetFor, 1024),
 		quit: make(chan struct{}), loopDone: make(chan struct{})}
-	e.links = newLinkWatch(e)
+	e.links = newLinkWatch(e, opts.Links)
 	go e.loop()
 	return e, nil
 }
@@ -173,14 +192,19 @@ func (in *instance) updateVIPs(nc policy.Instance) {
 	old := slices.Clone(in.vips)
 	in.cfg = nc
 	in.setVIPs(nc)
+	var gone []vip.Addr
+	for _, a := range old {
+		if !slices.Contains(in.vips, a) {
+			gone = append(gone, a)
+		}
+	}
+	defer in.e.vips.unclaim(gone)
 	if in.m.State() != fsm.Master {
 		return
 	}
-	for _, a := range old {
-		if !slices.Contains(in.vips, a) {
-			if err := in.e.vips.remove(a); err != nil {
-				in.log.Error(in.cfg.Name+" cannot remove VIP", "vip", a.Prefix, "error", err)
-			}
+	for _, a := range gone {
+		if err := in.e.vips.remove(a); err != nil {
+			in.log.Error(in.cfg.Name+" cannot remove VIP", "vip", a.Prefix, "error", err)
 		}
 	}
 	in.addVIPs()
@@ -208,7 +232,7 @@ func (e *Engine) Shutdown() {
 	}
 	<-e.loopDone
 	e.announcer.Close()
-	e.vips.flush()
+	e.vips.release()
 	e.nl.Close()
 }
 

@@ -53,7 +53,7 @@ func outranks(a uint8, aAddr netip.Addr, b uint8, bAddr netip.Addr) bool {
 func (in *instance) liveBackupAbove(now time.Time, prio uint8) *policy.Peer {
 	for i := range in.cfg.Peers {
 		p := &in.cfg.Peers[i]
-		if p.Addr.IsValid() && outranks(p.Priority, p.Addr, prio, in.mux.Source()) && in.e.alive(now, p.Addr) {
+		if p.Addr.IsValid() && outranks(p.Priority, p.Addr, prio, in.ch.Source()) && in.e.alive(now, p.Addr) {
 			return p
 		}
 	}
@@ -70,7 +70,7 @@ func (in *instance) successorTo(src netip.Addr) bool {
 		switch {
 		case p.Addr == src:
 			sender = true
-		case !p.Addr.IsValid(), outranks(p.MaxPriority, p.Addr, prio, in.mux.Source()):
+		case !p.Addr.IsValid(), outranks(p.MaxPriority, p.Addr, prio, in.ch.Source()):
 			return false
 		}
 	}

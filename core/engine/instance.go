@@ -22,7 +22,7 @@ type instance struct {
 	e    *Engine
 	log  hclog.Logger
 	m    *fsm.Machine
-	mux  *transport.Mux
+	ch   Channel
 	dsts []netip.Addr
 	vips []vip.Addr
 
@@ -51,15 +51,11 @@ func newInstance(e *Engine, cfg policy.Instance) (*instance, error) {
 	// "grep 'VI_1 entering MASTER'" finds them; no logger name repeats it.
 	in := &instance{cfg: cfg, e: e, log: e.log, heapIndex: -1,
 		deltas: map[string]int{}, faults: map[fsm.FaultReason]map[string]bool{}, lastLog: map[string]time.Time{}}
-	mux, err := e.pool.Acquire(cfg.Interface, cfg.IPv6(), cfg.SourceAddr)
+	ch, err := e.adverts.Open(cfg.Interface, cfg.IPv6(), cfg.SourceAddr, cfg.VRID, func(p transport.Packet) { e.deliver(in, p) })
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
 	}
-	in.mux = mux
-	if err := mux.Register(cfg.VRID, func(p transport.Packet) { e.deliver(in, p) }); err != nil {
-		e.pool.Release(mux)
-		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
-	}
+	in.ch = ch
 	in.dsts = cfg.UnicastPeers
 	if len(in.dsts) == 0 {
 		in.dsts = []netip.Addr{vrrp.GroupV4}
@@ -71,7 +67,7 @@ func newInstance(e *Engine, cfg policy.Instance) (*instance, error) {
 	in.m = fsm.New(fsm.Config{
 		Version: cfg.Version, Priority: cfg.Priority, Interval: cfg.Interval,
 		Preempt: cfg.Preempt, PreemptDelay: cfg.PreemptDelay, StartupDelay: e.startupDelay,
-		PrimaryAddr: mux.Source(), GARPDelay: cfg.GARP.MasterDelay, GARPRefresh: cfg.GARP.MasterRefresh,
+		PrimaryAddr: ch.Source(), GARPDelay: cfg.GARP.MasterDelay, GARPRefresh: cfg.GARP.MasterRefresh,
 	})
 	in.status = Status{Name: cfg.Name, State: fsm.Init.String(), Interface: cfg.Interface, VRID: cfg.VRID,
 		Priority: cfg.Priority, BasePriority: cfg.Priority, Counters: map[string]uint64{}}
@@ -100,6 +96,7 @@ func (in *instance) setVIPs(cfg policy.Instance) {
 		in.e.nl.Prepare(a.Interface)
 		in.e.announcer.Prepare(a.Interface, a.Prefix.Addr().Is6())
 	}
+	in.e.vips.claim(cfg.Name, in.vips)
 }
 
 func (in *instance) count(name string) {
@@ -108,11 +105,11 @@ func (in *instance) count(name string) {
 	in.mu.Unlock()
 }
 
-// logLimited logs msg at most once per advert interval per key, so that a
-// misconfigured peer sending every interval yields one line per interval
-// rather than a flood.
+// logLimited logs msg at most once per key per second (or per advert
+// interval, if longer), so that a misconfigured or hostile peer yields a
+// line now and then rather than a flood.
 func (in *instance) logLimited(now time.Time, key, msg string, args ...any) {
-	if last, ok := in.lastLog[key]; ok && now.Sub(last) < in.cfg.Interval {
+	if last, ok := in.lastLog[key]; ok && now.Sub(last) < max(in.cfg.Interval, time.Second) {
 		return
 	}
 	in.lastLog[key] = now
@@ -137,6 +134,12 @@ func (in *instance) packet(now time.Time, p transport.Packet) {
 		in.count("dropped_" + vrrp.Reason(err))
 		in.logLimited(now, vrrp.Reason(err), fmt.Sprintf("%s dropped advert from %v", in.cfg.Name, p.Src), "error", err)
 		return
+	}
+	if in.cfg.Priority == fsm.OwnerPriority && in.rx.Priority == fsm.OwnerPriority {
+		// RFC 5798 §6.1: one owner per VRID. Two means a misconfiguration
+		// or a spoof; the state machine's rules apply, and the node's own
+		// address stays whatever they decide (vipTable never removes it).
+		in.logLimited(now, "owner_conflict", fmt.Sprintf("%s another router claims to own VRID %d (priority 255)", in.cfg.Name, in.cfg.VRID), "from", p.Src)
 	}
 	in.e.noteSender(now, p.Src, in.rx.Priority, in.rx.Interval)
 	in.m.SetSuccessor(in.successorTo(p.Src))
@@ -199,9 +202,9 @@ func (in *instance) send(prio uint8) {
 		AuthType: in.cfg.Auth.Type, Password: in.cfg.Auth.Password, Addrs: in.expect.Addrs}
 	for _, dst := range in.dsts {
 		var err error
-		in.out, err = adv.AppendMarshal(in.out[:0], in.mux.Source(), dst)
+		in.out, err = adv.AppendMarshal(in.out[:0], in.ch.Source(), dst)
 		if err == nil {
-			err = in.mux.Send(in.out, dst)
+			err = in.ch.Send(in.out, dst)
 		}
 		if err != nil {
 			in.count("send_errors")
@@ -217,7 +220,7 @@ func (in *instance) send(prio uint8) {
 
 func (in *instance) addVIPs() {
 	for _, a := range in.vips {
-		if err := in.e.vips.add(a); err != nil {
+		if err := in.e.vips.add(in.cfg.Name, a); err != nil {
 			in.log.Error(in.cfg.Name+" cannot add VIP", "vip", a.Prefix, "interface", a.Interface, "error", err)
 		}
 	}
@@ -331,6 +334,6 @@ func (in *instance) shutdown(now time.Time) {
 	in.exec(in.m.Shutdown(now))
 	in.stopped = true
 	in.e.fix(in)
-	in.mux.Unregister(in.cfg.VRID)
-	in.e.pool.Release(in.mux)
+	in.ch.Close()
+	in.e.vips.unclaim(in.vips)
 }

@@ -2,63 +2,40 @@ package engine
 
 import (
 	"fmt"
-	"net"
 	"sync"
 	"time"
-
-	"github.com/vishvananda/netlink"
 
 	"github.com/vigil-ha/vigil/core/fsm"
 )
 
-// linkWatch follows link state through netlink and tells each instance when
-// its own interface or a tracked one goes down or comes back.
+// linkWatch follows link state and tells each instance when its own
+// interface or a tracked one goes down or comes back.
 type linkWatch struct {
-	e    *Engine
-	once sync.Once
-	done chan struct{}
-	mu   sync.Mutex
-	up   map[string]bool
+	e     *Engine
+	links Links
+	once  sync.Once
+	done  chan struct{}
+	mu    sync.Mutex
+	up    map[string]bool
 }
 
-func newLinkWatch(e *Engine) *linkWatch {
-	return &linkWatch{e: e, done: make(chan struct{}), up: map[string]bool{}}
-}
-
-// linkUp reads an interface's state now. Operational state "unknown" counts
-// as up: veths and many virtual links report it while passing traffic.
-func linkUp(name string) bool {
-	l, err := netlink.LinkByName(name)
-	if err != nil {
-		return false
-	}
-	a := l.Attrs()
-	return a.Flags&net.FlagUp != 0 && (a.OperState == netlink.OperUp || a.OperState == netlink.OperUnknown)
+func newLinkWatch(e *Engine, links Links) *linkWatch {
+	return &linkWatch{e: e, links: links, done: make(chan struct{}), up: map[string]bool{}}
 }
 
 // start subscribes once; later calls do nothing.
 func (w *linkWatch) start() {
 	w.once.Do(func() {
-		ch := make(chan netlink.LinkUpdate, 64)
-		if err := netlink.LinkSubscribeWithOptions(ch, w.done, netlink.LinkSubscribeOptions{
-			ErrorCallback: func(err error) {
-				select {
-				case <-w.done: // the socket was closed by the stop: not an error
-				default:
-					w.e.log.Warn("link monitor error", "error", err)
-				}
-			},
-		}); err != nil {
-			w.e.log.Error("cannot monitor interfaces; link state changes will not move instances", "error", err)
-			return
-		}
-		go func() {
-			for u := range ch {
-				a := u.Link.Attrs()
-				up := a.Flags&net.FlagUp != 0 && (a.OperState == netlink.OperUp || a.OperState == netlink.OperUnknown)
-				w.set(a.Name, up)
+		failed := func(err error) {
+			select {
+			case <-w.done: // the socket was closed by the stop: not an error
+			default:
+				w.e.log.Warn("link monitor error", "error", err)
 			}
-		}()
+		}
+		if err := w.links.Watch(w.done, w.set, failed); err != nil {
+			w.e.log.Error("cannot monitor interfaces; link state changes will not move instances", "error", err)
+		}
 	})
 }
 
@@ -112,9 +89,9 @@ func (in *instance) linkChanged(now time.Time, name string, up bool) {
 // initialLinks applies the current state of the instance's interfaces at
 // start, before the first event can arrive.
 func (in *instance) initialLinks(now time.Time) {
-	in.linkChanged(now, in.cfg.Interface, linkUp(in.cfg.Interface))
+	in.linkChanged(now, in.cfg.Interface, in.e.links.links.Up(in.cfg.Interface))
 	for _, t := range in.cfg.TrackIfs {
-		in.linkChanged(now, t.Name, linkUp(t.Name))
+		in.linkChanged(now, t.Name, in.e.links.links.Up(t.Name))
 	}
 }
 

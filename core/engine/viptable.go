@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -11,43 +12,146 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/vigil-ha/vigil/core/policy"
+	"github.com/vigil-ha/vigil/core/statefile"
 	"github.com/vigil-ha/vigil/core/vip"
 )
 
-// vipTable adds and removes VIPs and keeps a record of the ones this node
-// added in the state directory, written before each change, so that a run
-// that crashed can be cleaned up by the next.
+// vipTable is the one place that decides which addresses this node may
+// remove: only those this run added itself. An address that was on the
+// interface before (the node's own address when it is the RFC 5798 address
+// owner, or one an operator configured) is never removed, not on FAULT,
+// stop, reload or crash recovery.
+//
+// Before an instance can add a VIP, the VIP is claimed: checked absent and
+// written to the record in the state directory (at instance start, never
+// on a takeover's path). A run that crashed is cleaned up by removing what
+// its record claims; the record is on disk before any address it names is
+// added, so no crash can leave an address unrecorded.
 type vipTable struct {
-	nl    *vip.Configurer
-	mu    sync.Mutex
-	path  string
-	log   hclog.Logger
-	held  map[string]vip.Addr
-	dirty chan struct{} // wakes the writer; capacity 1 coalesces bursts
+	nl   Addresses
+	path string
+	log  hclog.Logger
+
+	mu      sync.Mutex
+	claimed map[string]vip.Addr // absent when claimed: this run may add it
+	held    map[string]vip.Addr // added by this run and on now
+	foreign map[string]bool     // configured by someone else: never removed
+	dirty   chan struct{}       // wakes the writer; capacity 1 coalesces bursts
+	written chan struct{}       // closed when the writer has ended
 }
 
 const vipRecord = "vips.json"
 
-func newVIPTable(nl *vip.Configurer, stateDir string, log hclog.Logger) *vipTable {
-	t := &vipTable{nl: nl, log: log, held: map[string]vip.Addr{}, dirty: make(chan struct{}, 1)}
+func newVIPTable(nl Addresses, stateDir string, log hclog.Logger) *vipTable {
+	t := &vipTable{nl: nl, log: log, claimed: map[string]vip.Addr{}, held: map[string]vip.Addr{},
+		foreign: map[string]bool{}, dirty: make(chan struct{}, 1), written: make(chan struct{})}
 	if stateDir != "" {
 		t.path = filepath.Join(stateDir, vipRecord)
 		go t.writer()
+	} else {
+		close(t.written)
 	}
 	return t
 }
 
-// writer saves the record whenever it changed, off the instances' paths:
-// a takeover must not wait for the disk.
+func vipKey(a vip.Addr) string { return a.Interface + "/" + a.Prefix.String() }
+
+// claim records that this run may add the addresses, before it can: an
+// address already configured is someone else's and is left alone for good.
+// The record is written before claim returns.
+func (t *vipTable) claim(who string, addrs []vip.Addr) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	changed := false
+	for _, a := range addrs {
+		k := vipKey(a)
+		if _, ok := t.claimed[k]; ok || t.foreign[k] {
+			continue
+		}
+		if present, _ := t.nl.Present(a); present {
+			t.foreign[k] = true
+			t.log.Warn(fmt.Sprintf("%s VIP %s is already configured on %s and was not added by Vigil; it will never be removed by Vigil", who, a.Prefix, a.Interface),
+				"hint", "this is expected for an address owner (priority 255); otherwise remove it by hand if an earlier run left it")
+			continue
+		}
+		t.claimed[k] = a
+		changed = true
+	}
+	if changed {
+		t.saveLogged()
+	}
+}
+
+// unclaim forgets addresses an instance no longer uses, unless held.
+func (t *vipTable) unclaim(addrs []vip.Addr) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, a := range addrs {
+		k := vipKey(a)
+		if _, held := t.held[k]; !held {
+			delete(t.claimed, k)
+		}
+	}
+	t.markDirty()
+}
+
+// add configures a. An address found already configured is someone
+// else's: it is not held, so nothing of this run removes it.
+func (t *vipTable) add(who string, a vip.Addr) error {
+	added, err := t.nl.Add(a)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	k := vipKey(a)
+	switch {
+	case added:
+		t.held[k] = a
+		delete(t.foreign, k)
+		if _, ok := t.claimed[k]; !ok { // claimed by now unless the policy changed under us
+			t.claimed[k] = a
+			t.markDirty()
+		}
+	case err == nil:
+		if !t.foreign[k] {
+			t.log.Warn(fmt.Sprintf("%s VIP %s was already configured on %s by someone else; Vigil will not remove it", who, a.Prefix, a.Interface))
+		}
+		t.foreign[k] = true
+		delete(t.claimed, k)
+		t.markDirty()
+	}
+	return err
+}
+
+// remove deletes a if this run added it, and does nothing otherwise.
+func (t *vipTable) remove(a vip.Addr) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	k := vipKey(a)
+	if _, held := t.held[k]; !held {
+		return nil
+	}
+	_, err := t.nl.Remove(a)
+	if err == nil {
+		delete(t.held, k)
+	}
+	return err
+}
+
+// holds reports whether this run added a and has it on.
+func (t *vipTable) holds(a vip.Addr) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, ok := t.held[vipKey(a)]
+	return ok
+}
+
+// writer saves the record when an address turned out to be someone
+// else's, off the takeover's path.
 func (t *vipTable) writer() {
+	defer close(t.written)
 	for range t.dirty {
 		t.mu.Lock()
-		err := t.save()
+		t.saveLogged()
 		t.mu.Unlock()
-		if err != nil {
-			t.log.Warn("cannot record VIPs in state directory", "error", err)
-		}
 	}
 }
 
@@ -61,38 +165,16 @@ func (t *vipTable) markDirty() {
 	}
 }
 
-// flush writes the record now (at shutdown, when nothing is on a path).
-func (t *vipTable) flush() {
+// release ends the run's claims at a clean stop, once every instance has
+// removed its addresses: the record keeps only what could not be removed,
+// for the next start to try again. Nothing may use the table after.
+func (t *vipTable) release() {
+	close(t.dirty)
+	<-t.written
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if err := t.save(); err != nil {
-		t.log.Warn("cannot record VIPs in state directory", "error", err)
-	}
-}
-
-func vipKey(a vip.Addr) string { return a.Interface + "/" + a.Prefix.String() }
-
-// add configures a first and has it recorded after, in the background: the
-// address is on the critical path of a failover, the file write is not. A
-// crash in between leaves a VIP of the policy, which Recover removes anyway.
-func (t *vipTable) add(a vip.Addr) error {
-	_, err := t.nl.Add(a)
-	t.mu.Lock()
-	t.held[vipKey(a)] = a
-	t.mu.Unlock()
-	t.markDirty()
-	return err
-}
-
-func (t *vipTable) remove(a vip.Addr) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	_, err := t.nl.Remove(a)
-	if err == nil {
-		delete(t.held, vipKey(a))
-		t.markDirty()
-	}
-	return err
+	t.claimed = maps.Clone(t.held)
+	t.saveLogged()
 }
 
 type savedVIP struct {
@@ -102,60 +184,56 @@ type savedVIP struct {
 	Scope     string `json:"scope,omitempty"`
 }
 
-func (t *vipTable) save() error {
+// saveLogged writes the claimed addresses; t.mu is held.
+func (t *vipTable) saveLogged() {
 	if t.path == "" {
-		return nil
+		return
 	}
-	list := make([]savedVIP, 0, len(t.held))
-	for _, a := range t.held {
+	list := make([]savedVIP, 0, len(t.claimed))
+	for _, a := range t.claimed {
 		list = append(list, savedVIP{a.Prefix.String(), a.Interface, a.Label, a.Scope})
 	}
 	b, _ := json.Marshal(list)
-	tmp := t.path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
+	if err := statefile.WriteAtomic(t.path, b); err != nil {
+		t.log.Warn("cannot record VIPs in state directory", "path", t.path, "error", err)
 	}
-	return os.Rename(tmp, t.path)
 }
 
-// Recover removes VIPs a previous run left behind: every address recorded
-// in stateDir, and every VIP of cfg found configured (keepalived does the
-// latter at start-up). It logs each one it removes.
-func Recover(stateDir string, cfg *policy.Config, log hclog.Logger) error {
+// Recover removes the addresses a previous run recorded as its own and
+// left behind (it crashed or was killed), and nothing else: addresses it
+// did not add are never in its record. It sends nothing. It logs each
+// address it removes.
+func Recover(stateDir string, log hclog.Logger) error {
+	if stateDir == "" {
+		return nil
+	}
 	nl, err := vip.NewConfigurer()
 	if err != nil {
 		return err
 	}
 	defer nl.Close()
-	var todo []vip.Addr
-	if stateDir != "" {
-		b, err := os.ReadFile(filepath.Join(stateDir, vipRecord))
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-		case err != nil:
-			return fmt.Errorf("read VIP record: %w", err)
-		default:
-			var list []savedVIP
-			if err := json.Unmarshal(b, &list); err != nil {
-				log.Warn("VIP record is unreadable, ignoring it", "path", filepath.Join(stateDir, vipRecord), "error", err)
-			}
-			for _, s := range list {
-				if p, err := netip.ParsePrefix(s.Prefix); err == nil {
-					todo = append(todo, vip.Addr{Prefix: p, Interface: s.Interface, Label: s.Label, Scope: s.Scope})
-				}
-			}
-		}
+	return recoverWith(nl, stateDir, log)
+}
+
+func recoverWith(nl Addresses, stateDir string, log hclog.Logger) error {
+	path := filepath.Join(stateDir, vipRecord)
+	b, err := statefile.Read(path, 1<<20)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("read VIP record: %w", err)
 	}
-	for _, in := range cfg.Instances {
-		for _, v := range append(append([]policy.VIP(nil), in.VIPs...), in.ExcludedVIPs...) {
-			ifname := v.Interface
-			if ifname == "" {
-				ifname = in.Interface
-			}
-			todo = append(todo, vip.Addr{Prefix: v.Prefix, Interface: ifname, Label: v.Label, Scope: v.Scope})
-		}
+	var list []savedVIP
+	if err := json.Unmarshal(b, &list); err != nil {
+		log.Warn("VIP record is unreadable, ignoring it", "path", path, "error", err)
 	}
-	for _, a := range todo {
+	for _, s := range list {
+		p, err := netip.ParsePrefix(s.Prefix)
+		if err != nil || s.Interface == "" {
+			continue
+		}
+		a := vip.Addr{Prefix: p, Interface: s.Interface, Label: s.Label, Scope: s.Scope}
 		removed, err := nl.Remove(a)
 		if err != nil {
 			log.Warn("cannot remove leftover VIP", "vip", a.Prefix, "interface", a.Interface, "error", err)
@@ -165,8 +243,5 @@ func Recover(stateDir string, cfg *policy.Config, log hclog.Logger) error {
 			log.Info("removed VIP left by a previous run", "vip", a.Prefix, "interface", a.Interface)
 		}
 	}
-	if stateDir != "" {
-		os.Remove(filepath.Join(stateDir, vipRecord))
-	}
-	return nil
+	return os.Remove(path)
 }

@@ -148,6 +148,10 @@ func build(path string, raw *fileSchema, body *hclsyntax.Body, opts Options) (*S
 func (b *builder) indexBlocks() {
 	seen := map[string]hcl.Range{}
 	unique := func(kind, name string, rng hcl.Range) bool {
+		if !validName(name) {
+			b.err(rng, fmt.Sprintf("Invalid %s name", kind), "%q is not a valid %s name: names are 1 to %d letters, digits, '_', '-' and '.', starting with a letter, digit or '_'. They appear in log lines and some become file names in the state directory.", name, kind, maxNameLen)
+			return false
+		}
 		key := kind + "\x00" + name
 		if prev, dup := seen[key]; dup {
 			b.err(rng, fmt.Sprintf("Duplicate %s %q", kind, name), "%s named %q is already defined at %s. Give each a name of its own.", article(kind), name, Where(prev))
@@ -212,6 +216,22 @@ func (b *builder) indexBlocks() {
 	for i := range b.raw.SyncGroups {
 		unique("sync_group", b.raw.SyncGroups[i].Name, b.raw.SyncGroups[i].DefRange)
 	}
+}
+
+const maxNameLen = 64
+
+// validName reports whether a block name is an identifier: safe in a log
+// line, and as a file name (notifier queues are named after notifiers).
+func validName(s string) bool {
+	if s == "" || len(s) > maxNameLen || s[0] == '.' || s[0] == '-' {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // checkUser checks the user plugins run as. root for every plugin draws a
@@ -461,20 +481,21 @@ func (b *builder) checksPerNode(site *Site) {
 // peerCeilings sets each peer's MaxPriority from the peer's own resolved
 // instance: its base priority with every positive weight it can gain.
 func peerCeilings(site *Site) {
+	ceilings := map[string]map[string]uint8{} // node -> instance -> max priority
+	for n, c := range site.configs {
+		ceilings[n] = make(map[string]uint8, len(c.Instances))
+		for _, in := range c.Instances {
+			ceilings[n][in.Name] = in.MaxPriority()
+		}
+	}
 	for _, c := range site.configs {
 		for i := range c.Instances {
 			in := &c.Instances[i]
 			for j := range in.Peers {
 				p := &in.Peers[j]
 				p.MaxPriority = p.Priority
-				oc := site.configs[p.Node]
-				if oc == nil {
-					continue
-				}
-				for _, other := range oc.Instances {
-					if other.Name == in.Name {
-						p.MaxPriority = other.MaxPriority()
-					}
+				if m, ok := ceilings[p.Node][in.Name]; ok {
+					p.MaxPriority = m
 				}
 			}
 		}

@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"io"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -69,10 +70,37 @@ func sortDiags(d hcl.Diagnostics) {
 	})
 }
 
+// MaxPrinted is how many diagnostics WriteDiagnostics prints before it
+// only counts the rest: the first ones say what is wrong, and a file that
+// is not a policy must not print megabytes.
+const MaxPrinted = 50
+
+// secretAttr finds the value of a password attribute on a source line, so
+// that a diagnostic quoting the line never prints the secret.
+var secretAttr = regexp.MustCompile(`(?i)\b(password|auth_pass)(\s*=?\s*)("(?:[^"\\]|\\.)*"?|\S+)`)
+
+// redact hides secrets in a source line.
+func redact(line string) string {
+	return secretAttr.ReplaceAllString(line, `$1$2"********"`)
+}
+
 // WriteDiagnostics prints diags as "file:line:col: severity: summary", the
-// detail, and the source line with the range underlined.
+// detail, and the source line with the range underlined (passwords
+// masked); past MaxPrinted diagnostics it prints how many more there are.
 func WriteDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnostics) {
-	for _, d := range diags {
+	for i, d := range diags {
+		if i == MaxPrinted {
+			errs, warns := 0, 0
+			for _, d := range diags[i:] {
+				if d.Severity == hcl.DiagError {
+					errs++
+				} else {
+					warns++
+				}
+			}
+			fmt.Fprintf(w, "... and %d more errors and %d more warnings (fix the first ones, then validate again)\n", errs, warns)
+			return
+		}
 		sev := "error"
 		if d.Severity == hcl.DiagWarning {
 			sev = "warning"
@@ -85,7 +113,7 @@ func WriteDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnos
 			if f := files[s.Filename]; f != nil {
 				lines := strings.Split(string(f.Bytes), "\n")
 				if s.Start.Line-1 < len(lines) {
-					line := strings.ReplaceAll(lines[s.Start.Line-1], "\t", " ")
+					line := redact(strings.ReplaceAll(lines[s.Start.Line-1], "\t", " "))
 					width := 1
 					if s.End.Line == s.Start.Line && s.End.Column > s.Start.Column {
 						width = s.End.Column - s.Start.Column

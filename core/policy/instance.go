@@ -72,6 +72,7 @@ func (b *builder) instancesInto(site *Site) {
 			if !warnedWeights {
 				warnedWeights = b.weightRange(in, n, &ni)
 			}
+			b.ownerAddress(in, n, &ni)
 			site.configs[n].Instances = append(site.configs[n].Instances, ni)
 		}
 		if missingIf {
@@ -278,7 +279,7 @@ func (b *builder) auth(in *instanceBlock, out *Instance) {
 		}
 		if len(*a.Password) > 8 {
 			b.warn(attrRange(a.Body, "password", a.DefRange), "Password longer than 8 bytes",
-				"VRRPv2 carries 8 bytes of password; only %q is sent, as keepalived does. Shorten it so that the policy says what is on the wire.", (*a.Password)[:8])
+				"VRRPv2 carries 8 bytes of password; only the first 8 are sent, as keepalived does. Shorten it so that the policy says what is on the wire.")
 		}
 		copy(out.Auth.Password[:], *a.Password)
 	case "ah":
@@ -396,7 +397,9 @@ func (b *builder) weightRange(in *instanceBlock, node string, inst *Instance) bo
 	}
 	rng := attrRange(in.Body, "track", in.DefRange)
 	switch {
-	case inst.Priority == 255 && (len(inst.Track) > 0 || len(inst.TrackIfs) > 0):
+	case inst.Priority == 255 && len(inst.Track) == 0 && len(inst.TrackIfs) == 0:
+		return false // an untracked owner stays at 255
+	case inst.Priority == 255:
 		b.warn(rng, "Address owner is tracked", "%s has priority 255 (address owner); weights change it to a non-owner priority. Use 254 if checks should move the address.", who)
 	case lo < 1:
 		b.warn(rng, "Weights can push priority below 1", "With every negative weight applied %s drops to %d; it is clamped to 1, as keepalived does. Lower the weights or raise the priority.", who, lo)
@@ -406,6 +409,24 @@ func (b *builder) weightRange(in *instanceBlock, node string, inst *Instance) bo
 		return false
 	}
 	return true
+}
+
+// ownerAddress warns when a VIP is the node's own address but the node
+// is not the address owner (priority 255): RFC 5798 §6.1 makes the router
+// that owns the address master whenever it is up. Vigil never removes an
+// address it found configured, so on that node the VIP would answer even
+// while another node is master.
+func (b *builder) ownerAddress(in *instanceBlock, node string, inst *Instance) {
+	if !inst.SourceAddr.IsValid() || inst.Priority == 255 {
+		return
+	}
+	for i, v := range inst.VIPs {
+		if v.Prefix.Addr() == inst.SourceAddr {
+			b.warn(b.vipRange(in, i, len(inst.VIPs)), "VIP is a node's own address",
+				"%s is node %s's address, but %s has priority %d there. A node that owns the address must be the address owner: give it priority = 255, or use another address as the VIP.",
+				v.Prefix.Addr(), node, in.Name, inst.Priority)
+		}
+	}
 }
 
 // checkVRIDs reports two instances with one VRID on one interface and family.

@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"reflect"
 
@@ -9,6 +11,7 @@ import (
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"unicode/utf8"
 )
 
 // Options tune loading.
@@ -23,18 +26,49 @@ type Options struct {
 	UserExists func(name string) bool
 }
 
+// A policy is input like any other: these bounds are checked before the
+// parser sees it, so that no file can exhaust the stack or the memory of
+// the agent reloading it.
+const (
+	// MaxPolicyBytes is far above any real site (the seed's is 3 KiB; a
+	// node of 1,000 instances about 150 KiB).
+	MaxPolicyBytes = 4 << 20
+	// MaxNesting bounds brackets, braces and parentheses inside one
+	// another; a policy needs fewer than ten.
+	MaxNesting = 64
+)
+
 // Load parses, decodes and validates the policy at path. Diagnostics hold
 // every error and warning found; the Site is nil when there are errors.
 func Load(path string, opts Options) (*Site, map[string]*hcl.File, hcl.Diagnostics) {
-	src, err := os.ReadFile(path)
+	src, err := readBounded(path)
 	if err != nil {
 		return nil, nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read policy", Detail: err.Error()}}
 	}
 	return Parse(path, src, opts)
 }
 
+func readBounded(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	src, err := io.ReadAll(io.LimitReader(f, MaxPolicyBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(src) > MaxPolicyBytes {
+		return nil, fmt.Errorf("%s is larger than %d MiB; a policy is far smaller: is this the right file?", path, MaxPolicyBytes>>20)
+	}
+	return src, nil
+}
+
 // Parse is Load for a policy already in memory; path names it in diagnostics.
 func Parse(path string, src []byte, opts Options) (*Site, map[string]*hcl.File, hcl.Diagnostics) {
+	if d := precheck(path, src); d != nil {
+		return nil, nil, hcl.Diagnostics{d}
+	}
 	p := hclparse.NewParser()
 	f, diags := p.ParseHCL(src, path)
 	if diags.HasErrors() {
@@ -50,6 +84,100 @@ func Parse(path string, src []byte, opts Options) (*Site, map[string]*hcl.File, 
 		return nil, p.Files(), diags
 	}
 	return site, p.Files(), diags
+}
+
+// precheck refuses what the HCL parser must not be given: a file too
+// large, one that is not text (one error, not one per byte), or one nested
+// deeper than MaxNesting (the parser recurses once per level).
+func precheck(path string, src []byte) *hcl.Diagnostic {
+	at := func(off int) *hcl.Range {
+		line, col := 1+bytes.Count(src[:off], []byte{'\n'}), off-bytes.LastIndexByte(src[:off], '\n')
+		pos := hcl.Pos{Line: line, Column: col, Byte: off}
+		return &hcl.Range{Filename: path, Start: pos, End: pos}
+	}
+	switch {
+	case len(src) > MaxPolicyBytes:
+		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Policy too large",
+			Detail: fmt.Sprintf("The policy is %d bytes; at most %d MiB is read. Is this the right file?", len(src), MaxPolicyBytes>>20)}
+	case bytes.IndexByte(src, 0) >= 0 || !utf8.Valid(src):
+		off := bytes.IndexByte(src, 0)
+		if off < 0 {
+			off = invalidUTF8(src)
+		}
+		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Policy is not text", Subject: at(off),
+			Detail: "A policy is UTF-8 text in HCL; this file holds binary data here. Is this the right file?"}
+	}
+	if off := tooDeep(path, src); off >= 0 {
+		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Policy nested too deeply", Subject: at(off),
+			Detail: fmt.Sprintf("Brackets, braces, parentheses, quotes and templates nest more than %d deep here; a policy needs a handful. Check for unclosed or runaway brackets.", MaxNesting)}
+	}
+	return nil
+}
+
+// skipHeredoc returns the offset of the last byte of the heredoc that
+// starts at i (<<ID or <<-ID, then lines up to one that is ID alone), or i+1
+// when no heredoc starts there. Its text is a template: quotes in it open
+// no string, but ${ } in it could nest; those are counted by a recursive
+// look at its text as if it were inside a string.
+func skipHeredoc(src []byte, i int) int {
+	j := i + 2
+	if j < len(src) && src[j] == '-' {
+		j++
+	}
+	k := j
+	for k < len(src) && (src[k] == '_' || src[k] == '-' || src[k] >= 'a' && src[k] <= 'z' || src[k] >= 'A' && src[k] <= 'Z' || src[k] >= '0' && src[k] <= '9') {
+		k++
+	}
+	if k == j || k >= len(src) || src[k] != '\n' && src[k] != '\r' {
+		return i + 1
+	}
+	id := src[j:k]
+	for line := k + 1; line < len(src); {
+		end := bytes.IndexByte(src[line:], '\n')
+		if end < 0 {
+			end = len(src) - line
+		}
+		if bytes.Equal(bytes.TrimSpace(src[line:line+end]), id) {
+			return line + end - 1
+		}
+		line += end + 1
+	}
+	return len(src) - 1
+}
+
+func invalidUTF8(src []byte) int {
+	for off := 0; off < len(src); {
+		r, n := utf8.DecodeRune(src[off:])
+		if r == utf8.RuneError && n <= 1 {
+			return off
+		}
+		off += n
+	}
+	return 0
+}
+
+// tooDeep returns the offset where nesting first exceeds MaxNesting, or
+// -1. It counts on HCL's own lexer, which does not recurse: every token
+// that opens something the parser descends into (brackets, braces,
+// parentheses, quotes, heredocs and template sequences) against the one
+// that closes it.
+func tooDeep(path string, src []byte) int {
+	depth := 0
+	toks, _ := hclsyntax.LexConfig(src, path, hcl.InitialPos)
+	for _, tok := range toks {
+		switch tok.Type {
+		case hclsyntax.TokenOBrace, hclsyntax.TokenOBrack, hclsyntax.TokenOParen, hclsyntax.TokenOQuote,
+			hclsyntax.TokenOHeredoc, hclsyntax.TokenTemplateInterp, hclsyntax.TokenTemplateControl:
+			depth++
+			if depth > MaxNesting {
+				return tok.Range.Start.Byte
+			}
+		case hclsyntax.TokenCBrace, hclsyntax.TokenCBrack, hclsyntax.TokenCParen, hclsyntax.TokenCQuote,
+			hclsyntax.TokenCHeredoc, hclsyntax.TokenTemplateSeqEnd:
+			depth = max(depth-1, 0)
+		}
+	}
+	return -1
 }
 
 // applyDefaults fills every absent attribute that has a default tag, walking

@@ -1,0 +1,265 @@
+package engine
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/vigil-ha/vigil/core/fsm"
+	"github.com/vigil-ha/vigil/core/vrrp"
+)
+
+// An address owner whose VIP is the node's own address: Vigil finds it
+// configured, so it is never Vigil's to remove, whatever happens (keepalived
+// 2.2.7 deletes it, and the node's routes with it).
+const ownerPolicy = `
+instance "VI_1" {
+  vrid     = 7
+  version  = 3
+  advert_interval = "10ms"
+  vips     = ["192.0.2.1/24"]
+  priority = { n1 = 255, n2 = 100 }
+}
+`
+
+func TestOwnerAddressIsNeverRemoved(t *testing.T) {
+	addrs := newFakeAddrs("eth0 192.0.2.1/24")
+	r := newRig(t, addrs)
+	if err := r.e.Apply(config(t, ownerPolicy)); err != nil {
+		t.Fatal(err)
+	}
+	r.waitState(t, "VI_1", "MASTER") // the owner takes over at once
+	if strings.Contains(r.record(t), "192.0.2.1") {
+		t.Errorf("the owner's address is in the crash record: %s", r.record(t))
+	}
+	// FAULT (interface down) would remove the VIPs.
+	r.links.set("eth0", false)
+	r.waitState(t, "VI_1", "FAULT")
+	r.links.set("eth0", true)
+	r.waitState(t, "VI_1", "MASTER")
+	// Another owner for the VRID, from a higher address: the machine steps
+	// down; the address stays and the conflict is logged.
+	r.wire.inject(t, "eth0", vrrp.Advert{Version: vrrp.V3, VRID: 7, Priority: 255, Interval: 10 * time.Millisecond,
+		Addrs: nil}, "192.0.2.200")
+	r.waitState(t, "VI_1", "BACKUP")
+	if !strings.Contains(r.log.String(), "VI_1 another router claims to own VRID 7 (priority 255)") {
+		t.Errorf("owner conflict not logged:\n%s", r.log.String())
+	}
+	r.e.Shutdown()
+	if got := addrs.removals(); len(got) > 0 {
+		t.Fatalf("removed addresses Vigil did not add: %v", got)
+	}
+	if !addrs.has("eth0 192.0.2.1/24") {
+		t.Fatal("the node's own address is gone")
+	}
+	// Crash recovery from what the run left on disk touches nothing.
+	if err := recoverWith(addrs, r.dir, hclog.NewNullLogger()); err != nil {
+		t.Fatal(err)
+	}
+	if got := addrs.removals(); len(got) > 0 {
+		t.Fatalf("recovery removed addresses Vigil did not add: %v", got)
+	}
+}
+
+// The same policy with a VIP that is not there: Vigil adds it and removes it.
+func TestAddedVIPIsRemovedOnFaultAndStop(t *testing.T) {
+	addrs := newFakeAddrs()
+	r := newRig(t, addrs)
+	if err := r.e.Apply(config(t, ownerPolicy)); err != nil {
+		t.Fatal(err)
+	}
+	r.waitState(t, "VI_1", "MASTER")
+	if !addrs.has("eth0 192.0.2.1/24") {
+		t.Fatal("VIP not added")
+	}
+	r.links.set("eth0", false)
+	r.waitState(t, "VI_1", "FAULT")
+	if addrs.has("eth0 192.0.2.1/24") {
+		t.Fatal("VIP still on in FAULT")
+	}
+	r.links.set("eth0", true)
+	r.waitState(t, "VI_1", "MASTER")
+	r.e.Shutdown()
+	if addrs.has("eth0 192.0.2.1/24") {
+		t.Fatal("VIP still on after stop")
+	}
+	if rec := r.record(t); rec != "[]" {
+		t.Errorf("record after a clean stop = %q, want []", rec)
+	}
+}
+
+// The record names a VIP before it can be added, so a run killed at any
+// moment is cleaned up; an address that was there before is not in it.
+func TestCrashRecordComesBeforeTheAddress(t *testing.T) {
+	addrs := newFakeAddrs("eth0 192.0.2.50/24")
+	r := newRig(t, addrs)
+	cfg := config(t, `
+instance "VI_1" {
+  vrid     = 7
+  version  = 3
+  advert_interval = "10ms"
+  vips     = ["192.0.2.10/24", "192.0.2.50/24"]
+  priority = { n1 = 100, n2 = 200 }
+}
+`)
+	if err := r.e.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	// A backup (n2 ranks higher but is silent, so this node will take
+	// over after the master-down interval); the record is written already.
+	rec := r.record(t)
+	if !strings.Contains(rec, "192.0.2.10/24") || strings.Contains(rec, "192.0.2.50") {
+		t.Fatalf("record at start = %s, want 192.0.2.10/24 only", rec)
+	}
+	r.waitState(t, "VI_1", "MASTER")
+	// "Crash": the engine is abandoned with its VIP on; the next start's
+	// recovery removes what the record names, and only that.
+	if err := recoverWith(addrs, r.dir, hclog.NewNullLogger()); err != nil {
+		t.Fatal(err)
+	}
+	if got := addrs.removals(); !slices.Equal(got, []string{"eth0 192.0.2.10/24"}) {
+		t.Fatalf("recovery removed %v, want only Vigil's 192.0.2.10/24", got)
+	}
+	if !addrs.has("eth0 192.0.2.50/24") {
+		t.Fatal("recovery removed an address that was there before Vigil")
+	}
+	if _, err := os.Stat(filepath.Join(r.dir, vipRecord)); !os.IsNotExist(err) {
+		t.Errorf("record still there after recovery: %v", err)
+	}
+}
+
+// An address someone configures after Vigil claimed it is found at the
+// takeover (EEXIST) and is then not Vigil's either.
+func TestAddressAddedBySomeoneElseLaterIsKept(t *testing.T) {
+	addrs := newFakeAddrs()
+	r := newRig(t, addrs)
+	if err := r.e.Apply(config(t, `
+instance "VI_1" {
+  vrid     = 7
+  version  = 3
+  advert_interval = "10ms"
+  vips     = ["192.0.2.10/24"]
+  priority = { n1 = 100, n2 = 200 }
+}
+`)); err != nil {
+		t.Fatal(err)
+	}
+	addrs.add("eth0 192.0.2.10/24")
+	r.waitState(t, "VI_1", "MASTER")
+	r.e.Shutdown()
+	if !addrs.has("eth0 192.0.2.10/24") || len(addrs.removals()) > 0 {
+		t.Fatalf("removed %v", addrs.removals())
+	}
+	if strings.Contains(r.record(t), "192.0.2.10") {
+		t.Errorf("record still claims it: %s", r.record(t))
+	}
+}
+
+// A reload leaves unchanged instances alone, updates a VIP-only change in
+// place and restarts only what changed otherwise.
+func TestReloadTouchesOnlyWhatChanged(t *testing.T) {
+	addrs := newFakeAddrs()
+	r := newRig(t, addrs)
+	base := `
+instance "VI_1" {
+  vrid     = 1
+  version  = 3
+  advert_interval = "10ms"
+  vips     = ["192.0.2.11/24"]
+  priority = { n1 = 200, n2 = 100 }
+}
+instance "VI_2" {
+  vrid     = 2
+  version  = 3
+  advert_interval = "10ms"
+  vips     = [%s]
+  priority = { n1 = 200, n2 = 100 }
+}
+instance "VI_3" {
+  vrid     = 3
+  version  = 3
+  advert_interval = "10ms"
+  vips     = ["192.0.2.13/24"]
+  priority = { n1 = %d, n2 = 100 }
+}
+`
+	if err := r.e.Apply(config(t, sprintf(base, `"192.0.2.12/24"`, 200))); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"VI_1", "VI_2", "VI_3"} {
+		r.waitState(t, n, "MASTER")
+	}
+	before1, before2 := len(r.transitionsOf("VI_1")), len(r.transitionsOf("VI_2"))
+	if err := r.e.Apply(config(t, sprintf(base, `"192.0.2.22/24"`, 150))); err != nil {
+		t.Fatal(err)
+	}
+	r.waitState(t, "VI_3", "MASTER")
+	if got := len(r.transitionsOf("VI_1")); got != before1 {
+		t.Errorf("unchanged VI_1 made %d transitions on reload", got-before1)
+	}
+	if got := len(r.transitionsOf("VI_2")); got != before2 {
+		t.Errorf("VI_2 (VIPs only) made %d transitions on reload", got-before2)
+	}
+	if addrs.has("eth0 192.0.2.12/24") || !addrs.has("eth0 192.0.2.22/24") {
+		t.Errorf("VI_2's VIPs not updated in place: %v", addrs.on)
+	}
+	if !contains(r.transitionsOf("VI_3"), "INIT") && len(r.transitionsOf("VI_3")) < 2 {
+		t.Errorf("VI_3 (priority changed) was not restarted: %v", r.transitionsOf("VI_3"))
+	}
+	if !strings.Contains(r.record(t), "192.0.2.22/24") || strings.Contains(r.record(t), "192.0.2.12/") {
+		t.Errorf("record after reload = %s", r.record(t))
+	}
+	r.e.Shutdown()
+	if r.wire.open != 0 {
+		t.Errorf("%d advert channels left open", r.wire.open)
+	}
+}
+
+// A sync group's members share FAULT and follow each other.
+func TestSyncGroupSharesFault(t *testing.T) {
+	addrs := newFakeAddrs()
+	r := newRig(t, addrs)
+	if err := r.e.Apply(config(t, `
+instance "VI_1" {
+  vrid     = 1
+  version  = 3
+  advert_interval = "10ms"
+  vips     = ["192.0.2.11/24"]
+  priority = { n1 = 200, n2 = 100 }
+}
+instance "VI_2" {
+  vrid     = 2
+  version  = 3
+  advert_interval = "10ms"
+  vips     = ["192.0.2.12/24"]
+  priority = { n1 = 200, n2 = 100 }
+}
+sync_group "G" {
+  instances = ["VI_1", "VI_2"]
+}
+`)); err != nil {
+		t.Fatal(err)
+	}
+	r.waitState(t, "VI_1", "MASTER")
+	r.waitState(t, "VI_2", "MASTER")
+	if err := r.e.SetFault("VI_1", fsm.FaultCheck, "check x", true, "check x failed"); err != nil {
+		t.Fatal(err)
+	}
+	r.waitState(t, "VI_1", "FAULT")
+	r.waitState(t, "VI_2", "FAULT")
+	if addrs.has("eth0 192.0.2.12/24") {
+		t.Error("VI_2 kept its VIP in its group's FAULT")
+	}
+	r.e.SetFault("VI_1", fsm.FaultCheck, "check x", false, "check x passes")
+	r.waitState(t, "VI_1", "MASTER")
+	r.waitState(t, "VI_2", "MASTER")
+	r.e.Shutdown()
+}
+
+func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }

@@ -1,0 +1,322 @@
+package engine
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/vigil-ha/vigil/core/policy"
+	"github.com/vigil-ha/vigil/core/transport"
+	"github.com/vigil-ha/vigil/core/vip"
+	"github.com/vigil-ha/vigil/core/vrrp"
+)
+
+// The fakes stand for the kernel: a wire that records what instances send
+// and lets a test inject adverts, an address table, an announcer that
+// counts, and links a test turns up and down.
+
+type fakeWire struct {
+	mu       sync.Mutex
+	src      netip.Addr
+	handlers map[string]transport.Handler // ifname/vrid
+	sent     map[uint8][]uint8            // vrid -> priorities sent
+	open     int
+}
+
+func newFakeWire(src string) *fakeWire {
+	return &fakeWire{src: netip.MustParseAddr(src), handlers: map[string]transport.Handler{}, sent: map[uint8][]uint8{}}
+}
+
+type fakeChannel struct {
+	w    *fakeWire
+	key  string
+	vrid uint8
+}
+
+func (w *fakeWire) Open(ifname string, v6 bool, src netip.Addr, vrid uint8, h transport.Handler) (Channel, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	k := fmt.Sprintf("%s/%d", ifname, vrid)
+	if _, dup := w.handlers[k]; dup {
+		return nil, fmt.Errorf("VRID %d is already in use on %s", vrid, ifname)
+	}
+	w.handlers[k] = h
+	w.open++
+	return &fakeChannel{w: w, key: k, vrid: vrid}, nil
+}
+
+func (c *fakeChannel) Send(msg []byte, dst netip.Addr) error {
+	var a vrrp.Advert
+	if err := a.Unmarshal(msg, c.w.src, dst); err != nil {
+		return err
+	}
+	c.w.mu.Lock()
+	c.w.sent[c.vrid] = append(c.w.sent[c.vrid], a.Priority)
+	c.w.mu.Unlock()
+	return nil
+}
+func (c *fakeChannel) Source() netip.Addr { return c.w.src }
+func (c *fakeChannel) Close() {
+	c.w.mu.Lock()
+	delete(c.w.handlers, c.key)
+	c.w.open--
+	c.w.mu.Unlock()
+}
+
+// inject delivers an advert from src as if it arrived on ifname.
+func (w *fakeWire) inject(t *testing.T, ifname string, adv vrrp.Advert, src string) {
+	t.Helper()
+	from := netip.MustParseAddr(src)
+	b, err := adv.AppendMarshal(nil, from, vrrp.GroupV4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.mu.Lock()
+	h := w.handlers[fmt.Sprintf("%s/%d", ifname, adv.VRID)]
+	w.mu.Unlock()
+	if h == nil {
+		t.Fatalf("no instance listens for VRID %d on %s", adv.VRID, ifname)
+	}
+	h(transport.Packet{Data: b, Src: from, Dst: vrrp.GroupV4, TTL: 255, At: time.Now()})
+}
+
+func (w *fakeWire) sentTo(vrid uint8) []uint8 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]uint8(nil), w.sent[vrid]...)
+}
+
+// fakeAddrs is an interface address table with Linux's answers: adding an
+// address that is there is EEXIST (Add reports false), removing one that
+// is not is a no-op.
+type fakeAddrs struct {
+	mu      sync.Mutex
+	on      map[string]bool
+	removed []string // every address actually removed, in order
+	closed  bool
+}
+
+func newFakeAddrs(present ...string) *fakeAddrs {
+	f := &fakeAddrs{on: map[string]bool{}}
+	for _, p := range present {
+		f.on[p] = true
+	}
+	return f
+}
+
+func key(a vip.Addr) string { return a.Interface + " " + a.Prefix.String() }
+
+func (f *fakeAddrs) Prepare(string) error { return nil }
+func (f *fakeAddrs) Add(a vip.Addr) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.on[key(a)] {
+		return false, nil
+	}
+	f.on[key(a)] = true
+	return true, nil
+}
+func (f *fakeAddrs) Remove(a vip.Addr) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.on[key(a)] {
+		return false, nil
+	}
+	delete(f.on, key(a))
+	f.removed = append(f.removed, key(a))
+	return true, nil
+}
+func (f *fakeAddrs) Present(a vip.Addr) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.on[key(a)], nil
+}
+func (f *fakeAddrs) Close() { f.closed = true }
+func (f *fakeAddrs) has(k string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.on[k]
+}
+func (f *fakeAddrs) add(k string) {
+	f.mu.Lock()
+	f.on[k] = true
+	f.mu.Unlock()
+}
+func (f *fakeAddrs) removals() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.removed...)
+}
+
+type fakeAnnouncer struct {
+	mu     sync.Mutex
+	bursts int
+}
+
+func (f *fakeAnnouncer) Prepare(string, bool) error { return nil }
+func (f *fakeAnnouncer) Burst([]vip.Addr, int, time.Duration, time.Duration) error {
+	f.mu.Lock()
+	f.bursts++
+	f.mu.Unlock()
+	return nil
+}
+func (f *fakeAnnouncer) Close() {}
+
+type fakeLinks struct {
+	mu      sync.Mutex
+	down    map[string]bool
+	changed func(string, bool)
+}
+
+func (f *fakeLinks) Up(name string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return !f.down[name]
+}
+func (f *fakeLinks) Watch(_ <-chan struct{}, changed func(string, bool), _ func(error)) error {
+	f.mu.Lock()
+	f.changed = changed
+	f.mu.Unlock()
+	return nil
+}
+func (f *fakeLinks) set(name string, up bool) {
+	f.mu.Lock()
+	if f.down == nil {
+		f.down = map[string]bool{}
+	}
+	f.down[name] = !up
+	changed := f.changed
+	f.mu.Unlock()
+	changed(name, up)
+}
+
+// syncBuffer is a log sink tests read while the engine writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// rig is an engine on fakes.
+type rig struct {
+	e     *Engine
+	wire  *fakeWire
+	addrs *fakeAddrs
+	ann   *fakeAnnouncer
+	links *fakeLinks
+	log   *syncBuffer
+	dir   string
+
+	mu          sync.Mutex
+	transitions []Transition
+}
+
+func newRig(t *testing.T, addrs *fakeAddrs) *rig {
+	t.Helper()
+	r := &rig{wire: newFakeWire("192.0.2.1"), addrs: addrs, ann: &fakeAnnouncer{}, links: &fakeLinks{},
+		log: &syncBuffer{}, dir: t.TempDir()}
+	var err error
+	r.e, err = New(Options{
+		Log:      hclog.New(&hclog.LoggerOptions{Output: r.log, Level: hclog.Debug}),
+		StateDir: r.dir, Adverts: r.wire, Addresses: addrs, Announcer: r.ann, Links: r.links,
+		OnTransition: func(tr Transition) {
+			r.mu.Lock()
+			r.transitions = append(r.transitions, tr)
+			r.mu.Unlock()
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (r *rig) transitionsOf(name string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, t := range r.transitions {
+		if t.Instance == name {
+			out = append(out, t.To)
+		}
+	}
+	return out
+}
+
+// state waits (at most 3 s, polling every 5 ms) for instance name to reach
+// want, and fails the test otherwise.
+func (r *rig) waitState(t *testing.T, name, want string) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		got := r.state(name)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is %s, want %s\nlog:\n%s", name, got, want, r.log.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (r *rig) state(name string) string {
+	for _, s := range r.e.Status() {
+		if s.Name == name {
+			return s.State
+		}
+	}
+	return "absent"
+}
+
+func (r *rig) record(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(r.dir, vipRecord))
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// config builds node n1's configuration from a site policy body (the node
+// block is added here).
+func config(t *testing.T, body string) *policy.Config {
+	t.Helper()
+	src := "node \"n1\" {\n  interface = \"eth0\"\n  address = \"192.0.2.1\"\n}\nnode \"n2\" {\n  interface = \"eth0\"\n  address = \"192.0.2.2\"\n}\n" + body
+	site, _, diags := policy.Parse("test.hcl", []byte(src), policy.Options{})
+	if diags.HasErrors() {
+		t.Fatalf("policy: %s", diags.Error())
+	}
+	cfg, err := site.Config("n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if strings.Contains(x, s) {
+			return true
+		}
+	}
+	return false
+}
