@@ -20,7 +20,6 @@ import (
 
 	"github.com/vigil-ha/vigil/core/api"
 	"github.com/vigil-ha/vigil/core/engine"
-	"github.com/vigil-ha/vigil/core/pluginhost"
 	"github.com/vigil-ha/vigil/core/policy"
 	"github.com/vigil-ha/vigil/core/statefile"
 )
@@ -58,7 +57,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	ps := &plugins{log: log, self: o.Self, builtins: o.Builtins, stateDir: o.StateDir,
-		checks: map[string]*runningCheck{}, notifiers: map[string]*runningNotifier{}, actions: map[string]*pluginhost.Plugin{},
+		checks: map[string]*runningCheck{}, notifiers: map[string]*runningNotifier{}, actions: map[string]actionPlugin{}, busy: map[string]*actionRun{},
 		ewake: make(chan struct{}, 1)}
 	eng, err := engine.New(engine.Options{Log: log, StateDir: o.StateDir, OnTransition: ps.transition})
 	if err != nil {

@@ -27,10 +27,23 @@ type Builtins interface {
 	Has(name string) bool
 }
 
+// instances is what the plugins need of the engine: checks and actions
+// weigh on instances or hold them in FAULT.
+type instances interface {
+	SetWeight(name, source string, delta int) error
+	SetFault(name string, r fsm.FaultReason, source string, on bool, why string) error
+}
+
+// actionPlugin is a running action plugin.
+type actionPlugin interface {
+	Run(ctx context.Context, t sdk.Trigger) (sdk.Outcome, string, error)
+	Close()
+}
+
 // plugins runs the policy's checks, actions and notifiers for one node.
 type plugins struct {
 	log      hclog.Logger
-	eng      *engine.Engine
+	eng      instances
 	self     string // this binary, re-executed for built-ins
 	builtins Builtins
 	stateDir string
@@ -41,7 +54,10 @@ type plugins struct {
 	mu      sync.Mutex
 	cfg     *policy.Config
 	checks  map[string]*runningCheck
-	actions map[string]*pluginhost.Plugin
+	actions map[string]actionPlugin
+	// busy holds the actions running now: one run of an action at a time;
+	// a failure arriving meanwhile waits for it (the latest one only).
+	busy map[string]*actionRun
 
 	nmu       sync.Mutex
 	ncfg      *policy.Config
@@ -59,6 +75,7 @@ type runningCheck struct {
 	cfg     policy.Check
 	plugin  *pluginhost.Plugin
 	tracker *track.Tracker
+	failing bool // as the tracker last reported
 	cancel  context.CancelFunc
 	// failures counts the check's failures; an action's outcome applies
 	// only to the failure it was run for.
@@ -77,18 +94,18 @@ func (ps *plugins) spec(cfg *policy.Config, block, name string, kind sdk.Kind, c
 	s := pluginhost.Spec{Name: block, Plugin: name, Kind: kind, Config: config, User: cfg.PluginUser, MaxBackoff: cfg.PluginRestartMax}
 	for _, p := range cfg.Plugins {
 		if p.Name == name && p.Path == "" && ps.builtins.Has(name) {
-			s.User = p.User // a built-in's options
+			s.User, s.PassEnv = p.User, p.PassEnv // a built-in's options
 			break
 		}
 		if p.Name == name {
-			s.Path, s.Args, s.SHA256, s.User = p.Path, p.Args, p.SHA256, p.User
+			s.Path, s.Args, s.SHA256, s.User, s.PassEnv = p.Path, p.Args, p.SHA256, p.User, p.PassEnv
 			return s, nil
 		}
 	}
 	if !ps.builtins.Has(name) {
 		return s, fmt.Errorf("%s %q uses plugin %q, which is not built into this vigil and not declared in a plugin block", kind, block, name)
 	}
-	s.Path, s.Args = ps.self, []string{"plugin", name}
+	s.Path, s.Args, s.Builtin = ps.self, []string{"plugin", name}, true
 	return s, nil
 }
 
@@ -221,9 +238,12 @@ func (ps *plugins) changed(ch track.Change) {
 	ps.mu.Lock()
 	cfg := ps.cfg
 	var failure uint64
-	if rc := ps.checks[ch.Check]; rc != nil && ch.Failing {
-		rc.failures++
-		failure = rc.failures
+	if rc := ps.checks[ch.Check]; rc != nil {
+		rc.failing = ch.Failing
+		if ch.Failing {
+			rc.failures++
+			failure = rc.failures
+		}
 	}
 	ps.mu.Unlock()
 	var actions []policy.Action
@@ -237,7 +257,7 @@ func (ps *plugins) changed(ch track.Change) {
 			ps.applyCheck(cfg, ch.Check, true, ch.Message)
 		}
 		for _, a := range actions {
-			go ps.runAction(cfg, a, ch, failure)
+			ps.startAction(cfg, a, ch, failure)
 		}
 		return
 	}
@@ -255,8 +275,12 @@ func (ps *plugins) changed(ch track.Change) {
 func (ps *plugins) current(check string, failure uint64) bool {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
+	return ps.currentLocked(check, failure)
+}
+
+func (ps *plugins) currentLocked(check string, failure uint64) bool {
 	rc := ps.checks[check]
-	return rc != nil && rc.failures == failure && rc.tracker.Failing()
+	return rc != nil && rc.failures == failure && rc.failing
 }
 
 // applyCheck turns a check's state into each tracking instance's weight,
@@ -285,6 +309,46 @@ func (ps *plugins) clearCheck(cfg *policy.Config, check string) {
 		ps.eng.SetWeight(inst, "check "+check, 0)
 		ps.eng.SetFault(inst, fsm.FaultCheck, "check "+check, false, "check removed")
 	}
+}
+
+// actionRun is an action running now and the failure waiting for it.
+type actionRun struct {
+	next *pendingRun
+}
+
+type pendingRun struct {
+	ch      track.Change
+	failure uint64
+}
+
+// startAction runs a for the check's failure unless a run of it is under
+// way; then the failure waits, and runs next if it is still current.
+func (ps *plugins) startAction(cfg *policy.Config, a policy.Action, ch track.Change, failure uint64) {
+	ps.mu.Lock()
+	if run, busy := ps.busy[a.Name]; busy {
+		run.next = &pendingRun{ch, failure}
+		ps.mu.Unlock()
+		ps.log.Info(fmt.Sprintf("action %s is still running; check %s's new failure waits for it", a.Name, ch.Check))
+		return
+	}
+	run := &actionRun{}
+	ps.busy[a.Name] = run
+	ps.mu.Unlock()
+	go func() {
+		for {
+			ps.runAction(cfg, a, ch, failure)
+			ps.mu.Lock()
+			next := run.next
+			run.next = nil
+			if next == nil || !ps.currentLocked(next.ch.Check, next.failure) {
+				delete(ps.busy, a.Name)
+				ps.mu.Unlock()
+				return
+			}
+			ps.mu.Unlock()
+			ch, failure = next.ch, next.failure
+		}
+	}()
 }
 
 func (ps *plugins) runAction(cfg *policy.Config, a policy.Action, ch track.Change, failure uint64) {

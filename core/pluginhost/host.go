@@ -7,16 +7,12 @@ package pluginhost
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"os/user"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -36,9 +32,15 @@ type Spec struct {
 	Kind   sdk.Kind // what the policy uses it as
 	Path   string   // binary to run
 	Args   []string // arguments, e.g. ["plugin", "nginx-process"] for a built-in
-	SHA256 string   // expected hex digest of Path; "" means not pinned
-	User   string   // run as this user; "" or "root" means as the agent
-	Config []byte   // the config block as a JSON object
+	// Builtin is set for a plugin compiled into this binary (Path is the
+	// agent's own executable, re-run with Args).
+	Builtin bool
+	SHA256  string // expected hex digest of Path; "" means not pinned
+	User    string // run as this user; "" or "root" means as the agent
+	// PassEnv names variables of the agent's environment the plugin gets
+	// besides PATH, LANG, LANGUAGE, LC_* and TZ.
+	PassEnv []string
+	Config  []byte // the config block as a JSON object
 	// CallTimeout bounds every call (default 10s); checks pass their own.
 	CallTimeout time.Duration
 	// MaxBackoff bounds the wait before a restart (default MaxBackoff).
@@ -90,23 +92,14 @@ func Launch(spec Spec, log hclog.Logger) (*Plugin, error) {
 	return p, nil
 }
 
-// VerifyChecksum refuses a binary whose SHA-256 differs from want, naming
-// the file and both digests.
+// VerifyChecksum refuses a binary whose SHA-256 differs from want, or that
+// anyone but root could change, naming the file and both digests.
 func VerifyChecksum(path, want string) error {
-	f, err := os.Open(path)
+	f, err := openBinary(path, want)
 	if err != nil {
-		return fmt.Errorf("plugin binary %s: %w", path, err)
+		return err
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return fmt.Errorf("plugin binary %s: %w", path, err)
-	}
-	got := hex.EncodeToString(h.Sum(nil))
-	if !strings.EqualFold(got, want) {
-		return fmt.Errorf("refusing to run plugin %s: its SHA-256 is %s but the policy pins %s; if the binary was upgraded on purpose, put the new digest in the policy (sha256sum %s)", path, got, strings.ToLower(want), path)
-	}
-	return nil
+	return f.Close()
 }
 
 // credential is the user a plugin runs as, or nil for the agent's own.
@@ -123,33 +116,39 @@ func credential(name string) (*syscall.Credential, error) {
 	if err1 != nil || err2 != nil {
 		return nil, fmt.Errorf("plugin user %q has a non-numeric uid/gid", name)
 	}
-	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, nil
+	// No supplementary groups: the agent's (root's gid 0, and under sudo
+	// or in containers disk, adm ...) are not the plugin's to keep.
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}, nil
 }
 
 // start launches the process; p.mu is held.
 func (p *Plugin) start() error {
 	s := p.spec
-	var secure *plugin.SecureConfig
-	if s.SHA256 != "" {
-		if err := VerifyChecksum(s.Path, s.SHA256); err != nil {
-			return err
-		}
-		sum, _ := hex.DecodeString(s.SHA256)
-		secure = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
-	}
 	cred, err := credential(s.User)
 	if err != nil {
 		return err
 	}
 	cmd := exec.Command(s.Path, s.Args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
+	cmd.Env = pluginEnv(s.PassEnv)
+	if !s.Builtin {
+		// An external binary runs from the descriptor that was checked.
+		bin, err := openBinary(s.Path, s.SHA256)
+		if err != nil {
+			return err
+		}
+		defer bin.Close()
+		afterVerify(s.Path)
+		cmd.Path, cmd.ExtraFiles = childBinary, []*os.File{bin}
+	}
+	nullStdin()
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
 		Plugins:          sdk.ClientPlugins(),
 		Cmd:              cmd,
-		SecureConfig:     secure,
+		SkipHostEnv:      true,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		Logger:           p.log,
+		Logger:           newPluginLogger(p.log),
 		StartTimeout:     s.CallTimeout,
 	})
 	fail := func(err error) error {
@@ -259,7 +258,8 @@ func (p *Plugin) Check(ctx context.Context, timeout time.Duration) (sdk.Result, 
 		r, err = c.Check(ctx)
 		return err
 	})
-	return r, err
+	r.Message = Clean(r.Message, MaxMessage)
+	return r, cleanErr(err)
 }
 
 // CanWatch reports whether the running plugin pushes check results.
@@ -274,12 +274,34 @@ func (p *Plugin) Watch(ctx context.Context, report func(sdk.Result)) error {
 	if err != nil {
 		return err
 	}
-	return impl.Watch(ctx, report)
+	return cleanErr(impl.Watch(ctx, func(r sdk.Result) {
+		r.Message = Clean(r.Message, MaxMessage)
+		report(r)
+	}))
 }
+
+// cleanErr bounds and escapes an error's text, which may be the plugin's.
+func cleanErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if msg := err.Error(); Clean(msg, MaxMessage) != msg {
+		return pluginError{Clean(msg, MaxMessage), err}
+	}
+	return err
+}
+
+type pluginError struct {
+	msg string
+	err error
+}
+
+func (e pluginError) Error() string { return e.msg }
+func (e pluginError) Unwrap() error { return e.err }
 
 // Notify delivers one event.
 func (p *Plugin) Notify(ctx context.Context, ev sdk.Event) error {
-	return p.call(ctx, 0, func(ctx context.Context, c *sdk.Client) error { return c.Notify(ctx, ev) })
+	return cleanErr(p.call(ctx, 0, func(ctx context.Context, c *sdk.Client) error { return c.Notify(ctx, ev) }))
 }
 
 // Run runs the action.
@@ -290,7 +312,7 @@ func (p *Plugin) Run(ctx context.Context, t sdk.Trigger) (sdk.Outcome, string, e
 		out, msg, err = c.Run(ctx, t)
 		return err
 	})
-	return out, msg, err
+	return out, Clean(msg, MaxMessage), cleanErr(err)
 }
 
 // Pid is the running process's id, 0 when none runs.

@@ -329,7 +329,7 @@ func (b *builder) commonConfig() *Config {
 	}
 	b.notifyNames(s.Body, "notify", s.Notify, s.DefRange)
 	for _, p := range b.raw.Plugins {
-		pl := Plugin{Name: p.Name, Path: pluginPath(s, &p), Args: p.Args, User: *s.PluginUser}
+		pl := Plugin{Name: p.Name, Path: pluginPath(s, &p), Args: p.Args, User: *s.PluginUser, PassEnv: p.PassEnv}
 		if b.builtinBlock(&p) {
 			pl.Path = ""
 		}

@@ -175,6 +175,9 @@ type Plugin struct {
 	Args   []string
 	SHA256 string // lower-case hex, "" when not pinned
 	User   string
+	// PassEnv names environment variables the plugin gets besides the
+	// locale, time zone and PATH.
+	PassEnv []string
 }
 
 // PluginConfig is a plugin's config block as JSON (plain types cross the

@@ -60,6 +60,15 @@ type Change struct {
 	Message string
 }
 
+// FlapHold is the shortest time between two changes a check reports. The
+// first change after a quiet spell is reported at once (nginx dying still
+// moves the address in milliseconds); a check flipping faster, pushed by a
+// broken or hostile plugin thousands of times a second, has its later
+// changes held until FlapHold has passed since the last one reported, and
+// then only its state at that moment counts. Priority changes, adverts,
+// actions and log lines caused by one check are bounded by it.
+var FlapHold = time.Second
+
 // Tracker runs one check.
 type Tracker struct {
 	cfg      policy.Check
@@ -67,9 +76,16 @@ type Tracker struct {
 	log      hclog.Logger
 	onChange func(Change)
 
-	mu      sync.Mutex
-	counter Counter
-	last    string
+	mu       sync.Mutex
+	counter  Counter
+	last     string
+	lastLog  time.Time
+	reported bool      // failing, as last reported
+	at       time.Time // when it was reported
+	held     *time.Timer
+	heldMsg  string // message of the latest result agreeing with the state
+	flips    int    // changes held back since the last report
+	stopped  bool
 }
 
 // New returns a tracker; Run starts it.
@@ -91,17 +107,69 @@ func (t *Tracker) observe(r sdk.Result, err error, via string) {
 	if err != nil {
 		msg = err.Error()
 	}
+	now := time.Now()
 	t.mu.Lock()
 	changed := t.counter.Observe(ok)
-	failing := t.counter.Failing()
-	if msg != t.last {
+	if msg != t.last && now.Sub(t.lastLog) >= time.Second {
 		t.log.Debug(fmt.Sprintf("check %s: %s", t.cfg.Name, msg), "healthy", ok, "via", via)
-		t.last = msg
+		t.last, t.lastLog = msg, now
 	}
-	t.mu.Unlock()
+	if ok != t.counter.Failing() { // the latest word on the current state
+		t.heldMsg = msg
+	}
 	if !changed {
+		t.mu.Unlock()
 		return
 	}
+	if wait := FlapHold - now.Sub(t.at); !t.at.IsZero() && wait > 0 {
+		t.flips++
+		if t.held == nil {
+			t.held = time.AfterFunc(wait, func() { t.release(via) })
+		}
+		t.mu.Unlock()
+		return
+	}
+	t.mu.Unlock()
+	t.report(now, via)
+}
+
+// release reports the state a flapping check settled in once its hold is
+// over, if that differs from what was reported last.
+func (t *Tracker) release(via string) {
+	t.mu.Lock()
+	t.held = nil
+	if t.stopped {
+		t.mu.Unlock()
+		return
+	}
+	if t.flips > 1 {
+		t.log.Warn(fmt.Sprintf("check %s is flapping; changes are held to one per %v", t.cfg.Name, FlapHold), "changes", t.flips)
+	}
+	t.flips = 0
+	t.mu.Unlock()
+	t.report(time.Now(), via)
+}
+
+// stop drops a held change: a stopped check reports nothing more.
+func (t *Tracker) stop() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.stopped = true
+	if t.held != nil {
+		t.held.Stop()
+	}
+}
+
+// report tells onChange the check's current state unless already told.
+func (t *Tracker) report(now time.Time, via string) {
+	t.mu.Lock()
+	failing, msg := t.counter.Failing(), t.heldMsg
+	if failing == t.reported || t.stopped {
+		t.mu.Unlock()
+		return
+	}
+	t.reported, t.at = failing, now
+	t.mu.Unlock()
 	if failing {
 		t.log.Warn(fmt.Sprintf("check %s failed: %s", t.cfg.Name, msg), "via", via)
 	} else {
@@ -113,6 +181,7 @@ func (t *Tracker) observe(r sdk.Result, err error, via string) {
 // Run polls the check every interval and, if its plugin pushes results,
 // listens to them as well, until ctx ends.
 func (t *Tracker) Run(ctx context.Context) {
+	defer t.stop()
 	go t.watch(ctx)
 	tick := time.NewTicker(t.cfg.Interval)
 	defer tick.Stop()

@@ -118,3 +118,54 @@ func TestPluginErrorIsFailure(t *testing.T) {
 	}
 	f.mu.Unlock()
 }
+
+// A plugin pushing pass/fail thousands of times a second: the first change
+// is reported at once, the rest are held to one per FlapHold, and the state
+// the check settles in is what counts.
+func TestFlappingCheckIsHeld(t *testing.T) {
+	f := &fakeChecker{healthy: true, push: make(chan sdk.Result)}
+	var mu sync.Mutex
+	var got []Change
+	tr := New(policy.Check{Name: "web", Interval: time.Hour, Timeout: time.Second, Rise: 1, Fall: 1}, f, hclog.NewNullLogger(),
+		func(c Change) { mu.Lock(); got = append(got, c); mu.Unlock() })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go tr.Run(ctx)
+	start := time.Now()
+	for i := range 10000 {
+		f.push <- sdk.Result{Healthy: i%2 == 1}
+	}
+	f.push <- sdk.Result{Healthy: true, Message: "settled passing"}
+	flood := time.Since(start)
+	deadline := time.Now().Add(FlapHold + 2*time.Second)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		n := len(got)
+		last := Change{}
+		if n > 0 {
+			last = got[n-1]
+		}
+		mu.Unlock()
+		if n >= 2 && !last.Failing && last.Message == "settled passing" {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	// 10,001 results in flood: at most one report per hold, plus the first.
+	if max := 2 + int((flood+FlapHold+2*time.Second)/FlapHold); len(got) > max || len(got) < 2 {
+		t.Fatalf("%d changes reported for 10,001 flips in %v, want 2..%d", len(got), flood, max)
+	}
+	if !got[0].Failing {
+		t.Errorf("first change %+v, want the failure at once", got[0])
+	}
+	if last := got[len(got)-1]; last.Failing || last.Message != "settled passing" {
+		t.Errorf("last change %+v, want the settled state", last)
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i].Failing == got[i-1].Failing {
+			t.Errorf("change %d repeats the state before it", i)
+		}
+	}
+}

@@ -4,15 +4,17 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/vigil-ha/vigil/sdk"
 )
 
 type config struct {
-	Mode    string `json:"mode"`    // check: ok, fail, hang; action: recovered, yield
+	Mode    string `json:"mode"`    // check: ok, fail, hang, report, noisy; action: recovered, yield
 	Name    string `json:"name"`    // name to report (default testplugin)
 	Journal string `json:"journal"` // notifier: file events are appended to
 }
@@ -48,8 +50,41 @@ func (c *check) Check(ctx context.Context) (sdk.Result, error) {
 		return sdk.Result{Healthy: false, Message: "failing on purpose"}, nil
 	case "hang":
 		select {} // ignores its context, as a truly stuck plugin would
+	case "report":
+		return sdk.Result{Healthy: true, Message: report()}, nil
+	case "noisy":
+		// A hostile plugin: forged agent log lines on stderr, a huge
+		// message with embedded newlines.
+		// fd 2 is the pipe the host logs from (go-plugin swaps only the
+		// os.Stderr variable for its own stream).
+		stderr := os.NewFile(2, "stderr")
+		// A JSON log entry (go-plugin parses those) whose message carries
+		// a forged agent line after a newline.
+		fmt.Fprintf(stderr, "{\"@level\":\"info\",\"@message\":\"hello\\n2026-01-01T00:00:00.000Z [INFO]  VI_1 entering FAULT state\",\"@timestamp\":\"2026-01-01T00:00:00.000000Z\"}\n")
+		for i := range 5000 {
+			fmt.Fprintf(stderr, "2026-01-01T00:00:00.000Z [INFO]  VI_1 entering MASTER state %d\n", i)
+		}
+		return sdk.Result{Healthy: true, Message: "line one\n2026-01-01T00:00:00.000Z [INFO]  VI_1 entering FAULT state\n" + strings.Repeat("x", 1<<20)}, nil
 	}
 	return sdk.Result{Healthy: true, Message: "fine"}, nil
+}
+
+// report describes the process's privileges: its environment, its
+// groups and gid as the kernel has them, and what its stdin is.
+func report() string {
+	status, _ := os.ReadFile("/proc/self/status")
+	var groups, gid string
+	for _, l := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(l, "Groups:"); ok {
+			groups = strings.TrimSpace(v)
+		}
+		if v, ok := strings.CutPrefix(l, "Gid:"); ok {
+			gid = strings.Fields(v)[0]
+		}
+	}
+	stdin, _ := os.Readlink("/proc/self/fd/0")
+	b, _ := json.Marshal(map[string]any{"env": os.Environ(), "groups": groups, "gid": gid, "stdin": stdin})
+	return string(b)
 }
 
 type notifier struct{ base }
