@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"os/user"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -71,7 +73,11 @@ func Run(ctx context.Context, o Options) error {
 	// dispatcher stops (deferred calls run in reverse order).
 	defer func() { stopDispatch(); ps.dispatch(canceled()) }()
 	current := cfg
-	srv, err := api.Listen(o.Socket, func() api.Status {
+	gid, err := groupID(cfg.StatusGroup)
+	if err != nil {
+		return err
+	}
+	srv, err := api.Listen(o.Socket, gid, func() api.Status {
 		return api.Status{Site: current.Site, Node: o.Node, Policy: o.Policy, Instances: eng.Status()}
 	})
 	if err != nil {
@@ -141,6 +147,18 @@ func Run(ctx context.Context, o Options) error {
 			settle.Reset(settleAfter(next))
 		}
 	}
+}
+
+// groupID is the status socket's group, or -1 for root only.
+func groupID(name string) (int, error) {
+	if name == "" {
+		return -1, nil
+	}
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		return 0, fmt.Errorf("status_group %q: %w", name, err)
+	}
+	return strconv.Atoi(g.Gid)
 }
 
 func load(o Options) (*policy.Config, error) {

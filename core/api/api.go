@@ -10,8 +10,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime"
+	"path/filepath"
+	"runtime/metrics"
 	"time"
+
+	"golang.org/x/net/netutil"
 
 	"github.com/vigil-ha/vigil/core/engine"
 )
@@ -37,10 +40,25 @@ type Runtime struct {
 	Released   uint64 `json:"heap_released_bytes"`
 }
 
+// readRuntime reads runtime/metrics, which, unlike runtime.ReadMemStats,
+// does not stop the world: a status request never pauses the engine.
 func readRuntime() Runtime {
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return Runtime{Goroutines: runtime.NumGoroutine(), HeapInuse: m.HeapInuse, StackInuse: m.StackInuse, Sys: m.Sys, Released: m.HeapReleased}
+	samples := []metrics.Sample{
+		{Name: "/sched/goroutines:goroutines"},
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/heap/unused:bytes"},
+		{Name: "/memory/classes/heap/stacks:bytes"},
+		{Name: "/memory/classes/total:bytes"},
+		{Name: "/memory/classes/heap/released:bytes"},
+	}
+	metrics.Read(samples)
+	v := func(i int) uint64 {
+		if samples[i].Value.Kind() == metrics.KindUint64 {
+			return samples[i].Value.Uint64()
+		}
+		return 0
+	}
+	return Runtime{Goroutines: int(v(0)), HeapInuse: v(1) + v(2), StackInuse: v(3), Sys: v(4), Released: v(5)}
 }
 
 // Server serves status on a unix socket.
@@ -50,22 +68,26 @@ type Server struct {
 	path string
 }
 
+// MaxClients bounds the status requests served at once; more wait in the
+// socket's backlog.
+const MaxClients = 8
+
 // Listen creates the socket (replacing a stale one) and serves status()
-// until Close.
-func Listen(path string, status func() Status) (*Server, error) {
-	if err := os.MkdirAll(dirOf(path), 0o755); err != nil {
+// until Close. The socket is reachable only once it has its final mode:
+// 0600, or 0660 with group gid when gid >= 0. Clients are bounded in
+// number and in time.
+func Listen(path string, gid int, status func() Status) (*Server, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}
 	if c, err := net.DialTimeout("unix", path, 200*time.Millisecond); err == nil {
 		c.Close()
 		return nil, fmt.Errorf("%s is in use: another agent runs on this node", path)
 	}
-	os.Remove(path)
-	ln, err := net.Listen("unix", path)
+	ln, err := listenPrivate(path, gid)
 	if err != nil {
 		return nil, err
 	}
-	os.Chmod(path, 0o660)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -73,9 +95,45 @@ func Listen(path string, status func() Status) (*Server, error) {
 		st.Runtime = readRuntime()
 		json.NewEncoder(w).Encode(st)
 	})
-	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln, path: path}
-	go s.srv.Serve(ln)
+	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second,
+		WriteTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second, MaxHeaderBytes: 8 << 10},
+		ln: netutil.LimitListener(ln, MaxClients), path: path}
+	go s.srv.Serve(s.ln)
 	return s, nil
+}
+
+// listenPrivate binds the socket inside a fresh directory only root can
+// enter, gives it its mode and group there, and renames it to path: there
+// is no moment when path is a socket with looser permissions.
+func listenPrivate(path string, gid int) (*net.UnixListener, error) {
+	tmp, err := os.MkdirTemp(filepath.Dir(path), ".vigil-sock-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	staged := filepath.Join(tmp, "s")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: staged, Net: "unix"})
+	if err != nil {
+		return nil, err
+	}
+	ln.SetUnlinkOnClose(false) // it is renamed; Close removes path
+	mode := os.FileMode(0o600)
+	if gid >= 0 {
+		mode = 0o660
+		err = os.Lchown(staged, -1, gid)
+	}
+	if err == nil {
+		err = os.Chmod(staged, mode)
+	}
+	if err == nil {
+		os.Remove(path) // a stale socket of a dead agent
+		err = os.Rename(staged, path)
+	}
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("status socket %s: %w", path, err)
+	}
+	return ln, nil
 }
 
 // Close stops serving and removes the socket.
@@ -98,9 +156,9 @@ func Fetch(path string) (Status, error) {
 	if err != nil {
 		var op *net.OpError
 		if errors.As(err, &op) {
-			return Status{}, fmt.Errorf("no agent at %s (is vigil agent running? --socket names another path): %w", path, err)
+			return Status{}, fmt.Errorf("no agent at %s (is vigil agent running? --socket names another path): %v", path, op.Err)
 		}
-		return Status{}, err
+		return Status{}, fmt.Errorf("status from %s: %v", path, errors.Unwrap(err))
 	}
 	defer resp.Body.Close()
 	var st Status
@@ -108,13 +166,4 @@ func Fetch(path string) (Status, error) {
 		return Status{}, fmt.Errorf("status from %s: %w", path, err)
 	}
 	return st, nil
-}
-
-func dirOf(path string) string {
-	for i := len(path) - 1; i >= 0; i-- {
-		if path[i] == '/' {
-			return path[:i+1]
-		}
-	}
-	return "."
 }

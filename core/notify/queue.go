@@ -2,14 +2,22 @@
 // durable queue per notifier: an event is on disk before delivery starts,
 // is retried with backoff until the notifier takes it, and goes in order,
 // once, across notifier crashes and agent restarts.
+//
+// The queue's files survive anything short of a lost disk without
+// stopping the agent: a torn or oversized record is skipped and counted, a
+// record is never appended to a torn one, the queue is bounded while a
+// notifier is down (the oldest events go first, and how many went is
+// logged once it is back), and no file is opened through a symbolic link.
 package notify
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,7 +27,19 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/vigil-ha/vigil/core/statefile"
 	"github.com/vigil-ha/vigil/sdk"
+)
+
+// Bounds of what the queue keeps.
+const (
+	// MaxEventBytes bounds one record; a longer reason is cut to fit.
+	MaxEventBytes = 16 << 10
+	// MaxReason bounds an event's reason text.
+	MaxReason = 1024
+	// MaxPending bounds the events kept for a notifier that is down. A
+	// node makes a few transitions a day; a thousand is days of flapping.
+	MaxPending = 1000
 )
 
 // Sender is a notifier plugin as the queue sees it.
@@ -37,46 +57,98 @@ type Queue struct {
 	mu      sync.Mutex
 	pending []sdk.Event
 	acked   uint64
-	wake    chan struct{}
+	// Dropped counts events dropped to keep the bound since the last
+	// report; Skipped counts unreadable records found at Open.
+	dropped, skipped int
+	wake             chan struct{}
 	// Retry bounds (overridable in tests).
 	MinRetry, MaxRetry time.Duration
 }
 
 // Open loads the queue of notifier name from dir, keeping events that
-// were written but not acknowledged by a previous run.
+// were written but not acknowledged by a previous run. Damaged records are
+// skipped with a warning; only an unusable directory is an error.
 func Open(dir, name string, send Sender, log hclog.Logger) (*Queue, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := statefile.PrepareDir(dir); err != nil {
 		return nil, err
 	}
 	q := &Queue{name: name, dir: dir, log: log, send: send, wake: make(chan struct{}, 1),
 		MinRetry: time.Second, MaxRetry: 30 * time.Second}
-	if b, err := os.ReadFile(q.path(".ack")); err == nil {
+	if b, err := statefile.Read(q.path(".ack"), 64); err == nil {
 		q.acked, _ = strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
 	}
-	f, err := os.Open(q.path(".log"))
-	if errors.Is(err, os.ErrNotExist) {
-		return q, nil
-	}
-	if err != nil {
+	if err := q.load(); err != nil {
 		return nil, err
 	}
+	if q.skipped > 0 {
+		log.Warn(fmt.Sprintf("notifier %s: skipped %d unreadable queued events", name, q.skipped), "path", q.path(".log"))
+	}
+	if len(q.pending) > MaxPending {
+		q.dropOldest(len(q.pending) - MaxPending)
+	}
+	if len(q.pending) > 0 {
+		log.Info(fmt.Sprintf("notifier %s has %d undelivered events from before", name, len(q.pending)))
+	}
+	return q, nil
+}
+
+// load reads NAME.log record by record. A record longer than MaxEventBytes
+// or that does not parse is skipped; a last record without its newline (a
+// write torn by a crash) is cut off, so that the next append starts clean.
+func (q *Queue) load() error {
+	f, err := statefile.Open(q.path(".log"), os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	for sc.Scan() {
+	r := bufio.NewReaderSize(f, MaxEventBytes+1)
+	var good int64 // bytes up to the end of the last complete record
+	for {
+		line, err := r.ReadSlice('\n')
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			q.skipped++
+			n, rest := int64(len(line)), error(nil)
+			for errors.Is(err, bufio.ErrBufferFull) {
+				line, err = r.ReadSlice('\n')
+				n += int64(len(line))
+				rest = err
+			}
+			if rest != nil { // torn at the end as well
+				return q.cut(f, good)
+			}
+			good += n
+			continue
+		case errors.Is(err, io.EOF):
+			if len(line) > 0 {
+				q.skipped++
+				return q.cut(f, good)
+			}
+			return nil
+		case err != nil:
+			return err
+		}
+		good += int64(len(line))
 		var ev sdk.Event
-		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-			log.Warn("skipping an unreadable queued event", "notifier", name, "error", err)
+		if err := json.Unmarshal(bytes.TrimSpace(line), &ev); err != nil || ev.Seq == 0 {
+			q.skipped++
 			continue
 		}
 		if ev.Seq > q.acked {
 			q.pending = append(q.pending, ev)
 		}
 	}
-	if len(q.pending) > 0 {
-		log.Info(fmt.Sprintf("notifier %s has %d undelivered events from before", name, len(q.pending)))
+}
+
+// cut truncates a torn last record.
+func (q *Queue) cut(f *os.File, size int64) error {
+	if err := f.Truncate(size); err != nil {
+		return err
 	}
-	return q, sc.Err()
+	return f.Sync()
 }
 
 func (q *Queue) path(ext string) string { return filepath.Join(q.dir, q.name+ext) }
@@ -91,19 +163,40 @@ func (q *Queue) LastSeq() uint64 {
 	return q.acked
 }
 
-// Push writes ev to disk (fsync) and queues it for delivery.
-func (q *Queue) Push(ev sdk.Event) error {
+// record is ev as one line of at most MaxEventBytes.
+func record(ev sdk.Event) ([]byte, error) {
+	if len(ev.Reason) > MaxReason {
+		ev.Reason = ev.Reason[:MaxReason] + "…(truncated)"
+	}
 	b, err := json.Marshal(ev)
 	if err != nil {
+		return nil, err
+	}
+	if len(b)+1 > MaxEventBytes {
+		ev.Reason, ev.VIPs = "(event too large to keep; see the agent's log)", nil
+		if b, err = json.Marshal(ev); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, '\n'), nil
+}
+
+// Push writes ev to disk (fsync) and queues it for delivery.
+func (q *Queue) Push(ev sdk.Event) error {
+	b, err := record(ev)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, &ev); err != nil { // what is delivered is what is kept
 		return err
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	f, err := os.OpenFile(q.path(".log"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	f, err := statefile.Open(q.path(".log"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
 	if err != nil {
-		return err
+		return fmt.Errorf("queue event for %s: %w", q.name, err)
 	}
-	_, err = f.Write(append(b, '\n'))
+	_, err = f.Write(b)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -114,11 +207,32 @@ func (q *Queue) Push(ev sdk.Event) error {
 		return fmt.Errorf("queue event for %s: %w", q.name, err)
 	}
 	q.pending = append(q.pending, ev)
+	if len(q.pending) > MaxPending {
+		// Drop a tenth at once, so that the file is rewritten now and then,
+		// not on every event while the notifier stays down.
+		q.dropOldest(len(q.pending) - MaxPending + MaxPending/10)
+	}
 	select {
 	case q.wake <- struct{}{}:
 	default:
 	}
 	return nil
+}
+
+// dropOldest forgets the n oldest events and rewrites the log; q.mu is held
+// (or the queue not yet shared).
+func (q *Queue) dropOldest(n int) {
+	q.pending = append([]sdk.Event(nil), q.pending[n:]...)
+	q.dropped += n
+	var buf bytes.Buffer
+	for _, ev := range q.pending {
+		if b, err := record(ev); err == nil {
+			buf.Write(b)
+		}
+	}
+	if err := statefile.WriteAtomic(q.path(".log"), buf.Bytes()); err != nil {
+		q.log.Warn(fmt.Sprintf("notifier %s: cannot rewrite its queue", q.name), "error", err)
+	}
 }
 
 // Pending is how many events wait.
@@ -165,16 +279,24 @@ func (q *Queue) Run(ctx context.Context) {
 	}
 }
 
-// ack records delivery of seq and compacts the log once nothing waits.
+// ack records delivery of seq, reports events dropped while the notifier
+// was down, and compacts the log once nothing waits.
 func (q *Queue) ack(seq uint64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.pending = q.pending[1:]
 	q.acked = seq
-	if err := os.WriteFile(q.path(".ack.tmp"), []byte(strconv.FormatUint(seq, 10)), 0o600); err == nil {
-		os.Rename(q.path(".ack.tmp"), q.path(".ack"))
+	if q.dropped > 0 {
+		q.log.Warn(fmt.Sprintf("notifier %s is delivering again; %d events were dropped while it was down", q.name, q.dropped), "bound", MaxPending)
+		q.dropped = 0
+	}
+	if err := statefile.WriteAtomic(q.path(".ack"), []byte(strconv.FormatUint(seq, 10))); err != nil {
+		q.log.Warn(fmt.Sprintf("notifier %s: cannot record delivery", q.name), "error", err)
 	}
 	if len(q.pending) == 0 {
-		os.Truncate(q.path(".log"), 0)
+		if f, err := statefile.Open(q.path(".log"), os.O_WRONLY|os.O_TRUNC, 0); err == nil {
+			f.Sync()
+			f.Close()
+		}
 	}
 }

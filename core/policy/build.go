@@ -316,6 +316,9 @@ func (b *builder) pluginConfig(cb *configBlock) PluginConfig {
 func (b *builder) commonConfig() *Config {
 	s := b.site
 	c := &Config{File: b.path, Site: s.Name, CheckAdvertAddrs: *s.CheckAdvertAddrs, PluginUser: *s.PluginUser, PluginDir: *s.PluginDir}
+	if s.StatusGroup != nil {
+		c.StatusGroup = *s.StatusGroup
+	}
 	c.StartupDelay, _ = b.duration(s.Body, "startup_delay", s.StartupDelay, s.DefRange)
 	if d, ok := b.duration(s.Body, "plugin_restart_max", s.PluginRestartMax, s.DefRange); ok {
 		c.PluginRestartMax = d

@@ -24,6 +24,7 @@ type Config struct {
 	StartupDelay     time.Duration
 	CheckAdvertAddrs bool
 	PluginUser       string
+	StatusGroup      string // "" when only root may read the status socket
 	PluginDir        string
 	PluginRestartMax time.Duration
 

@@ -35,6 +35,7 @@ type siteBlock struct {
 	PluginRestartMax  *string   `hcl:"plugin_restart_max,optional" default:"\"30s\"" doc:"Longest wait before restarting a plugin that died; the wait starts at 100ms and doubles."`
 	PluginDir         *string   `hcl:"plugin_dir,optional" default:"\"/usr/lib/vigil/plugins\"" doc:"Where external plugins named without a path are found."`
 	RouterID          *string   `hcl:"router_id,optional" doc:"Router id for a per-node file (sites set it on each node)."`
+	StatusGroup       *string   `hcl:"status_group,optional" doc:"Group whose members may read the status socket (mode 0660). By default only root can (0600)."`
 	Body              hcl.Body  `hcl:",body"`
 	DefRange          hcl.Range `hcl:",def_range"`
 }

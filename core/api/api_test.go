@@ -1,0 +1,91 @@
+package api
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func serve(t *testing.T, gid int) (string, *Server) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "vigil.sock")
+	s, err := Listen(path, gid, func() Status { return Status{Site: "lab", Node: "n1"} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return path, s
+}
+
+// The socket is root's alone (0600), or its group's too (0660) when the
+// policy names one; it is never left behind in its staging directory.
+func TestSocketMode(t *testing.T) {
+	path, _ := serve(t, -1)
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode()&os.ModeSocket == 0 || st.Mode().Perm() != 0o600 {
+		t.Errorf("socket mode %v, want srw-------", st.Mode())
+	}
+	if got, err := Fetch(path); err != nil || got.Node != "n1" {
+		t.Fatalf("fetch: %+v %v", got, err)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Errorf("socket directory holds %d entries, want the socket alone", len(entries))
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: giving the socket to another group needs root")
+	}
+	path, _ = serve(t, 65534)
+	st, _ = os.Stat(path)
+	if st.Mode().Perm() != 0o660 || st.Sys().(*syscall.Stat_t).Gid != 65534 {
+		t.Errorf("group socket: mode %v gid %d, want 0660 and 65534", st.Mode().Perm(), st.Sys().(*syscall.Stat_t).Gid)
+	}
+}
+
+// Clients that connect and say nothing cost a bounded number of
+// goroutines, and the socket answers once they are gone.
+func TestClientsAreBounded(t *testing.T) {
+	path, _ := serve(t, -1)
+	before := runtime.NumGoroutine()
+	var conns []net.Conn
+	for range 64 {
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if grown := runtime.NumGoroutine() - before; grown > 3*MaxClients {
+		t.Errorf("64 idle clients grew the agent by %d goroutines, want at most %d", grown, 3*MaxClients)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := Fetch(path); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("status unreachable after the idle clients left: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// With no agent, the error names the socket and says what to do, without
+// the internal URL.
+func TestNoAgent(t *testing.T) {
+	_, err := Fetch(filepath.Join(t.TempDir(), "none.sock"))
+	if err == nil || !strings.Contains(err.Error(), "no agent at") || strings.Contains(err.Error(), "http://") {
+		t.Errorf("error %v", err)
+	}
+}
