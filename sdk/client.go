@@ -99,7 +99,15 @@ func (c *Client) Notify(ctx context.Context, ev Event) error {
 
 // Run runs the action.
 func (c *Client) Run(ctx context.Context, t Trigger) (Outcome, string, error) {
-	r, err := c.action.Run(ctx, &pb.RunRequest{Check: t.Check, Node: t.Node, Instances: t.Instances, Reason: t.Reason})
+	req := &pb.RunRequest{Check: t.Check, Node: t.Node, Instances: t.Instances, Reason: t.Reason}
+	if t.CheckConfig != nil {
+		b, err := json.Marshal(t.CheckConfig)
+		if err != nil {
+			return "", "", fmt.Errorf("check config: %w", err)
+		}
+		req.CheckConfig = b
+	}
+	r, err := c.action.Run(ctx, req)
 	if err != nil {
 		return "", "", err
 	}

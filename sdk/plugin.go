@@ -184,7 +184,13 @@ type actionServer struct {
 }
 
 func (s *actionServer) Run(ctx context.Context, req *pb.RunRequest) (*pb.RunResponse, error) {
-	out, msg, err := s.impl.Run(ctx, Trigger{Check: req.GetCheck(), Node: req.GetNode(), Instances: req.GetInstances(), Reason: req.GetReason()})
+	t := Trigger{Check: req.GetCheck(), Node: req.GetNode(), Instances: req.GetInstances(), Reason: req.GetReason()}
+	if b := req.GetCheckConfig(); len(b) > 0 {
+		if err := json.Unmarshal(b, &t.CheckConfig); err != nil {
+			return nil, fmt.Errorf("check config: %w", err)
+		}
+	}
+	out, msg, err := s.impl.Run(ctx, t)
 	if err != nil {
 		return nil, err
 	}

@@ -100,6 +100,9 @@ type Trigger struct {
 	Node      string
 	Instances []string // the instances that yield if the action does
 	Reason    string   // the check's last message
+	// CheckConfig is the failing check's config block, so that an action
+	// can act on what the check watches; nil when the check has none.
+	CheckConfig map[string]any
 }
 
 // Action tries to recover a failed service.

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"reflect"
@@ -360,6 +361,11 @@ func (ps *plugins) runAction(cfg *policy.Config, a policy.Action, ch track.Chang
 		return
 	}
 	trig := sdk.Trigger{Check: ch.Check, Node: cfg.Node, Instances: a.Instances, Reason: ch.Message}
+	for _, c := range cfg.Checks {
+		if c.Name == ch.Check && len(c.Config.JSON) > 0 {
+			json.Unmarshal(c.Config.JSON, &trig.CheckConfig)
+		}
+	}
 	for attempt := 0; attempt <= a.Retries; attempt++ {
 		ps.log.Info(fmt.Sprintf("running action %s for failed check %s", a.Name, ch.Check), "attempt", attempt+1)
 		out, msg, err := p.Run(context.Background(), trig)

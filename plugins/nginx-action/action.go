@@ -9,6 +9,7 @@ package nginxaction
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os/exec"
@@ -27,6 +28,9 @@ type Action struct {
 		Wait    sdk.Duration `json:"wait"`
 		PIDFile string       `json:"pid_file"`
 		Match   string       `json:"match"`
+		// AnyPIDNamespace also finds masters of other PID namespaces
+		// (containers on this host); off by default.
+		AnyPIDNamespace bool `json:"any_pid_namespace"`
 	}
 	find nginxproc.Finder
 }
@@ -63,7 +67,7 @@ func (a *Action) Configure(_ context.Context, m map[string]any) error {
 	if len(errs) > 0 {
 		return errs
 	}
-	a.find = nginxproc.Finder{PIDFile: a.cfg.PIDFile, Match: a.cfg.Match}
+	a.find = nginxproc.Finder{PIDFile: a.cfg.PIDFile, Match: a.cfg.Match, AnyNamespace: a.cfg.AnyPIDNamespace}
 	return nil
 }
 
@@ -73,7 +77,8 @@ const poll = 10 * time.Millisecond
 // Run starts nginx and decides: recovered as soon as a master process is
 // there; yield as soon as the start command fails, or when wait runs out.
 func (a *Action) Run(ctx context.Context, t sdk.Trigger) (sdk.Outcome, string, error) {
-	if pid, err := a.find.Find(); err == nil {
+	find := a.finder(t)
+	if pid, err := find.Find(); err == nil {
 		return sdk.Recovered, fmt.Sprintf("nginx master process %d is already running", pid), nil
 	}
 	cmd := exec.Command(a.cfg.Start[0], a.cfg.Start[1:]...)
@@ -110,10 +115,29 @@ func (a *Action) Run(ctx context.Context, t sdk.Trigger) (sdk.Outcome, string, e
 		case <-ctx.Done():
 			return sdk.Yield, "interrupted: " + ctx.Err().Error(), nil
 		}
-		if pid, err := a.find.Find(); err == nil {
+		if pid, err := find.Find(); err == nil {
 			return sdk.Recovered, fmt.Sprintf("started nginx with %s: master process %d after %v", cmdline, pid, time.Since(start).Round(time.Millisecond)), nil
 		}
 	}
+}
+
+// finder is how this run finds the master: the action's own pid_file and
+// match if it has either, else its check's, so that the action looks for
+// the very master the check found missing (on a host with containers,
+// another nginx would do for "some nginx runs").
+func (a *Action) finder(t sdk.Trigger) nginxproc.Finder {
+	if a.cfg.PIDFile != "" || a.cfg.Match != "" || t.CheckConfig == nil {
+		return a.find
+	}
+	var cc struct {
+		PIDFile         string `json:"pid_file"`
+		Match           string `json:"match"`
+		AnyPIDNamespace bool   `json:"any_pid_namespace"`
+	}
+	if b, err := json.Marshal(t.CheckConfig); err != nil || json.Unmarshal(b, &cc) != nil {
+		return a.find
+	}
+	return nginxproc.Finder{PIDFile: cc.PIDFile, Match: cc.Match, AnyNamespace: a.cfg.AnyPIDNamespace || cc.AnyPIDNamespace}
 }
 
 // limitedBuffer keeps the first 2 KiB of a command's output, enough for

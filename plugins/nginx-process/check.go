@@ -18,9 +18,12 @@ import (
 // Check implements sdk.Check and sdk.Watcher.
 type Check struct {
 	cfg struct {
-		PIDFile string       `json:"pid_file"`
-		Match   string       `json:"match"`
-		Rescan  sdk.Duration `json:"rescan"`
+		PIDFile string `json:"pid_file"`
+		Match   string `json:"match"`
+		// AnyPIDNamespace also finds masters of other PID namespaces
+		// (containers on this host); off by default.
+		AnyPIDNamespace bool         `json:"any_pid_namespace"`
+		Rescan          sdk.Duration `json:"rescan"`
 	}
 	find nginxproc.Finder
 }
@@ -46,7 +49,7 @@ func (c *Check) Configure(_ context.Context, m map[string]any) error {
 	if c.cfg.Rescan < sdk.Duration(10*time.Millisecond) {
 		return sdk.ConfigErrors{{Attribute: "rescan", Message: "must be at least 10ms"}}
 	}
-	c.find = nginxproc.Finder{PIDFile: c.cfg.PIDFile, Match: c.cfg.Match}
+	c.find = nginxproc.Finder{PIDFile: c.cfg.PIDFile, Match: c.cfg.Match, AnyNamespace: c.cfg.AnyPIDNamespace}
 	return nil
 }
 

@@ -27,6 +27,11 @@ type Finder struct {
 	PIDFile string
 	// Match is the start of the master's command line.
 	Match string
+	// AnyNamespace also accepts processes of other PID namespaces. By
+	// default only this node's own are: a host running containers sees
+	// their nginx masters too, and one of them alive says nothing about
+	// the nginx this node serves with.
+	AnyNamespace bool
 }
 
 func (f *Finder) match() string {
@@ -69,15 +74,41 @@ func (f *Finder) Find() (int, error) {
 	return 0, fmt.Errorf("no nginx master process: no process runs as %q", f.match())
 }
 
-// matches reports whether pid's command line starts with Match. nginx
-// rewrites its argv, so the whole title is one NUL-terminated string.
+// matches reports whether pid's command line starts with Match, and, unless
+// AnyNamespace, whether it runs in this PID namespace. nginx rewrites its
+// argv, so the whole title is one NUL-terminated string.
 func (f *Finder) matches(pid int) bool {
 	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
 	if err != nil {
 		return false
 	}
+	if !f.AnyNamespace && !inOurNamespace(pid) {
+		return false
+	}
 	b = bytes.ReplaceAll(bytes.TrimRight(b, "\x00"), []byte{0}, []byte{' '})
 	return bytes.HasPrefix(b, []byte(f.match()))
+}
+
+// nsDepth is how many PID namespaces a process is seen in from its own
+// down to the one /proc belongs to: the NSpid line of /proc/PID/status
+// (world-readable, unlike /proc/PID/ns/pid) has one pid per namespace.
+func nsDepth(proc string) int {
+	b, err := os.ReadFile(filepath.Join("/proc", proc, "status"))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "NSpid:"); ok {
+			return len(strings.Fields(v))
+		}
+	}
+	return 0 // a kernel without NSpid (before 4.1): no namespaces to tell apart
+}
+
+// inOurNamespace reports whether pid runs in this process's PID namespace:
+// a process in a namespace below ours (a container's) has more pids.
+func inOurNamespace(pid int) bool {
+	return nsDepth(strconv.Itoa(pid)) == nsDepth("self")
 }
 
 // Process is a found master held by a pidfd, so that a reused pid can

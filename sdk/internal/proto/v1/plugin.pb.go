@@ -701,11 +701,15 @@ func (*NotifyResponse) Descriptor() ([]byte, []int) {
 }
 
 type RunRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Check         string                 `protobuf:"bytes,1,opt,name=check,proto3" json:"check,omitempty"`
-	Node          string                 `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
-	Instances     []string               `protobuf:"bytes,3,rep,name=instances,proto3" json:"instances,omitempty"`
-	Reason        string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Check     string                 `protobuf:"bytes,1,opt,name=check,proto3" json:"check,omitempty"`
+	Node      string                 `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	Instances []string               `protobuf:"bytes,3,rep,name=instances,proto3" json:"instances,omitempty"`
+	Reason    string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The failing check's config block as a JSON object, so that an action
+	// can act on what its check watches (nginx-action finds the master the
+	// nginx-process check looked for).
+	CheckConfig   []byte `protobuf:"bytes,5,opt,name=check_config,json=checkConfig,proto3" json:"check_config,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -766,6 +770,13 @@ func (x *RunRequest) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *RunRequest) GetCheckConfig() []byte {
+	if x != nil {
+		return x.CheckConfig
+	}
+	return nil
 }
 
 type RunResponse struct {
@@ -860,13 +871,14 @@ const file_sdk_internal_proto_v1_plugin_proto_rawDesc = "" +
 	"\x04vips\x18\v \x03(\tR\x04vips\"=\n" +
 	"\rNotifyRequest\x12,\n" +
 	"\x05event\x18\x01 \x01(\v2\x16.vigil.plugin.v1.EventR\x05event\"\x10\n" +
-	"\x0eNotifyResponse\"l\n" +
+	"\x0eNotifyResponse\"\x8f\x01\n" +
 	"\n" +
 	"RunRequest\x12\x14\n" +
 	"\x05check\x18\x01 \x01(\tR\x05check\x12\x12\n" +
 	"\x04node\x18\x02 \x01(\tR\x04node\x12\x1c\n" +
 	"\tinstances\x18\x03 \x03(\tR\tinstances\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason\"[\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12!\n" +
+	"\fcheck_config\x18\x05 \x01(\fR\vcheckConfig\"[\n" +
 	"\vRunResponse\x122\n" +
 	"\aoutcome\x18\x01 \x01(\x0e2\x18.vigil.plugin.v1.OutcomeR\aoutcome\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage*P\n" +
