@@ -96,7 +96,7 @@ func Listen(path string, gid int, status func() Status) (*Server, error) {
 		json.NewEncoder(w).Encode(st)
 	})
 	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second,
-		WriteTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second, MaxHeaderBytes: 8 << 10},
+		WriteTimeout: 5 * time.Second, IdleTimeout: time.Second, MaxHeaderBytes: 8 << 10},
 		ln: netutil.LimitListener(ln, MaxClients), path: path}
 	go s.srv.Serve(s.ln)
 	return s, nil
@@ -147,7 +147,9 @@ func (s *Server) Close() error {
 
 // Fetch reads the status from the agent listening on path.
 func Fetch(path string) (Status, error) {
-	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+	// One request per connection: a kept-alive idle connection would
+	// hold one of the agent's MaxClients slots.
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", path)

@@ -81,6 +81,17 @@ func TestClientsAreBounded(t *testing.T) {
 	}
 }
 
+// Many status requests in a row (vigil status --watch, a monitoring
+// script) never use up the client slots.
+func TestManyRequestsInARow(t *testing.T) {
+	path, _ := serve(t, -1)
+	for i := range 4 * MaxClients {
+		if _, err := Fetch(path); err != nil {
+			t.Fatalf("request %d: %v", i+1, err)
+		}
+	}
+}
+
 // With no agent, the error names the socket and says what to do, without
 // the internal URL.
 func TestNoAgent(t *testing.T) {

@@ -118,8 +118,9 @@ func WriteDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnos
 					if s.End.Line == s.Start.Line && s.End.Column > s.Start.Column {
 						width = s.End.Column - s.Start.Column
 					}
+					line, col, width := window(line, max(s.Start.Column-1, 0), width)
 					fmt.Fprintf(w, "  %4d | %s\n       | %s%s\n", s.Start.Line, line,
-						strings.Repeat(" ", max(s.Start.Column-1, 0)), strings.Repeat("^", width))
+						strings.Repeat(" ", col), strings.Repeat("^", width))
 				}
 			}
 		}
@@ -129,6 +130,28 @@ func WriteDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnos
 			}
 		}
 	}
+}
+
+// maxShown is how much of a source line a diagnostic quotes.
+const maxShown = 120
+
+// window cuts a long source line to maxShown bytes around the column
+// (byte-based; an underline may be off by a few on multi-byte text).
+func window(line string, col, width int) (string, int, int) {
+	if len(line) <= maxShown {
+		return line, col, width
+	}
+	start := max(min(col-maxShown/3, len(line)-maxShown), 0)
+	end := min(start+maxShown, len(line))
+	out := line[start:end]
+	col -= start
+	if start > 0 {
+		out, col = "…"+out, col+1
+	}
+	if end < len(line) {
+		out += "…"
+	}
+	return out, min(col, maxShown), max(min(width, maxShown-col), 1)
 }
 
 // Where is "file:line:col" of a range, for messages that point elsewhere.

@@ -135,6 +135,10 @@ func (b *builder) instance(in *instanceBlock) (Instance, map[string]uint8, bool)
 	if len(out.VIPs) == 0 && len(in.VIPs) == 0 && len(in.VIPBlocks) == 0 {
 		b.err(in.DefRange, "No virtual addresses", "Instance %q has no vips: add vips = [\"192.0.2.24/24\"] or vip blocks.", in.Name)
 	}
+	if len(out.VIPs) > vrrp.MaxAddrs {
+		b.err(b.vipRange(in, vrrp.MaxAddrs, len(out.VIPs)), "Too many VIPs for one advert",
+			"Instance %q advertises %d addresses; a VRRP advert carries at most %d. Move the rest to excluded_vips or to another instance.", in.Name, len(out.VIPs), vrrp.MaxAddrs)
+	}
 	b.families(in, &out)
 	b.auth(in, &out)
 

@@ -36,6 +36,10 @@ const (
 	// MaxNesting bounds brackets, braces and parentheses inside one
 	// another; a policy needs fewer than ten.
 	MaxNesting = 64
+	// MaxListItems bounds one list or map: HCL's type unification is
+	// quadratic in its length (100,000 VIPs took a minute to decode).
+	// An advert carries at most 255 addresses.
+	MaxListItems = 4096
 )
 
 // Load parses, decodes and validates the policy at path. Diagnostics hold
@@ -73,6 +77,9 @@ func Parse(path string, src []byte, opts Options) (*Site, map[string]*hcl.File, 
 	f, diags := p.ParseHCL(src, path)
 	if diags.HasErrors() {
 		return nil, p.Files(), diags
+	}
+	if d := longLists(f.Body.(*hclsyntax.Body)); d != nil {
+		return nil, p.Files(), hcl.Diagnostics{d}
 	}
 	var raw fileSchema
 	diags = append(diags, gohcl.DecodeBody(f.Body, nil, &raw)...)
@@ -178,6 +185,28 @@ func tooDeep(path string, src []byte) int {
 		}
 	}
 	return -1
+}
+
+// longLists finds the first list or map longer than MaxListItems.
+func longLists(body *hclsyntax.Body) *hcl.Diagnostic {
+	var found *hcl.Diagnostic
+	hclsyntax.VisitAll(body, func(n hclsyntax.Node) hcl.Diagnostics {
+		items := 0
+		switch e := n.(type) {
+		case *hclsyntax.TupleConsExpr:
+			items = len(e.Exprs)
+		case *hclsyntax.ObjectConsExpr:
+			items = len(e.Items)
+		}
+		if items > MaxListItems && found == nil {
+			rng := n.Range()
+			rng.End = rng.Start
+			found = &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "List too long", Subject: &rng,
+				Detail: fmt.Sprintf("This list or map has %d items; at most %d are read. A VRRP advert carries at most 255 addresses: split the addresses over several instances.", items, MaxListItems)}
+		}
+		return nil
+	})
+	return found
 }
 
 // applyDefaults fills every absent attribute that has a default tag, walking

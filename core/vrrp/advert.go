@@ -20,14 +20,16 @@ const (
 	// (precedence "internetwork control"); captures in testdata show it.
 	TOS = 0xc0
 
-	typeAdvert     = 1
-	headerLen      = 8
-	authDataLen    = 8 // v2 only: always present, zeroed when unused
-	maxV3Interval  = 0x0fff
-	centisecond    = 10 * time.Millisecond
-	maxV2Interval  = 255
-	maxAddrsPerMsg = 255
+	typeAdvert    = 1
+	headerLen     = 8
+	authDataLen   = 8 // v2 only: always present, zeroed when unused
+	maxV3Interval = 0x0fff
+	centisecond   = 10 * time.Millisecond
+	maxV2Interval = 255
 )
+
+// MaxAddrs is how many addresses one advert can carry (an 8-bit count).
+const MaxAddrs = 255
 
 // Multicast groups adverts are sent to.
 var (
@@ -167,8 +169,8 @@ func (a *Advert) validateForSend(src, dst netip.Addr) error {
 	default:
 		return fmt.Errorf("%w: %d", ErrVersion, a.Version)
 	}
-	if len(a.Addrs) > maxAddrsPerMsg {
-		return fmt.Errorf("%w: %d addresses, at most %d fit", ErrAddrCount, len(a.Addrs), maxAddrsPerMsg)
+	if len(a.Addrs) > MaxAddrs {
+		return fmt.Errorf("%w: %d addresses, at most %d fit", ErrAddrCount, len(a.Addrs), MaxAddrs)
 	}
 	v6 := addrLen(a.Addrs) == 16
 	if len(a.Addrs) == 0 && src.IsValid() {

@@ -73,6 +73,22 @@ func TestReload(t *testing.T) {
 			t.Errorf("%s: broken policy not reported or agent died:\n%s", v.node.Name, v.Output())
 		}
 	}
+	// A hostile file: 100,000 nested brackets used to overflow the stack
+	// and kill the agent, VIPs up. It is refused like any broken policy.
+	if err := os.WriteFile(pol, []byte("a = "+strings.Repeat("[", 100000)+strings.Repeat("]", 100000)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range nodes {
+		v.Cmd.Process.Signal(syscall.SIGHUP)
+	}
+	for _, v := range nodes {
+		lab.WaitFor(t, 2*time.Second, v.node.Name+" to refuse the hostile policy", func() bool {
+			return v.Count("reload failed, keeping the running policy") == 2
+		})
+		if !strings.Contains(v.Output(), "Policy nested too deeply") || !v.Running() {
+			t.Errorf("%s: hostile policy not reported or agent died:\n%.3000s", v.node.Name, v.Output())
+		}
+	}
 	for i, n := range l.Nodes {
 		waitOwner(t, l, s.vipOf(i), n.Name, time.Second)
 	}
