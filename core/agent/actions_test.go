@@ -17,20 +17,25 @@ import (
 
 // fakeEngine records what the plugins do to instances.
 type fakeEngine struct {
-	mu      sync.Mutex
-	weights map[string]int
-	faults  map[string]bool
+	mu     sync.Mutex
+	checks map[string]bool
+	faults map[string]bool
 }
 
 func newFakeEngine() *fakeEngine {
-	return &fakeEngine{weights: map[string]int{}, faults: map[string]bool{}}
+	return &fakeEngine{checks: map[string]bool{}, faults: map[string]bool{}}
 }
 
-func (f *fakeEngine) SetWeight(name, source string, delta int) error {
+func (f *fakeEngine) SetCheck(check string, failing bool, _ string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.weights[name+"/"+source] = delta
-	return nil
+	f.checks[check] = failing
+}
+
+func (f *fakeEngine) ClearCheck(check string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.checks, check)
 }
 
 func (f *fakeEngine) SetFault(name string, r fsm.FaultReason, source string, on bool, _ string) error {
@@ -103,5 +108,10 @@ func TestActionRunsOneAtATime(t *testing.T) {
 	}
 	if !eng.fault("VI_1/action restart") {
 		t.Error("the yield of the current failure was not applied")
+	}
+	eng.mu.Lock()
+	defer eng.mu.Unlock()
+	if !eng.checks["web"] {
+		t.Error("the yielded check's failure was not handed to the engine")
 	}
 }

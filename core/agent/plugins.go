@@ -31,7 +31,8 @@ type Builtins interface {
 // instances is what the plugins need of the engine: checks and actions
 // weigh on instances or hold them in FAULT.
 type instances interface {
-	SetWeight(name, source string, delta int) error
+	SetCheck(check string, failing bool, why string)
+	ClearCheck(check string)
 	SetFault(name string, r fsm.FaultReason, source string, on bool, why string) error
 }
 
@@ -158,7 +159,7 @@ func (ps *plugins) applyChecks(prev, cfg *policy.Config) hcl.Diagnostics {
 		if c, ok := want[name]; !ok || !reflect.DeepEqual(c, rc.cfg) || !sameTracking(prev, cfg, name) {
 			rc.cancel()
 			rc.plugin.Close()
-			ps.clearCheck(prev, name)
+			ps.eng.ClearCheck(name)
 			delete(ps.checks, name)
 		}
 	}
@@ -200,12 +201,12 @@ func sameTracking(a, b *policy.Config, name string) bool {
 	return reflect.DeepEqual(tracking(a, name), tracking(b, name))
 }
 
-func tracking(cfg *policy.Config, check string) map[string]int {
-	out := map[string]int{}
+func tracking(cfg *policy.Config, check string) map[string]policy.TrackCheck {
+	out := map[string]policy.TrackCheck{}
 	for _, in := range cfg.Instances {
 		for _, t := range in.Track {
 			if t.Check == check {
-				out[in.Name] = t.Weight
+				out[in.Name] = t
 			}
 		}
 	}
@@ -226,7 +227,7 @@ func (ps *plugins) startCheck(cfg *policy.Config, c policy.Check) error {
 	tr := track.New(c, p, ps.log, func(ch track.Change) { ps.changed(ch) })
 	ps.checks[c.Name] = &runningCheck{cfg: c, plugin: p, tracker: tr, cancel: cancel}
 	// A check starts passing: positive weights apply from the start.
-	ps.applyCheck(cfg, c.Name, false, "")
+	ps.applyCheck(c.Name, false, "")
 	go tr.Run(ctx)
 	return nil
 }
@@ -255,14 +256,14 @@ func (ps *plugins) changed(ch track.Change) {
 	}
 	if ch.Failing {
 		if len(actions) == 0 {
-			ps.applyCheck(cfg, ch.Check, true, ch.Message)
+			ps.applyCheck(ch.Check, true, ch.Message)
 		}
 		for _, a := range actions {
 			ps.startAction(cfg, a, ch, failure)
 		}
 		return
 	}
-	ps.applyCheck(cfg, ch.Check, false, ch.Message)
+	ps.applyCheck(ch.Check, false, ch.Message)
 	// Passing again: actions that yielded for this check release their hold.
 	for _, a := range actions {
 		for _, in := range a.Instances {
@@ -284,32 +285,14 @@ func (ps *plugins) currentLocked(check string, failure uint64) bool {
 	return rc != nil && rc.failures == failure && rc.failing
 }
 
-// applyCheck turns a check's state into each tracking instance's weight,
-// with keepalived's rules: negative weights apply while failing, positive
-// while passing, and weight 0 means FAULT while failing.
-func (ps *plugins) applyCheck(cfg *policy.Config, check string, failing bool, msg string) {
-	src := "check " + check
-	for inst, w := range tracking(cfg, check) {
-		switch {
-		case w == 0:
-			ps.eng.SetFault(inst, fsm.FaultCheck, src, failing, fmt.Sprintf("check %s failed: %s", check, msg))
-		case w < 0 && failing, w > 0 && !failing:
-			ps.eng.SetWeight(inst, src, w)
-		default:
-			ps.eng.SetWeight(inst, src, 0)
-		}
+// applyCheck hands a check's state to the engine, which weighs it on the
+// instances that track it (core/priority's rules, as for interfaces).
+func (ps *plugins) applyCheck(check string, failing bool, msg string) {
+	why := fmt.Sprintf("check %s passes: %s", check, msg)
+	if failing {
+		why = fmt.Sprintf("check %s failed: %s", check, msg)
 	}
-}
-
-// clearCheck lifts whatever a stopped check applied.
-func (ps *plugins) clearCheck(cfg *policy.Config, check string) {
-	if cfg == nil {
-		return
-	}
-	for inst := range tracking(cfg, check) {
-		ps.eng.SetWeight(inst, "check "+check, 0)
-		ps.eng.SetFault(inst, fsm.FaultCheck, "check "+check, false, "check removed")
-	}
+	ps.eng.SetCheck(check, failing, why)
 }
 
 // actionRun is an action running now and the failure waiting for it.
@@ -357,7 +340,7 @@ func (ps *plugins) runAction(cfg *policy.Config, a policy.Action, ch track.Chang
 	p := ps.actions[a.Name]
 	ps.mu.Unlock()
 	if p == nil {
-		ps.applyCheck(cfg, ch.Check, true, ch.Message)
+		ps.applyCheck(ch.Check, true, ch.Message)
 		return
 	}
 	trig := sdk.Trigger{Check: ch.Check, Node: cfg.Node, Instances: a.Instances, Reason: ch.Message}
@@ -383,7 +366,7 @@ func (ps *plugins) runAction(cfg *policy.Config, a policy.Action, ch track.Chang
 			ps.log.Info(fmt.Sprintf("action %s gave up, but check %s is no longer in that failure; not yielding", a.Name, ch.Check), "message", msg)
 		case out == sdk.Yield:
 			ps.log.Warn(fmt.Sprintf("action %s yields %s: %s", a.Name, strings.Join(a.Instances, ", "), msg))
-			ps.applyCheck(cfg, ch.Check, true, ch.Message)
+			ps.applyCheck(ch.Check, true, ch.Message)
 			for _, in := range a.Instances {
 				ps.eng.SetFault(in, fsm.FaultYield, "action "+a.Name, true, fmt.Sprintf("action %s yielded: %s", a.Name, msg))
 			}
@@ -391,7 +374,7 @@ func (ps *plugins) runAction(cfg *policy.Config, a policy.Action, ch track.Chang
 		return
 	}
 	// The action could not run: the failure counts as if there were none.
-	ps.applyCheck(cfg, ch.Check, true, ch.Message)
+	ps.applyCheck(ch.Check, true, ch.Message)
 }
 
 // awaitRecovery gives the check one more run to see what the action
@@ -406,7 +389,7 @@ func (ps *plugins) awaitRecovery(cfg *policy.Config, a policy.Action, ch track.C
 	time.AfterFunc(grace, func() {
 		if ps.current(ch.Check, failure) {
 			ps.log.Warn(fmt.Sprintf("check %s still failing after action %s recovered, applying it", ch.Check, a.Name))
-			ps.applyCheck(cfg, ch.Check, true, ch.Message)
+			ps.applyCheck(ch.Check, true, ch.Message)
 		}
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"reflect"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -86,6 +87,7 @@ type Engine struct {
 	order     []string
 	heard     map[netip.Addr]heard // senders of valid adverts, for fast handover
 	syncing   bool                 // carrying a change through a sync group
+	shutdown  sync.Once
 }
 
 // New returns an engine with no instance running. It opens its netlink
@@ -215,7 +217,9 @@ func (in *instance) updateVIPs(nc policy.Instance) {
 
 // Shutdown stops every instance: masters send priority 0 and remove their
 // VIPs (RFC 5798 §6.4.3), then sockets close and the loop ends.
-func (e *Engine) Shutdown() {
+func (e *Engine) Shutdown() { e.shutdown.Do(e.stop) }
+
+func (e *Engine) stop() {
 	e.links.stop()
 	e.do(func(now time.Time) {
 		for _, name := range e.order {
@@ -249,10 +253,40 @@ func (e *Engine) Status() []Status {
 	return out
 }
 
-// SetWeight applies (or, with delta 0, lifts) the weight that source puts on
-// instance's priority.
-func (e *Engine) SetWeight(name, source string, delta int) error {
-	return e.onInstance(name, func(now time.Time, in *instance) { in.setDelta(now, source, delta) })
+// SetCheck applies a check's state to every instance that tracks it, by
+// the same rules as an interface's: its weight, or FAULT.
+func (e *Engine) SetCheck(check string, failing bool, why string) {
+	e.do(func(now time.Time) {
+		for _, name := range e.order {
+			in, ok := e.instances[name]
+			if !ok {
+				continue
+			}
+			for _, t := range in.cfg.Track {
+				if t.Check == check {
+					in.track(now, fsm.FaultCheck, "check "+check, t.Source(), failing, why)
+					e.fix(in)
+				}
+			}
+		}
+	})
+}
+
+// ClearCheck lifts whatever a check applied to any instance (the check
+// was removed or replaced).
+func (e *Engine) ClearCheck(check string) {
+	e.do(func(now time.Time) {
+		src := "check " + check
+		for _, in := range e.instances {
+			if _, weighs := in.deltas[src]; weighs {
+				in.setDelta(now, src, 0)
+			}
+			if in.faults[fsm.FaultCheck][src] {
+				in.setFault(now, fsm.FaultCheck, src, false, "check "+check+" removed")
+			}
+			e.fix(in)
+		}
+	})
 }
 
 // SetFault holds (on) or releases instance in FAULT on behalf of source

@@ -118,9 +118,14 @@ instance "VI_1" {
 		t.Fatalf("record at start = %s, want 192.0.2.10/24 only", rec)
 	}
 	r.waitState(t, "VI_1", "MASTER")
-	// "Crash": the engine is abandoned with its VIP on; the next start's
-	// recovery removes what the record names, and only that.
-	if err := recoverWith(addrs, r.dir, hclog.NewNullLogger()); err != nil {
+	// "Crash": the engine is abandoned with its VIP on, and the next start
+	// finds the state directory as it was then; its recovery removes what
+	// the record names, and only that.
+	left := t.TempDir()
+	if err := os.WriteFile(filepath.Join(left, vipRecord), []byte(r.record(t)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := recoverWith(addrs, left, hclog.NewNullLogger()); err != nil {
 		t.Fatal(err)
 	}
 	if got := addrs.removals(); !slices.Equal(got, []string{"eth0 192.0.2.10/24"}) {
@@ -129,7 +134,7 @@ instance "VI_1" {
 	if !addrs.has("eth0 192.0.2.50/24") {
 		t.Fatal("recovery removed an address that was there before Vigil")
 	}
-	if _, err := os.Stat(filepath.Join(r.dir, vipRecord)); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(left, vipRecord)); !os.IsNotExist(err) {
 		t.Errorf("record still there after recovery: %v", err)
 	}
 }
@@ -263,3 +268,60 @@ sync_group "G" {
 }
 
 func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+// Checks and interfaces weigh on an instance by the same rules
+// (core/priority): weights while failing or down, FAULT without weight.
+func TestChecksAndInterfacesWeighAlike(t *testing.T) {
+	r := newRig(t, newFakeAddrs())
+	if err := r.e.Apply(config(t, `
+check "web" {
+  plugin = "http-probe"
+  weight = -50
+}
+check "db" {
+  plugin = "http-probe"
+  weight = 0
+}
+instance "VI_1" {
+  vrid     = 1
+  version  = 3
+  advert_interval = "10ms"
+  vips     = ["192.0.2.11/24"]
+  priority = { n1 = 200, n2 = 100 }
+  track    = ["web", "db"]
+  track_interface {
+    name   = "eth1"
+    weight = -30
+  }
+}
+`)); err != nil {
+		t.Fatal(err)
+	}
+	r.waitState(t, "VI_1", "MASTER")
+	prio := func() uint8 {
+		for _, s := range r.e.Status() {
+			return s.Priority
+		}
+		return 0
+	}
+	steps := []struct {
+		name  string
+		do    func()
+		prio  uint8
+		state string
+	}{
+		{"web fails", func() { r.e.SetCheck("web", true, "web failed") }, 150, "MASTER"},
+		{"eth1 goes down", func() { r.links.set("eth1", false) }, 120, "MASTER"},
+		{"db fails (weight 0)", func() { r.e.SetCheck("db", true, "db failed") }, 120, "FAULT"},
+		{"db is removed", func() { r.e.ClearCheck("db") }, 120, "MASTER"},
+		{"web passes", func() { r.e.SetCheck("web", false, "web passes") }, 170, "MASTER"},
+		{"eth1 comes back", func() { r.links.set("eth1", true) }, 200, "MASTER"},
+	}
+	for _, s := range steps {
+		s.do()
+		r.waitState(t, "VI_1", s.state)
+		if got := prio(); got != s.prio {
+			t.Errorf("%s: priority %d, want %d", s.name, got, s.prio)
+		}
+	}
+}

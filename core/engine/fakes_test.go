@@ -246,6 +246,7 @@ func newRig(t *testing.T, addrs *fakeAddrs) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(r.e.Shutdown) // before the state directory goes; tests that "crash" never stop it
 	return r
 }
 

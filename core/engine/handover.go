@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"github.com/vigil-ha/vigil/core/priority"
+
 	"fmt"
 	"net/netip"
 	"time"
@@ -42,18 +44,12 @@ func (e *Engine) alive(now time.Time, addr netip.Addr) bool {
 	return ok && now.Before(h.at.Add(3*h.interval))
 }
 
-// outranks reports whether priority a from address aAddr beats b from bAddr
-// (RFC 5798 §6.4.3: equal priorities go to the higher address).
-func outranks(a uint8, aAddr netip.Addr, b uint8, bAddr netip.Addr) bool {
-	return a > b || (a == b && aAddr.IsValid() && aAddr.Compare(bAddr) > 0)
-}
-
 // liveBackupAbove is a peer that the policy ranks above priority prio and
 // that is known to be alive, or nil.
 func (in *instance) liveBackupAbove(now time.Time, prio uint8) *policy.Peer {
 	for i := range in.cfg.Peers {
 		p := &in.cfg.Peers[i]
-		if p.Addr.IsValid() && outranks(p.Priority, p.Addr, prio, in.ch.Source()) && in.e.alive(now, p.Addr) {
+		if p.Addr.IsValid() && priority.Outranks(p.Priority, p.Addr, prio, in.ch.Source()) && in.e.alive(now, p.Addr) {
 			return p
 		}
 	}
@@ -70,7 +66,7 @@ func (in *instance) successorTo(src netip.Addr) bool {
 		switch {
 		case p.Addr == src:
 			sender = true
-		case !p.Addr.IsValid(), outranks(p.MaxPriority, p.Addr, prio, in.ch.Source()):
+		case !p.Addr.IsValid(), priority.Outranks(p.MaxPriority, p.Addr, prio, in.ch.Source()):
 			return false
 		}
 	}

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"github.com/vigil-ha/vigil/core/priority"
+
 	"fmt"
 	"net/netip"
 	"sync"
@@ -135,7 +137,7 @@ func (in *instance) packet(now time.Time, p transport.Packet) {
 		in.logLimited(now, vrrp.Reason(err), fmt.Sprintf("%s dropped advert from %v", in.cfg.Name, p.Src), "error", err)
 		return
 	}
-	if in.cfg.Priority == fsm.OwnerPriority && in.rx.Priority == fsm.OwnerPriority {
+	if in.cfg.Priority == priority.Owner && in.rx.Priority == priority.Owner {
 		// RFC 5798 §6.1: one owner per VRID. Two means a misconfiguration
 		// or a spoof; the state machine's rules apply, and the node's own
 		// address stays whatever they decide (vipTable never removes it).
@@ -272,32 +274,40 @@ func (in *instance) transition(a fsm.Action) {
 	}
 }
 
-// setDelta records the weight one tracked source applies and recomputes the
-// effective priority: base + sum of deltas, clamped to 1-254 (keepalived's
-// rule; an owner at 255 stays there only untracked).
+// setDelta records the weight one tracked source applies now (0: none) and
+// recomputes the effective priority by the rules of core/priority.
 func (in *instance) setDelta(now time.Time, source string, delta int) {
 	if delta == 0 {
 		delete(in.deltas, source)
 	} else {
 		in.deltas[source] = delta
 	}
-	p := int(in.cfg.Priority)
+	deltas := make([]int, 0, len(in.deltas))
 	for _, d := range in.deltas {
-		p += d
+		deltas = append(deltas, d)
 	}
-	if len(in.deltas) > 0 || p != int(in.cfg.Priority) {
-		p = min(max(p, 1), 254)
-	}
-	if uint8(p) != in.m.Priority() {
+	p := priority.Effective(in.cfg.Priority, deltas...)
+	if p != in.m.Priority() {
 		in.log.Info(fmt.Sprintf("%s changing effective priority from %d to %d", in.cfg.Name, in.m.Priority(), p), "source", source)
 	}
-	in.exec(in.m.SetPriority(now, uint8(p)))
+	in.exec(in.m.SetPriority(now, p))
 	if in.m.State() == fsm.Master {
 		in.resignIfOutranked(now)
 	}
 	in.mu.Lock()
-	in.status.Priority = uint8(p)
+	in.status.Priority = p
 	in.mu.Unlock()
+}
+
+// track applies a tracked source's state: its weight, or FAULT for a
+// source that faults (weight 0, or any source of a sync group member).
+// Checks and interfaces go through here alike.
+func (in *instance) track(now time.Time, r fsm.FaultReason, source string, s priority.Source, down bool, why string) {
+	if s.Fault {
+		in.setFault(now, r, source, down, why)
+		return
+	}
+	in.setDelta(now, source, s.Delta(down))
 }
 
 // setFault raises or clears one source of a fault reason.

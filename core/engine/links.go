@@ -61,28 +61,21 @@ func (w *linkWatch) set(name string, up bool) {
 }
 
 // linkChanged applies a link state to the instance: its own interface down
-// is FAULT; a tracked interface applies its weight, or FAULT at weight 0.
+// is FAULT; a tracked interface applies its weight, or FAULT.
 func (in *instance) linkChanged(now time.Time, name string, up bool) {
-	word := map[bool]string{true: "up", false: "down"}[up]
-	faulted := func() {
-		in.setFault(now, fsm.FaultInterface, name, !up, fmt.Sprintf("interface %s is %s", name, word))
-	}
+	why := fmt.Sprintf("interface %s is %s", name, map[bool]string{true: "up", false: "down"}[up])
 	if name == in.cfg.Interface {
-		faulted()
+		in.setFault(now, fsm.FaultInterface, name, !up, why)
 	}
 	for _, t := range in.cfg.TrackIfs {
 		if t.Name != name {
 			continue
 		}
 		src := "interface " + name
-		switch {
-		case t.Weight == 0:
-			faulted()
-		case t.Weight > 0 && up, t.Weight < 0 && !up:
-			in.setDelta(now, src, t.Weight)
-		default:
-			in.setDelta(now, src, 0)
+		if t.Fault {
+			src = name // one fault source per interface, the instance's own included
 		}
+		in.track(now, fsm.FaultInterface, src, t.Source(), !up, why)
 	}
 }
 

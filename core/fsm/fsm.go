@@ -4,6 +4,8 @@
 package fsm
 
 import (
+	"github.com/vigil-ha/vigil/core/priority"
+
 	"fmt"
 	"net/netip"
 	"time"
@@ -36,9 +38,6 @@ func (s State) String() string {
 	}
 	return fmt.Sprintf("State(%d)", uint8(s))
 }
-
-// OwnerPriority is the priority of the router that owns the addresses.
-const OwnerPriority = 255
 
 // Config is what the state machine needs of an instance's configuration.
 type Config struct {
@@ -229,7 +228,7 @@ func (m *Machine) startup(now time.Time) {
 		m.transition(Fault, "startup with a fault")
 		return
 	}
-	if m.prio == OwnerPriority {
+	if m.prio == priority.Owner {
 		m.becomeMaster(now, "address owner (priority 255)")
 		return
 	}
@@ -366,7 +365,7 @@ func (m *Machine) masterAdvert(now time.Time, adv Advert) {
 		m.adverAt = now.Add(m.cfg.Interval)
 	case adv.Priority > m.prio:
 		m.stepDown(now, adv, fmt.Sprintf("received advert with higher priority %d, ours %d", adv.Priority, m.prio))
-	case adv.Priority == m.prio && addrGreater(adv.Src, m.cfg.PrimaryAddr):
+	case priority.Outranks(adv.Priority, adv.Src, m.prio, m.cfg.PrimaryAddr):
 		m.stepDown(now, adv, fmt.Sprintf("received advert with equal priority %d from higher address %v", adv.Priority, adv.Src))
 	default:
 		// §6.4.3 says discard; like keepalived we re-advertise at once so the
@@ -385,10 +384,6 @@ func (m *Machine) stepDown(now time.Time, adv Advert, reason string) {
 	}
 	m.masterAddr, m.masterPrio = adv.Src, adv.Priority
 }
-
-// addrGreater compares addresses as unsigned integers in network byte order
-// (RFC 5798 §6.4.3: the higher primary IP address wins a tie).
-func addrGreater(a, b netip.Addr) bool { return a.Unmap().Compare(b.Unmap()) > 0 }
 
 // SetPriority changes the effective priority (checks added or removed weight).
 // A master advertises the new priority at once, so peers learn it within one
@@ -462,7 +457,7 @@ func (m *Machine) SetFault(now time.Time, r FaultReason, on bool, reason string)
 			m.transition(Fault, reason)
 		}
 	case was != 0 && m.fault == 0 && m.state == Fault:
-		if m.prio == OwnerPriority {
+		if m.prio == priority.Owner {
 			m.becomeMaster(now, reason)
 		} else {
 			m.enterBackup(now, reason)

@@ -4,6 +4,8 @@
 package policy
 
 import (
+	"github.com/vigil-ha/vigil/core/priority"
+
 	"encoding/json"
 	"net/netip"
 	"time"
@@ -84,13 +86,27 @@ type VIP struct {
 // TrackCheck applies a check's result to an instance.
 type TrackCheck struct {
 	Check  string
-	Weight int // 0: failing means FAULT
+	Weight int
+	// Fault: failing means FAULT instead of a weight (weight 0, or the
+	// instance is in a sync group).
+	Fault bool
+}
+
+// Source is the check as the priority rules see it.
+func (t TrackCheck) Source() priority.Source {
+	return priority.Source{Weight: t.Weight, Fault: t.Fault}
 }
 
 // TrackInterface applies an interface's link state to an instance.
 type TrackInterface struct {
 	Name   string
-	Weight int // 0: down means FAULT
+	Weight int
+	Fault  bool // down means FAULT (weight 0, or in a sync group)
+}
+
+// Source is the interface as the priority rules see it.
+func (t TrackInterface) Source() priority.Source {
+	return priority.Source{Weight: t.Weight, Fault: t.Fault}
 }
 
 // GARP holds the gratuitous ARP / unsolicited NA settings.
@@ -113,23 +129,21 @@ type Peer struct {
 	Addr        netip.Addr // invalid when the policy does not name it
 }
 
-// MaxPriority is the highest effective priority the instance can reach:
-// its base with every positive weight, clamped as the engine clamps.
-func (i *Instance) MaxPriority() uint8 {
-	p, tracked := int(i.Priority), false
+// Sources are everything the instance tracks, checks then interfaces.
+func (i *Instance) Sources() []priority.Source {
+	var out []priority.Source
 	for _, t := range i.Track {
-		tracked = true
-		p += max(t.Weight, 0)
+		out = append(out, t.Source())
 	}
 	for _, t := range i.TrackIfs {
-		tracked = true
-		p += max(t.Weight, 0)
+		out = append(out, t.Source())
 	}
-	if tracked {
-		p = min(p, 254)
-	}
-	return uint8(min(p, 255))
+	return out
 }
+
+// MaxPriority is the highest effective priority the instance can reach:
+// its base with every positive weight applied.
+func (i *Instance) MaxPriority() uint8 { return priority.Ceiling(i.Priority, i.Sources()) }
 
 // SyncGroup is a set of instances that change state together.
 type SyncGroup struct {

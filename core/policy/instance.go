@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"github.com/vigil-ha/vigil/core/priority"
+
 	"cmp"
 	"fmt"
 	"net/netip"
@@ -160,10 +162,10 @@ func (b *builder) instance(in *instanceBlock) (Instance, map[string]uint8, bool)
 			b.err(elemRange(in.Body, "track", i, in.DefRange), "Unknown check", "track names %q, but there is no check block of that name.%s", t, suggest(t, keys(b.checks)))
 			continue
 		}
-		out.Track = append(out.Track, TrackCheck{Check: t, Weight: *ck.Weight})
+		out.Track = append(out.Track, TrackCheck{Check: t, Weight: *ck.Weight, Fault: *ck.Weight == 0})
 	}
 	for _, ti := range in.TrackInterfaces {
-		out.TrackIfs = append(out.TrackIfs, TrackInterface{Name: ti.Name, Weight: *ti.Weight})
+		out.TrackIfs = append(out.TrackIfs, TrackInterface{Name: ti.Name, Weight: *ti.Weight, Fault: *ti.Weight == 0})
 		if w := *ti.Weight; w < -253 || w > 253 {
 			b.err(ti.DefRange, "Weight out of range", "weight = %d: weights run from -253 to 253.", w)
 		}
@@ -377,37 +379,30 @@ func hasKey(obj *hclsyntax.ObjectConsExpr, name string) bool {
 // It reports whether it warned, so that an instance draws one warning, not
 // one per node.
 func (b *builder) weightRange(in *instanceBlock, node string, inst *Instance) bool {
-	lo, hi := int(inst.Priority), int(inst.Priority)
+	var sources []priority.Source
 	for _, t := range inst.Track {
 		if ck := b.checks[t.Check]; ck != nil && node != "" && len(ck.Nodes) > 0 && !slices.Contains(ck.Nodes, node) {
 			continue // not run on this node
 		}
-		if t.Weight < 0 {
-			lo += t.Weight
-		} else {
-			hi += t.Weight
-		}
+		sources = append(sources, t.Source())
 	}
 	for _, t := range inst.TrackIfs {
-		if t.Weight < 0 {
-			lo += t.Weight
-		} else {
-			hi += t.Weight
-		}
+		sources = append(sources, t.Source())
 	}
+	lo, hi := priority.Range(inst.Priority, sources)
 	who := in.Name
 	if node != "" {
 		who = fmt.Sprintf("%s on %s", in.Name, node)
 	}
 	rng := attrRange(in.Body, "track", in.DefRange)
 	switch {
-	case inst.Priority == 255 && len(inst.Track) == 0 && len(inst.TrackIfs) == 0:
+	case inst.Priority == priority.Owner && len(sources) == 0:
 		return false // an untracked owner stays at 255
-	case inst.Priority == 255:
+	case inst.Priority == priority.Owner:
 		b.warn(rng, "Address owner is tracked", "%s has priority 255 (address owner); weights change it to a non-owner priority. Use 254 if checks should move the address.", who)
-	case lo < 1:
+	case lo < priority.Lowest:
 		b.warn(rng, "Weights can push priority below 1", "With every negative weight applied %s drops to %d; it is clamped to 1, as keepalived does. Lower the weights or raise the priority.", who, lo)
-	case hi > 254:
+	case hi > priority.Highest:
 		b.warn(rng, "Weights can push priority above 254", "With every positive weight applied %s rises to %d; it is clamped to 254, as keepalived does.", who, hi)
 	default:
 		return false
@@ -483,12 +478,12 @@ func (b *builder) syncGroupsInto(site *Site) {
 				// check or a down interface puts the group in FAULT.
 				weighted := false
 				for j := range in.Track {
-					weighted = weighted || in.Track[j].Weight != 0
-					in.Track[j].Weight = 0
+					weighted = weighted || !in.Track[j].Fault
+					in.Track[j].Fault = true
 				}
 				for j := range in.TrackIfs {
-					weighted = weighted || in.TrackIfs[j].Weight != 0
-					in.TrackIfs[j].Weight = 0
+					weighted = weighted || !in.TrackIfs[j].Fault
+					in.TrackIfs[j].Fault = true
 				}
 				if weighted && !warned[in.Name] {
 					warned[in.Name] = true
@@ -532,7 +527,7 @@ func tieWinner(site *Site, nodes []string) string {
 			known = false
 			break
 		}
-		if best == "" || a.Compare(site.nodeAddrs[best]) > 0 {
+		if best == "" || priority.Outranks(0, a, 0, site.nodeAddrs[best]) {
 			best = n
 		}
 	}

@@ -1,7 +1,8 @@
 package policy
 
 import (
-	"cmp"
+	"github.com/vigil-ha/vigil/core/priority"
+
 	"fmt"
 	"io"
 	"slices"
@@ -204,30 +205,21 @@ func (s *Site) ownEffective(node, name string, sc scenario) (int, bool) {
 	if inst == nil || node == sc.down && sc.down != "" {
 		return 0, false
 	}
-	if inst.Priority == 255 && len(inst.Track) == 0 && len(inst.TrackIfs) == 0 {
-		return 255, true
-	}
-	p := int(inst.Priority)
-	for _, t := range inst.Track {
-		failing := node == sc.node && t.Check == sc.check
-		switch {
-		case failing && t.Weight == 0:
-			return 0, false
-		case failing && t.Weight < 0:
-			p += t.Weight
-		case !failing && t.Weight > 0:
-			p += t.Weight
-		}
-	}
-	for _, t := range inst.TrackIfs {
-		if t.Weight > 0 {
-			p += t.Weight
-		}
-	}
 	if node == sc.node && slices.Contains(sc.yielded, name) {
 		return 0, false
 	}
-	return min(max(p, 1), 254), true
+	var deltas []int
+	for _, t := range inst.Track {
+		failing := node == sc.node && t.Check == sc.check
+		if t.Source().Faults(failing) {
+			return 0, false
+		}
+		deltas = append(deltas, t.Source().Delta(failing))
+	}
+	for _, t := range inst.TrackIfs {
+		deltas = append(deltas, t.Source().Delta(false)) // plan's scenarios keep links up
+	}
+	return int(priority.Effective(inst.Priority, deltas...)), true
 }
 
 // order ranks the nodes running name by effective priority, ties broken by
@@ -240,10 +232,13 @@ func (s *Site) order(name string, nodes []string, sc scenario) []NodePrio {
 		}
 	}
 	slices.SortStableFunc(out, func(a, b NodePrio) int {
-		if c := cmp.Compare(b.Priority, a.Priority); c != 0 {
-			return c
+		switch {
+		case priority.Outranks(uint8(a.Priority), s.nodeAddrs[a.Node], uint8(b.Priority), s.nodeAddrs[b.Node]):
+			return -1
+		case priority.Outranks(uint8(b.Priority), s.nodeAddrs[b.Node], uint8(a.Priority), s.nodeAddrs[a.Node]):
+			return 1
 		}
-		return s.nodeAddrs[b.Node].Compare(s.nodeAddrs[a.Node])
+		return 0
 	})
 	return out
 }

@@ -328,7 +328,7 @@ check "web" {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Instances[0].SyncGroup != "G" || cfg.Instances[0].Track[0].Weight != 0 {
+	if cfg.Instances[0].SyncGroup != "G" || !cfg.Instances[0].Track[0].Fault {
 		t.Errorf("EXT on a: %+v", cfg.Instances[0])
 	}
 	var b strings.Builder

@@ -1,0 +1,96 @@
+// Package priority is the one place for the rules that decide a VRRP
+// instance's priority and who wins an election: keepalived's effective
+// priority (base plus the weights of tracked checks and interfaces,
+// clamped to 1-254, FAULT for a failing source without weight) and
+// RFC 5798's tie-break. The engine, the plan and the policy's warnings all
+// call it, so that they cannot disagree.
+package priority
+
+import "net/netip"
+
+const (
+	// Owner is the priority of the router that owns the addresses
+	// (RFC 5798 §6.1): it takes over at once and is never clamped down to
+	// while untracked.
+	Owner = 255
+	// Resign (0) is sent by a master that leaves (RFC 5798 §6.4.3).
+	Resign = 0
+	// Lowest and Highest bound a priority once any weight applies, as
+	// keepalived clamps it.
+	Lowest, Highest = 1, 254
+)
+
+// Source is something an instance tracks: a check or an interface.
+type Source struct {
+	// Weight is added while the source is up (positive) or subtracted
+	// while it is down (negative).
+	Weight int
+	// Fault puts the instance in FAULT while the source is down instead
+	// of weighing: a weight of 0, and every source of a sync group member
+	// (a group's members move together, so weights would pull them apart).
+	Fault bool
+}
+
+// Delta is what s contributes to the priority while down (or up):
+// negative weights apply while down, positive ones while up, a fault
+// source never weighs.
+func (s Source) Delta(down bool) int {
+	switch {
+	case s.Fault:
+		return 0
+	case s.Weight < 0 && down, s.Weight > 0 && !down:
+		return s.Weight
+	}
+	return 0
+}
+
+// Faults reports whether s holds the instance in FAULT while down.
+func (s Source) Faults(down bool) bool { return s.Fault && down }
+
+// Effective is base plus the deltas applied now. With no delta applied the
+// base stands, an owner's 255 included; otherwise the sum is clamped to
+// Lowest-Highest.
+func Effective(base uint8, deltas ...int) uint8 {
+	p, applied := int(base), false
+	for _, d := range deltas {
+		if d != 0 {
+			p, applied = p+d, true
+		}
+	}
+	if !applied {
+		return base
+	}
+	return uint8(min(max(p, Lowest), Highest))
+}
+
+// Ceiling is the highest priority the sources can lift base to: every
+// positive weight applied.
+func Ceiling(base uint8, sources []Source) uint8 {
+	var deltas []int
+	for _, s := range sources {
+		deltas = append(deltas, s.Delta(false))
+	}
+	return Effective(base, deltas...)
+}
+
+// Range is the lowest and highest sum of base and weights before clamping
+// (every negative weight applied, or every positive one), for warnings
+// that the clamp makes weights do less than they say.
+func Range(base uint8, sources []Source) (lo, hi int) {
+	lo, hi = int(base), int(base)
+	for _, s := range sources {
+		lo += s.Delta(true)
+		hi += s.Delta(false)
+	}
+	return lo, hi
+}
+
+// Outranks reports whether priority a from primary address aAddr wins over
+// b from bAddr: the higher priority, and between equal ones the higher
+// primary address (RFC 5798 §6.4.3). An unknown address never wins a tie.
+func Outranks(a uint8, aAddr netip.Addr, b uint8, bAddr netip.Addr) bool {
+	if a != b {
+		return a > b
+	}
+	return aAddr.IsValid() && aAddr.Unmap().Compare(bAddr.Unmap()) > 0
+}
