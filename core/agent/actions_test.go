@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -10,12 +11,13 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/vigil-ha/vigil/core/fsm"
+	"github.com/vigil-ha/vigil/core/pluginhost"
 	"github.com/vigil-ha/vigil/core/policy"
 	"github.com/vigil-ha/vigil/core/track"
 	"github.com/vigil-ha/vigil/sdk"
 )
 
-// fakeEngine records what the plugins do to instances.
+// fakeEngine records what checks and actions do to instances.
 type fakeEngine struct {
 	mu     sync.Mutex
 	checks map[string]bool
@@ -51,67 +53,187 @@ func (f *fakeEngine) fault(key string) bool {
 	return f.faults[key]
 }
 
-// slowAction takes its time and counts how many runs overlap.
-type slowAction struct {
-	running, most, runs atomic.Int32
-	outcome             sdk.Outcome
+func (f *fakeEngine) failing(check string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.checks[check]
 }
 
-func (a *slowAction) Run(context.Context, sdk.Trigger) (sdk.Outcome, string, error) {
+type allBuiltin struct{}
+
+func (allBuiltin) Has(string) bool { return true }
+
+// fakeAction is an action plugin whose runs the test controls: each run
+// takes its time, counts overlaps, and a run in progress ends with an error
+// when the plugin is closed, as a go-plugin process killed under a call.
+type fakeAction struct {
+	outcome             sdk.Outcome
+	hold                time.Duration
+	running, most, runs atomic.Int32
+	closed              chan struct{}
+	closeOnce           sync.Once
+}
+
+func newFakeAction(outcome sdk.Outcome, hold time.Duration) *fakeAction {
+	return &fakeAction{outcome: outcome, hold: hold, closed: make(chan struct{})}
+}
+
+func (a *fakeAction) Run(context.Context, sdk.Trigger) (sdk.Outcome, string, error) {
 	n := a.running.Add(1)
 	defer a.running.Add(-1)
 	a.runs.Add(1)
-	for {
-		m := a.most.Load()
-		if n <= m || a.most.CompareAndSwap(m, n) {
-			break
+	for m := a.most.Load(); n > m && !a.most.CompareAndSwap(m, n); m = a.most.Load() {
+	}
+	select {
+	case <-time.After(a.hold):
+		return a.outcome, "gave up", nil
+	case <-a.closed:
+		return "", "", errors.New("plugin closed")
+	}
+}
+
+func (a *fakeAction) Close() { a.closeOnce.Do(func() { close(a.closed) }) }
+
+func (a *fakeAction) isClosed() bool {
+	select {
+	case <-a.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// rig is the checks and actions of one node on a fake engine; opened
+// lists the action plugins started, in order.
+type rig struct {
+	eng    *fakeEngine
+	cs     *checks
+	mu     sync.Mutex
+	opened []*fakeAction
+	next   func() *fakeAction
+}
+
+func newRig(next func() *fakeAction) *rig {
+	r := &rig{eng: newFakeEngine(), next: next}
+	l := &launcher{log: hclog.NewNullLogger(), self: "/proc/self/exe", builtins: allBuiltin{}}
+	acts := newActions(l, r.eng)
+	acts.open = func(pluginhost.Spec) (actionPlugin, error) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		a := r.next()
+		r.opened = append(r.opened, a)
+		return a, nil
+	}
+	r.cs = newChecks(l, r.eng, acts)
+	return r
+}
+
+// config is a node with check web, action restart (yielding VI_1) and
+// the action's timeout, which a reload may change.
+func config(timeout time.Duration, retries int) *policy.Config {
+	return &policy.Config{
+		Node:      "n1",
+		Checks:    []policy.Check{{Name: "web", Plugin: "http-probe", Interval: time.Second, Timeout: time.Second}},
+		Actions:   []policy.Action{{Name: "restart", Plugin: "nginx-action", When: "web", Instances: []string{"VI_1"}, Timeout: timeout, Retries: retries}},
+		Instances: []policy.Instance{{Name: "VI_1", Track: []policy.TrackCheck{{Check: "web", Weight: -20}}}},
+	}
+}
+
+// applyActions applies cfg's actions and registers check web as running
+// (a real check would start a plugin process).
+func (r *rig) applyActions(t *testing.T, cfg *policy.Config) {
+	t.Helper()
+	r.cs.mu.Lock()
+	r.cs.cfg = cfg
+	if r.cs.running["web"] == nil {
+		r.cs.running["web"] = &runningCheck{cfg: cfg.Checks[0]}
+	}
+	r.cs.mu.Unlock()
+	if d := r.cs.acts.apply(cfg); d.HasErrors() {
+		t.Fatal(d.Error())
+	}
+}
+
+func (r *rig) waitIdle(t *testing.T) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		r.cs.acts.mu.Lock()
+		idle := len(r.cs.acts.busy) == 0
+		r.cs.acts.mu.Unlock()
+		if idle {
+			return
 		}
 	}
-	time.Sleep(50 * time.Millisecond)
-	return a.outcome, "gave up", nil
+	t.Fatal("the action is still running after 5s")
 }
-func (a *slowAction) Close() {}
 
 // A check failing over and over while its action runs starts one run at a
 // time; the failures that came meanwhile are served by one more run, and
 // the action's yield applies to the failure that is current.
 func TestActionRunsOneAtATime(t *testing.T) {
-	eng := newFakeEngine()
-	act := &slowAction{outcome: sdk.Yield}
-	cfg := &policy.Config{
-		Node:      "n1",
-		Checks:    []policy.Check{{Name: "web", Interval: time.Second, Timeout: time.Second}},
-		Actions:   []policy.Action{{Name: "restart", When: "web", Instances: []string{"VI_1"}}},
-		Instances: []policy.Instance{{Name: "VI_1", Track: []policy.TrackCheck{{Check: "web", Weight: -20}}}},
-	}
-	ps := &plugins{log: hclog.NewNullLogger(), eng: eng, cfg: cfg,
-		checks:  map[string]*runningCheck{"web": {cfg: cfg.Checks[0]}},
-		actions: map[string]actionPlugin{"restart": act}, busy: map[string]*actionRun{}}
+	act := newFakeAction(sdk.Yield, 50*time.Millisecond)
+	r := newRig(func() *fakeAction { return act })
+	r.applyActions(t, config(time.Second, 0))
 	for range 200 {
-		ps.changed(track.Change{Check: "web", Failing: true, Message: "down"})
+		r.cs.changed(track.Change{Check: "web", Failing: true, Message: "down"})
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		ps.mu.Lock()
-		idle := len(ps.busy) == 0
-		ps.mu.Unlock()
-		if idle {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	r.waitIdle(t)
 	if m := act.most.Load(); m != 1 {
 		t.Errorf("%d runs of the action at once, want 1", m)
 	}
 	if n := act.runs.Load(); n != 2 {
 		t.Errorf("%d runs for 200 failures during a run, want 2 (the first, then the latest)", n)
 	}
-	if !eng.fault("VI_1/action restart") {
+	if !r.eng.fault("VI_1/action restart") || !r.eng.failing("web") {
 		t.Error("the yield of the current failure was not applied")
 	}
-	eng.mu.Lock()
-	defer eng.mu.Unlock()
-	if !eng.checks["web"] {
-		t.Error("the yielded check's failure was not handed to the engine")
+}
+
+// A reload that leaves an action as it was keeps its process: a run in
+// progress is not cut off.
+func TestReloadKeepsUnchangedAction(t *testing.T) {
+	r := newRig(func() *fakeAction { return newFakeAction(sdk.Recovered, 100*time.Millisecond) })
+	r.applyActions(t, config(time.Second, 0))
+	r.cs.changed(track.Change{Check: "web", Failing: true})
+	time.Sleep(10 * time.Millisecond) // the run is under way
+	r.applyActions(t, config(time.Second, 0))
+	r.waitIdle(t)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.opened) != 1 || r.opened[0].isClosed() {
+		t.Errorf("an unchanged action was relaunched (%d processes, first closed %v)", len(r.opened), r.opened[0].isClosed())
+	}
+	if r.eng.failing("web") {
+		t.Error("a recovered run was cut off and its failure applied")
+	}
+}
+
+// A reload that changes an action while it runs: the old process is
+// closed under the run, and the run's retry uses the new process, whose
+// outcome applies (it used to retry on the closed one and apply the
+// failure as if there were no action).
+func TestRunningActionMovesToRelaunchedPlugin(t *testing.T) {
+	r := newRig(func() *fakeAction { return newFakeAction(sdk.Yield, 20*time.Millisecond) })
+	r.applyActions(t, config(time.Second, 1))
+	r.mu.Lock()
+	first := r.opened[0]
+	first.hold = time.Hour // the first process never answers by itself
+	r.mu.Unlock()
+	r.cs.changed(track.Change{Check: "web", Failing: true})
+	for deadline := time.Now().Add(2 * time.Second); first.runs.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	r.applyActions(t, config(2*time.Second, 1)) // changed: relaunched
+	r.waitIdle(t)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.opened) != 2 || !first.isClosed() {
+		t.Fatalf("a changed action was not relaunched (%d processes)", len(r.opened))
+	}
+	if r.opened[1].runs.Load() != 1 {
+		t.Errorf("the retry ran on the new process %d times, want 1", r.opened[1].runs.Load())
+	}
+	if !r.eng.fault("VI_1/action restart") {
+		t.Error("the new process's yield was not applied")
 	}
 }

@@ -58,20 +58,20 @@ func Run(ctx context.Context, o Options) error {
 	if err := engine.Recover(o.StateDir, log); err != nil {
 		return err
 	}
-	ps := &plugins{log: log, self: o.Self, builtins: o.Builtins, stateDir: o.StateDir,
-		checks: map[string]*runningCheck{}, notifiers: map[string]*runningNotifier{}, actions: map[string]actionPlugin{}, busy: map[string]*actionRun{},
-		ewake: make(chan struct{}, 1)}
-	eng, err := engine.New(engine.Options{Log: log, StateDir: o.StateDir, OnTransition: ps.transition})
+	l := &launcher{log: log, self: o.Self, builtins: o.Builtins}
+	ns := newNotifiers(l, o.StateDir)
+	eng, err := engine.New(engine.Options{Log: log, StateDir: o.StateDir, OnTransition: ns.transition})
 	if err != nil {
 		return err
 	}
-	ps.eng = eng
+	cs := newChecks(l, eng, newActions(l, eng))
 	dctx, stopDispatch := context.WithCancel(context.Background())
-	go ps.dispatch(dctx)
-	defer ps.stop()
+	go ns.dispatch(dctx)
+	defer ns.stop()
+	defer cs.stop()
 	// Last out: queue the transitions of the shutdown itself before the
 	// dispatcher stops (deferred calls run in reverse order).
-	defer func() { stopDispatch(); ps.dispatch(canceled()) }()
+	defer func() { stopDispatch(); ns.dispatch(canceled()) }()
 	current := cfg
 	gid, err := groupID(cfg.StatusGroup)
 	if err != nil {
@@ -93,14 +93,14 @@ func Run(ctx context.Context, o Options) error {
 		}
 		return errors.New(o.Policy + ": plugins could not start with this policy")
 	}
-	if d := ps.applyNotifiers(cfg); d.HasErrors() {
+	if d := ns.apply(cfg); d.HasErrors() {
 		return pluginsFailed(d)
 	}
 	if err := eng.Apply(cfg); err != nil {
 		eng.Shutdown()
 		return err
 	}
-	if d := ps.applyChecks(nil, cfg); d.HasErrors() {
+	if d := cs.apply(nil, cfg); d.HasErrors() {
 		eng.Shutdown()
 		return pluginsFailed(d)
 	}
@@ -133,13 +133,13 @@ func Run(ctx context.Context, o Options) error {
 				log.Error("reload failed, keeping the running policy", "error", err)
 				continue
 			}
-			if d := ps.applyNotifiers(next); d.HasErrors() {
+			if d := ns.apply(next); d.HasErrors() {
 				log.Error("reload: notifiers did not start", "error", d.Error())
 			}
 			if err := eng.Apply(next); err != nil {
 				log.Error("reload applied with errors", "error", err)
 			}
-			if d := ps.applyChecks(current, next); d.HasErrors() {
+			if d := cs.apply(current, next); d.HasErrors() {
 				log.Error("reload: checks or actions did not start", "error", d.Error())
 			}
 			current = next

@@ -16,7 +16,7 @@ import (
 // config block, and turns refusals into diagnostics pointing at the
 // attribute (or the block) the plugin named. Plugins are stopped again.
 func ValidatePlugins(cfgs []*policy.Config, self string, builtins Builtins) hcl.Diagnostics {
-	ps := &plugins{log: hclog.NewNullLogger(), self: self, builtins: builtins}
+	l := &launcher{log: hclog.NewNullLogger(), self: self, builtins: builtins}
 	var diags hcl.Diagnostics
 	seen := map[string]bool{}
 	try := func(cfg *policy.Config, kind sdk.Kind, block, plugin string, pc policy.PluginConfig) {
@@ -25,13 +25,10 @@ func ValidatePlugins(cfgs []*policy.Config, self string, builtins Builtins) hcl.
 			return
 		}
 		seen[key] = true
-		spec, err := ps.spec(cfg, block, plugin, kind, pc.JSON)
+		p, err := l.launch(cfg, block, plugin, kind, pc.JSON, func(*pluginhost.Spec) {})
 		if err == nil {
-			var p *pluginhost.Plugin
-			if p, err = pluginhost.Launch(spec, ps.log); err == nil {
-				p.Close()
-				return
-			}
+			p.Close()
+			return
 		}
 		diags = append(diags, configDiags(kind, block, pc, err)...)
 	}

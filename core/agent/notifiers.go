@@ -1,0 +1,171 @@
+package agent
+
+import (
+	"context"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/vigil-ha/vigil/core/engine"
+	"github.com/vigil-ha/vigil/core/notify"
+	"github.com/vigil-ha/vigil/core/pluginhost"
+	"github.com/vigil-ha/vigil/core/policy"
+	"github.com/vigil-ha/vigil/sdk"
+)
+
+// notifiers runs the policy's notifier plugins and carries every
+// transition into the durable queue of each notifier it concerns.
+type notifiers struct {
+	*launcher
+	stateDir string
+
+	mu      sync.Mutex
+	cfg     *policy.Config
+	running map[string]*runningNotifier
+	seq     atomic.Uint64
+
+	// Transitions wait here for the dispatcher, so that the engine's
+	// loop reporting one never waits for a disk.
+	emu    sync.Mutex
+	events []engine.Transition
+	wake   chan struct{}
+}
+
+type runningNotifier struct {
+	cfg    policy.Notifier
+	plugin *pluginhost.Plugin
+	queue  *notify.Queue
+	cancel context.CancelFunc
+}
+
+func newNotifiers(l *launcher, stateDir string) *notifiers {
+	return &notifiers{launcher: l, stateDir: stateDir, running: map[string]*runningNotifier{}, wake: make(chan struct{}, 1)}
+}
+
+// apply makes the running notifiers match cfg, before the engine starts,
+// so that its first transitions are queued. A notifier whose settings are
+// unchanged keeps running and keeps its queue.
+func (ns *notifiers) apply(cfg *policy.Config) hcl.Diagnostics {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	ns.cfg = cfg
+	var diags hcl.Diagnostics
+	want := map[string]policy.Notifier{}
+	for _, n := range cfg.Notifiers {
+		want[n.Name] = n
+	}
+	for name, rn := range ns.running {
+		if n, ok := want[name]; !ok || !reflect.DeepEqual(n, rn.cfg) {
+			rn.cancel()
+			rn.plugin.Close()
+			delete(ns.running, name)
+		}
+	}
+	for _, n := range cfg.Notifiers {
+		if _, running := ns.running[n.Name]; running {
+			continue
+		}
+		if err := ns.start(cfg, n); err != nil {
+			diags = append(diags, configDiags(sdk.KindNotifier, n.Name, n.Config, err)...)
+		}
+	}
+	return diags
+}
+
+func (ns *notifiers) start(cfg *policy.Config, n policy.Notifier) error {
+	// A notifier's own timeouts govern (smtp-notify waits 30s to connect,
+	// as keepalived does); the call bound only stops a hung plugin.
+	p, err := ns.launch(cfg, n.Name, n.Plugin, sdk.KindNotifier, n.Config.JSON, func(s *pluginhost.Spec) { s.CallTimeout = 2 * time.Minute })
+	if err != nil {
+		return err
+	}
+	q, err := notify.Open(filepath.Join(ns.stateDir, "notify"), n.Name, p, ns.log)
+	if err != nil {
+		p.Close()
+		return err
+	}
+	for {
+		cur := ns.seq.Load()
+		if q.LastSeq() <= cur || ns.seq.CompareAndSwap(cur, q.LastSeq()) {
+			break
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ns.running[n.Name] = &runningNotifier{cfg: n, plugin: p, queue: q, cancel: cancel}
+	go q.Run(ctx)
+	return nil
+}
+
+// transition is the engine's hook: it only records the change, for
+// dispatch, and returns at once.
+func (ns *notifiers) transition(t engine.Transition) {
+	ns.emu.Lock()
+	ns.events = append(ns.events, t)
+	ns.emu.Unlock()
+	select {
+	case ns.wake <- struct{}{}:
+	default:
+	}
+}
+
+// dispatch moves recorded transitions into the notifiers' durable queues,
+// in order, until ctx ends.
+func (ns *notifiers) dispatch(ctx context.Context) {
+	for {
+		ns.emu.Lock()
+		batch := ns.events
+		ns.events = nil
+		ns.emu.Unlock()
+		for _, t := range batch {
+			ns.queue(t)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ns.wake:
+		}
+	}
+}
+
+func (ns *notifiers) queue(t engine.Transition) {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	if ns.cfg == nil {
+		return
+	}
+	var inst *policy.Instance
+	for i := range ns.cfg.Instances {
+		if ns.cfg.Instances[i].Name == t.Instance {
+			inst = &ns.cfg.Instances[i]
+		}
+	}
+	if inst == nil || len(inst.Notify) == 0 {
+		return
+	}
+	ev := sdk.Event{Seq: ns.seq.Add(1), Site: ns.cfg.Site, Node: ns.cfg.Node, RouterID: ns.cfg.RouterID, Instance: t.Instance,
+		From: t.From, To: t.To, Reason: t.Reason, Time: t.At, Priority: int(inst.Priority)}
+	for _, v := range inst.VIPs {
+		ev.VIPs = append(ev.VIPs, v.Prefix.String())
+	}
+	for _, name := range inst.Notify {
+		if rn := ns.running[name]; rn != nil {
+			if err := rn.queue.Push(ev); err != nil {
+				ns.log.Error("cannot queue event", "notifier", name, "error", err)
+			}
+		}
+	}
+}
+
+// stop ends every notifier; what is queued stays on disk for the next run.
+func (ns *notifiers) stop() {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	for _, rn := range ns.running {
+		rn.cancel()
+		rn.plugin.Close()
+	}
+}
