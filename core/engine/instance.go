@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"github.com/vigil-ha/vigil/core/priority"
 
 	"fmt"
@@ -92,11 +93,19 @@ func (in *instance) setVIPs(cfg policy.Instance) {
 	}
 	in.expect = vrrp.Expect{Version: cfg.Version, AuthType: cfg.Auth.Type, Password: cfg.Auth.Password,
 		Interval: cfg.Interval, Addrs: advertised, CheckAddrs: in.e.checkAdvertAddrs}
+	// Interfaces are resolved and sockets opened now, not at the takeover;
+	// one that is not there yet is looked up again when its address is
+	// added.
+	prepared := map[string]bool{}
 	for _, a := range in.vips {
-		// Resolved now, not at the takeover; an interface that is not
-		// there yet is looked up when its address is added.
-		in.e.nl.Prepare(a.Interface)
-		in.e.announcer.Prepare(a.Interface, a.Prefix.Addr().Is6())
+		key := fmt.Sprintf("%s/%v", a.Interface, a.Prefix.Addr().Is6())
+		if prepared[key] {
+			continue
+		}
+		prepared[key] = true
+		if err := errors.Join(in.e.nl.Prepare(a.Interface), in.e.announcer.Prepare(a.Interface, a.Prefix.Addr().Is6())); err != nil {
+			in.log.Warn(in.cfg.Name+" cannot prepare a VIP interface; it is tried again at the takeover", "interface", a.Interface, "error", err)
+		}
 	}
 	in.e.vips.claim(cfg.Name, in.vips)
 }

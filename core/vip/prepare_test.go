@@ -1,6 +1,9 @@
 package vip
 
 import (
+	"net/netip"
+	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -28,29 +31,45 @@ func TestPrepareCaches(t *testing.T) {
 }
 
 // TestAnnouncerPrepare: Prepare caches the interface, fails on a missing
-// one, and never waits for a burst in progress (the engine's loop calls it).
+// one, and never waits for a burst's pauses (the engine's loop calls it):
+// the interface's lock is held for one packet, not for the burst.
 func TestAnnouncerPrepare(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: packet sockets need root")
+	}
 	an := NewAnnouncer()
 	defer an.Close()
 	if err := an.Prepare("lo", false); err != nil {
 		t.Fatalf("Prepare(lo): %v", err)
 	}
-	if an.ifis["lo"] == nil {
+	if an.links["lo"].ifi == nil {
 		t.Error("lo not cached after Prepare")
 	}
 	if err := an.Prepare("no-such-if0", false); err == nil {
 		t.Error("Prepare of a missing interface succeeded")
 	}
-	an.mu.Lock() // as a burst holds it
-	done := make(chan error, 1)
-	go func() { done <- an.Prepare("lo", false) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("Prepare during a burst: %v", err)
-		}
-	case <-time.After(2 * time.Second):
-		t.Error("Prepare waited for a burst in progress")
+	lo := Addr{Prefix: netip.MustParsePrefix("127.0.0.2/8"), Interface: "lo"}
+	go an.Burst([]Addr{lo}, 3, time.Second, 0) // paced: about 3 s
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	if err := an.Prepare("lo", false); err != nil {
+		t.Errorf("Prepare during a burst: %v", err)
 	}
-	an.mu.Unlock()
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("Prepare waited %v for a burst in progress", d)
+	}
+}
+
+// An unknown scope is an error, not silently a global address.
+func TestUnknownScope(t *testing.T) {
+	a := Addr{Prefix: netip.MustParsePrefix("192.0.2.1/24"), Scope: "galactic", Interface: "eth0"}
+	if _, err := a.netlink(); err == nil || !strings.Contains(err.Error(), "unknown scope") {
+		t.Errorf("scope galactic: %v", err)
+	}
+	for _, s := range []string{"", "global", "site", "link", "host"} {
+		a.Scope = s
+		if _, err := a.netlink(); err != nil {
+			t.Errorf("scope %q: %v", s, err)
+		}
+	}
 }

@@ -26,7 +26,7 @@ func TestAnnouncerSocketsReceiveNothing(t *testing.T) {
 			}
 		}
 	})
-	if an.arp["eth0"] == nil || an.ndp["eth0"] == nil {
+	if s := an.links["eth0"]; s == nil || s.arp == nil || s.ndp == nil {
 		t.Fatal("Prepare did not open the sockets")
 	}
 	// n2 resolves n1 (ARP request, neighbour solicitation) and is refused
@@ -38,12 +38,12 @@ func TestAnnouncerSocketsReceiveNothing(t *testing.T) {
 		})
 	}
 	buf := make([]byte, 1600)
-	an.arp["eth0"].SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-	if n, _, err := an.arp["eth0"].ReadFrom(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+	an.links["eth0"].arp.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if n, _, err := an.links["eth0"].arp.ReadFrom(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("the ARP socket received a frame (%d bytes, %v)", n, err)
 	}
-	an.ndp["eth0"].SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-	if m, _, from, err := an.ndp["eth0"].ReadFrom(); !errors.Is(err, os.ErrDeadlineExceeded) {
+	an.links["eth0"].ndp.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if m, _, from, err := an.links["eth0"].ndp.ReadFrom(); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("the ICMPv6 socket received %v from %v (%v)", m, from, err)
 	}
 }
