@@ -13,26 +13,19 @@ import (
 	"google.golang.org/grpc"
 
 	pb "github.com/vigil-ha/vigil/sdk/internal/proto/v1"
+	"github.com/vigil-ha/vigil/sdk/internal/wire"
 )
-
-// Handshake is shared by the agent and every plugin. ProtocolVersion
-// changes only when the protocol changes incompatibly.
-var Handshake = plugin.HandshakeConfig{
-	ProtocolVersion:  1,
-	MagicCookieKey:   "VIGIL_PLUGIN",
-	MagicCookieValue: "b6c1e0b2-vrrp-vigil-plugin",
-}
 
 // Serve runs p as a plugin process; it returns when the agent ends the
 // plugin. p must implement Check, Notifier or Action.
 func Serve(p Base) {
-	set, err := PluginSet(p)
+	set, err := pluginSet(p)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig: Handshake,
+		HandshakeConfig: wire.Handshake,
 		Plugins:         set,
 		GRPCServer:      plugin.DefaultGRPCServer,
 		// JSON logs on stderr are read by the agent and tagged with the
@@ -41,8 +34,8 @@ func Serve(p Base) {
 	})
 }
 
-// PluginSet is the go-plugin map serving p under its kind.
-func PluginSet(p Base) (plugin.PluginSet, error) {
+// pluginSet is the go-plugin map serving p under its kind.
+func pluginSet(p Base) (plugin.PluginSet, error) {
 	switch impl := p.(type) {
 	case Check:
 		return plugin.PluginSet{string(KindCheck): &grpcPlugin{check: impl}}, nil
@@ -54,17 +47,8 @@ func PluginSet(p Base) (plugin.PluginSet, error) {
 	return nil, fmt.Errorf("sdk.Serve: %T implements none of Check, Notifier, Action", p)
 }
 
-// ClientPlugins is the map the agent dispenses plugins from.
-func ClientPlugins() plugin.PluginSet {
-	return plugin.PluginSet{
-		string(KindCheck):    &grpcPlugin{},
-		string(KindNotifier): &grpcPlugin{},
-		string(KindAction):   &grpcPlugin{},
-	}
-}
-
-// grpcPlugin is one go-plugin plugin of any kind; on the serving side the
-// field that is set says which.
+// grpcPlugin serves one plugin of any kind; the field that is set says
+// which. The agent's side is package sdk/host.
 type grpcPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
 	check    Check
@@ -95,8 +79,8 @@ func (g *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 	return nil
 }
 
-func (g *grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
-	return &Client{base: pb.NewBaseClient(c), check: pb.NewCheckClient(c), notifier: pb.NewNotifierClient(c), action: pb.NewActionClient(c)}, nil
+func (g *grpcPlugin) GRPCClient(context.Context, *plugin.GRPCBroker, *grpc.ClientConn) (any, error) {
+	return nil, errors.New("a plugin connects to no plugin")
 }
 
 var kinds = map[Kind]pb.Kind{KindCheck: pb.Kind_KIND_CHECK, KindNotifier: pb.Kind_KIND_NOTIFIER, KindAction: pb.Kind_KIND_ACTION}

@@ -180,22 +180,22 @@ func (as *actions) run(cfg *policy.Config, a policy.Action, ch track.Change, fai
 		if p == nil {
 			break
 		}
-		as.log.Info(fmt.Sprintf("running action %s for failed check %s", a.Name, ch.Check), "attempt", attempt)
+		as.log.Info("running action for failed check", "action", a.Name, "check", ch.Check, "attempt", attempt)
 		out, msg, err := p.Run(context.Background(), trig)
 		if err != nil {
-			as.log.Error(fmt.Sprintf("action %s failed", a.Name), "error", err, "attempt", attempt, "retries", a.Retries)
+			as.log.Error("action failed", "action", a.Name, "error", err, "attempt", attempt, "retries", a.Retries)
 			continue
 		}
 		switch {
 		case out == sdk.Recovered:
-			as.log.Info(fmt.Sprintf("action %s recovered: %s", a.Name, msg))
+			as.log.Info("action recovered", "action", a.Name, "message", msg)
 			as.awaitRecovery(cfg, a, ch, failure)
 		case !as.judge.current(ch.Check, failure):
 			// The check passed (or failed anew) while the action ran:
 			// this outcome is about a failure that is over.
-			as.log.Info(fmt.Sprintf("action %s gave up, but check %s is no longer in that failure; not yielding", a.Name, ch.Check), "message", msg)
+			as.log.Info("action gave up, but its check is no longer in that failure; not yielding", "action", a.Name, "check", ch.Check, "message", msg)
 		case out == sdk.Yield:
-			as.log.Warn(fmt.Sprintf("action %s yields %s: %s", a.Name, strings.Join(a.Instances, ", "), msg))
+			as.log.Warn("action yields", "action", a.Name, "instances", strings.Join(a.Instances, ","), "message", msg)
 			as.judge.fail(ch.Check, ch.Message)
 			for _, in := range a.Instances {
 				as.eng.SetFault(in, fsm.FaultYield, "action "+a.Name, true, fmt.Sprintf("action %s yielded: %s", a.Name, msg))
@@ -218,7 +218,7 @@ func (as *actions) awaitRecovery(cfg *policy.Config, a policy.Action, ch track.C
 	}
 	time.AfterFunc(grace, func() {
 		if as.judge.current(ch.Check, failure) {
-			as.log.Warn(fmt.Sprintf("check %s still failing after action %s recovered, applying it", ch.Check, a.Name))
+			as.log.Warn("check still failing after its action recovered; applying it", "check", ch.Check, "action", a.Name)
 			as.judge.fail(ch.Check, ch.Message)
 		}
 	})

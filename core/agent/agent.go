@@ -122,7 +122,7 @@ func Run(ctx context.Context, o Options) error {
 			return nil
 		case s := <-sigs:
 			if s != syscall.SIGHUP {
-				log.Info("received " + s.String() + ", stopping")
+				log.Info("stopping on signal", "signal", s.String())
 				eng.Shutdown()
 				log.Info("stopped")
 				return nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -42,7 +43,7 @@ func Convert(nodes []Node) ([]byte, []Warning, error) {
 	body.AppendNewline()
 	g := first.global
 	if v := g["vrrp_version"]; len(v) > 0 {
-		sb.SetAttributeValue("version", cty.NumberIntVal(int64(mustInt(v[0]))))
+		sb.SetAttributeValue("version", intVal(v[0]))
 	}
 	if v := g["vrrp_startup_delay"]; len(v) > 0 {
 		sb.SetAttributeValue("startup_delay", cty.StringVal(seconds(v[0])))
@@ -51,7 +52,7 @@ func Convert(nodes []Node) ([]byte, []Warning, error) {
 		sb.SetAttributeValue("garp_master_delay", cty.StringVal(seconds(v[0])))
 	}
 	if v := g["vrrp_garp_master_repeat"]; len(v) > 0 {
-		sb.SetAttributeValue("garp_master_repeat", cty.NumberIntVal(int64(mustInt(v[0]))))
+		sb.SetAttributeValue("garp_master_repeat", intVal(v[0]))
 	}
 	if v := g["vrrp_garp_master_refresh"]; len(v) > 0 {
 		sb.SetAttributeValue("garp_master_refresh", cty.StringVal(seconds(v[0])))
@@ -184,7 +185,7 @@ func Convert(nodes []Node) ([]byte, []Warning, error) {
 			ib.SetAttributeValue("garp_master_delay", cty.StringVal(ref.garpDelay))
 		}
 		if ref.garpRepeat != "" {
-			ib.SetAttributeValue("garp_master_repeat", cty.NumberIntVal(int64(mustInt(ref.garpRepeat))))
+			ib.SetAttributeValue("garp_master_repeat", intVal(ref.garpRepeat))
 		}
 		for _, v := range vipBlocks {
 			ib.AppendNewline()
@@ -277,10 +278,14 @@ func Convert(nodes []Node) ([]byte, []Warning, error) {
 	return append(bytes.TrimRight(hclwrite.Format(f.Bytes()), "\n"), '\n'), c.warnings, nil
 }
 
-func mustInt(s string) int {
-	var n int
-	fmt.Sscan(s, &n)
-	return n
+// intVal is keepalived's number as a Vigil number; a value that is not one
+// is carried over as written (a string), so that validating the result
+// refuses it at its line instead of the import turning it into 0.
+func intVal(s string) cty.Value {
+	if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil {
+		return cty.NumberIntVal(int64(n))
+	}
+	return cty.StringVal(s)
 }
 
 func strList(ss []string) cty.Value {

@@ -104,3 +104,17 @@ func TestNodeNameFromRouterID(t *testing.T) {
 		t.Errorf("NodeName = %q, want lb03", got)
 	}
 }
+
+// A number keepalived would refuse is carried over as written, for
+// validation to refuse at its line; it used to become 0 silently.
+func TestBadNumberIsNotZero(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "keepalived.conf")
+	os.WriteFile(p, []byte("global_defs {\n  vrrp_garp_master_repeat lots\n}\nvrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n  priority 100\n  virtual_ipaddress {\n    192.0.2.10/24\n  }\n}\n"), 0o644)
+	out, _, err := kaimport.Convert([]kaimport.Node{{Path: p}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), `garp_master_repeat = "lots"`) || strings.Contains(string(out), "garp_master_repeat = 0") {
+		t.Errorf("bad number imported as:\n%s", out)
+	}
+}

@@ -81,13 +81,13 @@ func Open(dir, name string, send Sender, log hclog.Logger) (*Queue, error) {
 		return nil, err
 	}
 	if q.skipped > 0 {
-		log.Warn(fmt.Sprintf("notifier %s: skipped %d unreadable queued events", name, q.skipped), "path", q.path(".log"))
+		log.Warn("notifier queue: skipped unreadable events", "notifier", name, "skipped", q.skipped, "path", q.path(".log"))
 	}
 	if len(q.pending) > MaxPending {
 		q.dropOldest(len(q.pending) - MaxPending)
 	}
 	if len(q.pending) > 0 {
-		log.Info(fmt.Sprintf("notifier %s has %d undelivered events from before", name, len(q.pending)))
+		log.Info("notifier has undelivered events from before", "notifier", name, "events", len(q.pending))
 	}
 	return q, nil
 }
@@ -231,7 +231,7 @@ func (q *Queue) dropOldest(n int) {
 		}
 	}
 	if err := statefile.WriteAtomic(q.path(".log"), buf.Bytes()); err != nil {
-		q.log.Warn(fmt.Sprintf("notifier %s: cannot rewrite its queue", q.name), "error", err)
+		q.log.Warn("notifier queue cannot be rewritten", "notifier", q.name, "error", err)
 	}
 }
 
@@ -265,7 +265,7 @@ func (q *Queue) Run(ctx context.Context) {
 			return
 		}
 		if err != nil {
-			q.log.Warn(fmt.Sprintf("notifier %s failed; event %d kept for retry", q.name, ev.Seq), "retry_in", retry, "error", err)
+			q.log.Warn("notifier failed; event kept for retry", "notifier", q.name, "event", ev.Seq, "retry_in", retry, "error", err)
 			select {
 			case <-ctx.Done():
 				return
@@ -287,11 +287,11 @@ func (q *Queue) ack(seq uint64) {
 	q.pending = q.pending[1:]
 	q.acked = seq
 	if q.dropped > 0 {
-		q.log.Warn(fmt.Sprintf("notifier %s is delivering again; %d events were dropped while it was down", q.name, q.dropped), "bound", MaxPending)
+		q.log.Warn("notifier is delivering again; events were dropped while it was down", "notifier", q.name, "dropped", q.dropped, "bound", MaxPending)
 		q.dropped = 0
 	}
 	if err := statefile.WriteAtomic(q.path(".ack"), []byte(strconv.FormatUint(seq, 10))); err != nil {
-		q.log.Warn(fmt.Sprintf("notifier %s: cannot record delivery", q.name), "error", err)
+		q.log.Warn("notifier delivery cannot be recorded", "notifier", q.name, "error", err)
 	}
 	if len(q.pending) == 0 {
 		if f, err := statefile.Open(q.path(".log"), os.O_WRONLY|os.O_TRUNC, 0); err == nil {

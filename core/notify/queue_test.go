@@ -137,7 +137,7 @@ func TestDamagedQueueStillOpens(t *testing.T) {
 	if q.Pending() != 2 || q.skipped != 3 {
 		t.Errorf("pending %d skipped %d, want 2 and 3", q.Pending(), q.skipped)
 	}
-	if !strings.Contains(logged.String(), "skipped 3 unreadable queued events") {
+	if !strings.Contains(logged.String(), "skipped unreadable events: notifier=mail skipped=3") {
 		t.Errorf("skips not reported:\n%s", logged.String())
 	}
 	if err := q.Push(sdk.Event{Seq: 4, Instance: "VI_1"}); err != nil {

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/vigil-ha/vigil/sdk"
+	"github.com/vigil-ha/vigil/sdk/host"
 )
 
 // Spec says which plugin to run and how.
@@ -65,7 +66,7 @@ type Plugin struct {
 
 	mu        sync.Mutex
 	client    *plugin.Client
-	impl      *sdk.Client
+	impl      *host.Client
 	started   time.Time
 	backoff   time.Duration
 	nextStart time.Time
@@ -143,8 +144,8 @@ func (p *Plugin) start() error {
 	}
 	nullStdin()
 	client := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  sdk.Handshake,
-		Plugins:          sdk.ClientPlugins(),
+		HandshakeConfig:  host.Handshake,
+		Plugins:          host.Plugins(),
 		Cmd:              cmd,
 		SkipHostEnv:      true,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
@@ -163,7 +164,7 @@ func (p *Plugin) start() error {
 	if err != nil {
 		return fail(fmt.Errorf("plugin %s: %w", s.Plugin, err))
 	}
-	impl := raw.(*sdk.Client)
+	impl := raw.(*host.Client)
 	ctx, cancel := context.WithTimeout(context.Background(), s.CallTimeout)
 	defer cancel()
 	info, err := impl.Info(ctx)
@@ -190,7 +191,7 @@ func (p *Plugin) start() error {
 
 // live returns a running plugin, restarting a dead one when its backoff
 // has passed.
-func (p *Plugin) live() (*sdk.Client, error) {
+func (p *Plugin) live() (*host.Client, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -225,7 +226,7 @@ func (p *Plugin) live() (*sdk.Client, error) {
 // call runs f on a live plugin with the call timeout (or timeout if
 // positive). A call that times out kills the plugin: a plugin that hangs
 // once is likely to hang again, and a fresh process is the cure.
-func (p *Plugin) call(ctx context.Context, timeout time.Duration, f func(context.Context, *sdk.Client) error) error {
+func (p *Plugin) call(ctx context.Context, timeout time.Duration, f func(context.Context, *host.Client) error) error {
 	impl, err := p.live()
 	if err != nil {
 		return err
@@ -254,7 +255,7 @@ func (p *Plugin) call(ctx context.Context, timeout time.Duration, f func(context
 // Check runs the check, bounded by timeout.
 func (p *Plugin) Check(ctx context.Context, timeout time.Duration) (sdk.Result, error) {
 	var r sdk.Result
-	err := p.call(ctx, timeout, func(ctx context.Context, c *sdk.Client) (err error) {
+	err := p.call(ctx, timeout, func(ctx context.Context, c *host.Client) (err error) {
 		r, err = c.Check(ctx)
 		return err
 	})
@@ -301,14 +302,14 @@ func (e pluginError) Unwrap() error { return e.err }
 
 // Notify delivers one event.
 func (p *Plugin) Notify(ctx context.Context, ev sdk.Event) error {
-	return cleanErr(p.call(ctx, 0, func(ctx context.Context, c *sdk.Client) error { return c.Notify(ctx, ev) }))
+	return cleanErr(p.call(ctx, 0, func(ctx context.Context, c *host.Client) error { return c.Notify(ctx, ev) }))
 }
 
 // Run runs the action.
 func (p *Plugin) Run(ctx context.Context, t sdk.Trigger) (sdk.Outcome, string, error) {
 	var out sdk.Outcome
 	var msg string
-	err := p.call(ctx, 0, func(ctx context.Context, c *sdk.Client) (err error) {
+	err := p.call(ctx, 0, func(ctx context.Context, c *host.Client) (err error) {
 		out, msg, err = c.Run(ctx, t)
 		return err
 	})

@@ -111,7 +111,7 @@ func (t *Tracker) observe(r sdk.Result, err error, via string) {
 	t.mu.Lock()
 	changed := t.counter.Observe(ok)
 	if msg != t.last && now.Sub(t.lastLog) >= time.Second {
-		t.log.Debug(fmt.Sprintf("check %s: %s", t.cfg.Name, msg), "healthy", ok, "via", via)
+		t.log.Debug("check result", "check", t.cfg.Name, "healthy", ok, "message", msg, "via", via)
 		t.last, t.lastLog = msg, now
 	}
 	if ok != t.counter.Failing() { // the latest word on the current state
@@ -143,7 +143,7 @@ func (t *Tracker) release(via string) {
 		return
 	}
 	if t.flips > 1 {
-		t.log.Warn(fmt.Sprintf("check %s is flapping; changes are held to one per %v", t.cfg.Name, FlapHold), "changes", t.flips)
+		t.log.Warn("check is flapping; its changes are held", "check", t.cfg.Name, "changes", t.flips, "hold", FlapHold)
 	}
 	t.flips = 0
 	t.mu.Unlock()
@@ -171,9 +171,9 @@ func (t *Tracker) report(now time.Time, via string) {
 	t.reported, t.at = failing, now
 	t.mu.Unlock()
 	if failing {
-		t.log.Warn(fmt.Sprintf("check %s failed: %s", t.cfg.Name, msg), "via", via)
+		t.log.Warn("check failed", "check", t.cfg.Name, "message", msg, "via", via)
 	} else {
-		t.log.Info(fmt.Sprintf("check %s succeeded: %s", t.cfg.Name, msg), "via", via)
+		t.log.Info("check succeeded", "check", t.cfg.Name, "message", msg, "via", via)
 	}
 	t.onChange(Change{Check: t.cfg.Name, Failing: failing, Message: msg})
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/vigil-ha/vigil/sdk"
 )
 
+var _ sdk.Check = (*Check)(nil)
+
 // Check implements sdk.Check.
 type Check struct {
 	cfg struct {

@@ -17,6 +17,8 @@ import (
 	"github.com/vigil-ha/vigil/sdk"
 )
 
+var _ sdk.Check = (*Probe)(nil)
+
 // Probe implements sdk.Check.
 type Probe struct {
 	cfg struct {

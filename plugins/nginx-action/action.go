@@ -21,6 +21,8 @@ import (
 	"github.com/vigil-ha/vigil/sdk"
 )
 
+var _ sdk.Action = (*Action)(nil)
+
 // Action implements sdk.Action.
 type Action struct {
 	cfg struct {

@@ -15,6 +15,11 @@ import (
 	"github.com/vigil-ha/vigil/sdk"
 )
 
+var (
+	_ sdk.Check   = (*Check)(nil)
+	_ sdk.Watcher = (*Check)(nil)
+)
+
 // Check implements sdk.Check and sdk.Watcher.
 type Check struct {
 	cfg struct {

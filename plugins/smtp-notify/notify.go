@@ -33,6 +33,8 @@ Virtual addresses: {{join .VIPs ", "}}
 {{if eq .To "MASTER"}}This node now owns them.{{else if eq .From "MASTER"}}This node no longer owns them.{{else}}This node does not own them.{{end}}
 `
 
+var _ sdk.Notifier = (*Notifier)(nil)
+
 // Notifier implements sdk.Notifier.
 type Notifier struct {
 	cfg struct {

@@ -72,7 +72,7 @@ notifier "ops-mail" {
 	os.WriteFile(flag, []byte("ok"), 0o644)
 	waitOwner(t, l, s.vipOf(0), "n1", 5*time.Second)
 	lab.WaitFor(t, 5*time.Second, "MASTER", func() bool { return v.state("VI_1") == "MASTER" })
-	lab.WaitFor(t, outage, "a failed delivery", func() bool { return v.Count("notifier ops-mail failed") > 0 })
+	lab.WaitFor(t, outage, "a failed delivery", func() bool { return v.Count("notifier failed; event kept for retry: node=n1 notifier=ops-mail") > 0 })
 	time.Sleep(time.Until(down.Add(outage)))
 	mail.Start(n.Listen(fmt.Sprintf("127.0.0.1:%d", smtpPort)))
 	back := time.Now()

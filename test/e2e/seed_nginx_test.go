@@ -224,7 +224,7 @@ func TestSeedSiteWithNginx(t *testing.T) {
 	before := sl.transitions(t)
 	sl.nginx[0].Kill()
 	lab.WaitFor(t, 10*time.Second, "n1's action to recover nginx", func() bool {
-		return sl.vigil[0].Count("action nginx-recover-n1 recovered") == 1
+		return sl.vigil[0].Count("action recovered: node=n1 action=nginx-recover-n1") == 1
 	})
 	if sl.nginx[0].MasterPID() == 0 {
 		t.Fatal("the action reported recovered but no nginx master runs on n1")
@@ -240,7 +240,7 @@ func TestSeedSiteWithNginx(t *testing.T) {
 	if got := sl.served(s.vipOf(0)); got != "n1 via backend" {
 		t.Errorf("after the restart, VI_1 answered %q", got)
 	}
-	if n := sl.vigil[0].Count("action nginx-recover-n1 recovered"); n != 1 {
+	if n := sl.vigil[0].Count("action recovered: node=n1 action=nginx-recover-n1"); n != 1 {
 		t.Errorf("%d recovered events, want 1", n)
 	}
 

@@ -1,4 +1,8 @@
-package sdk
+// Package host is the agent's side of the plugin protocol: it starts
+// nothing itself (core/pluginhost does), but turns a plugin's gRPC
+// connection back into plain Go calls. Plugin authors need only package
+// sdk.
+package host
 
 import (
 	"context"
@@ -7,8 +11,38 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	"github.com/vigil-ha/vigil/sdk"
 	pb "github.com/vigil-ha/vigil/sdk/internal/proto/v1"
+	"github.com/vigil-ha/vigil/sdk/internal/wire"
 )
+
+// Handshake is the one every Vigil plugin answers.
+var Handshake = wire.Handshake
+
+// Plugins is the map the agent dispenses plugins from, one per kind.
+func Plugins() plugin.PluginSet {
+	return plugin.PluginSet{
+		string(sdk.KindCheck):    &grpcPlugin{},
+		string(sdk.KindNotifier): &grpcPlugin{},
+		string(sdk.KindAction):   &grpcPlugin{},
+	}
+}
+
+// grpcPlugin is the host's half of a go-plugin plugin: it only connects.
+type grpcPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+}
+
+func (*grpcPlugin) GRPCServer(*plugin.GRPCBroker, *grpc.Server) error {
+	return errors.New("the agent serves no plugin")
+}
+
+func (*grpcPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
+	return &Client{base: pb.NewBaseClient(c), check: pb.NewCheckClient(c), notifier: pb.NewNotifierClient(c), action: pb.NewActionClient(c)}, nil
+}
 
 // Client is the agent's side of a plugin: the plugin's methods over gRPC,
 // in plain Go types. It implements Check, Watcher, Notifier and Action;
@@ -21,19 +55,19 @@ type Client struct {
 	watch    bool
 }
 
-var kindNames = map[pb.Kind]Kind{pb.Kind_KIND_CHECK: KindCheck, pb.Kind_KIND_NOTIFIER: KindNotifier, pb.Kind_KIND_ACTION: KindAction}
+var kindNames = map[pb.Kind]sdk.Kind{pb.Kind_KIND_CHECK: sdk.KindCheck, pb.Kind_KIND_NOTIFIER: sdk.KindNotifier, pb.Kind_KIND_ACTION: sdk.KindAction}
 
-// Info asks the plugin who it is.
-func (c *Client) Info(ctx context.Context) (Info, error) {
+// sdk.Info asks the plugin who it is.
+func (c *Client) Info(ctx context.Context) (sdk.Info, error) {
 	r, err := c.base.Info(ctx, &pb.InfoRequest{})
 	if err != nil {
-		return Info{}, err
+		return sdk.Info{}, err
 	}
 	c.watch = r.GetWatch()
-	return Info{Name: r.GetName(), Kind: kindNames[r.GetKind()], Version: r.GetVersion()}, nil
+	return sdk.Info{Name: r.GetName(), Kind: kindNames[r.GetKind()], Version: r.GetVersion()}, nil
 }
 
-// CanWatch reports whether the plugin pushes results (known after Info).
+// CanWatch reports whether the plugin pushes results (known after sdk.Info).
 func (c *Client) CanWatch() bool { return c.watch }
 
 // Configure sends the config; refused settings come back as ConfigErrors.
@@ -54,24 +88,24 @@ func (c *Client) ConfigureJSON(ctx context.Context, config []byte) error {
 	if len(r.GetErrors()) == 0 {
 		return nil
 	}
-	var ces ConfigErrors
+	var ces sdk.ConfigErrors
 	for _, e := range r.GetErrors() {
-		ces = append(ces, ConfigError{Attribute: e.GetAttribute(), Message: e.GetMessage()})
+		ces = append(ces, sdk.ConfigError{Attribute: e.GetAttribute(), Message: e.GetMessage()})
 	}
 	return ces
 }
 
 // Check runs the check once.
-func (c *Client) Check(ctx context.Context) (Result, error) {
+func (c *Client) Check(ctx context.Context) (sdk.Result, error) {
 	r, err := c.check.Check(ctx, &pb.CheckRequest{})
 	if err != nil {
-		return Result{}, err
+		return sdk.Result{}, err
 	}
-	return Result{Healthy: r.GetHealthy(), Message: r.GetMessage()}, nil
+	return sdk.Result{Healthy: r.GetHealthy(), Message: r.GetMessage()}, nil
 }
 
 // Watch receives pushed results until ctx ends or the stream breaks.
-func (c *Client) Watch(ctx context.Context, report func(Result)) error {
+func (c *Client) Watch(ctx context.Context, report func(sdk.Result)) error {
 	s, err := c.check.Watch(ctx, &pb.WatchRequest{})
 	if err != nil {
 		return err
@@ -84,12 +118,12 @@ func (c *Client) Watch(ctx context.Context, report func(Result)) error {
 		if err != nil {
 			return err
 		}
-		report(Result{Healthy: r.GetHealthy(), Message: r.GetMessage()})
+		report(sdk.Result{Healthy: r.GetHealthy(), Message: r.GetMessage()})
 	}
 }
 
 // Notify delivers one event.
-func (c *Client) Notify(ctx context.Context, ev Event) error {
+func (c *Client) Notify(ctx context.Context, ev sdk.Event) error {
 	_, err := c.notifier.Notify(ctx, &pb.NotifyRequest{Event: &pb.Event{
 		Seq: ev.Seq, Site: ev.Site, Node: ev.Node, RouterId: ev.RouterID, Instance: ev.Instance,
 		FromState: ev.From, ToState: ev.To, Reason: ev.Reason, UnixNano: ev.Time.UnixNano(),
@@ -98,7 +132,7 @@ func (c *Client) Notify(ctx context.Context, ev Event) error {
 }
 
 // Run runs the action.
-func (c *Client) Run(ctx context.Context, t Trigger) (Outcome, string, error) {
+func (c *Client) Run(ctx context.Context, t sdk.Trigger) (sdk.Outcome, string, error) {
 	req := &pb.RunRequest{Check: t.Check, Node: t.Node, Instances: t.Instances, Reason: t.Reason}
 	if t.CheckConfig != nil {
 		b, err := json.Marshal(t.CheckConfig)
@@ -113,9 +147,9 @@ func (c *Client) Run(ctx context.Context, t Trigger) (Outcome, string, error) {
 	}
 	switch r.GetOutcome() {
 	case pb.Outcome_OUTCOME_RECOVERED:
-		return Recovered, r.GetMessage(), nil
+		return sdk.Recovered, r.GetMessage(), nil
 	case pb.Outcome_OUTCOME_YIELD:
-		return Yield, r.GetMessage(), nil
+		return sdk.Yield, r.GetMessage(), nil
 	}
 	return "", "", fmt.Errorf("plugin sent outcome %v", r.GetOutcome())
 }
