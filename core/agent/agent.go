@@ -11,8 +11,6 @@ import (
 	"os"
 	"os/signal"
 	"os/user"
-	"runtime"
-	"runtime/debug"
 	"strconv"
 	"syscall"
 	"time"
@@ -22,6 +20,7 @@ import (
 
 	"github.com/vigil-ha/vigil/core/api"
 	"github.com/vigil-ha/vigil/core/engine"
+	"github.com/vigil-ha/vigil/core/footprint"
 	"github.com/vigil-ha/vigil/core/policy"
 	"github.com/vigil-ha/vigil/core/statefile"
 )
@@ -109,7 +108,7 @@ func Run(ctx context.Context, o Options) error {
 	// stacks, which the runtime halves at most once per GC cycle; an idle
 	// daemon runs few cycles and would carry both for a long time. Once the
 	// instances have settled, shrink and hand the memory back.
-	settle := time.AfterFunc(settleAfter(cfg), releaseMemory)
+	settle := time.AfterFunc(settleAfter(cfg), footprint.Settle)
 	defer settle.Stop()
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
@@ -183,12 +182,6 @@ func settleAfter(cfg *policy.Config) time.Duration {
 	return cfg.StartupDelay + d
 }
 
-func releaseMemory() {
-	for range 4 { // each cycle halves an idle goroutine's stack: 32 KiB to 2 KiB
-		runtime.GC()
-	}
-	debug.FreeOSMemory()
-}
 
 func canceled() context.Context {
 	ctx, cancel := context.WithCancel(context.Background())

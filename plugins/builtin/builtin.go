@@ -6,6 +6,9 @@ package builtin
 import (
 	"fmt"
 	"sort"
+	"time"
+
+	"github.com/vigil-ha/vigil/core/footprint"
 
 	"github.com/vigil-ha/vigil/plugins/exec"
 	"github.com/vigil-ha/vigil/plugins/http-probe"
@@ -14,6 +17,10 @@ import (
 	"github.com/vigil-ha/vigil/plugins/smtp-notify"
 	"github.com/vigil-ha/vigil/sdk"
 )
+
+// settleAfter is when a built-in plugin process has started, been
+// configured and served its first calls.
+const settleAfter = 10 * time.Second
 
 type entry struct {
 	kind sdk.Kind
@@ -51,6 +58,9 @@ func Serve(name string) error {
 		sort.Strings(names)
 		return fmt.Errorf("no built-in plugin %q (built in: %v)", name, names)
 	}
+	// Start-up is over once the agent has configured the plugin and made
+	// its first calls; what only start-up needed is given back.
+	time.AfterFunc(settleAfter, footprint.Settle)
 	sdk.Serve(e.new())
 	return nil
 }
