@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin
 FUZZTIME ?= 5m
 
-.PHONY: all build test vet fmt-check docs bench bench-failover bench-idle bench-nginx demo fuzz proto clean
+.PHONY: all build test vet fmt-check docs bench bench-failover bench-idle bench-footprint bench-nginx demo fuzz proto clean
 
 all: build
 
@@ -40,7 +40,12 @@ bench-failover:
 	VIGIL_BENCH=1 $(GO) test ./test/e2e/ -run TestBenchmarkFailover -v -count=1 -timeout 30m
 
 bench-idle:
-	VIGIL_BENCH=1 $(GO) test ./test/e2e/ -run TestBenchmarkIdle -v -count=1 -timeout 30m
+	VIGIL_BENCH=1 $(GO) test ./test/e2e/ -run 'TestBenchmarkIdle|TestBenchmarkNodeFootprint' -v -count=1 -timeout 40m
+
+# A seed-shaped node (3 instances, nginx check and restart, mail), every
+# process of each daemon summed: RSS, PSS, anonymous (root, ~3 min).
+bench-footprint:
+	VIGIL_BENCH=1 $(GO) test ./test/e2e/ -run TestBenchmarkNodeFootprint -v -count=1 -timeout 15m
 
 bench-nginx:
 	VIGIL_BENCH=1 $(GO) test ./test/e2e/ -run TestBenchmarkNginxFailover -v -count=1 -timeout 40m

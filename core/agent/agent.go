@@ -182,7 +182,6 @@ func settleAfter(cfg *policy.Config) time.Duration {
 	return cfg.StartupDelay + d
 }
 
-
 func canceled() context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -84,10 +83,25 @@ func (b *builder) instancesInto(site *Site) {
 }
 
 // instance resolves what an instance block says for every node, and the
-// base priority of each node that runs it.
-func (b *builder) instance(in *instanceBlock) (Instance, map[string]uint8, bool) {
+// base priority of each node that runs it; ok is false when the block has
+// errors.
+func (b *builder) instance(in *instanceBlock) (inst Instance, prios map[string]uint8, ok bool) {
 	errs := len(b.diags)
-	out := Instance{Name: in.Name, Preempt: *in.Preempt}
+	inst = Instance{Name: in.Name, Preempt: *in.Preempt}
+	b.identity(in, &inst)
+	b.addresses(in, &inst)
+	b.auth(in, &inst)
+	b.unicastPeers(in, &inst)
+	b.tracking(in, &inst)
+	b.notifyNames(in.Body, "notify", in.Notify, in.DefRange)
+	inst.Notify = dedupe(append(slices.Clone(b.site.Notify), in.Notify...))
+	b.garp(in, &inst)
+	prios = b.priorities(in)
+	return inst, prios, len(b.diags) == errs || !b.diags[errs:].HasErrors()
+}
+
+// identity: interface, VRID, version and timers.
+func (b *builder) identity(in *instanceBlock, out *Instance) {
 	if in.Interface != nil {
 		out.Interface = *in.Interface
 	}
@@ -111,7 +125,11 @@ func (b *builder) instance(in *instanceBlock) (Instance, map[string]uint8, bool)
 		b.checkInterval(in, out.Version, d)
 	}
 	out.PreemptDelay, _ = b.duration(in.Body, "preempt_delay", in.PreemptDelay, in.DefRange)
+}
 
+// addresses: vips, vip blocks and excluded_vips, one family, at most what
+// an advert carries.
+func (b *builder) addresses(in *instanceBlock, out *Instance) {
 	out.VIPs = b.vips(in, "vips", in.VIPs)
 	for _, vb := range in.VIPBlocks {
 		v, ok := b.vip(vb.Address, vb.DefRange)
@@ -141,9 +159,10 @@ func (b *builder) instance(in *instanceBlock) (Instance, map[string]uint8, bool)
 		b.err(b.vipRange(in, vrrp.MaxAddrs, len(out.VIPs)), "Too many VIPs for one advert",
 			"Instance %q advertises %d addresses; a VRRP advert carries at most %d. Move the rest to excluded_vips or to another instance.", in.Name, len(out.VIPs), vrrp.MaxAddrs)
 	}
-	b.families(in, &out)
-	b.auth(in, &out)
+	b.families(in, out)
+}
 
+func (b *builder) unicastPeers(in *instanceBlock, out *Instance) {
 	for i, p := range in.UnicastPeers {
 		a, err := netip.ParseAddr(p)
 		rng := elemRange(in.Body, "unicast_peers", i, in.DefRange)
@@ -156,6 +175,11 @@ func (b *builder) instance(in *instanceBlock) (Instance, map[string]uint8, bool)
 		}
 		out.UnicastPeers = append(out.UnicastPeers, a)
 	}
+}
+
+// tracking: the checks and interfaces that weigh on the instance. A weight
+// of 0 faults (the sync group rule adds the rest later).
+func (b *builder) tracking(in *instanceBlock, out *Instance) {
 	for i, t := range in.Track {
 		ck, ok := b.checks[t]
 		if !ok {
@@ -170,9 +194,10 @@ func (b *builder) instance(in *instanceBlock) (Instance, map[string]uint8, bool)
 			b.err(ti.DefRange, "Weight out of range", "weight = %d: weights run from -253 to 253.", w)
 		}
 	}
-	b.notifyNames(in.Body, "notify", in.Notify, in.DefRange)
-	out.Notify = dedupe(append(slices.Clone(b.site.Notify), in.Notify...))
+}
 
+// garp: gratuitous ARP / NA settings, the instance's over the site's.
+func (b *builder) garp(in *instanceBlock, out *Instance) {
 	out.GARP.MasterDelay, _ = b.duration(in.Body, "garp_master_delay", cmp.Or(in.GARPMasterDelay, b.site.GARPMasterDelay), in.DefRange)
 	out.GARP.MasterRefresh, _ = b.duration(in.Body, "garp_master_refresh", cmp.Or(in.GARPMasterRefresh, b.site.GARPMasterRefresh), in.DefRange)
 	out.GARP.Interval, _ = b.duration(b.site.Body, "garp_interval", b.site.GARPInterval, b.site.DefRange)
@@ -184,9 +209,6 @@ func (b *builder) instance(in *instanceBlock) (Instance, map[string]uint8, bool)
 	if out.GARP.MasterRepeat < 1 {
 		b.err(attrRange(in.Body, "garp_master_repeat", in.DefRange), "Invalid garp_master_repeat", "garp_master_repeat = %d: at least one packet per VIP is sent.", out.GARP.MasterRepeat)
 	}
-
-	prios := b.priorities(in)
-	return out, prios, len(b.diags) == errs || !b.diags[errs:].HasErrors()
 }
 
 func (b *builder) checkInterval(in *instanceBlock, ver vrrp.Version, d interface{ Seconds() float64 }) {
@@ -426,123 +448,6 @@ func (b *builder) ownerAddress(in *instanceBlock, node string, inst *Instance) {
 				v.Prefix.Addr(), node, in.Name, inst.Priority)
 		}
 	}
-}
-
-// checkVRIDs reports two instances with one VRID on one interface and family.
-func (b *builder) checkVRIDs(site *Site) {
-	reported := map[string]bool{}
-	for _, n := range keys(site.configs) {
-		seen := map[string]string{}
-		for _, in := range site.configs[n].Instances {
-			key := fmt.Sprintf("%s/%v/%d", in.Interface, in.IPv6(), in.VRID)
-			prev, dup := seen[key]
-			seen[key] = in.Name
-			if !dup || reported[prev+"\x00"+in.Name] {
-				continue
-			}
-			reported[prev+"\x00"+in.Name] = true
-			blk := b.instances[in.Name]
-			b.err(attrRange(blk.Body, "vrid", blk.DefRange), "Duplicate VRID", "Instances %q and %q both use vrid %d on %s (%s); VRRP routers tell instances apart by VRID. Give one another vrid.",
-				prev, in.Name, in.VRID, in.Interface, familyWord(in.IPv6()))
-		}
-	}
-}
-
-func (b *builder) syncGroupsInto(site *Site) {
-	member := map[string]string{}
-	for _, g := range b.raw.SyncGroups {
-		b.notifyNames(g.Body, "notify", g.Notify, g.DefRange)
-		for i, name := range g.Instances {
-			rng := elemRange(g.Body, "instances", i, g.DefRange)
-			if _, ok := b.instances[name]; !ok {
-				b.err(rng, "Unknown instance", "%q names no instance block.%s", name, suggest(name, keys(b.instances)))
-				continue
-			}
-			if prev, ok := member[name]; ok {
-				b.err(rng, "Instance in two sync groups", "%q is already in sync group %q; an instance can follow one group only.", name, prev)
-				continue
-			}
-			member[name] = g.Name
-		}
-		warned := map[string]bool{}
-		for _, c := range site.configs {
-			c.SyncGroups = append(c.SyncGroups, SyncGroup{Name: g.Name, Instances: g.Instances, Notify: g.Notify})
-			for i := range c.Instances {
-				in := &c.Instances[i]
-				if member[in.Name] != g.Name {
-					continue
-				}
-				in.SyncGroup = g.Name
-				in.Notify = dedupe(append(in.Notify, g.Notify...))
-				// keepalived ignores weights in a sync group: a failing
-				// check or a down interface puts the group in FAULT.
-				weighted := false
-				for j := range in.Track {
-					weighted = weighted || !in.Track[j].Fault
-					in.Track[j].Fault = true
-				}
-				for j := range in.TrackIfs {
-					weighted = weighted || !in.TrackIfs[j].Fault
-					in.TrackIfs[j].Fault = true
-				}
-				if weighted && !warned[in.Name] {
-					warned[in.Name] = true
-					blk := b.instances[in.Name]
-					b.warn(attrRange(blk.Body, "track", blk.DefRange), "Weights ignored in a sync group",
-						"%s is in sync group %q: its tracked checks and interfaces do not change its priority; failing, they put the whole group in FAULT, as keepalived does. Set weight = 0 to say so.", in.Name, g.Name)
-				}
-			}
-		}
-	}
-}
-
-// checkTies warns when two nodes hold one priority for an instance.
-func (b *builder) checkTies(site *Site) {
-	for _, si := range site.instances {
-		byPrio := map[uint8][]string{}
-		for n, p := range si.Priorities {
-			byPrio[p] = append(byPrio[p], n)
-		}
-		for p, nodes := range byPrio {
-			if len(nodes) < 2 {
-				continue
-			}
-			sort.Strings(nodes)
-			blk := b.instances[si.Name]
-			if blk == nil {
-				continue
-			}
-			b.warn(attrRange(blk.Body, "priority", blk.DefRange), "Tied priorities",
-				"Nodes %s have priority %d for %s. %s", joinAnd(nodes), p, si.Name, tieWinner(site, nodes))
-		}
-	}
-}
-
-// tieWinner says who wins a tie: the higher primary address (RFC 5798 §6.4.3).
-func tieWinner(site *Site, nodes []string) string {
-	best, known := "", true
-	for _, n := range nodes {
-		a := site.nodeAddrs[n]
-		if !a.IsValid() {
-			known = false
-			break
-		}
-		if best == "" || priority.Outranks(0, a, 0, site.nodeAddrs[best]) {
-			best = n
-		}
-	}
-	if !known {
-		return "The tie goes to the higher primary address, which this policy does not give: set address in the node blocks, or give them different priorities."
-	}
-	return fmt.Sprintf("%s wins the tie with the higher primary address %v.", best, site.nodeAddrs[best])
-}
-
-// joinAnd writes "a and b" or "a, b and c".
-func joinAnd(s []string) string {
-	if len(s) < 2 {
-		return strings.Join(s, "")
-	}
-	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
 }
 
 func dedupe(s []string) []string {

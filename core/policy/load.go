@@ -7,11 +7,12 @@ import (
 	"os"
 	"reflect"
 
+	"unicode/utf8"
+
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
-	"unicode/utf8"
 )
 
 // Options tune loading.

@@ -1,0 +1,114 @@
+package policy
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// This file: the site block: settings common to every node's configuration.
+
+// commonConfig resolves what every node shares: site settings, checks,
+// actions, notifiers, plugins.
+func (b *builder) commonConfig() *Config {
+	s := b.site
+	c := &Config{File: b.path, Site: s.Name, CheckAdvertAddrs: *s.CheckAdvertAddrs, PluginUser: *s.PluginUser, PluginDir: *s.PluginDir}
+	if s.StatusGroup != nil {
+		c.StatusGroup = *s.StatusGroup
+	}
+	c.StartupDelay, _ = b.duration(s.Body, "startup_delay", s.StartupDelay, s.DefRange)
+	if d, ok := b.duration(s.Body, "plugin_restart_max", s.PluginRestartMax, s.DefRange); ok {
+		c.PluginRestartMax = d
+		if d < 100*time.Millisecond {
+			b.err(attrRange(s.Body, "plugin_restart_max", s.DefRange), "Restart wait too short",
+				"plugin_restart_max = %q: restarts start 100ms apart, so the longest wait cannot be shorter. Use \"100ms\" or more.", *s.PluginRestartMax)
+		}
+	}
+	if v := *s.Version; v != 2 && v != 3 {
+		b.err(attrRange(s.Body, "version", s.DefRange), "Invalid VRRP version", "version = %d: VRRP versions are 2 (RFC 3768) and 3 (RFC 5798).", v)
+	}
+	b.notifyNames(s.Body, "notify", s.Notify, s.DefRange)
+	for _, p := range b.raw.Plugins {
+		pl := Plugin{Name: p.Name, Path: pluginPath(s, &p), Args: p.Args, User: *s.PluginUser, PassEnv: p.PassEnv}
+		if b.builtinBlock(&p) {
+			pl.Path = ""
+		}
+		if p.SHA256 != nil {
+			pl.SHA256 = strings.ToLower(*p.SHA256)
+		}
+		if p.User != nil {
+			pl.User = *p.User
+		}
+		c.Plugins = append(c.Plugins, pl)
+	}
+	for _, ck := range b.raw.Checks {
+		b.pluginKind(ck.Plugin, "check", ck.Body, ck.DefRange)
+		out := Check{Name: ck.Name, Plugin: ck.Plugin, Weight: *ck.Weight, Rise: *ck.Rise, Fall: *ck.Fall, Config: b.pluginConfig(ck.Config)}
+		out.Interval, _ = b.duration(ck.Body, "interval", ck.Interval, ck.DefRange)
+		out.Timeout = out.Interval
+		if ck.Timeout != nil {
+			out.Timeout, _ = b.duration(ck.Body, "timeout", ck.Timeout, ck.DefRange)
+		}
+		if out.Interval <= 0 && ck.Interval != nil {
+			b.err(attrRange(ck.Body, "interval", ck.DefRange), "Check interval must be positive", "interval = %q: give how often the check runs, like \"2s\".", *ck.Interval)
+		}
+		if out.Timeout > out.Interval && out.Interval > 0 {
+			b.warn(attrRange(ck.Body, "timeout", ck.DefRange), "Timeout longer than interval", "A run may take %v but a new one is due every %v; runs will be skipped while one is pending.", out.Timeout, out.Interval)
+		}
+		if out.Weight < -253 || out.Weight > 253 {
+			b.err(attrRange(ck.Body, "weight", ck.DefRange), "Weight out of range", "weight = %d: weights run from -253 to 253 (0 means a failing check puts the instance in FAULT).", out.Weight)
+		}
+		for _, rf := range []struct {
+			name string
+			v    int
+		}{{"rise", out.Rise}, {"fall", out.Fall}} {
+			if rf.v < 1 {
+				b.err(attrRange(ck.Body, rf.name, ck.DefRange), "Invalid "+rf.name, "%s = %d: it counts results in a row and must be at least 1.", rf.name, rf.v)
+			}
+		}
+		for i, n := range ck.Nodes {
+			b.nodeName(n, elemRange(ck.Body, "nodes", i, ck.DefRange))
+		}
+		c.Checks = append(c.Checks, out)
+	}
+	for _, a := range b.raw.Actions {
+		b.pluginKind(a.Plugin, "action", a.Body, a.DefRange)
+		out := Action{Name: a.Name, Plugin: a.Plugin, When: a.When, Retries: *a.Retries, Config: b.pluginConfig(a.Config)}
+		out.Timeout, _ = b.duration(a.Body, "timeout", a.Timeout, a.DefRange)
+		if _, ok := b.checks[a.When]; !ok {
+			b.err(attrRange(a.Body, "when", a.DefRange), "Unknown check", "when = %q names no check block.%s", a.When, suggest(a.When, keys(b.checks)))
+		}
+		if out.Retries < 0 {
+			b.err(attrRange(a.Body, "retries", a.DefRange), "Invalid retries", "retries = %d: it must be 0 or more.", out.Retries)
+		}
+		for i, in := range a.Instances {
+			if _, ok := b.instances[in]; !ok {
+				b.err(elemRange(a.Body, "instances", i, a.DefRange), "Unknown instance", "%q names no instance block.%s", in, suggest(in, keys(b.instances)))
+			}
+		}
+		out.Instances = a.Instances
+		if len(out.Instances) == 0 {
+			for _, in := range b.raw.Instances {
+				if slices.Contains(in.Track, a.When) {
+					out.Instances = append(out.Instances, in.Name)
+				}
+			}
+		}
+		c.Actions = append(c.Actions, out)
+	}
+	for _, n := range b.raw.Notifiers {
+		b.pluginKind(n.Plugin, "notifier", n.Body, n.DefRange)
+		c.Notifiers = append(c.Notifiers, Notifier{Name: n.Name, Plugin: n.Plugin, Config: b.pluginConfig(n.Config)})
+	}
+	return c
+}
+
+func (b *builder) notifyNames(body hcl.Body, attr string, names []string, rng hcl.Range) {
+	for i, n := range names {
+		if _, ok := b.notifiers[n]; !ok {
+			b.err(elemRange(body, attr, i, rng), "Unknown notifier", "%q names no notifier block.%s", n, suggest(n, keys(b.notifiers)))
+		}
+	}
+}

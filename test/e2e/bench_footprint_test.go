@@ -1,0 +1,163 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-ha/vigil/test/lab"
+)
+
+// footprint sums, over every process of the daemon in the node's namespace
+// (nginx excluded), RSS, PSS and anonymous memory in KiB, from
+// /proc/PID/smaps_rollup. PSS divides each shared page among the processes
+// mapping it, so the sum is what the daemon costs the node.
+func footprint(t *testing.T, n *lab.Node) (rss, pss, anon int64, procs int) {
+	out, _ := exec.Command("ip", "netns", "pids", n.NS).Output()
+	for _, pid := range strings.Fields(string(out)) {
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", pid, "cmdline"))
+		if strings.HasPrefix(string(cmdline), "nginx") || len(cmdline) == 0 {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", pid, "smaps_rollup"))
+		if err != nil {
+			continue // a script that ended meanwhile
+		}
+		procs++
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) < 2 {
+				continue
+			}
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			switch f[0] {
+			case "Rss:":
+				rss += kb
+			case "Pss:":
+				pss += kb
+			case "Anonymous:":
+				anon += kb
+			}
+		}
+	}
+	return rss, pss, anon, procs
+}
+
+// TestBenchmarkNodeFootprint: a seed-shaped node, idle as master of three
+// instances, its nginx watched and restarted, mail on every transition.
+// keepalived runs the seed's restart-or-kill script every 4 s with
+// smtp_alert; Vigil runs nginx-process, nginx-action as root and
+// smtp-notify. The SMTP server is down, as the seed's 192.168.200.1 would
+// be here: both daemons keep their mail for later. Three alternating runs.
+func TestBenchmarkNodeFootprint(t *testing.T) {
+	benchEnabled(t)
+	const reps = 3
+	type sample struct {
+		rss, pss, anon float64
+		procs          int
+	}
+	runs := map[string][]sample{}
+	for r := range reps {
+		for _, im := range []string{"keepalived", "vigil"} {
+			t.Run(fmt.Sprintf("%s-%d", im, r), func(t *testing.T) {
+				l := lab.New(t, 1)
+				n := l.Nodes[0]
+				n.StartNginx(8080)
+				pidFile := filepath.Join(l.Dir, n.Name+"-nginx", "nginx.pid")
+				lab.WaitFor(t, 5*time.Second, "nginx", func() bool { _, err := os.Stat(pidFile); return err == nil })
+				start := fmt.Sprintf("nginx -p %[1]s -c %[1]s/nginx.conf -g 'daemon on;'", filepath.Join(l.Dir, n.Name+"-nginx"))
+				if im == "vigil" {
+					pol := filepath.Join(l.Dir, "node.hcl")
+					os.WriteFile(pol, []byte(footprintPolicy(n.Addr4.String(), pidFile)), 0o644)
+					startVigil(t, l, n, pol)
+				} else {
+					script := filepath.Join(l.Dir, "nginx_check.sh")
+					os.WriteFile(script, []byte(fmt.Sprintf("#!/bin/bash\nalive() { kill -0 $(cat %s) 2>/dev/null; }\nif ! alive; then\n  %s\n  sleep 5\n  alive || exit 1\nfi\n", pidFile, start)), 0o755)
+					n.StartKeepalived(footprintKeepalived(script))
+				}
+				lab.WaitFor(t, 30*time.Second, im+" master of three instances", func() bool {
+					return n.HasAddr(idleVIP(1)) && n.HasAddr(idleVIP(2)) && n.HasAddr(idleVIP(3))
+				})
+				time.Sleep(15 * time.Second) // past start-up: Vigil's plugins settle after 10 s
+				rss, pss, anon, procs := footprint(t, n)
+				runs[im] = append(runs[im], sample{float64(rss) / 1024, float64(pss) / 1024, float64(anon) / 1024, procs})
+			})
+		}
+	}
+	var report strings.Builder
+	report.WriteString("| implementation | processes | RSS, MiB | PSS, MiB | anonymous, MiB (3 runs: median, min-max) |\n|---|---|---|---|---|\n")
+	for _, im := range []string{"keepalived", "vigil"} {
+		rs := runs[im]
+		if len(rs) != reps {
+			t.Fatalf("%s: %d of %d runs measured", im, len(rs), reps)
+		}
+		med := func(f func(sample) float64) (m, lo, hi float64) {
+			v := make([]float64, len(rs))
+			for i, r := range rs {
+				v[i] = f(r)
+			}
+			slices.Sort(v)
+			return v[len(v)/2], v[0], v[len(v)-1]
+		}
+		rss, _, _ := med(func(s sample) float64 { return s.rss })
+		pss, plo, phi := med(func(s sample) float64 { return s.pss })
+		anon, alo, ahi := med(func(s sample) float64 { return s.anon })
+		fmt.Fprintf(&report, "| %s | %d | %.1f | %.1f (%.1f-%.1f) | %.1f (%.1f-%.1f) |\n", im, rs[0].procs, rss, pss, plo, phi, anon, alo, ahi)
+	}
+	t.Log("\n" + report.String())
+	if p := os.Getenv("VIGIL_BENCH_OUT"); p != "" {
+		os.WriteFile(p, []byte(report.String()), 0o644)
+	}
+}
+
+func footprintPolicy(addr, pidFile string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "site \"node\" {\n  plugin_user = \"nobody\"\n  notify      = [\"ops-mail\"]\n}\n\nnode \"n1\" {\n  interface = \"eth0\"\n  address   = %q\n}\n\n", addr)
+	for i := 1; i <= 3; i++ {
+		fmt.Fprintf(&b, "instance \"VI_%d\" {\n  vrid     = %d\n  vips     = [\"%s/24\"]\n  priority = { n1 = 100 }\n  track    = [\"nginx\"]\n}\n\n", i, 50+i, idleVIP(i))
+	}
+	fmt.Fprintf(&b, `check "nginx" {
+  plugin   = "nginx-process"
+  interval = "4s"
+  weight   = -25
+  config {
+    pid_file = %q
+  }
+}
+
+action "nginx-recover" {
+  plugin = "nginx-action"
+  when   = "nginx"
+}
+
+notifier "ops-mail" {
+  plugin = "smtp-notify"
+  config {
+    server = "127.0.0.1:2525"
+    from   = "lb@example.org"
+    to     = ["ops@example.org"]
+  }
+}
+
+plugin "nginx-action" {
+  user = "root"
+}
+`, pidFile)
+	return b.String()
+}
+
+func footprintKeepalived(script string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "global_defs {\n  router_id n1\n  notification_email {\n    ops@example.org\n  }\n  notification_email_from lb@example.org\n  smtp_server 127.0.0.1 2525\n  smtp_connect_timeout 30\n  script_user root\n}\n")
+	fmt.Fprintf(&b, "vrrp_script nginx_check {\n  script %q\n  interval 4\n  weight -25\n}\n", script)
+	for i := 1; i <= 3; i++ {
+		fmt.Fprintf(&b, "vrrp_instance VI_%d {\n  state BACKUP\n  interface eth0\n  virtual_router_id %d\n  priority 100\n  advert_int 1\n  smtp_alert\n  track_script {\n    nginx_check\n  }\n  virtual_ipaddress {\n    %s/24\n  }\n}\n", i, 50+i, idleVIP(i))
+	}
+	return b.String()
+}
