@@ -34,7 +34,20 @@ func Convert(nodes []Node) ([]byte, []Warning, error) {
 	body := f.Body()
 	first := confs[0]
 
-	// site
+	mail := c.emitSite(body, first, site)
+	if site {
+		c.emitNodes(body, confs)
+	}
+	usedScripts := c.emitInstances(body, confs, site)
+	emitSyncGroups(body, first)
+	c.emitChecks(body, confs, usedScripts)
+	c.emitTail(body, first, mail)
+	return append(bytes.TrimRight(hclwrite.Format(f.Bytes()), "\n"), '\n'), c.warnings, nil
+}
+
+// emitSite writes the site block from the first file's global_defs, and
+// reports whether mail is to be imported.
+func (c *converter) emitSite(body *hclwrite.Body, first *nodeConf, site bool) (mail bool) {
 	name := "imported"
 	if !site && first.routerID != "" {
 		name = first.routerID
@@ -69,39 +82,44 @@ func Convert(nodes []Node) ([]byte, []Warning, error) {
 	if !site && first.routerID != "" {
 		sb.SetAttributeValue("router_id", cty.StringVal(first.routerID))
 	}
-	mail := len(first.emails) > 0 && len(g["smtp_server"]) > 0 && slices.ContainsFunc(first.instances, func(in *instance) bool { return in.smtpAlert })
+	mail = len(first.emails) > 0 && len(g["smtp_server"]) > 0 && slices.ContainsFunc(first.instances, func(in *instance) bool { return in.smtpAlert })
 	if mail {
 		sb.SetAttributeValue("notify", cty.ListVal([]cty.Value{cty.StringVal("mail")}))
 	}
 
-	// nodes
-	if site {
-		for _, nc := range confs {
-			nb := body.AppendNewBlock("node", []string{nc.name}).Body()
-			body.AppendNewline()
-			ifaces := map[string]bool{}
-			src := ""
-			for _, in := range nc.instances {
-				ifaces[in.iface] = true
-				if in.unicastSrc != "" {
-					src = in.unicastSrc
-				}
-			}
-			if len(ifaces) == 1 {
-				for i := range ifaces {
-					nb.SetAttributeValue("interface", cty.StringVal(i))
-				}
-			}
-			if src != "" {
-				nb.SetAttributeValue("address", cty.StringVal(src))
-			}
-			if nc.routerID != "" && nc.routerID != nc.name {
-				nb.SetAttributeValue("router_id", cty.StringVal(nc.routerID))
+	return mail
+}
+
+// emitNodes writes one node block per file of a site.
+func (c *converter) emitNodes(body *hclwrite.Body, confs []*nodeConf) {
+	for _, nc := range confs {
+		nb := body.AppendNewBlock("node", []string{nc.name}).Body()
+		body.AppendNewline()
+		ifaces := map[string]bool{}
+		src := ""
+		for _, in := range nc.instances {
+			ifaces[in.iface] = true
+			if in.unicastSrc != "" {
+				src = in.unicastSrc
 			}
 		}
+		if len(ifaces) == 1 {
+			for i := range ifaces {
+				nb.SetAttributeValue("interface", cty.StringVal(i))
+			}
+		}
+		if src != "" {
+			nb.SetAttributeValue("address", cty.StringVal(src))
+		}
+		if nc.routerID != "" && nc.routerID != nc.name {
+			nb.SetAttributeValue("router_id", cty.StringVal(nc.routerID))
+		}
 	}
+}
 
-	// instances, in the first file's order, then any only others have
+// emitInstances writes the instances, in the first file's order, then any
+// only others have, and returns the scripts they track.
+func (c *converter) emitInstances(body *hclwrite.Body, confs []*nodeConf, site bool) (usedScripts map[string]bool) {
 	var names []string
 	byNode := map[string]map[string]*instance{}
 	for _, nc := range confs {
@@ -113,120 +131,132 @@ func Convert(nodes []Node) ([]byte, []Warning, error) {
 			}
 		}
 	}
-	usedScripts := map[string]bool{}
+	usedScripts = map[string]bool{}
 	for _, name := range names {
-		var ref *instance
-		prios := map[string]int{}
-		var order []string
-		for _, nc := range confs {
-			if in := byNode[nc.name][name]; in != nil {
-				if ref == nil {
-					ref = in
-				} else {
-					c.compare(ref, in, nc.name)
-				}
-				prios[nc.name] = in.prio
-				order = append(order, nc.name)
-			}
-		}
-		ib := body.AppendNewBlock("instance", []string{name}).Body()
-		body.AppendNewline()
-		ib.SetAttributeValue("vrid", cty.NumberIntVal(int64(ref.vrid)))
-		if !site || !c.nodeIfaces(confs, ref.iface) {
-			ib.SetAttributeValue("interface", cty.StringVal(ref.iface))
-		}
-		if ref.version != 0 {
-			ib.SetAttributeValue("version", cty.NumberIntVal(int64(ref.version)))
-		}
-		if ref.advert != "" {
-			ib.SetAttributeValue("advert_interval", cty.StringVal(ref.advert))
-		}
-		vipBlocks := c.vips(ib, "vips", ref.vips)
-		c.vips(ib, "excluded_vips", ref.excluded)
-		if site {
-			// One line, as people write it: { lb01 = 100, lb02 = 60 }.
-			toks := hclwrite.Tokens{{Type: hclsyntax.TokenOBrace, Bytes: []byte("{")}}
-			for i, n := range order {
-				if i > 0 {
-					toks = append(toks, &hclwrite.Token{Type: hclsyntax.TokenComma, Bytes: []byte(",")})
-				}
-				toks = append(toks, hclwrite.TokensForIdentifier(n)...)
-				toks = append(toks, &hclwrite.Token{Type: hclsyntax.TokenEqual, Bytes: []byte("=")})
-				toks = append(toks, hclwrite.TokensForValue(cty.NumberIntVal(int64(prios[n])))...)
-			}
-			toks = append(toks, &hclwrite.Token{Type: hclsyntax.TokenCBrace, Bytes: []byte("}")})
-			ib.SetAttributeRaw("priority", toks)
-		} else {
-			ib.SetAttributeValue("priority", cty.NumberIntVal(int64(ref.prio)))
-		}
-		if ref.nopreempt {
-			ib.SetAttributeValue("preempt", cty.False)
-		}
-		if ref.preemptDelay != "" {
-			ib.SetAttributeValue("preempt_delay", cty.StringVal(ref.preemptDelay))
-		}
-		if len(ref.unicastPeers) > 0 {
-			if site {
-				ib.SetAttributeValue("unicast", cty.True)
+		c.emitInstance(body, confs, byNode, name, site, usedScripts)
+	}
+	return usedScripts
+}
+
+// emitInstance writes one instance, merged from every file that has it.
+func (c *converter) emitInstance(body *hclwrite.Body, confs []*nodeConf, byNode map[string]map[string]*instance, name string, site bool, usedScripts map[string]bool) {
+	var ref *instance
+	prios := map[string]int{}
+	var order []string
+	for _, nc := range confs {
+		if in := byNode[nc.name][name]; in != nil {
+			if ref == nil {
+				ref = in
 			} else {
-				ib.SetAttributeValue("unicast_peers", strList(ref.unicastPeers))
-				if ref.unicastSrc != "" {
-					c.warnings = append(c.warnings, Warning{At: ref.at, Msg: "unicast_src_ip is not imported in a per-node file: adverts go from the interface's first address (import one file per node with --node for a site with node addresses)"})
-				}
+				c.compare(ref, in, nc.name)
 			}
+			prios[nc.name] = in.prio
+			order = append(order, nc.name)
 		}
-		if len(ref.tracks) > 0 {
-			ib.SetAttributeValue("track", strList(ref.tracks))
-			for _, t := range ref.tracks {
-				usedScripts[t] = true
+	}
+	ib := body.AppendNewBlock("instance", []string{name}).Body()
+	body.AppendNewline()
+	ib.SetAttributeValue("vrid", cty.NumberIntVal(int64(ref.vrid)))
+	if !site || !c.nodeIfaces(confs, ref.iface) {
+		ib.SetAttributeValue("interface", cty.StringVal(ref.iface))
+	}
+	if ref.version != 0 {
+		ib.SetAttributeValue("version", cty.NumberIntVal(int64(ref.version)))
+	}
+	if ref.advert != "" {
+		ib.SetAttributeValue("advert_interval", cty.StringVal(ref.advert))
+	}
+	vipBlocks := c.vips(ib, "vips", ref.vips)
+	c.vips(ib, "excluded_vips", ref.excluded)
+	if site {
+		// One line, as people write it: { lb01 = 100, lb02 = 60 }.
+		toks := hclwrite.Tokens{{Type: hclsyntax.TokenOBrace, Bytes: []byte("{")}}
+		for i, n := range order {
+			if i > 0 {
+				toks = append(toks, &hclwrite.Token{Type: hclsyntax.TokenComma, Bytes: []byte(",")})
 			}
+			toks = append(toks, hclwrite.TokensForIdentifier(n)...)
+			toks = append(toks, &hclwrite.Token{Type: hclsyntax.TokenEqual, Bytes: []byte("=")})
+			toks = append(toks, hclwrite.TokensForValue(cty.NumberIntVal(int64(prios[n])))...)
 		}
-		if ref.garpDelay != "" {
-			ib.SetAttributeValue("garp_master_delay", cty.StringVal(ref.garpDelay))
-		}
-		if ref.garpRepeat != "" {
-			ib.SetAttributeValue("garp_master_repeat", intVal(ref.garpRepeat))
-		}
-		for _, v := range vipBlocks {
-			ib.AppendNewline()
-			vb := ib.AppendNewBlock("vip", nil).Body()
-			vb.SetAttributeValue("address", cty.StringVal(v.addr))
-			if v.label != "" {
-				vb.SetAttributeValue("label", cty.StringVal(v.label))
-			}
-			if v.scope != "" {
-				vb.SetAttributeValue("scope", cty.StringVal(v.scope))
-			}
-			if v.dev != "" {
-				vb.SetAttributeValue("interface", cty.StringVal(v.dev))
-			}
-		}
-		if ref.authType != "" {
-			ib.AppendNewline()
-			ab := ib.AppendNewBlock("auth", nil).Body()
-			ab.SetAttributeValue("type", cty.StringVal(ref.authType))
-			if ref.authPass != "" {
-				ab.SetAttributeValue("password", cty.StringVal(ref.authPass))
-			}
-		}
-		for _, t := range ref.trackIfs {
-			ib.AppendNewline()
-			tb := ib.AppendNewBlock("track_interface", nil).Body()
-			tb.SetAttributeValue("name", cty.StringVal(t))
-			if w, ok := ref.trackIfWeights[t]; ok {
-				tb.SetAttributeValue("weight", cty.NumberIntVal(int64(w)))
+		toks = append(toks, &hclwrite.Token{Type: hclsyntax.TokenCBrace, Bytes: []byte("}")})
+		ib.SetAttributeRaw("priority", toks)
+	} else {
+		ib.SetAttributeValue("priority", cty.NumberIntVal(int64(ref.prio)))
+	}
+	if ref.nopreempt {
+		ib.SetAttributeValue("preempt", cty.False)
+	}
+	if ref.preemptDelay != "" {
+		ib.SetAttributeValue("preempt_delay", cty.StringVal(ref.preemptDelay))
+	}
+	if len(ref.unicastPeers) > 0 {
+		if site {
+			ib.SetAttributeValue("unicast", cty.True)
+		} else {
+			ib.SetAttributeValue("unicast_peers", strList(ref.unicastPeers))
+			if ref.unicastSrc != "" {
+				c.warnings = append(c.warnings, Warning{At: ref.at, Msg: "unicast_src_ip is not imported in a per-node file: adverts go from the interface's first address (import one file per node with --node for a site with node addresses)"})
 			}
 		}
 	}
+	if len(ref.tracks) > 0 {
+		ib.SetAttributeValue("track", strList(ref.tracks))
+		for _, t := range ref.tracks {
+			usedScripts[t] = true
+		}
+	}
+	if ref.garpDelay != "" {
+		ib.SetAttributeValue("garp_master_delay", cty.StringVal(ref.garpDelay))
+	}
+	if ref.garpRepeat != "" {
+		ib.SetAttributeValue("garp_master_repeat", intVal(ref.garpRepeat))
+	}
+	for _, v := range vipBlocks {
+		ib.AppendNewline()
+		vb := ib.AppendNewBlock("vip", nil).Body()
+		vb.SetAttributeValue("address", cty.StringVal(v.addr))
+		if v.label != "" {
+			vb.SetAttributeValue("label", cty.StringVal(v.label))
+		}
+		if v.scope != "" {
+			vb.SetAttributeValue("scope", cty.StringVal(v.scope))
+		}
+		if v.dev != "" {
+			vb.SetAttributeValue("interface", cty.StringVal(v.dev))
+		}
+	}
+	if ref.authType != "" {
+		ib.AppendNewline()
+		ab := ib.AppendNewBlock("auth", nil).Body()
+		ab.SetAttributeValue("type", cty.StringVal(ref.authType))
+		if ref.authPass != "" {
+			ab.SetAttributeValue("password", cty.StringVal(ref.authPass))
+		}
+	}
+	for _, t := range ref.trackIfs {
+		ib.AppendNewline()
+		tb := ib.AppendNewBlock("track_interface", nil).Body()
+		tb.SetAttributeValue("name", cty.StringVal(t))
+		if w, ok := ref.trackIfWeights[t]; ok {
+			tb.SetAttributeValue("weight", cty.NumberIntVal(int64(w)))
+		}
+	}
+}
 
-	// sync groups
+// emitSyncGroups writes the first file's sync groups.
+func emitSyncGroups(body *hclwrite.Body, first *nodeConf) {
 	for _, gname := range first.order {
 		gb := body.AppendNewBlock("sync_group", []string{gname}).Body()
 		body.AppendNewline()
 		gb.SetAttributeValue("instances", strList(first.groups[gname]))
 	}
+}
 
-	// checks: every script an instance tracks, from the first node that has it
+// emitChecks writes a check for every script an instance tracks, from the
+// first node that has it.
+func (c *converter) emitChecks(body *hclwrite.Body, confs []*nodeConf, usedScripts map[string]bool) {
+	first := confs[0]
 	var scripts []string
 	for n := range usedScripts {
 		scripts = append(scripts, n)
@@ -249,7 +279,13 @@ func Convert(nodes []Node) ([]byte, []Warning, error) {
 		}
 		c.checkBlock(body, sc)
 	}
+}
 
+// emitTail writes the mail notifier, the plugin user and the plugin
+// blocks the import needs.
+func (c *converter) emitTail(body *hclwrite.Body, first *nodeConf, mail bool) {
+	g := first.global
+	sb := body.Blocks()[0].Body() // the site block
 	if mail {
 		nb := body.AppendNewBlock("notifier", []string{"mail"}).Body()
 		body.AppendNewline()
@@ -275,7 +311,6 @@ func Convert(nodes []Node) ([]byte, []Warning, error) {
 		body.AppendNewline()
 		pb.SetAttributeValue("user", cty.StringVal("root")) // it starts nginx
 	}
-	return append(bytes.TrimRight(hclwrite.Format(f.Bytes()), "\n"), '\n'), c.warnings, nil
 }
 
 // intVal is keepalived's number as a Vigil number; a value that is not one
