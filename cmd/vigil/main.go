@@ -34,6 +34,7 @@ func (u *ui) Error(s string)  { fmt.Fprintln(u.err, s) }
 func commands(u *ui) map[string]command {
 	return map[string]command{
 		"agent":    &agentCommand{ui: u},
+		"cleanup":  &cleanupCommand{ui: u},
 		"plugin":   &pluginCommand{ui: u},
 		"status":   &statusCommand{ui: u},
 		"validate": &validateCommand{ui: u},

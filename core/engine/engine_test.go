@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -46,7 +47,7 @@ func TestOwnerAddressIsNeverRemoved(t *testing.T) {
 	// Another owner for the VRID, from a higher address: the machine steps
 	// down; the address stays and the conflict is logged.
 	r.wire.inject(t, "eth0", vrrp.Advert{Version: vrrp.V3, VRID: 7, Priority: 255, Interval: 10 * time.Millisecond,
-		Addrs: nil}, "192.0.2.200")
+		Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.1")}}, "192.0.2.200")
 	r.waitState(t, "VI_1", "BACKUP")
 	if !strings.Contains(r.log.String(), "VI_1 another router claims to own VRID 7 (priority 255)") {
 		t.Errorf("owner conflict not logged:\n%s", r.log.String())
@@ -323,5 +324,49 @@ instance "VI_1" {
 		if got := prio(); got != s.prio {
 			t.Errorf("%s: priority %d, want %d", s.name, got, s.prio)
 		}
+	}
+}
+
+// Valid adverts from a million distinct link-local sources leave the
+// handover's table of live peers empty: only the site's peers are kept
+// (the table used to grow by one entry per source, forever).
+func TestHeardTableIsBounded(t *testing.T) {
+	r := newRig(t, newFakeAddrs())
+	if err := r.e.Apply(config(t, `
+instance "VI_6" {
+  vrid     = 7
+  version  = 3
+  advert_interval = "1s"
+  vips     = ["2001:db8::10/64"]
+  priority = { n1 = 100, n2 = 200 }
+}
+`)); err != nil {
+		t.Fatal(err)
+	}
+	adv := vrrp.Advert{Version: vrrp.V3, VRID: 7, Priority: 250, Interval: time.Second, Addrs: []netip.Addr{netip.MustParseAddr("2001:db8::10")}}
+	received := func() (n uint64) {
+		for _, s := range r.e.Status() {
+			n = s.Counters["adverts_received"]
+		}
+		return n
+	}
+	for i := range 1_000_000 {
+		var a [16]byte
+		a[0], a[1] = 0xfe, 0x80
+		a[12], a[13], a[14], a[15] = byte(i>>24), byte(i>>16), byte(i>>8), byte(i)
+		r.wire.inject(t, "eth0", adv, netip.AddrFrom16(a).String())
+		if i%1000 == 999 { // let the loop keep up: every advert is handled
+			for deadline := time.Now().Add(time.Second); received() < uint64(i+1) && time.Now().Before(deadline); {
+				time.Sleep(100 * time.Microsecond)
+			}
+		}
+	}
+	if got := received(); got < 900_000 {
+		t.Fatalf("only %d of a million adverts handled; the test proves little", got)
+	}
+	var n int
+	r.e.do(func(time.Time) { n = len(r.e.heard) })
+	if n != 0 {
+		t.Fatalf("heard table holds %d senders after a million sources, want 0 (none is a peer)", n)
 	}
 }

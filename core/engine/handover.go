@@ -2,6 +2,7 @@ package engine
 
 import (
 	"github.com/vigil-ha/vigil/core/priority"
+	"slices"
 
 	"fmt"
 	"net/netip"
@@ -29,8 +30,13 @@ type heard struct {
 }
 
 // noteSender records that src is alive (it advertises) or, with priority 0,
-// that it is leaving: it is then no longer counted on as a successor.
-func (e *Engine) noteSender(now time.Time, src netip.Addr, prio uint8, interval time.Duration) {
+// that it is leaving: it is then no longer counted on as a successor. Only
+// the policy's peers are kept: the table is bounded by the site, whatever
+// sources the segment sends from.
+func (e *Engine) noteSender(now time.Time, in *instance, src netip.Addr, prio uint8, interval time.Duration) {
+	if !slices.ContainsFunc(in.cfg.Peers, func(p policy.Peer) bool { return p.Addr == src }) {
+		return
+	}
 	if prio == 0 {
 		delete(e.heard, src)
 		return

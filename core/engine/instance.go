@@ -92,7 +92,7 @@ func (in *instance) setVIPs(cfg policy.Instance) {
 		}
 	}
 	in.expect = vrrp.Expect{Version: cfg.Version, AuthType: cfg.Auth.Type, Password: cfg.Auth.Password,
-		Interval: cfg.Interval, Addrs: advertised, CheckAddrs: in.e.checkAdvertAddrs}
+		Interval: cfg.Interval, Addrs: advertised, CheckAddrs: in.e.checkAdvertAddrs, Peers: cfg.UnicastPeers}
 	// Interfaces are resolved and sockets opened now, not at the takeover;
 	// one that is not there yet is looked up again when its address is
 	// added.
@@ -141,7 +141,7 @@ func (in *instance) packet(now time.Time, p transport.Packet) {
 		in.logLimited(now, vrrp.Reason(err), fmt.Sprintf("%s dropped malformed advert from %v", in.cfg.Name, p.Src), "error", err)
 		return
 	}
-	if err := vrrp.Verify(&in.rx, p.TTL, &in.expect); err != nil {
+	if err := vrrp.Verify(&in.rx, p.Src, p.TTL, &in.expect); err != nil {
 		in.count("dropped_" + vrrp.Reason(err))
 		in.logLimited(now, vrrp.Reason(err), fmt.Sprintf("%s dropped advert from %v", in.cfg.Name, p.Src), "error", err)
 		return
@@ -152,7 +152,7 @@ func (in *instance) packet(now time.Time, p transport.Packet) {
 		// address stays whatever they decide (vipTable never removes it).
 		in.logLimited(now, "owner_conflict", fmt.Sprintf("%s another router claims to own VRID %d (priority 255)", in.cfg.Name, in.cfg.VRID), "from", p.Src)
 	}
-	in.e.noteSender(now, p.Src, in.rx.Priority, in.rx.Interval)
+	in.e.noteSender(now, in, p.Src, in.rx.Priority, in.rx.Interval)
 	in.m.SetSuccessor(in.successorTo(p.Src))
 	in.exec(in.m.Advert(now, fsm.Advert{Src: p.Src, Priority: in.rx.Priority, Interval: in.rx.Interval}))
 	addr, prio := in.m.Master()

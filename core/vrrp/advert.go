@@ -222,6 +222,9 @@ func (a *Advert) Unmarshal(b []byte, src, dst netip.Addr) error {
 		alen = 16
 	}
 	count := int(b[3])
+	if count == 0 { // RFC 5798 §5.2.5: at least one address
+		return fmt.Errorf("%w: no address", ErrAddrCount)
+	}
 	want := headerLen + count*alen
 	if ver == V2 {
 		want += authDataLen

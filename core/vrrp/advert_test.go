@@ -57,6 +57,7 @@ func TestUnmarshalErrors(t *testing.T) {
 		{"v2 over IPv6 (RFC 3768 is IPv4 only)", good, src6, dst6, vrrp.ErrVersion},
 		{"type 2 (§5.2.2 type)", mut(good, func(b []byte) []byte { b[0] = 0x22; return b }), src4, dst4, vrrp.ErrType},
 		{"count larger than packet (§7.1 count)", mut(good, func(b []byte) []byte { b[3] = 2; return b }), src4, dst4, vrrp.ErrShort},
+		{"count 0 (§5.2.5: at least one address)", mut(good3[:8], func(b []byte) []byte { b[3] = 0; return b }), src4, dst4, vrrp.ErrAddrCount},
 		{"trailing bytes (§7.1 count)", append(append([]byte(nil), good...), 0, 0, 0, 0), src4, dst4, vrrp.ErrAddrCount},
 		{"v2 checksum (§7.1 checksum)", mut(good, func(b []byte) []byte { b[7] ^= 1; return b }), src4, dst4, vrrp.ErrChecksum},
 		{"v2 password changes checksum", mut(good, func(b []byte) []byte { b[len(b)-1] = 'x'; return b }), src4, dst4, vrrp.ErrChecksum},
@@ -175,7 +176,7 @@ func TestVerify(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			a := base
 			c.edit(&a)
-			if err := vrrp.Verify(&a, c.ttl, &want); !errors.Is(err, c.want) || (c.want == nil) != (err == nil) {
+			if err := vrrp.Verify(&a, src4, c.ttl, &want); !errors.Is(err, c.want) || (c.want == nil) != (err == nil) {
 				t.Fatalf("got %v, want %v", err, c.want)
 			}
 		})
@@ -185,8 +186,32 @@ func TestVerify(t *testing.T) {
 	a.Version, a.Interval = vrrp.V3, 3*time.Second
 	w3 := want
 	w3.Version = vrrp.V3
-	if err := vrrp.Verify(&a, 255, &w3); err != nil {
+	if err := vrrp.Verify(&a, src4, 255, &w3); err != nil {
 		t.Errorf("v3 with another interval: %v", err)
+	}
+	// Sources: a unicast instance hears only its peers; an IPv6 advert
+	// without peers must come from a link-local address (RFC 5798 §5.1.2.1).
+	peer, other4 := netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.66")
+	uni := w3
+	uni.Peers = []netip.Addr{peer}
+	for _, c := range []struct {
+		src  netip.Addr
+		exp  *vrrp.Expect
+		want error
+	}{
+		{peer, &uni, nil},
+		{netip.AddrFrom16(peer.As16()), &uni, nil}, // v4-mapped, as a dual-stack socket may say
+		{other4, &uni, vrrp.ErrSource},
+		{other4, &w3, nil}, // multicast IPv4: any on-link source
+		{netip.MustParseAddr("fe80::1"), &w3, nil},
+		{netip.MustParseAddr("2001:db8::1"), &w3, vrrp.ErrSource},
+	} {
+		if err := vrrp.Verify(&a, c.src, 255, c.exp); !errors.Is(err, c.want) || (c.want == nil) != (err == nil) {
+			t.Errorf("from %v (peers %v): got %v, want %v", c.src, c.exp.Peers, err, c.want)
+		}
+	}
+	if vrrp.Reason(vrrp.Verify(&a, other4, 255, &uni)) != "source" {
+		t.Error("a refused source is not counted as \"source\"")
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -21,6 +22,7 @@ var (
 	ErrTTL        = errors.New("vrrp: TTL/hop limit is not 255")
 	ErrInterval   = errors.New("vrrp: advertisement interval mismatch")
 	ErrAddrList   = errors.New("vrrp: address list differs from ours")
+	ErrSource     = errors.New("vrrp: source not allowed")
 )
 
 var reasons = []struct {
@@ -30,6 +32,7 @@ var reasons = []struct {
 	{ErrShort, "short"}, {ErrVersion, "version"}, {ErrType, "type"},
 	{ErrChecksum, "checksum"}, {ErrAddrCount, "addr_count"}, {ErrAddrFamily, "addr_family"},
 	{ErrAuth, "auth"}, {ErrTTL, "ttl"}, {ErrInterval, "interval"}, {ErrAddrList, "addr_list"},
+	{ErrSource, "source"},
 }
 
 // Reason names the rule err broke, as a short stable label for counters
@@ -56,14 +59,25 @@ type Expect struct {
 	// engine decides what to do with ErrAddrList.
 	Addrs      []netip.Addr
 	CheckAddrs bool
+	// Peers, for a unicast instance, are the only sources accepted.
+	// Without them (multicast) an IPv6 advert must come from a link-local
+	// address (RFC 5798 §5.1.2.1).
+	Peers []netip.Addr
 }
 
 // Verify applies the receive checks that need configuration and the IP
-// header: TTL / hop limit 255, version, v2 auth type and password, v2
+// header: TTL / hop limit 255, the source (a configured unicast peer, or a
+// link-local address for IPv6), version, v2 auth type and password, v2
 // interval, and optionally the address list.
-func Verify(a *Advert, ttl int, want *Expect) error {
+func Verify(a *Advert, src netip.Addr, ttl int, want *Expect) error {
 	if ttl != TTL {
 		return fmt.Errorf("%w: got %d", ErrTTL, ttl)
+	}
+	switch {
+	case len(want.Peers) > 0 && !slices.Contains(want.Peers, src.Unmap()):
+		return fmt.Errorf("%w: %v is not a unicast peer of this instance", ErrSource, src)
+	case len(want.Peers) == 0 && src.Is6() && !src.Is4In6() && !src.IsLinkLocalUnicast():
+		return fmt.Errorf("%w: %v is not link-local (RFC 5798 §5.1.2.1)", ErrSource, src)
 	}
 	if a.Version != want.Version {
 		return fmt.Errorf("%w: got v%d, instance runs v%d", ErrVersion, a.Version, want.Version)

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -73,4 +75,42 @@ func TestCrashRecovery(t *testing.T) {
 		t.Errorf("restart did not report the leftover VIP:\n%s", v1.Output())
 	}
 	waitOwner(t, l, s.vipOf(0), "n1", 5*time.Second)
+}
+
+// TestCleanupAfterKill: `vigil cleanup` (systemd's ExecStopPost) removes
+// the VIP a SIGKILLed agent left and nothing else; while an agent runs it
+// refuses and touches nothing.
+func TestCleanupAfterKill(t *testing.T) {
+	l := lab.New(t, 1)
+	n := l.Nodes[0]
+	s := site{version: 3, interval: "100ms"}
+	pol := s.policy(t, l, 1, 1)
+	cleanup := func() (string, error) {
+		return n.Exec(vigilBin, "cleanup", "--state-dir", filepath.Join(l.Dir, n.Name+"-state"), "--socket", filepath.Join(l.Dir, n.Name+".sock"))
+	}
+	v := startVigil(t, l, n, pol)
+	waitOwner(t, l, s.vipOf(0), "n1", 5*time.Second)
+	if out, err := cleanup(); err == nil || !strings.Contains(out, "an agent is running") {
+		t.Errorf("cleanup next to a running agent: %v\n%s", err, out)
+	}
+	if !n.HasAddr(s.vipOf(0)) || !n.HasAddr(n.Addr4) {
+		t.Fatal("cleanup removed an address while the agent ran")
+	}
+	v.Stop(syscall.SIGKILL, time.Second)
+	if !n.HasAddr(s.vipOf(0)) {
+		t.Fatal("SIGKILL removed the VIP; the test needs it left behind")
+	}
+	out, err := cleanup()
+	if err != nil || !strings.Contains(out, "removed VIP left by a previous run") {
+		t.Fatalf("cleanup: %v\n%s", err, out)
+	}
+	if n.HasAddr(s.vipOf(0)) {
+		t.Error("VIP still there after cleanup")
+	}
+	if !n.HasAddr(n.Addr4) {
+		t.Error("cleanup removed the node's own address")
+	}
+	if out, err := cleanup(); err != nil {
+		t.Errorf("a second cleanup: %v\n%s", err, out)
+	}
 }
