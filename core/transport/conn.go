@@ -230,6 +230,18 @@ func interfaceSource(ifi *net.Interface, v6 bool) (netip.Addr, error) {
 	return netip.Addr{}, fmt.Errorf("%s has no IPv4 address to send adverts from", ifi.Name)
 }
 
+// Accept installs the receive filter for the VRIDs run on this socket.
+func (c *Conn) Accept(vrids []uint8) error {
+	prog, err := filter(c.v6, vrids)
+	if err != nil {
+		return err
+	}
+	if c.v6 {
+		return c.p6.SetBPF(prog)
+	}
+	return c.p4.SetBPF(prog)
+}
+
 // Source is the address adverts are sent from.
 func (c *Conn) Source() netip.Addr { return c.src }
 

@@ -3,6 +3,7 @@ package transport
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -59,13 +60,28 @@ func (m *Mux) Register(vrid uint8, h Handler) error {
 		return fmt.Errorf("VRID %d is already in use on %s", vrid, m.conn.ifi.Name)
 	}
 	m.handlers[vrid] = h
+	if err := m.accept(); err != nil {
+		delete(m.handlers, vrid)
+		return fmt.Errorf("VRID %d on %s: receive filter: %w", vrid, m.conn.ifi.Name, err)
+	}
 	return nil
+}
+
+// accept filters the socket to the registered VRIDs; m.mu is held.
+func (m *Mux) accept() error {
+	vrids := make([]uint8, 0, len(m.handlers))
+	for id := range m.handlers {
+		vrids = append(vrids, id)
+	}
+	slices.Sort(vrids)
+	return m.conn.Accept(vrids)
 }
 
 // Unregister stops routing vrid.
 func (m *Mux) Unregister(vrid uint8) {
 	m.mu.Lock()
 	delete(m.handlers, vrid)
+	m.accept() // narrowing; a failure leaves a wider filter, which the checks after it cover
 	m.mu.Unlock()
 }
 
