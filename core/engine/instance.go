@@ -175,7 +175,11 @@ func (in *instance) exec(actions []fsm.Action) {
 			if a.Reason != "" {
 				in.log.Debug(in.cfg.Name+" sending advert", "priority", a.Priority, "reason", a.Reason)
 			}
-			in.send(a.Priority)
+			if a.Dst.IsValid() {
+				in.sendTo(a.Priority, a.Dst)
+			} else {
+				in.send(a.Priority)
+			}
 		case fsm.AddVIPs:
 			in.addVIPs()
 			logs = append(logs, func() { in.log.Info(in.cfg.Name + " setting protocol VIPs") })
@@ -209,9 +213,17 @@ func (in *instance) exec(actions []fsm.Action) {
 }
 
 func (in *instance) send(prio uint8) {
+	in.sendTo(prio, in.dsts...)
+	if prio == 0 {
+		in.log.Info(in.cfg.Name + " sent 0 priority")
+	}
+}
+
+// sendTo sends an advert at prio to each of dsts.
+func (in *instance) sendTo(prio uint8, dsts ...netip.Addr) {
 	adv := vrrp.Advert{Version: in.cfg.Version, VRID: in.cfg.VRID, Priority: prio, Interval: in.cfg.Interval,
 		AuthType: in.cfg.Auth.Type, Password: in.cfg.Auth.Password, Addrs: in.expect.Addrs}
-	for _, dst := range in.dsts {
+	for _, dst := range dsts {
 		var err error
 		in.out, err = adv.AppendMarshal(in.out[:0], in.ch.Source(), dst)
 		if err == nil {
@@ -223,9 +235,6 @@ func (in *instance) send(prio uint8) {
 			continue
 		}
 		in.count("adverts_sent")
-	}
-	if prio == 0 {
-		in.log.Info(in.cfg.Name + " sent 0 priority")
 	}
 }
 

@@ -87,14 +87,18 @@ func (k Kind) String() string {
 // Action is one thing the engine must do, in the order returned.
 type Action struct {
 	Kind     Kind
-	Priority uint8 // SendAdvert
-	From, To State // Transition
+	Priority uint8      // SendAdvert
+	Dst      netip.Addr // SendAdvert: to this router alone (invalid: as configured)
+	From, To State      // Transition
 	Reason   string
 }
 
 func (a Action) String() string {
 	switch a.Kind {
 	case SendAdvert:
+		if a.Dst.IsValid() {
+			return fmt.Sprintf("send-advert(%d to %v)", a.Priority, a.Dst)
+		}
 		return fmt.Sprintf("send-advert(%d)", a.Priority)
 	case Transition:
 		return fmt.Sprintf("%v->%v", a.From, a.To)
@@ -138,6 +142,10 @@ type Machine struct {
 	successor bool
 
 	startAt, downAt, adverAt, garpAt, preemptAt time.Time
+	// reassertAt: a master answers another master's lower-priority advert
+	// at most once per interval, so that a flood of them cannot make it
+	// flood the segment.
+	reassertAt time.Time
 
 	out []Action
 }
@@ -359,25 +367,44 @@ func (m *Machine) backupAdvert(now time.Time, adv Advert) {
 
 func (m *Machine) masterAdvert(now time.Time, adv Advert) {
 	switch {
+	case adv.Priority == 0 && now.Before(m.reassertAt):
+		// Answered within this interval already.
 	case adv.Priority == 0:
-		// §6.4.3: another master resigned; assert ourselves at once.
+		// §6.4.3: another master resigned; assert ourselves at once. Hosts
+		// may have its MAC for our addresses (it is the loser of a split
+		// brain stepping down): announce them again.
 		m.emit(Action{Kind: SendAdvert, Priority: m.prio, Reason: "received priority 0 advert"})
+		m.emit(Action{Kind: SendGratuitous, Reason: "received priority 0 advert"})
 		m.adverAt = now.Add(m.cfg.Interval)
+		m.reassertAt = now.Add(m.cfg.Interval)
 	case adv.Priority > m.prio:
 		m.stepDown(now, adv, fmt.Sprintf("received advert with higher priority %d, ours %d", adv.Priority, m.prio))
 	case priority.Outranks(adv.Priority, adv.Src, m.prio, m.cfg.PrimaryAddr):
 		m.stepDown(now, adv, fmt.Sprintf("received advert with equal priority %d from higher address %v", adv.Priority, adv.Src))
+	case now.Before(m.reassertAt):
+		// Answered within this interval already: discard, as §6.4.3 says.
 	default:
-		// §6.4.3 says discard; like keepalived we re-advertise at once so the
-		// other router hears a better master and stands down sooner.
-		m.emit(Action{Kind: SendAdvert, Priority: m.prio,
-			Reason: fmt.Sprintf("received lower priority advert %d from %v, ours %d, forcing new election", adv.Priority, adv.Src, m.prio)})
+		// §6.4.3 says discard. Another master below us means the two of
+		// us were cut apart (split brain) and now hear each other again:
+		// re-advertise at once so that it stands down sooner, and announce
+		// the addresses again so that hosts which learned its MAC while we
+		// were apart come back to us now, not when their ARP entry
+		// expires (keepalived needs vrrp_garp_lower_prio_repeat for it).
+		reason := fmt.Sprintf("received lower priority advert %d from %v, ours %d, forcing new election", adv.Priority, adv.Src, m.prio)
+		m.emit(Action{Kind: SendAdvert, Priority: m.prio, Reason: reason})
+		m.emit(Action{Kind: SendGratuitous, Reason: reason})
 		m.adverAt = now.Add(m.cfg.Interval)
+		m.reassertAt = now.Add(m.cfg.Interval)
 	}
 }
 
 func (m *Machine) stepDown(now time.Time, adv Advert, reason string) {
+	// Two masters: we were cut apart and hear each other again, or the
+	// other preempts us. Hosts may have our MAC for the addresses; tell
+	// the new master alone (priority 0 to it, not to the group, which
+	// would make backups take over) so that it announces them again.
 	m.leaveMaster(now, Backup, reason)
+	m.emit(Action{Kind: SendAdvert, Priority: 0, Dst: adv.Src, Reason: "stepped down for " + adv.Src.String()})
 	if m.cfg.Version == vrrp.V3 && adv.Interval > 0 {
 		m.masterAdverInterval = adv.Interval
 		m.downAt = now.Add(m.MasterDownInterval())

@@ -180,6 +180,13 @@ func (n *Node) CutLink() { n.lab.mustNS(n.lab.Bridge, "ip", "link", "set", n.pee
 // RestoreLink undoes CutLink.
 func (n *Node) RestoreLink() { n.lab.mustNS(n.lab.Bridge, "ip", "link", "set", n.peer, "up") }
 
+// Isolate sets the node's bridge port isolated (or not): isolated ports do
+// not reach each other but still reach every other port, so two isolated
+// nodes are cut apart while the client reaches both (a split brain).
+func (n *Node) Isolate(on bool) {
+	n.lab.mustNS(n.lab.Bridge, "bridge", "link", "set", "dev", n.peer, "isolated", map[bool]string{true: "on", false: "off"}[on])
+}
+
 // Proc is a process started in a namespace; its output goes to Log.
 type Proc struct {
 	Cmd  *exec.Cmd
