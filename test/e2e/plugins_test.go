@@ -107,7 +107,7 @@ plugin "testplugin" {
 	// nginx dies: the probe fails, n1 drops to 50, below n2's 60.
 	nginx.KillTree()
 	waitOwner(t, l, vip, "n2", 5*time.Second)
-	if !strings.Contains(v1.Output(), "check web failed") {
+	if !strings.Contains(v1.Output(), "check failed: node=n1 check=web") {
 		t.Errorf("n1 did not log the failed check:\n%s", v1.Output())
 	}
 	// nginx back: n1 returns to 100 and preempts.
