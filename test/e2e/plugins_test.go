@@ -232,3 +232,96 @@ plugin "file-check" {
 		t.Errorf("%d restarts logged, want at least 50", n)
 	}
 }
+
+// pluginPIDs are the pids of every live child of the agent: its plugins.
+func pluginPIDs(agent int) []int {
+	var out []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if f := lab.ProcStat(e.Name()); len(f) >= 2 && f[0] != "Z" && f[1] == fmt.Sprint(agent) {
+			var pid int
+			fmt.Sscan(e.Name(), &pid)
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// TestAllPluginsKilledDuringATransition: as a check failure moves n1 to
+// FAULT, every plugin process of n1 is SIGKILLed. No notification is
+// lost (n1's transitions arrive in order, once), and when the check
+// passes again n1 leaves FAULT and takes its address back.
+func TestAllPluginsKilledDuringATransition(t *testing.T) {
+	l := lab.New(t, 2)
+	dir := pluginDir(t)
+	flag := filepath.Join(dir, "in-service")
+	os.WriteFile(flag, []byte("ok"), 0o644)
+	journal := filepath.Join(dir, "events")
+	s := site{version: 3, interval: "100ms"}
+	pol := s.pluginPolicy(t, l, 2, 1, `  plugin_user = "nobody"
+  notify      = ["journal"]`, []string{"in-service"}, fmt.Sprintf(`
+check "in-service" {
+  plugin   = "file-check"
+  interval = "200ms"
+  weight   = 0
+  nodes    = ["n1"]
+
+  config {
+    path = %q
+    poll = "20ms"
+  }
+}
+
+notifier "journal" {
+  plugin = "testplugin"
+
+  config {
+    journal = %q
+  }
+}
+
+plugin "file-check" {
+  path = %q
+}
+
+plugin "testplugin" {
+  path = %q
+  args = ["notifier"]
+}
+`, flag, journal, fileCheckBin, testPluginBin))
+	v1 := startVigil(t, l, l.Nodes[0], pol)
+	startVigil(t, l, l.Nodes[1], pol)
+	vip := s.vipOf(0)
+	waitOwner(t, l, vip, "n1", 5*time.Second)
+	lab.WaitFor(t, 5*time.Second, "both plugins of n1", func() bool { return len(pluginPIDs(v1.Cmd.Process.Pid)) == 2 })
+
+	os.Remove(flag)
+	for _, pid := range pluginPIDs(v1.Cmd.Process.Pid) {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	waitOwner(t, l, vip, "n2", 5*time.Second)
+	lab.WaitFor(t, 5*time.Second, "n1 in FAULT", func() bool { return v1.state("VI_1") == "FAULT" })
+	os.WriteFile(flag, []byte("ok"), 0o644)
+	waitOwner(t, l, vip, "n1", 10*time.Second)
+	if !v1.Running() {
+		t.Fatalf("n1's agent died:\n%s", v1.Output())
+	}
+	// n1's transitions, in order, once each; n2's may interleave.
+	want := []string{"INIT->BACKUP", "BACKUP->MASTER", "MASTER->FAULT", "FAULT->BACKUP", "BACKUP->MASTER"}
+	var got []string
+	lab.WaitFor(t, 10*time.Second, "n1's five transitions journalled", func() bool {
+		b, _ := os.ReadFile(journal)
+		got = nil
+		for _, line := range strings.Split(string(b), "\n") {
+			// "SEQ VI_1 FROM->TO reason [vips] node=n1"; n2 shares the file.
+			if f := strings.Fields(line); len(f) >= 3 && strings.HasSuffix(line, " node=n1") {
+				got = append(got, f[2])
+			}
+		}
+		return len(got) >= len(want)
+	})
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		b, _ := os.ReadFile(journal)
+		t.Errorf("n1's notifications %v, want %v once each, in order\njournal:\n%s", got, want, b)
+	}
+}

@@ -95,7 +95,7 @@ func (n *notifier) Notify(_ context.Context, ev sdk.Event) error {
 		return err
 	}
 	defer f.Close()
-	_, err = fmt.Fprintf(f, "%d %s %s->%s %s %v\n", ev.Seq, ev.Instance, ev.From, ev.To, ev.Reason, ev.VIPs)
+	_, err = fmt.Fprintf(f, "%d %s %s->%s %s %v node=%s\n", ev.Seq, ev.Instance, ev.From, ev.To, ev.Reason, ev.VIPs, ev.Node)
 	return err
 }
 
