@@ -85,11 +85,11 @@ func TestRoundTrip(t *testing.T) {
 	journal := filepath.Join(t.TempDir(), "events")
 	n := launch(t, pluginhost.Spec{Name: "mail", Plugin: "testplugin", Kind: sdk.KindNotifier, Path: testPlugin, Args: []string{"notifier"},
 		Config: []byte(`{"journal":"` + journal + `"}`)})
-	ev := sdk.Event{Seq: 7, Instance: "VI_1", From: "BACKUP", To: "MASTER", Reason: "master down timer expired", Time: time.Now(), VIPs: []string{"192.0.2.24/24"}}
+	ev := sdk.Event{Seq: 7, Instance: "VI_1", Node: "lb01", From: "BACKUP", To: "MASTER", Reason: "master down timer expired", Time: time.Now(), VIPs: []string{"192.0.2.24/24"}}
 	if err := n.Notify(ctx, ev); err != nil {
 		t.Fatal(err)
 	}
-	if b, _ := os.ReadFile(journal); string(b) != "7 VI_1 BACKUP->MASTER master down timer expired [192.0.2.24/24]\n" {
+	if b, _ := os.ReadFile(journal); string(b) != "7 VI_1 BACKUP->MASTER master down timer expired [192.0.2.24/24] node=lb01\n" {
 		t.Errorf("notifier journal %q", b)
 	}
 

@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -97,17 +96,9 @@ func TestBenchmarkNodeFootprint(t *testing.T) {
 		if len(rs) != reps {
 			t.Fatalf("%s: %d of %d runs measured", im, len(rs), reps)
 		}
-		med := func(f func(sample) float64) (m, lo, hi float64) {
-			v := make([]float64, len(rs))
-			for i, r := range rs {
-				v[i] = f(r)
-			}
-			slices.Sort(v)
-			return v[len(v)/2], v[0], v[len(v)-1]
-		}
-		rss, _, _ := med(func(s sample) float64 { return s.rss })
-		pss, plo, phi := med(func(s sample) float64 { return s.pss })
-		anon, alo, ahi := med(func(s sample) float64 { return s.anon })
+		rss, _, _ := median(rs, func(s sample) float64 { return s.rss })
+		pss, plo, phi := median(rs, func(s sample) float64 { return s.pss })
+		anon, alo, ahi := median(rs, func(s sample) float64 { return s.anon })
 		fmt.Fprintf(&report, "| %s | %d | %.1f | %.1f (%.1f-%.1f) | %.1f (%.1f-%.1f) |\n", im, rs[0].procs, rss, pss, plo, phi, anon, alo, ahi)
 	}
 	t.Log("\n" + report.String())

@@ -69,6 +69,16 @@ func usage(t *testing.T, n *lab.Node) (cpu map[string]int64, rssKB, anonKB int64
 	return cpu, rssKB, anonKB
 }
 
+// median is the median, least and greatest of f over runs.
+func median[S any](runs []S, f func(S) float64) (m, lo, hi float64) {
+	v := make([]float64, len(runs))
+	for i, r := range runs {
+		v[i] = f(r)
+	}
+	slices.Sort(v)
+	return v[len(v)/2], v[0], v[len(v)-1]
+}
+
 // cpuBetween is the CPU time used between two readings: each thread's
 // growth, and all of a thread that started in between. A thread that ended
 // in between is lost (neither daemon ends threads while idle).
@@ -123,17 +133,9 @@ func TestBenchmarkIdle(t *testing.T) {
 				if len(rs) != reps {
 					t.Fatalf("%s: %d of %d runs measured", im, len(rs), reps)
 				}
-				med := func(f func(sample) float64) (m, lo, hi float64) {
-					v := make([]float64, len(rs))
-					for i, r := range rs {
-						v[i] = f(r)
-					}
-					slices.Sort(v)
-					return v[len(v)/2], v[0], v[len(v)-1]
-				}
-				rss, _, _ := med(func(x sample) float64 { return x.rss })
-				anon, _, _ := med(func(x sample) float64 { return x.anon })
-				cpu, lo, hi := med(func(x sample) float64 { return x.cpu })
+				rss, _, _ := median(rs, func(x sample) float64 { return x.rss })
+				anon, _, _ := median(rs, func(x sample) float64 { return x.anon })
+				cpu, lo, hi := median(rs, func(x sample) float64 { return x.cpu })
 				fmt.Fprintf(&report, "| %d, v%d every %s | %s | %.1f | %.1f | %.3f (%.3f-%.3f) |\n", n, s.version, s.interval, im, rss, anon, cpu, lo, hi)
 			}
 		}
