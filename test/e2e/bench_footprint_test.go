@@ -52,7 +52,7 @@ func footprint(t *testing.T, n *lab.Node) (rss, pss, anon int64, procs int) {
 // instances, its nginx watched and restarted, mail on every transition.
 // keepalived runs the seed's restart-or-kill script every 4 s with
 // smtp_alert; Vigil runs nginx-process, nginx-action as root and
-// smtp-notify. The SMTP server is down, as the seed's 192.168.200.1 would
+// smtp-notify. The SMTP server is down, as the seed's mail relay would
 // be here: both daemons keep their mail for later. Three alternating runs.
 func TestBenchmarkNodeFootprint(t *testing.T) {
 	benchEnabled(t)
