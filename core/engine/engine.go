@@ -164,6 +164,7 @@ func (e *Engine) apply(now time.Time, cfg *policy.Config) error {
 		}
 	}
 	var errs []error
+	var started []*instance
 	for _, name := range order {
 		if _, running := e.instances[name]; running {
 			continue
@@ -174,6 +175,10 @@ func (e *Engine) apply(now time.Time, cfg *policy.Config) error {
 			continue
 		}
 		e.instances[name] = in
+		started = append(started, in)
+	}
+	e.vips.commit() // the new instances' VIPs are on record before any is added
+	for _, in := range started {
 		in.start(now)
 	}
 	e.order = order
@@ -194,6 +199,7 @@ func (in *instance) updateVIPs(nc policy.Instance) {
 	old := slices.Clone(in.vips)
 	in.cfg = nc
 	in.setVIPs(nc)
+	in.e.vips.commit()
 	var gone []vip.Addr
 	for _, a := range old {
 		if !slices.Contains(in.vips, a) {

@@ -36,6 +36,7 @@ type vipTable struct {
 	claimed map[string]vip.Addr // absent when claimed: this run may add it
 	held    map[string]vip.Addr // added by this run and on now
 	foreign map[string]bool     // configured by someone else: never removed
+	unsaved bool                // claims not yet written
 	dirty   chan struct{}       // wakes the writer; capacity 1 coalesces bursts
 	written chan struct{}       // closed when the writer has ended
 }
@@ -58,11 +59,11 @@ func vipKey(a vip.Addr) string { return a.Interface + "/" + a.Prefix.String() }
 
 // claim records that this run may add the addresses, before it can: an
 // address already configured is someone else's and is left alone for good.
-// The record is written before claim returns.
+// The record is written by commit, once for every instance a reload starts
+// (one fsync, not one per instance).
 func (t *vipTable) claim(who string, addrs []vip.Addr) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	changed := false
 	for _, a := range addrs {
 		k := vipKey(a)
 		if _, ok := t.claimed[k]; ok || t.foreign[k] {
@@ -75,9 +76,16 @@ func (t *vipTable) claim(who string, addrs []vip.Addr) {
 			continue
 		}
 		t.claimed[k] = a
-		changed = true
+		t.unsaved = true
 	}
-	if changed {
+}
+
+// commit writes the record if claims changed since it was last written;
+// an instance starts only after it.
+func (t *vipTable) commit() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.unsaved {
 		t.saveLogged()
 	}
 }
@@ -189,6 +197,7 @@ func (t *vipTable) saveLogged() {
 	if t.path == "" {
 		return
 	}
+	t.unsaved = false
 	list := make([]savedVIP, 0, len(t.claimed))
 	for _, a := range t.claimed {
 		list = append(list, savedVIP{a.Prefix.String(), a.Interface, a.Label, a.Scope})
