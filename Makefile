@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin
 FUZZTIME ?= 5m
 
-.PHONY: all build test vet fmt-check docs bench bench-failover bench-idle bench-footprint bench-nginx demo fuzz proto clean
+.PHONY: all build test vet fmt-check docs bench bench-failover bench-idle bench-footprint bench-flood bench-nginx demo fuzz proto clean
 
 all: build
 
@@ -41,6 +41,11 @@ bench-failover:
 
 bench-idle:
 	VIGIL_BENCH=1 $(GO) test ./test/e2e/ -run 'TestBenchmarkIdle|TestBenchmarkNodeFootprint' -v -count=1 -timeout 40m
+
+# Each kind of bad advert at 10,000/s against Vigil and keepalived: CPU,
+# log lines, RSS (root, ~2 min).
+bench-flood:
+	VIGIL_BENCH=1 $(GO) test ./test/e2e/ -run TestBenchmarkFlood -v -count=1 -timeout 15m
 
 # A seed-shaped node (3 instances, nginx check and restart, mail), every
 # process of each daemon summed: RSS, PSS, anonymous (root, ~3 min).

@@ -111,56 +111,7 @@ instance "VI_2" {
 	waitOwner(t, l, netip.MustParseAddr("192.0.2.102"), "n1", 10*time.Second)
 	time.Sleep(500 * time.Millisecond)
 
-	attacker := l.Client.Addr4
-	group := vrrp.GroupV4
-	v2 := func(prio uint8, pass string, mutate func([]byte) []byte) func(int) (netip.Addr, byte, []byte, netip.Addr) {
-		return func(int) (netip.Addr, byte, []byte, netip.Addr) {
-			a := vrrp.Advert{Version: vrrp.V2, VRID: 1, Priority: prio, Interval: time.Second, AuthType: vrrp.AuthPass,
-				Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.101")}}
-			a.SetPassword(pass)
-			msg, _ := a.Marshal(attacker, group)
-			if mutate != nil {
-				msg = mutate(msg)
-			}
-			return attacker, vrrp.TTL, msg, group
-		}
-	}
-	ttl64 := func(i int) (netip.Addr, byte, []byte, netip.Addr) {
-		src, _, msg, dst := v2(200, "1322", nil)(i)
-		return src, 64, msg, dst
-	}
-	random := func(i int) (netip.Addr, byte, []byte, netip.Addr) {
-		src := netip.AddrFrom4([4]byte{192, 0, 2, byte(150 + i%100)}) // on-link, none of them a node
-		a := vrrp.Advert{Version: vrrp.V2, VRID: 1, Priority: 50, Interval: time.Second, AuthType: vrrp.AuthPass,
-			Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.101")}}
-		a.SetPassword("1322")
-		msg, _ := a.Marshal(src, group)
-		return src, vrrp.TTL, msg, group
-	}
-	nonPeer := func(i int) (netip.Addr, byte, []byte, netip.Addr) {
-		a := vrrp.Advert{Version: vrrp.V3, VRID: 2, Priority: 250, Interval: 100 * time.Millisecond,
-			Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.102")}}
-		dst := []netip.Addr{n1.Addr4, n2.Addr4}[i%2]
-		msg, _ := a.Marshal(attacker, dst)
-		return attacker, vrrp.TTL, msg, dst
-	}
-	classes := []floodClass{
-		{"bad checksum", v2(200, "1322", func(b []byte) []byte { b[7] ^= 0xff; return b }), "dropped_checksum", "VI_1", false},
-		{"TTL 64", ttl64, "", "VI_1", false},
-		{"wrong password", v2(200, "guess", nil), "dropped_auth", "VI_1", false},
-		{"missing auth", v2(200, "1322", func(b []byte) []byte {
-			b[4] = 0 // auth type none; the checksum is fixed below
-			return fixV2Checksum(b)
-		}), "dropped_auth", "VI_1", false},
-		{"version 4", v2(200, "1322", func(b []byte) []byte { b[0] = 0x41; return b }), "", "VI_1", false},
-		{"type 2", v2(200, "1322", func(b []byte) []byte { b[0] = 0x22; return b }), "", "VI_1", false},
-		{"short", v2(200, "1322", func(b []byte) []byte { return b[:6] }), "dropped_short", "VI_1", false},
-		{"address count mismatch", v2(200, "1322", func(b []byte) []byte { b[3] = 3; return fixV2Checksum(b) }), "dropped_short", "VI_1", false},
-		{"unknown VRID", v2(200, "1322", func(b []byte) []byte { b[1] = 99; return fixV2Checksum(b) }), "", "VI_1", false},
-		{"spoofed lower priority", v2(50, "1322", nil), "received", "VI_1", false},
-		{"random sources", random, "received", "VI_1", false},
-		{"unicast from a non-peer", nonPeer, "dropped_source", "VI_2", true},
-	}
+	classes := floodClasses(l.Client.Addr4, []netip.Addr{n1.Addr4, n2.Addr4})
 	const rate, per = 10000, time.Second
 	sender := newRawSender(t, l.Client)
 	counters := func(vn *vigilNode, inst string) map[string]uint64 { return vn.status(t, inst).Counters }
@@ -229,6 +180,61 @@ instance "VI_2" {
 		if lines := vn.Count("dropped") - logs0[k]; lines > 2*len(classes)+4 {
 			t.Errorf("%s wrote %d drop lines in %d s of flood", vn.node.Name, lines, len(classes))
 		}
+	}
+}
+
+// floodClasses are the twelve kinds of bad advert an on-link host at
+// attacker sends, against VI_1 (v2, PASS 1322, VRID 1, VIP 192.0.2.101)
+// and VI_2 (v3 unicast between peers, VRID 2, VIP 192.0.2.102).
+func floodClasses(attacker netip.Addr, peers []netip.Addr) []floodClass {
+	group := vrrp.GroupV4
+	v2 := func(prio uint8, pass string, mutate func([]byte) []byte) func(int) (netip.Addr, byte, []byte, netip.Addr) {
+		return func(int) (netip.Addr, byte, []byte, netip.Addr) {
+			a := vrrp.Advert{Version: vrrp.V2, VRID: 1, Priority: prio, Interval: time.Second, AuthType: vrrp.AuthPass,
+				Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.101")}}
+			a.SetPassword(pass)
+			msg, _ := a.Marshal(attacker, group)
+			if mutate != nil {
+				msg = mutate(msg)
+			}
+			return attacker, vrrp.TTL, msg, group
+		}
+	}
+	ttl64 := func(i int) (netip.Addr, byte, []byte, netip.Addr) {
+		src, _, msg, dst := v2(200, "1322", nil)(i)
+		return src, 64, msg, dst
+	}
+	random := func(i int) (netip.Addr, byte, []byte, netip.Addr) {
+		src := netip.AddrFrom4([4]byte{192, 0, 2, byte(150 + i%100)}) // on-link, none of them a node
+		a := vrrp.Advert{Version: vrrp.V2, VRID: 1, Priority: 50, Interval: time.Second, AuthType: vrrp.AuthPass,
+			Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.101")}}
+		a.SetPassword("1322")
+		msg, _ := a.Marshal(src, group)
+		return src, vrrp.TTL, msg, group
+	}
+	nonPeer := func(i int) (netip.Addr, byte, []byte, netip.Addr) {
+		a := vrrp.Advert{Version: vrrp.V3, VRID: 2, Priority: 250, Interval: 100 * time.Millisecond,
+			Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.102")}}
+		dst := peers[i%len(peers)]
+		msg, _ := a.Marshal(attacker, dst)
+		return attacker, vrrp.TTL, msg, dst
+	}
+	return []floodClass{
+		{"bad checksum", v2(200, "1322", func(b []byte) []byte { b[7] ^= 0xff; return b }), "dropped_checksum", "VI_1", false},
+		{"TTL 64", ttl64, "", "VI_1", false},
+		{"wrong password", v2(200, "guess", nil), "dropped_auth", "VI_1", false},
+		{"missing auth", v2(200, "1322", func(b []byte) []byte {
+			b[4] = 0 // auth type none; the checksum is fixed below
+			return fixV2Checksum(b)
+		}), "dropped_auth", "VI_1", false},
+		{"version 4", v2(200, "1322", func(b []byte) []byte { b[0] = 0x41; return b }), "", "VI_1", false},
+		{"type 2", v2(200, "1322", func(b []byte) []byte { b[0] = 0x22; return b }), "", "VI_1", false},
+		{"short", v2(200, "1322", func(b []byte) []byte { return b[:6] }), "dropped_short", "VI_1", false},
+		{"address count mismatch", v2(200, "1322", func(b []byte) []byte { b[3] = 3; return fixV2Checksum(b) }), "dropped_short", "VI_1", false},
+		{"unknown VRID", v2(200, "1322", func(b []byte) []byte { b[1] = 99; return fixV2Checksum(b) }), "", "VI_1", false},
+		{"spoofed lower priority", v2(50, "1322", nil), "received", "VI_1", false},
+		{"random sources", random, "received", "VI_1", false},
+		{"unicast from a non-peer", nonPeer, "dropped_source", "VI_2", true},
 	}
 }
 
