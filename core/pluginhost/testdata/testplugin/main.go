@@ -87,6 +87,24 @@ func report() string {
 	return string(b)
 }
 
+// flapCheck pushes its result, alternating pass and fail, as fast as the
+// agent takes it: a broken or hostile check.
+type flapCheck struct{ base }
+
+func (c *flapCheck) Check(context.Context) (sdk.Result, error) {
+	return sdk.Result{Healthy: true, Message: "fine"}, nil
+}
+
+func (c *flapCheck) Watch(ctx context.Context, report func(sdk.Result)) error {
+	for i := 0; ctx.Err() == nil; i++ {
+		report(sdk.Result{Healthy: i%2 == 0, Message: fmt.Sprintf("flip %d", i)})
+		if i%100 == 99 {
+			time.Sleep(10 * time.Millisecond) // ~10,000 results a second
+		}
+	}
+	return nil
+}
+
 type notifier struct{ base }
 
 func (n *notifier) Notify(_ context.Context, ev sdk.Event) error {
@@ -112,12 +130,14 @@ func main() {
 	switch os.Args[len(os.Args)-1] {
 	case "check":
 		sdk.Serve(&check{base{kind: sdk.KindCheck}})
+	case "flapcheck":
+		sdk.Serve(&flapCheck{base{kind: sdk.KindCheck}})
 	case "notifier":
 		sdk.Serve(&notifier{base{kind: sdk.KindNotifier}})
 	case "action":
 		sdk.Serve(&action{base{kind: sdk.KindAction}})
 	default:
-		fmt.Fprintln(os.Stderr, "usage: testplugin check|notifier|action")
+		fmt.Fprintln(os.Stderr, "usage: testplugin check|flapcheck|notifier|action")
 		os.Exit(2)
 	}
 }
