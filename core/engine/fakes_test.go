@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"fmt"
 	"net/netip"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"github.com/vigil-ha/vigil/core/transport"
 	"github.com/vigil-ha/vigil/core/vip"
 	"github.com/vigil-ha/vigil/core/vrrp"
+	"github.com/vigil-ha/vigil/test/logbuf"
 )
 
 // The fakes stand for the kernel: a wire that records what instances send
@@ -198,23 +198,6 @@ func (f *fakeLinks) set(name string, up bool) {
 	changed(name, up)
 }
 
-// syncBuffer is a log sink tests read while the engine writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // rig is an engine on fakes.
 type rig struct {
 	e     *Engine
@@ -222,7 +205,7 @@ type rig struct {
 	addrs *fakeAddrs
 	ann   *fakeAnnouncer
 	links *fakeLinks
-	log   *syncBuffer
+	log   *logbuf.Buffer
 	dir   string
 
 	mu          sync.Mutex
@@ -232,7 +215,7 @@ type rig struct {
 func newRig(t *testing.T, addrs *fakeAddrs) *rig {
 	t.Helper()
 	r := &rig{wire: newFakeWire("192.0.2.1"), addrs: addrs, ann: &fakeAnnouncer{}, links: &fakeLinks{},
-		log: &syncBuffer{}, dir: t.TempDir()}
+		log: &logbuf.Buffer{}, dir: t.TempDir()}
 	var err error
 	r.e, err = New(Options{
 		Log:      hclog.New(&hclog.LoggerOptions{Output: r.log, Level: hclog.Debug}),

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/vigil-ha/vigil/sdk"
+	"github.com/vigil-ha/vigil/test/logbuf"
 )
 
 // journal records deliveries; while down it refuses them, as an SMTP
@@ -161,7 +162,7 @@ func TestDamagedQueueStillOpens(t *testing.T) {
 func TestQueueIsBounded(t *testing.T) {
 	dir := t.TempDir()
 	j := &journal{down: true}
-	var logged syncBuffer
+	var logged logbuf.Buffer
 	q, err := Open(dir, "mail", j, hclog.New(&hclog.LoggerOptions{Output: &logged}))
 	if err != nil {
 		t.Fatal(err)
@@ -214,20 +215,4 @@ func TestQueueRefusesLinksAndOpenDirectories(t *testing.T) {
 	if _, err := Open(open, "mail", &journal{}, hclog.NewNullLogger()); err == nil || !strings.Contains(err.Error(), "writable by group or others") {
 		t.Errorf("world-writable state directory: %v", err)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -9,12 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/vigil-ha/vigil/core/pluginhost"
+	"github.com/vigil-ha/vigil/test/logbuf"
 )
 
 func needRoot(t *testing.T) {
@@ -131,7 +131,7 @@ func TestWritablePluginRefused(t *testing.T) {
 // What a hostile plugin writes cannot forge agent log lines or flood the
 // log, and its check message is one bounded line.
 func TestPluginOutputIsBoundedAndEscaped(t *testing.T) {
-	var out syncBuffer
+	var out logbuf.Buffer
 	log := hclog.New(&hclog.LoggerOptions{Output: &out, Level: hclog.Trace})
 	p, err := pluginhost.Launch(checkSpec("noisy"), log)
 	if err != nil {
@@ -159,22 +159,6 @@ func TestPluginOutputIsBoundedAndEscaped(t *testing.T) {
 	if n := strings.Count(out.String(), "VI_1 entering MASTER state"); n == 0 || n > 200 {
 		t.Errorf("%d of 5000 plugin lines logged, want some and at most 200 (rate limit)", n)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func readFile(t *testing.T, path string) []byte {
