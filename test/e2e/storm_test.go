@@ -27,12 +27,18 @@ func TestBootTogether(t *testing.T) {
 	wg.Wait()
 	nodes[1].Cmd.Process.Signal(syscall.SIGHUP) // a reload during start-up
 	waitOwner(t, l, s.vipOf(0), "n1", 5*time.Second)
+	oneOwnerFor(t, l, s.vipOf(0), time.Second, "after start-up")
+}
+
+// oneOwnerFor samples addr for d and reports two owners, when.
+func oneOwnerFor(t *testing.T, l *lab.Lab, addr netip.Addr, d time.Duration, when string) {
+	t.Helper()
 	stop := make(chan struct{})
-	doubles := watchDoubleOwner(l, s.vipOf(0), stop)
-	time.Sleep(time.Second)
+	doubles := watchDoubleOwner(l, addr, stop)
+	time.Sleep(d)
 	close(stop)
-	if d := <-doubles; len(d) > 0 {
-		t.Errorf("two masters after start-up: %v", d)
+	if got := <-doubles; len(got) > 0 {
+		t.Errorf("two masters %s: %v", when, got)
 	}
 }
 
@@ -54,13 +60,7 @@ func TestLinkFlaps(t *testing.T) {
 		time.Sleep(250 * time.Millisecond)
 	}
 	waitOwner(t, l, s.vipOf(0), "n1", 5*time.Second)
-	stop := make(chan struct{})
-	doubles := watchDoubleOwner(l, s.vipOf(0), stop)
-	time.Sleep(time.Second)
-	close(stop)
-	if d := <-doubles; len(d) > 0 {
-		t.Errorf("two masters after the flaps settled: %v", d)
-	}
+	oneOwnerFor(t, l, s.vipOf(0), time.Second, "after the flaps settled")
 	for _, v := range nodes {
 		if !v.Running() {
 			t.Errorf("%s died:\n%s", v.node.Name, v.Output())
