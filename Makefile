@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin
 FUZZTIME ?= 5m
 
-.PHONY: all build test vet fmt-check docs bench bench-failover bench-idle bench-footprint bench-flood bench-nginx demo fuzz proto clean
+.PHONY: all build test vet fmt-check docs bench bench-failover bench-idle bench-footprint bench-flood bench-soak bench-nginx demo fuzz proto clean
 
 all: build
 
@@ -41,6 +41,13 @@ bench-failover:
 
 bench-idle:
 	VIGIL_BENCH=1 $(GO) test ./test/e2e/ -run 'TestBenchmarkIdle|TestBenchmarkNodeFootprint' -v -count=1 -timeout 40m
+
+# 1,070 instances, a flapping check and the backup restarting every minute,
+# for SOAK (default 3m; the endurance run is SOAK=60m): transitions, RSS
+# slope, CPU per advert (root).
+SOAK ?= 3m
+bench-soak:
+	VIGIL_BENCH=1 VIGIL_SOAK=$(SOAK) $(GO) test ./test/e2e/ -run TestBenchmarkSoak -v -count=1 -timeout 0
 
 # Each kind of bad advert at 10,000/s against Vigil and keepalived: CPU,
 # log lines, RSS (root, ~2 min).

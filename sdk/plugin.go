@@ -36,6 +36,11 @@ func Serve(p Base) {
 
 // pluginSet is the go-plugin map serving p under its kind.
 func pluginSet(p Base) (plugin.PluginSet, error) {
+	if _, ok := p.(wire.Shared); ok {
+		// One gRPC server registers each service once: one entry serves
+		// every kind.
+		return plugin.PluginSet{"shared": &grpcPlugin{check: p.(Check), notifier: p.(Notifier), action: p.(Action)}}, nil
+	}
 	switch impl := p.(type) {
 	case Check:
 		return plugin.PluginSet{string(KindCheck): &grpcPlugin{check: impl}}, nil
@@ -48,7 +53,7 @@ func pluginSet(p Base) (plugin.PluginSet, error) {
 }
 
 // grpcPlugin serves one plugin of any kind; the field that is set says
-// which. The agent's side is package sdk/host.
+// which (all three for the agent's router of built-ins). The agent's side is package sdk/host.
 type grpcPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
 	check    Check
@@ -68,12 +73,13 @@ func (g *grpcPlugin) base() Base {
 
 func (g *grpcPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 	pb.RegisterBaseServer(s, &baseServer{impl: g.base()})
-	switch {
-	case g.check != nil:
+	if g.check != nil {
 		pb.RegisterCheckServer(s, &checkServer{impl: g.check})
-	case g.notifier != nil:
+	}
+	if g.notifier != nil {
 		pb.RegisterNotifierServer(s, &notifierServer{impl: g.notifier})
-	case g.action != nil:
+	}
+	if g.action != nil {
 		pb.RegisterActionServer(s, &actionServer{impl: g.action})
 	}
 	return nil
@@ -98,6 +104,9 @@ func (s *baseServer) Info(ctx context.Context, _ *pb.InfoRequest) (*pb.InfoRespo
 		return nil, err
 	}
 	_, watch := s.impl.(Watcher)
+	if sh, ok := s.impl.(wire.Shared); ok {
+		watch = sh.Watches(ctx)
+	}
 	return &pb.InfoResponse{Name: info.Name, Kind: kinds[info.Kind], Version: info.Version, Watch: watch}, nil
 }
 

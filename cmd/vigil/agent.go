@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -42,6 +43,13 @@ func (c *agentCommand) Run(args []string) int {
 	if err := fs.Parse(args); err != nil || *pol == "" || fs.NArg() != 0 {
 		c.ui.Error(c.Help())
 		return 1
+	}
+	if os.Getenv("GOMAXPROCS") == "" {
+		// The agent's work is a few short bursts a second; with one P a
+		// wake-up does not also wake a second thread to look for work
+		// (a third less CPU idle, docs/benchmarks.md), and one core
+		// handles a flood of adverts many times over.
+		runtime.GOMAXPROCS(1)
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "vigil", Level: hclog.LevelFromString(*level), Output: os.Stderr,
 		TimeFormat: "2006-01-02T15:04:05.000Z0700"})

@@ -7,9 +7,12 @@ type pluginCommand struct{ ui *ui }
 func (c *pluginCommand) Synopsis() string { return "Serve a built-in plugin (started by the agent)" }
 func (c *pluginCommand) Help() string {
 	return `Usage: vigil plugin NAME
+       vigil plugin --shared
 
-  Serves built-in plugin NAME over go-plugin. The agent runs this itself,
-  one process per plugin; there is no reason to run it by hand.`
+  Serves built-in plugin NAME over go-plugin, or with --shared every
+  built-in of the policy blocks that run as one user, each call going to
+  its block's own instance. The agent runs this itself; there is no reason
+  to run it by hand.`
 }
 
 func (c *pluginCommand) Run(args []string) int {
@@ -17,7 +20,11 @@ func (c *pluginCommand) Run(args []string) int {
 		c.ui.Error(c.Help())
 		return 1
 	}
-	if err := builtin.Serve(args[0]); err != nil {
+	serve := builtin.Serve
+	if args[0] == "--shared" {
+		serve = func(string) error { return builtin.ServeShared() }
+	}
+	if err := serve(args[0]); err != nil {
 		c.ui.Error(err.Error())
 		return 1
 	}

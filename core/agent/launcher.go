@@ -39,7 +39,7 @@ func (l *launcher) spec(cfg *policy.Config, block, name string, kind sdk.Kind, c
 	if !l.builtins.Has(name) {
 		return s, fmt.Errorf("%s %q uses plugin %q, which is not built into this vigil and not declared in a plugin block", kind, block, name)
 	}
-	s.Path, s.Args, s.Builtin = l.self, []string{"plugin", name}, true
+	s.Path, s.Args, s.Builtin, s.Shared = l.self, pluginhost.SharedArgs, true, true
 	return s, nil
 }
 

@@ -147,8 +147,8 @@ func (e *Engine) drainPackets() {
 
 func (e *Engine) loop() {
 	defer close(e.loopDone)
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+	timer := newWaker()
+	defer timer.Close()
 	for {
 		var due time.Time
 		precise := false
@@ -168,6 +168,9 @@ func (e *Engine) loop() {
 		case pf := <-e.pkts:
 			e.packet(pf)
 		case <-timer.C:
+			if due.IsZero() {
+				continue
+			}
 			if rest := time.Until(due); precise && rest > 0 && rest <= takeoverLead {
 				preciseSleep(rest)
 			}

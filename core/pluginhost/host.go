@@ -9,8 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"os/user"
 	"strconv"
 	"sync"
@@ -36,8 +34,13 @@ type Spec struct {
 	// Builtin is set for a plugin compiled into this binary (Path is the
 	// agent's own executable, re-run with Args).
 	Builtin bool
-	SHA256  string // expected hex digest of Path; "" means not pinned
-	User    string // run as this user; "" or "root" means as the agent
+	// Shared runs the block on the one process (Args SharedArgs) serving
+	// every shared block with the same User, PassEnv and MaxBackoff: one
+	// process instead of one per block, at the price of a common fate (a
+	// call that hangs restarts them all). For built-ins only.
+	Shared bool
+	SHA256 string // expected hex digest of Path; "" means not pinned
+	User   string // run as this user; "" or "root" means as the agent
 	// PassEnv names variables of the agent's environment the plugin gets
 	// besides PATH, LANG, LANGUAGE, LC_* and TZ.
 	PassEnv []string
@@ -59,19 +62,17 @@ var (
 // ErrDown is returned while a dead plugin waits for its next restart.
 var ErrDown = errors.New("plugin is down")
 
-// Plugin is one supervised plugin process.
+// Plugin is one policy block's plugin: a process of its own, or its share
+// of the process serving the built-ins that run as one user.
 type Plugin struct {
 	spec Spec
 	log  hclog.Logger
+	proc *proc
 
-	mu        sync.Mutex
-	client    *plugin.Client
-	impl      *host.Client
-	started   time.Time
-	backoff   time.Duration
-	nextStart time.Time
-	starts    int
-	closed    bool
+	mu     sync.Mutex
+	impl   *host.Client
+	gen    int // the process start impl was configured on
+	closed bool
 }
 
 // Launch starts the plugin, checks its identity and configures it. An error
@@ -84,10 +85,15 @@ func Launch(spec Spec, log hclog.Logger) (*Plugin, error) {
 	if spec.MaxBackoff == 0 {
 		spec.MaxBackoff = MaxBackoff
 	}
-	p := &Plugin{spec: spec, log: log.Named(spec.Plugin).With("for", string(spec.Kind)+" "+spec.Name), backoff: MinBackoff}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if err := p.start(); err != nil {
+	p := &Plugin{spec: spec, log: log.Named(spec.Plugin).With("for", string(spec.Kind)+" "+spec.Name)}
+	p.proc = acquire(spec, log, p.log)
+	if _, err := p.live(); err != nil {
+		if p.proc.key != "" && errors.Is(err, ErrDown) {
+			// The shared process is between restarts: this block joins
+			// it when it is back, like the blocks already there.
+			return p, nil
+		}
+		p.Close()
 		return nil, err
 	}
 	return p, nil
@@ -122,105 +128,62 @@ func credential(name string) (*syscall.Credential, error) {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}, nil
 }
 
-// start launches the process; p.mu is held.
-func (p *Plugin) start() error {
-	s := p.spec
-	cred, err := credential(s.User)
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(s.Path, s.Args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
-	cmd.Env = pluginEnv(s.PassEnv)
-	if !s.Builtin {
-		// An external binary runs from the descriptor that was checked.
-		bin, err := openBinary(s.Path, s.SHA256)
-		if err != nil {
-			return err
-		}
-		defer bin.Close()
-		afterVerify(s.Path)
-		cmd.Path, cmd.ExtraFiles = childBinary, []*os.File{bin}
-	}
-	nullStdin()
-	client := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  host.Handshake,
-		Plugins:          host.Plugins(),
-		Cmd:              cmd,
-		SkipHostEnv:      true,
-		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		Logger:           newPluginLogger(p.log),
-		StartTimeout:     s.CallTimeout,
-	})
-	fail := func(err error) error {
-		client.Kill()
-		return err
-	}
-	rpc, err := client.Client()
-	if err != nil {
-		return fail(fmt.Errorf("start plugin %s (%s): %w", s.Plugin, s.Path, err))
-	}
-	raw, err := rpc.Dispense(string(s.Kind))
-	if err != nil {
-		return fail(fmt.Errorf("plugin %s: %w", s.Plugin, err))
-	}
-	impl := raw.(*host.Client)
-	ctx, cancel := context.WithTimeout(context.Background(), s.CallTimeout)
-	defer cancel()
-	info, err := impl.Info(ctx)
-	if err != nil {
-		return fail(fmt.Errorf("plugin %s did not say who it is: %w", s.Plugin, err))
-	}
-	if info.Name != s.Plugin || info.Kind != s.Kind {
-		return fail(fmt.Errorf("%s is plugin %q of kind %s, but the policy wants %q of kind %s", s.Path, info.Name, info.Kind, s.Plugin, s.Kind))
-	}
-	config := s.Config
-	if len(config) == 0 {
-		config = []byte("{}")
-	}
-	if err := impl.ConfigureJSON(ctx, config); err != nil {
-		return fail(fmt.Errorf("plugin %s refused its config: %w", s.Plugin, err))
-	}
-	p.client, p.impl, p.started = client, impl, time.Now()
-	p.starts++
-	if p.starts > 1 {
-		p.log.Info("plugin restarted", "restarts", p.starts-1)
-	}
-	return nil
-}
-
-// live returns a running plugin, restarting a dead one when its backoff
-// has passed.
+// live returns the block's plugin on a running process, restarting a dead
+// process when its backoff has passed and configuring the block on a
+// process started since it was last configured.
 func (p *Plugin) live() (*host.Client, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return nil, errors.New("plugin closed")
 	}
-	if p.client != nil && !p.client.Exited() {
-		return p.impl, nil
-	}
-	if p.client != nil {
-		// It died since the last call.
-		ran := time.Since(p.started)
-		p.client.Kill()
-		p.client, p.impl = nil, nil
-		if ran >= StableAfter {
-			p.backoff = MinBackoff
-		}
-		p.nextStart = time.Now().Add(p.backoff)
-		p.log.Warn("plugin exited; restarting", "after", p.backoff, "ran", ran.Round(time.Millisecond))
-		p.backoff = min(p.backoff*2, p.spec.MaxBackoff)
-	}
-	if wait := time.Until(p.nextStart); wait > 0 {
-		return nil, fmt.Errorf("%w; restart in %v", ErrDown, wait.Round(time.Millisecond))
-	}
-	if err := p.start(); err != nil {
-		p.nextStart = time.Now().Add(p.backoff)
-		p.backoff = min(p.backoff*2, p.spec.MaxBackoff)
+	rpc, gen, err := p.proc.live()
+	if err != nil {
 		return nil, err
 	}
-	return p.impl, nil
+	if p.impl != nil && p.gen == gen {
+		return p.impl, nil
+	}
+	impl, err := p.attach(rpc)
+	if err != nil {
+		if p.proc.key == "" {
+			p.proc.failed(gen) // the process is this block's alone
+		}
+		return nil, err
+	}
+	p.impl, p.gen = impl, gen
+	return impl, nil
+}
+
+// attach checks that the process serves the plugin the policy asked for
+// and configures the block on it.
+func (p *Plugin) attach(rpc plugin.ClientProtocol) (*host.Client, error) {
+	s := p.spec
+	raw, err := rpc.Dispense(string(s.Kind))
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: %w", s.Plugin, err)
+	}
+	impl := raw.(*host.Client)
+	if p.proc.key != "" {
+		impl.For(string(s.Kind)+" "+s.Name, s.Plugin)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.CallTimeout)
+	defer cancel()
+	info, err := impl.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s did not say who it is: %w", s.Plugin, err)
+	}
+	if info.Name != s.Plugin || info.Kind != s.Kind {
+		return nil, fmt.Errorf("%s is plugin %q of kind %s, but the policy wants %q of kind %s", s.Path, info.Name, info.Kind, s.Plugin, s.Kind)
+	}
+	config := s.Config
+	if len(config) == 0 {
+		config = []byte("{}")
+	}
+	if err := impl.ConfigureJSON(ctx, config); err != nil {
+		return nil, fmt.Errorf("plugin %s refused its config: %w", s.Plugin, err)
+	}
+	return impl, nil
 }
 
 // call runs f on a live plugin with the call timeout (or timeout if
@@ -242,11 +205,7 @@ func (p *Plugin) call(ctx context.Context, timeout time.Duration, f func(context
 	// the plugin did not answer in time.
 	if err != nil && (ctx.Err() == context.DeadlineExceeded || status.Code(err) == codes.DeadlineExceeded) {
 		p.log.Warn("plugin call timed out; killing it", "timeout", timeout)
-		p.mu.Lock()
-		if p.client != nil {
-			p.client.Kill()
-		}
-		p.mu.Unlock()
+		p.proc.kill()
 		return fmt.Errorf("plugin %s timed out after %v", p.spec.Plugin, timeout)
 	}
 	return err
@@ -317,31 +276,23 @@ func (p *Plugin) Run(ctx context.Context, t sdk.Trigger) (sdk.Outcome, string, e
 }
 
 // Pid is the running process's id, 0 when none runs.
-func (p *Plugin) Pid() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.client == nil || p.client.Exited() {
-		return 0
-	}
-	if rc := p.client.ReattachConfig(); rc != nil {
-		return rc.Pid
-	}
-	return 0
-}
+func (p *Plugin) Pid() int { return p.proc.pid() }
 
 // Starts is how many times the process was started.
-func (p *Plugin) Starts() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.starts
-}
+func (p *Plugin) Starts() int { return p.proc.startCount() }
 
-// Close stops the plugin for good.
+// Close stops the plugin for good: its process, or its part of a shared one.
 func (p *Plugin) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.closed = true
-	if p.client != nil {
-		p.client.Kill()
+	if p.closed {
+		return
 	}
+	p.closed = true
+	if p.impl != nil && p.proc.key != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		p.impl.Forget(ctx) // best effort: the process may be gone
+		cancel()
+	}
+	release(p.proc)
 }

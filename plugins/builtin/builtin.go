@@ -1,6 +1,7 @@
 // Package builtin is the one table of plugins compiled into vigil, and the
-// only importer of plugins/*. Each still runs as its own process: the agent
-// re-executes `vigil plugin NAME`, which calls Serve.
+// only importer of plugins/*. They run in processes of their own, never in
+// the agent: the agent re-executes `vigil plugin --shared` once per plugin
+// user, which calls ServeShared (`vigil plugin NAME` serves one alone).
 package builtin
 
 import (
@@ -16,6 +17,7 @@ import (
 	"github.com/vigil-ha/vigil/plugins/nginx-process"
 	"github.com/vigil-ha/vigil/plugins/smtp-notify"
 	"github.com/vigil-ha/vigil/sdk"
+	"github.com/vigil-ha/vigil/sdk/host"
 )
 
 // settleAfter is when a built-in plugin process has started, been
@@ -49,6 +51,27 @@ func Has(name string) bool { _, ok := table[name]; return ok }
 
 // Serve runs built-in plugin name as this process; it returns only on error.
 func Serve(name string) error {
+	p, err := New(name)
+	if err != nil {
+		return err
+	}
+	// Start-up is over once the agent has configured the plugin and made
+	// its first calls; what only start-up needed is given back.
+	time.AfterFunc(settleAfter, footprint.Settle)
+	sdk.Serve(p)
+	return nil
+}
+
+// ServeShared runs this process as the home of every built-in block the
+// agent routes to it; it returns when the agent ends it.
+func ServeShared() error {
+	time.AfterFunc(settleAfter, footprint.Settle)
+	sdk.Serve(&host.Router{New: New})
+	return nil
+}
+
+// New makes a fresh instance of built-in plugin name.
+func New(name string) (sdk.Base, error) {
 	e, ok := table[name]
 	if !ok {
 		names := make([]string, 0, len(table))
@@ -56,11 +79,7 @@ func Serve(name string) error {
 			names = append(names, n)
 		}
 		sort.Strings(names)
-		return fmt.Errorf("no built-in plugin %q (built in: %v)", name, names)
+		return nil, fmt.Errorf("no built-in plugin %q (built in: %v)", name, names)
 	}
-	// Start-up is over once the agent has configured the plugin and made
-	// its first calls; what only start-up needed is given back.
-	time.AfterFunc(settleAfter, footprint.Settle)
-	sdk.Serve(e.new())
-	return nil
+	return e.new(), nil
 }

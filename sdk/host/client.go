@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/vigil-ha/vigil/sdk"
 	pb "github.com/vigil-ha/vigil/sdk/internal/proto/v1"
@@ -53,13 +54,36 @@ type Client struct {
 	notifier pb.NotifierClient
 	action   pb.ActionClient
 	watch    bool
+	// block and plugin name every call, for a process serving several
+	// blocks (see Router); empty for a process of its own.
+	block, plugin string
+}
+
+// For makes every later call name the policy block and plugin it is for.
+func (c *Client) For(block, plugin string) { c.block, c.plugin = block, plugin }
+
+// out adds the block and plugin to a call's metadata.
+func (c *Client) out(ctx context.Context) context.Context {
+	if c.block == "" {
+		return ctx
+	}
+	return metadata.AppendToOutgoingContext(ctx, wire.BlockKey, c.block, wire.PluginKey, c.plugin)
+}
+
+// Forget ends the block in a shared process (its other blocks go on).
+func (c *Client) Forget(ctx context.Context) error {
+	if c.block == "" {
+		return nil
+	}
+	_, err := c.base.Configure(metadata.AppendToOutgoingContext(c.out(ctx), wire.ForgetKey, "1"), &pb.ConfigureRequest{})
+	return err
 }
 
 var kindNames = map[pb.Kind]sdk.Kind{pb.Kind_KIND_CHECK: sdk.KindCheck, pb.Kind_KIND_NOTIFIER: sdk.KindNotifier, pb.Kind_KIND_ACTION: sdk.KindAction}
 
 // sdk.Info asks the plugin who it is.
 func (c *Client) Info(ctx context.Context) (sdk.Info, error) {
-	r, err := c.base.Info(ctx, &pb.InfoRequest{})
+	r, err := c.base.Info(c.out(ctx), &pb.InfoRequest{})
 	if err != nil {
 		return sdk.Info{}, err
 	}
@@ -81,7 +105,7 @@ func (c *Client) Configure(ctx context.Context, config map[string]any) error {
 
 // ConfigureJSON is Configure for a config already encoded.
 func (c *Client) ConfigureJSON(ctx context.Context, config []byte) error {
-	r, err := c.base.Configure(ctx, &pb.ConfigureRequest{ConfigJson: config})
+	r, err := c.base.Configure(c.out(ctx), &pb.ConfigureRequest{ConfigJson: config})
 	if err != nil {
 		return err
 	}
@@ -97,7 +121,7 @@ func (c *Client) ConfigureJSON(ctx context.Context, config []byte) error {
 
 // Check runs the check once.
 func (c *Client) Check(ctx context.Context) (sdk.Result, error) {
-	r, err := c.check.Check(ctx, &pb.CheckRequest{})
+	r, err := c.check.Check(c.out(ctx), &pb.CheckRequest{})
 	if err != nil {
 		return sdk.Result{}, err
 	}
@@ -106,7 +130,7 @@ func (c *Client) Check(ctx context.Context) (sdk.Result, error) {
 
 // Watch receives pushed results until ctx ends or the stream breaks.
 func (c *Client) Watch(ctx context.Context, report func(sdk.Result)) error {
-	s, err := c.check.Watch(ctx, &pb.WatchRequest{})
+	s, err := c.check.Watch(c.out(ctx), &pb.WatchRequest{})
 	if err != nil {
 		return err
 	}
@@ -124,7 +148,7 @@ func (c *Client) Watch(ctx context.Context, report func(sdk.Result)) error {
 
 // Notify delivers one event.
 func (c *Client) Notify(ctx context.Context, ev sdk.Event) error {
-	_, err := c.notifier.Notify(ctx, &pb.NotifyRequest{Event: &pb.Event{
+	_, err := c.notifier.Notify(c.out(ctx), &pb.NotifyRequest{Event: &pb.Event{
 		Seq: ev.Seq, Site: ev.Site, Node: ev.Node, RouterId: ev.RouterID, Instance: ev.Instance,
 		FromState: ev.From, ToState: ev.To, Reason: ev.Reason, UnixNano: ev.Time.UnixNano(),
 		Priority: uint32(max(ev.Priority, 0)), Vips: ev.VIPs}})
@@ -141,7 +165,7 @@ func (c *Client) Run(ctx context.Context, t sdk.Trigger) (sdk.Outcome, string, e
 		}
 		req.CheckConfig = b
 	}
-	r, err := c.action.Run(ctx, req)
+	r, err := c.action.Run(c.out(ctx), req)
 	if err != nil {
 		return "", "", err
 	}

@@ -90,6 +90,14 @@ func cpuBetween(before, after map[string]int64) time.Duration {
 	return time.Duration(ns)
 }
 
+// benchCase reports whether VIGIL_BENCH_CASES (a comma-separated list,
+// empty for all) asks for the named case, so one row can be re-measured
+// without the whole table.
+func benchCase(name string) bool {
+	only := os.Getenv("VIGIL_BENCH_CASES")
+	return only == "" || slices.Contains(strings.Split(only, ","), name)
+}
+
 func TestBenchmarkIdle(t *testing.T) {
 	benchEnabled(t)
 	const window, reps = 15 * time.Second, 3
@@ -97,6 +105,9 @@ func TestBenchmarkIdle(t *testing.T) {
 	report.WriteString("| instances, adverts | implementation | RSS, MiB | of which anonymous, MiB | CPU, % of one core (3 runs: median, min-max) |\n|---|---|---|---|---|\n")
 	for _, s := range []site{{version: 2, interval: "1s", auth: "1322"}, {version: 3, interval: "100ms"}} {
 		for _, n := range []int{1, 50, 255} {
+			if !benchCase(fmt.Sprintf("%d-v%d", n, s.version)) {
+				continue
+			}
 			type sample struct{ rss, anon, cpu float64 }
 			runs := map[string][]sample{}
 			// The two daemons take turns, so that whatever else the

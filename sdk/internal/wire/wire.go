@@ -2,7 +2,11 @@
 // besides the protobuf messages: the go-plugin handshake.
 package wire
 
-import "github.com/hashicorp/go-plugin"
+import (
+	"context"
+
+	"github.com/hashicorp/go-plugin"
+)
 
 // Handshake is shared by the agent and every plugin. ProtocolVersion
 // changes only when the protocol changes incompatibly.
@@ -10,4 +14,26 @@ var Handshake = plugin.HandshakeConfig{
 	ProtocolVersion:  1,
 	MagicCookieKey:   "VIGIL_PLUGIN",
 	MagicCookieValue: "b6c1e0b2-vrrp-vigil-plugin",
+}
+
+// Metadata keys the agent sends with every call, so that one process can
+// serve several policy blocks: the block's id and the plugin it uses. A
+// process serving one plugin ignores them.
+const (
+	BlockKey  = "vigil-block"
+	PluginKey = "vigil-plugin"
+	// ForgetKey on a Configure call ends the block instead of configuring it.
+	ForgetKey = "vigil-forget"
+)
+
+// Token cannot be named outside the sdk's tree, so only sdk/host can
+// implement Shared.
+type Token struct{}
+
+// Shared is implemented by the agent's router of built-in plugins: sdk.Serve
+// serves it under every kind at once.
+type Shared interface {
+	Shared(Token)
+	// Watches reports whether the block a call is for pushes results.
+	Watches(ctx context.Context) bool
 }

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vigil-ha/vigil/sdk"
+	"github.com/vigil-ha/vigil/sdk/host"
 )
 
 type config struct {
@@ -21,13 +23,14 @@ type config struct {
 
 type base struct {
 	kind sdk.Kind
+	name string // reported when the config names none (default testplugin)
 	cfg  config
 }
 
 func (b *base) Info(context.Context) (sdk.Info, error) {
 	name := b.cfg.Name
 	if name == "" {
-		name = "testplugin"
+		name = cmp.Or(b.name, "testplugin")
 	}
 	return sdk.Info{Name: name, Kind: b.kind, Version: "1"}, nil
 }
@@ -136,8 +139,22 @@ func main() {
 		sdk.Serve(&notifier{base{kind: sdk.KindNotifier}})
 	case "action":
 		sdk.Serve(&action{base{kind: sdk.KindAction}})
+	case "shared":
+		// One process for many blocks, as the agent runs its built-ins:
+		// plugins tcheck, tnotifier and taction.
+		sdk.Serve(&host.Router{New: func(name string) (sdk.Base, error) {
+			switch name {
+			case "tcheck":
+				return &check{base{kind: sdk.KindCheck, name: name}}, nil
+			case "tnotifier":
+				return &notifier{base{kind: sdk.KindNotifier, name: name}}, nil
+			case "taction":
+				return &action{base{kind: sdk.KindAction, name: name}}, nil
+			}
+			return nil, fmt.Errorf("no plugin %q here", name)
+		}})
 	default:
-		fmt.Fprintln(os.Stderr, "usage: testplugin check|flapcheck|notifier|action")
+		fmt.Fprintln(os.Stderr, "usage: testplugin check|flapcheck|notifier|action|shared")
 		os.Exit(2)
 	}
 }
