@@ -22,7 +22,8 @@ type agentCommand struct{ ui *ui }
 
 func (c *agentCommand) Synopsis() string { return "Run this node's part of a site policy" }
 func (c *agentCommand) Help() string {
-	return `Usage: vigil agent --policy FILE --node NAME [--state-dir DIR] [--socket PATH] [--log-level LEVEL]
+	return `Usage: vigil agent --policy FILE --node NAME [--state-dir DIR] [--socket PATH]
+                   [--log-level LEVEL] [--log-format text|json]
 
   Runs the VRRP instances the policy gives NAME. SIGTERM or SIGINT: masters
   send priority 0, VIPs are removed, exit. SIGHUP: reload the policy; if it
@@ -30,7 +31,13 @@ func (c *agentCommand) Help() string {
 
   --state-dir  where the record of added VIPs lives (default /var/lib/vigil)
   --socket     status socket for 'vigil status' (default ` + api.DefaultSocket + `)
-  --log-level  trace, debug, info, warn, error (default info)`
+  --log-level  trace, debug, info, warn, error (default info)
+  --log-format text or json (default text); under systemd's journal
+               (JOURNAL_STREAM set) text lines carry no time of their own
+
+  Under systemd (Type=notify) the agent says READY=1 once its instances
+  run, RELOADING=1 on SIGHUP and STOPPING=1 on SIGTERM, and feeds the
+  watchdog (WatchdogSec) only while its event loop answers.`
 }
 
 func (c *agentCommand) Run(args []string) int {
@@ -40,6 +47,7 @@ func (c *agentCommand) Run(args []string) int {
 	stateDir := fs.String("state-dir", "/var/lib/vigil", "state directory")
 	socket := fs.String("socket", api.DefaultSocket, "status socket")
 	level := fs.String("log-level", "info", "log level")
+	format := fs.String("log-format", "text", "log format: text or json")
 	if err := fs.Parse(args); err != nil || *pol == "" || fs.NArg() != 0 {
 		c.ui.Error(c.Help())
 		return 1
@@ -51,8 +59,14 @@ func (c *agentCommand) Run(args []string) int {
 		// handles a flood of adverts many times over.
 		runtime.GOMAXPROCS(1)
 	}
+	if *format != "text" && *format != "json" {
+		c.ui.Error(fmt.Sprintf("--log-format %q: want text or json", *format))
+		return 1
+	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "vigil", Level: hclog.LevelFromString(*level), Output: os.Stderr,
-		TimeFormat: "2006-01-02T15:04:05.000Z0700"})
+		TimeFormat: "2006-01-02T15:04:05.000Z0700", JSONFormat: *format == "json",
+		// The journal stamps every line itself: a second time is noise.
+		DisableTime: os.Getenv("JOURNAL_STREAM") != ""})
 	if *node != "" {
 		log = log.With("node", *node)
 	}

@@ -40,11 +40,18 @@ type Options struct {
 	Self     string
 	// Diagnostics prints policy diagnostics (the CLI's formatter).
 	Diagnostics func(map[string]*hcl.File, hcl.Diagnostics)
+	// Supervisor is told when the agent is ready, reloading and stopping,
+	// and pinged by the watchdog; nil means Systemd.
+	Supervisor Supervisor
 }
 
 // Run runs the node until ctx ends or SIGTERM/SIGINT arrives.
 func Run(ctx context.Context, o Options) error {
 	log := o.Log
+	sup := o.Supervisor
+	if sup == nil {
+		sup = Systemd{}
+	}
 	cfg, err := load(o)
 	if err != nil {
 		return err
@@ -110,6 +117,10 @@ func Run(ctx context.Context, o Options) error {
 	// instances have settled, shrink and hand the memory back.
 	settle := time.AfterFunc(settleAfter(cfg), footprint.Settle)
 	defer settle.Stop()
+	wctx, stopWatchdog := context.WithCancel(context.Background())
+	defer stopWatchdog()
+	go watchdog(wctx, sup, eng.Alive, func() { log.Error("engine loop did not answer in time; not telling the watchdog") })
+	sup.Notify("READY=1")
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
@@ -117,19 +128,23 @@ func Run(ctx context.Context, o Options) error {
 		select {
 		case <-ctx.Done():
 			log.Info("stopping")
+			sup.Notify("STOPPING=1")
 			eng.Shutdown()
 			return nil
 		case s := <-sigs:
 			if s != syscall.SIGHUP {
 				log.Info("stopping on signal", "signal", s.String())
+				sup.Notify("STOPPING=1")
 				eng.Shutdown()
 				log.Info("stopped")
 				return nil
 			}
 			log.Info("received SIGHUP, reloading policy", "policy", o.Policy)
+			sup.Notify(reloading())
 			next, err := load(o)
 			if err != nil {
 				log.Error("reload failed, keeping the running policy", "error", err)
+				sup.Notify("READY=1")
 				continue
 			}
 			if d := ns.apply(next); d.HasErrors() {
@@ -143,6 +158,7 @@ func Run(ctx context.Context, o Options) error {
 			}
 			current = next
 			log.Info("reload done", "instances", len(next.Instances))
+			sup.Notify("READY=1")
 			settle.Reset(settleAfter(next))
 		}
 	}

@@ -198,3 +198,27 @@ func (e *Engine) loop() {
 		}
 	}
 }
+
+// Alive reports whether the loop runs a no-op within timeout: the
+// watchdog's proof that adverts and takeovers are still being served, not
+// merely that the process exists.
+func (e *Engine) Alive(timeout time.Duration) bool {
+	done := make(chan struct{})
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case e.work <- func(time.Time) { close(done) }:
+	case <-e.loopDone:
+		return false
+	case <-t.C:
+		return false
+	}
+	select {
+	case <-done:
+		return true
+	case <-e.loopDone:
+		return false
+	case <-t.C:
+		return false
+	}
+}

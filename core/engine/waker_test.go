@@ -43,3 +43,24 @@ func TestWaker(t *testing.T) {
 		t.Error("fired at a deadline replaced by a later one")
 	}
 }
+
+// TestAlive: the watchdog's probe answers while the loop runs and says no
+// once it has stopped.
+func TestAlive(t *testing.T) {
+	r := newRig(t, newFakeAddrs())
+	if !r.e.Alive(time.Second) {
+		t.Fatal("a running loop did not answer")
+	}
+	r.e.do(func(time.Time) { time.Sleep(100 * time.Millisecond) }) // busy, then free
+	hold := make(chan struct{})
+	go r.e.do(func(time.Time) { <-hold }) // the loop is stuck in this
+	time.Sleep(20 * time.Millisecond)
+	if r.e.Alive(50 * time.Millisecond) {
+		t.Error("a stuck loop answered")
+	}
+	close(hold)
+	r.e.Shutdown()
+	if r.e.Alive(time.Second) {
+		t.Error("a stopped loop answered")
+	}
+}

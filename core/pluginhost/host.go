@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/user"
 	"strconv"
 	"sync"
@@ -111,7 +112,7 @@ func VerifyChecksum(path, want string) error {
 
 // credential is the user a plugin runs as, or nil for the agent's own.
 func credential(name string) (*syscall.Credential, error) {
-	if name == "" || name == "root" {
+	if name == "" {
 		return nil, nil
 	}
 	u, err := user.Lookup(name)
@@ -122,6 +123,15 @@ func credential(name string) (*syscall.Credential, error) {
 	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
 	if err1 != nil || err2 != nil {
 		return nil, fmt.Errorf("plugin user %q has a non-numeric uid/gid", name)
+	}
+	if int(uid) == os.Geteuid() && int(gid) == os.Getegid() {
+		// The agent's own user (an agent run as vigil, with only the
+		// capabilities it needs, starting plugins as vigil): nothing to
+		// change, and changing groups would need CAP_SETGID.
+		return nil, nil
+	}
+	if uid == 0 && os.Geteuid() != 0 {
+		return nil, fmt.Errorf("plugin user %q: the agent runs as uid %d and cannot start plugins as root", name, os.Geteuid())
 	}
 	// No supplementary groups: the agent's (root's gid 0, and under sudo
 	// or in containers disk, adm ...) are not the plugin's to keep.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"golang.org/x/sys/unix"
 
 	"github.com/vigil-ha/vigil/sdk/host"
 )
@@ -184,6 +186,16 @@ func (pr *proc) start() error {
 		cmd.Path, cmd.ExtraFiles = childBinary, []*os.File{bin}
 	}
 	nullStdin()
+	// An agent run unprivileged holds its capabilities as ambient ones,
+	// which an exec that keeps the user passes on: the plugin would get
+	// CAP_NET_ADMIN and CAP_NET_RAW. Capabilities are per thread and the
+	// child is forked from this one, so this thread drops its ambient set
+	// first (the agent itself keeps its permitted and effective sets).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("start plugin %s: drop ambient capabilities: %w", s.Plugin, err)
+	}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  host.Handshake,
 		Plugins:          host.Plugins(),
