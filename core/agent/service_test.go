@@ -14,7 +14,7 @@ type fakeSupervisor struct {
 	interval time.Duration
 }
 
-func (f *fakeSupervisor) Notify(s string) { f.mu.Lock(); f.sent = append(f.sent, s); f.mu.Unlock() }
+func (f *fakeSupervisor) Notify(s string)                 { f.mu.Lock(); f.sent = append(f.sent, s); f.mu.Unlock() }
 func (f *fakeSupervisor) WatchdogInterval() time.Duration { return f.interval }
 func (f *fakeSupervisor) count(s string) int {
 	f.mu.Lock()
