@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin
 FUZZTIME ?= 5m
 
-.PHONY: all build test vet fmt-check docs bench bench-failover bench-idle bench-footprint bench-flood bench-soak bench-nginx demo fuzz proto clean
+.PHONY: all build test vet fmt-check docs bench bench-failover bench-idle bench-footprint bench-flood bench-soak bench-nginx demo fuzz proto clean deb
 
 all: build
 
@@ -13,6 +13,12 @@ all: build
 build:
 	$(GO) build ./...
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/vigil ./cmd/vigil
+
+# The Debian package (dpkg-deb; man pages and completion generated):
+# bin/vigil_VERSION_ARCH.deb. VERSION is stamped into `vigil --version`.
+VERSION ?= 0.1.0+git$(shell git rev-list --count HEAD 2>/dev/null || echo 0).$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+deb:
+	packaging/build-deb.sh $(VERSION) $(BIN)
 
 # The one test command: README and .ci/run both call it. Tests that need root
 # (network namespaces, keepalived, nginx) skip with a message when not root
@@ -27,7 +33,7 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
-# Benchmarks behind docs/benchmarks.md.
+# The policy reference, regenerated from the schema.
 docs:
 	$(GO) test ./core/policy/ -run TestReferenceDoc -update
 

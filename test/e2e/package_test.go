@@ -1,0 +1,105 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestDebianPackage builds the package (make deb), installs it with dpkg on
+// this machine, checks what an operator gets (the binary and its version,
+// the vigil user, a policy only root and vigil read that validates, the
+// unit that systemd-analyze verifies with an exposure of at most 2.5, man
+// pages, completion), removes it (the policy stays) and purges it (nothing
+// stays). It installs for real, so it runs as root under CI or when
+// VIGIL_PACKAGE_TEST=1, and never over an installed vigil.
+func TestDebianPackage(t *testing.T) {
+	if os.Getenv("CI") != "true" && os.Getenv("VIGIL_PACKAGE_TEST") != "1" {
+		t.Skip("installs a package on this machine: runs under CI=true or VIGIL_PACKAGE_TEST=1")
+	}
+	if os.Geteuid() != 0 {
+		t.Fatal("needs root to install a package")
+	}
+	for _, tool := range []string{"dpkg", "dpkg-deb", "systemd-analyze", "man", "adduser"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("needs %s (apt-get install dpkg systemd man-db adduser)", tool)
+		}
+	}
+	if out, _ := exec.Command("dpkg-query", "-W", "-f=${Status}", "vigil").Output(); strings.Contains(string(out), "installed") {
+		t.Fatal("a vigil package is installed on this machine; not touching it")
+	}
+	run := func(name string, args ...string) string {
+		t.Helper()
+		out, err := exec.Command(name, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	const version = "0.1.0+test1"
+	dir := t.TempDir()
+	build := exec.Command("packaging/build-deb.sh", version, dir)
+	build.Dir = "../.."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the package: %v\n%s", err, out)
+	}
+	deb := filepath.Join(dir, "vigil_"+version+"_"+goarch(t)+".deb")
+	t.Cleanup(func() { exec.Command("dpkg", "--purge", "vigil").Run() })
+	run("dpkg", "-i", deb)
+
+	if v := run("/usr/bin/vigil", "--version"); strings.TrimSpace(v) != "vigil "+version {
+		t.Errorf("vigil --version: %q", v)
+	}
+	run("id", "vigil")
+	if out := run("stat", "-c", "%a %U:%G", "/etc/vigil/site.hcl"); strings.TrimSpace(out) != "640 root:vigil" {
+		t.Errorf("/etc/vigil/site.hcl is %s; want 640 root:vigil (it may hold passwords)", out)
+	}
+	run("/usr/bin/vigil", "validate", "/etc/vigil/site.hcl")
+	if out := run("systemd-analyze", "verify", "/lib/systemd/system/vigil.service"); strings.TrimSpace(out) != "" {
+		t.Errorf("systemd-analyze verify:\n%s", out)
+	}
+	sec := run("systemd-analyze", "security", "--offline=true", "/lib/systemd/system/vigil.service")
+	m := regexp.MustCompile(`Overall exposure level for vigil.service: ([0-9.]+)`).FindStringSubmatch(sec)
+	if m == nil {
+		t.Fatalf("no exposure level in:\n%s", sec)
+	}
+	if level, _ := strconv.ParseFloat(m[1], 64); level > 2.5 {
+		t.Errorf("exposure %s, want at most 2.5:\n%s", m[1], sec)
+	}
+	t.Logf("systemd-analyze security --offline=true vigil.service: %s", m[1])
+	for _, page := range []string{"/usr/share/man/man8/vigil.8.gz", "/usr/share/man/man5/vigil-policy.5.gz"} {
+		if out := run("man", "-l", page); !strings.Contains(out, "NAME") {
+			t.Errorf("man -l %s:\n%s", page, out)
+		}
+	}
+	run("bash", "-n", "/usr/share/bash-completion/completions/vigil")
+	if out := run("bash", "-c", ". /usr/share/bash-completion/completions/vigil; COMP_WORDS=(vigil val); COMP_CWORD=1; _vigil; echo ${COMPREPLY[@]}"); strings.TrimSpace(out) != "validate" {
+		t.Errorf("completing 'vigil val': %q", out)
+	}
+
+	run("dpkg", "-r", "vigil")
+	if _, err := os.Stat("/usr/bin/vigil"); err == nil {
+		t.Error("/usr/bin/vigil left after removal")
+	}
+	if _, err := os.Stat("/etc/vigil/site.hcl"); err != nil {
+		t.Errorf("removal took the policy: %v", err)
+	}
+	run("dpkg", "--purge", "vigil")
+	for _, p := range []string{"/etc/vigil", "/var/lib/vigil", "/lib/systemd/system/vigil.service"} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s left after purge", p)
+		}
+	}
+}
+
+func goarch(t *testing.T) string {
+	out, err := exec.Command("go", "env", "GOARCH").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
+}
