@@ -90,6 +90,11 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("status socket: %w", err)
 	}
 	defer srv.Close()
+	ms := newMetricsServer(log, eng, cs, ns)
+	if err := ms.apply(cfg); err != nil {
+		return fmt.Errorf("metrics listener: %w", err)
+	}
+	defer ms.close()
 	log.Info("starting", "site", cfg.Site, "router_id", cfg.RouterID, "instances", len(cfg.Instances), "policy", o.Policy)
 	// A plugin that cannot start or refuses its config is a policy error:
 	// say where and stop before anything runs on a half-working policy.
@@ -155,6 +160,9 @@ func Run(ctx context.Context, o Options) error {
 			}
 			if d := cs.apply(current, next); d.HasErrors() {
 				log.Error("reload: checks or actions did not start", "error", d.Error())
+			}
+			if err := ms.apply(next); err != nil {
+				log.Error("reload: metrics listener did not start", "error", err)
 			}
 			current = next
 			log.Info("reload done", "instances", len(next.Instances))

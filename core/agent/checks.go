@@ -4,7 +4,11 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -40,6 +44,7 @@ type checks struct {
 type runningCheck struct {
 	cfg     policy.Check
 	plugin  *pluginhost.Plugin
+	timed   *timedChecker
 	tracker *track.Tracker
 	failing bool // as the tracker last reported
 	cancel  context.CancelFunc
@@ -121,8 +126,9 @@ func (cs *checks) start(cfg *policy.Config, c policy.Check) error {
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	tr := track.New(c, p, cs.log, cs.changed)
-	cs.running[c.Name] = &runningCheck{cfg: c, plugin: p, tracker: tr, cancel: cancel}
+	timed := &timedChecker{Plugin: p}
+	tr := track.New(c, timed, cs.log, cs.changed)
+	cs.running[c.Name] = &runningCheck{cfg: c, plugin: p, timed: timed, tracker: tr, cancel: cancel}
 	go tr.Run(ctx)
 	return nil
 }
@@ -193,4 +199,39 @@ func (cs *checks) stop() {
 	}
 	cs.mu.Unlock()
 	cs.acts.stop()
+}
+
+// timedChecker remembers how long the last polled run of a check took.
+type timedChecker struct {
+	*pluginhost.Plugin
+	last atomic.Int64 // nanoseconds
+}
+
+func (t *timedChecker) Check(ctx context.Context, timeout time.Duration) (sdk.Result, error) {
+	start := time.Now()
+	r, err := t.Plugin.Check(ctx, timeout)
+	t.last.Store(int64(time.Since(start)))
+	return r, err
+}
+
+// CheckState is one check as metrics and status report it.
+type CheckState struct {
+	Name         string
+	Plugin       string
+	Failing      bool
+	LastDuration time.Duration // of the last polled run; 0 before one (pushed results have none)
+	Restarts     int           // of its plugin process
+}
+
+// snapshot reports every running check.
+func (cs *checks) snapshot() []CheckState {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	out := make([]CheckState, 0, len(cs.running))
+	for name, rc := range cs.running {
+		out = append(out, CheckState{Name: name, Plugin: rc.cfg.Plugin, Failing: rc.failing,
+			LastDuration: time.Duration(rc.timed.last.Load()), Restarts: max(rc.plugin.Starts()-1, 0)})
+	}
+	slices.SortFunc(out, func(a, b CheckState) int { return strings.Compare(a.Name, b.Name) })
+	return out
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -168,4 +170,27 @@ func (ns *notifiers) stop() {
 		rn.cancel()
 		rn.plugin.Close()
 	}
+}
+
+// NotifierState is one notifier's backlog, for metrics and status.
+type NotifierState struct {
+	Name     string
+	Plugin   string
+	Pending  int
+	Oldest   time.Duration
+	Restarts int
+}
+
+// snapshot reports every running notifier's queue.
+func (ns *notifiers) snapshot() []NotifierState {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	now := time.Now()
+	out := make([]NotifierState, 0, len(ns.running))
+	for name, rn := range ns.running {
+		out = append(out, NotifierState{Name: name, Plugin: rn.cfg.Plugin, Pending: rn.queue.Pending(), Oldest: rn.queue.Oldest(now),
+			Restarts: max(rn.plugin.Starts()-1, 0)})
+	}
+	slices.SortFunc(out, func(a, b NotifierState) int { return strings.Compare(a.Name, b.Name) })
+	return out
 }

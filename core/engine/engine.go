@@ -21,17 +21,21 @@ import (
 
 // Status is one instance's live state, as `vigil status` shows it.
 type Status struct {
-	Name           string            `json:"name"`
-	State          string            `json:"state"`
-	Since          time.Time         `json:"since"`
-	Interface      string            `json:"interface"`
-	VRID           uint8             `json:"vrid"`
-	Priority       uint8             `json:"priority"`
-	BasePriority   uint8             `json:"base_priority"`
-	Master         string            `json:"master,omitempty"`
-	MasterPriority uint8             `json:"master_priority,omitempty"`
-	Transitions    int               `json:"transitions"`
-	Counters       map[string]uint64 `json:"counters"`
+	Name           string    `json:"name"`
+	State          string    `json:"state"`
+	Since          time.Time `json:"since"`
+	Interface      string    `json:"interface"`
+	VRID           uint8     `json:"vrid"`
+	Priority       uint8     `json:"priority"`
+	BasePriority   uint8     `json:"base_priority"`
+	Master         string    `json:"master,omitempty"`
+	MasterPriority uint8     `json:"master_priority,omitempty"`
+	VIPs           []string  `json:"vips"`
+	Transitions    int       `json:"transitions"`
+	// LastTakeover is how long the last takeover took, from its event to
+	// addresses on and first advert out.
+	LastTakeover time.Duration     `json:"last_takeover_ns,omitempty"`
+	Counters     map[string]uint64 `json:"counters"`
 }
 
 // Transition is a state change, for notifiers.

@@ -370,3 +370,41 @@ instance "VI_6" {
 		t.Fatalf("heard table holds %d senders after a million sources, want 0 (none is a peer)", n)
 	}
 }
+
+// TestStatusCountsWhatMetricsReport: the counters keepalived-exporter's
+// metrics map to (became/released master, priority 0 received and sent),
+// the VIPs, and the last takeover's duration are in the status.
+func TestStatusCountsWhatMetricsReport(t *testing.T) {
+	r := newRig(t, newFakeAddrs())
+	if err := r.e.Apply(config(t, ownerPolicy)); err != nil {
+		t.Fatal(err)
+	}
+	r.waitState(t, "VI_1", "MASTER")
+	r.links.set("eth0", false)
+	r.waitState(t, "VI_1", "FAULT")
+	r.links.set("eth0", true)
+	r.waitState(t, "VI_1", "MASTER")
+	r.wire.inject(t, "eth0", vrrp.Advert{Version: vrrp.V3, VRID: 7, Priority: 0, Interval: 10 * time.Millisecond,
+		Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.1")}}, "192.0.2.200")
+	var st Status
+	for range 100 {
+		st = r.e.Status()[0]
+		if st.Counters["priority_zero_received"] == 1 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st.Counters["became_master"] != 2 || st.Counters["released_master"] != 1 || st.Counters["priority_zero_received"] != 1 {
+		t.Errorf("counters %v: want became_master 2, released_master 1, priority_zero_received 1", st.Counters)
+	}
+	if len(st.VIPs) != 1 || st.VIPs[0] != "192.0.2.1/24" {
+		t.Errorf("VIPs %v", st.VIPs)
+	}
+	if st.LastTakeover <= 0 || st.LastTakeover > time.Second {
+		t.Errorf("last takeover %v", st.LastTakeover)
+	}
+	r.e.Shutdown()
+	if st := r.e.Status(); len(st) > 0 && st[0].Counters["priority_zero_sent"] != 1 {
+		t.Errorf("after a master's stop: %v", st[0].Counters)
+	}
+}

@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"github.com/vigil-ha/vigil/core/priority"
+	"slices"
 
 	"fmt"
 	"net/netip"
@@ -33,6 +34,10 @@ type instance struct {
 	due       time.Time // the state machine's deadline, as the heap knows it
 	heapIndex int       // position in the engine's deadline heap, -1 if none
 	stopped   bool
+	// eventAt is when the event being handled happened; tookOver is set
+	// while handling it made this instance master.
+	eventAt  time.Time
+	tookOver bool
 
 	expect vrrp.Expect
 	rx     vrrp.Advert
@@ -74,6 +79,9 @@ func newInstance(e *Engine, cfg policy.Instance) (*instance, error) {
 	})
 	in.status = Status{Name: cfg.Name, State: fsm.Init.String(), Interface: cfg.Interface, VRID: cfg.VRID,
 		Priority: cfg.Priority, BasePriority: cfg.Priority, Counters: map[string]uint64{}}
+	for _, v := range cfg.VIPs {
+		in.status.VIPs = append(in.status.VIPs, v.Prefix.String())
+	}
 	return in, nil
 }
 
@@ -91,6 +99,12 @@ func (in *instance) setVIPs(cfg policy.Instance) {
 			advertised = append(advertised, v.Prefix.Addr())
 		}
 	}
+	in.mu.Lock()
+	in.status.VIPs = in.status.VIPs[:0]
+	for _, v := range cfg.VIPs {
+		in.status.VIPs = append(in.status.VIPs, v.Prefix.String())
+	}
+	in.mu.Unlock()
 	in.expect = vrrp.Expect{Version: cfg.Version, AuthType: cfg.Auth.Type, Password: cfg.Auth.Password,
 		Interval: cfg.Interval, Addrs: advertised, CheckAddrs: in.e.checkAdvertAddrs, Peers: cfg.UnicastPeers}
 	// Interfaces are resolved and sockets opened now, not at the takeover;
@@ -152,8 +166,12 @@ func (in *instance) packet(now time.Time, p transport.Packet) {
 		// address stays whatever they decide (vipTable never removes it).
 		in.logLimited(now, "owner_conflict", fmt.Sprintf("%s another router claims to own VRID %d (priority 255)", in.cfg.Name, in.cfg.VRID), "from", p.Src)
 	}
+	if in.rx.Priority == 0 {
+		in.count("priority_zero_received")
+	}
 	in.e.noteSender(now, in, p.Src, in.rx.Priority, in.rx.Interval)
 	in.m.SetSuccessor(in.successorTo(p.Src))
+	in.eventAt = now
 	in.exec(in.m.Advert(now, fsm.Advert{Src: p.Src, Priority: in.rx.Priority, Interval: in.rx.Interval}))
 	addr, prio := in.m.Master()
 	in.mu.Lock()
@@ -168,6 +186,9 @@ func (in *instance) exec(actions []fsm.Action) {
 	// Log lines are written once the actions are carried out: a line is a
 	// write to the log's file, tens of microseconds a takeover's address,
 	// advert and gratuitous ARP must not wait for.
+	if in.eventAt.IsZero() {
+		in.eventAt = in.e.now() // a start, a link or fault change: no earlier event
+	}
 	var logs []func()
 	for _, a := range actions {
 		switch a.Kind {
@@ -193,6 +214,15 @@ func (in *instance) exec(actions []fsm.Action) {
 			logs = append(logs, func() { in.log.Info(fmt.Sprintf("%s entering %s state", in.cfg.Name, a.To), "reason", a.Reason) })
 		}
 	}
+	if in.tookOver {
+		// From the event (the master-down deadline, or the advert's
+		// arrival) to addresses on, advert and announcements out.
+		in.tookOver = false
+		in.mu.Lock()
+		in.status.LastTakeover = max(in.e.now().Sub(in.eventAt), time.Nanosecond)
+		in.mu.Unlock()
+	}
+	in.eventAt = time.Time{}
 	for _, l := range logs {
 		l()
 	}
@@ -215,6 +245,7 @@ func (in *instance) exec(actions []fsm.Action) {
 func (in *instance) send(prio uint8) {
 	in.sendTo(prio, in.dsts...)
 	if prio == 0 {
+		in.count("priority_zero_sent")
 		in.log.Info(in.cfg.Name + " sent 0 priority")
 	}
 }
@@ -280,6 +311,13 @@ func (in *instance) transition(a fsm.Action) {
 	in.status.State = a.To.String()
 	in.status.Since = in.e.now()
 	in.status.Transitions++
+	switch {
+	case a.To == fsm.Master:
+		in.status.Counters["became_master"]++
+		in.tookOver = true
+	case a.From == fsm.Master:
+		in.status.Counters["released_master"]++
+	}
 	if a.To != fsm.Backup {
 		in.status.Master, in.status.MasterPriority = "", 0
 	}
@@ -350,6 +388,7 @@ func (in *instance) snapshot() Status {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	s := in.status
+	s.VIPs = slices.Clone(in.status.VIPs)
 	s.Counters = make(map[string]uint64, len(in.status.Counters))
 	for k, v := range in.status.Counters {
 		s.Counters[k] = v

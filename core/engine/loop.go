@@ -188,6 +188,7 @@ func (e *Engine) loop() {
 				if !ok {
 					break
 				}
+				in.eventAt = at
 				in.exec(in.m.Tick(at))
 				e.fix(in)
 			}

@@ -242,6 +242,16 @@ func (q *Queue) Pending() int {
 	return len(q.pending)
 }
 
+// Oldest is how long the oldest waiting event has waited (0: none waits).
+func (q *Queue) Oldest(now time.Time) time.Duration {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.pending) == 0 {
+		return 0
+	}
+	return max(now.Sub(q.pending[0].Time), 0)
+}
+
 // Run delivers events in order until ctx ends, retrying each with backoff.
 func (q *Queue) Run(ctx context.Context) {
 	retry := q.MinRetry

@@ -27,6 +27,7 @@ type Config struct {
 	CheckAdvertAddrs bool
 	PluginUser       string
 	StatusGroup      string // "" when only root may read the status socket
+	MetricsListen    string // host:port of the metrics listener, "" for none
 	PluginDir        string
 	PluginRestartMax time.Duration
 

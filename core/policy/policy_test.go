@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -336,6 +337,45 @@ check "web" {
 	for _, want := range []string{"check web fails on a", "a goes to FAULT with its sync group G; b takes over at 80"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("plan lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+// TestMetricsListen: a bare port means localhost, host:port is kept, a
+// wildcard is warned about, anything else is an error at the attribute.
+func TestMetricsListen(t *testing.T) {
+	for _, tc := range []struct{ value, want, diag string }{
+		{"9650", "127.0.0.1:9650", ""},
+		{"192.0.2.1:9650", "192.0.2.1:9650", ""},
+		{"[2001:db8::1]:9650", "[2001:db8::1]:9650", ""},
+		{":9650", ":9650", "Metrics on every address"},
+		{"localhost", "", "u.hcl:3,20-31: Invalid listen address"},
+		{"127.0.0.1:99999", "", "Invalid listen address"},
+	} {
+		src := fmt.Sprintf(`
+site "s" {
+  metrics_listen = %q
+}
+
+instance "VI_1" {
+  interface = "eth0"
+  vrid      = 1
+  vips      = ["192.0.2.1/24"]
+}
+`, tc.value)
+		site, _, diags := policy.Parse("u.hcl", []byte(src), opts())
+		if tc.diag != "" && !strings.Contains(diags.Error(), tc.diag) {
+			t.Errorf("%q: diagnostics %q, want %q", tc.value, diags.Error(), tc.diag)
+		}
+		if diags.HasErrors() {
+			if tc.want != "" {
+				t.Errorf("%q: %v", tc.value, diags)
+			}
+			continue
+		}
+		cfg, err := site.Config("")
+		if err != nil || cfg.MetricsListen != tc.want {
+			t.Errorf("%q: listen %q (%v), want %q", tc.value, cfg.MetricsListen, err, tc.want)
 		}
 	}
 }

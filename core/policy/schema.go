@@ -36,6 +36,7 @@ type siteBlock struct {
 	PluginDir         *string   `hcl:"plugin_dir,optional" default:"\"/usr/lib/vigil/plugins\"" doc:"Where external plugins named without a path are found."`
 	RouterID          *string   `hcl:"router_id,optional" doc:"Router id for a per-node file (sites set it on each node)."`
 	StatusGroup       *string   `hcl:"status_group,optional" doc:"Group whose members may read the status socket (mode 0660). By default only root can (0600)."`
+	MetricsListen     *string   `hcl:"metrics_listen,optional" doc:"Serve Prometheus metrics (keepalived-exporter's names, docs/metrics.md) at http://ADDRESS/metrics: \"127.0.0.1:9650\", or a bare port for localhost. Unset: no listener."`
 	Body              hcl.Body  `hcl:",body"`
 	DefRange          hcl.Range `hcl:",def_range"`
 }

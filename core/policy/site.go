@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +19,9 @@ func (b *builder) commonConfig() *Config {
 	c := &Config{File: b.path, Site: s.Name, CheckAdvertAddrs: *s.CheckAdvertAddrs, PluginUser: *s.PluginUser, PluginDir: *s.PluginDir}
 	if s.StatusGroup != nil {
 		c.StatusGroup = *s.StatusGroup
+	}
+	if s.MetricsListen != nil {
+		c.MetricsListen = b.listenAddress(attrRange(s.Body, "metrics_listen", s.DefRange), *s.MetricsListen)
 	}
 	c.StartupDelay, _ = b.duration(s.Body, "startup_delay", s.StartupDelay, s.DefRange)
 	if d, ok := b.duration(s.Body, "plugin_restart_max", s.PluginRestartMax, s.DefRange); ok {
@@ -111,4 +116,22 @@ func (b *builder) notifyNames(body hcl.Body, attr string, names []string, rng hc
 			b.err(elemRange(body, attr, i, rng), "Unknown notifier", "%q names no notifier block.%s", n, suggest(n, keys(b.notifiers)))
 		}
 	}
+}
+
+// listenAddress checks a listener's address: host:port, or a bare port,
+// which means localhost (metrics are not for the whole network unless the
+// policy says so).
+func (b *builder) listenAddress(r hcl.Range, v string) string {
+	if _, err := strconv.ParseUint(v, 10, 16); err == nil {
+		v = net.JoinHostPort("127.0.0.1", v)
+	}
+	host, port, err := net.SplitHostPort(v)
+	if n, perr := strconv.ParseUint(port, 10, 16); err != nil || perr != nil || n == 0 {
+		b.err(r, "Invalid listen address", "metrics_listen = %q: give host:port, like \"127.0.0.1:9650\", or a port alone for localhost.", v)
+		return ""
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		b.warn(r, "Metrics on every address", "metrics_listen = %q serves metrics to any host that can reach this node; name an address to limit it.", v)
+	}
+	return v
 }

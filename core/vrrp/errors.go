@@ -19,10 +19,13 @@ var (
 	ErrAddrCount  = errors.New("vrrp: address count does not match length")
 	ErrAddrFamily = errors.New("vrrp: address of the wrong family")
 	ErrAuth       = errors.New("vrrp: authentication mismatch")
-	ErrTTL        = errors.New("vrrp: TTL/hop limit is not 255")
-	ErrInterval   = errors.New("vrrp: advertisement interval mismatch")
-	ErrAddrList   = errors.New("vrrp: address list differs from ours")
-	ErrSource     = errors.New("vrrp: source not allowed")
+	// ErrAuthType is an ErrAuth of another authentication type, counted
+	// apart as keepalived does (authtype_mismatch against auth_failure).
+	ErrAuthType = fmt.Errorf("%w: type differs", ErrAuth)
+	ErrTTL      = errors.New("vrrp: TTL/hop limit is not 255")
+	ErrInterval = errors.New("vrrp: advertisement interval mismatch")
+	ErrAddrList = errors.New("vrrp: address list differs from ours")
+	ErrSource   = errors.New("vrrp: source not allowed")
 )
 
 var reasons = []struct {
@@ -31,7 +34,7 @@ var reasons = []struct {
 }{
 	{ErrShort, "short"}, {ErrVersion, "version"}, {ErrType, "type"},
 	{ErrChecksum, "checksum"}, {ErrAddrCount, "addr_count"}, {ErrAddrFamily, "addr_family"},
-	{ErrAuth, "auth"}, {ErrTTL, "ttl"}, {ErrInterval, "interval"}, {ErrAddrList, "addr_list"},
+	{ErrAuthType, "auth_type"}, {ErrAuth, "auth"}, {ErrTTL, "ttl"}, {ErrInterval, "interval"}, {ErrAddrList, "addr_list"},
 	{ErrSource, "source"},
 }
 
@@ -84,7 +87,7 @@ func Verify(a *Advert, src netip.Addr, ttl int, want *Expect) error {
 	}
 	if a.Version == V2 {
 		if a.AuthType != want.AuthType {
-			return fmt.Errorf("%w: got %v, want %v", ErrAuth, a.AuthType, want.AuthType)
+			return fmt.Errorf("%w: got %v, want %v", ErrAuthType, a.AuthType, want.AuthType)
 		}
 		if a.AuthType == AuthPass && a.Password != want.Password {
 			return fmt.Errorf("%w: wrong password", ErrAuth)

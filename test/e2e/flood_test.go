@@ -226,7 +226,7 @@ func floodClasses(attacker netip.Addr, peers []netip.Addr) []floodClass {
 		{"missing auth", v2(200, "1322", func(b []byte) []byte {
 			b[4] = 0 // auth type none; the checksum is fixed below
 			return fixV2Checksum(b)
-		}), "dropped_auth", "VI_1", false},
+		}), "dropped_auth_type", "VI_1", false},
 		{"version 4", v2(200, "1322", func(b []byte) []byte { b[0] = 0x41; return b }), "", "VI_1", false},
 		{"type 2", v2(200, "1322", func(b []byte) []byte { b[0] = 0x22; return b }), "", "VI_1", false},
 		{"short", v2(200, "1322", func(b []byte) []byte { return b[:6] }), "dropped_short", "VI_1", false},

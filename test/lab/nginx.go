@@ -48,12 +48,17 @@ func (n *Node) ServeHTTP(port int, h http.Handler) {
 // HTTPGet sends GET / with a Host header from this node to addr:port and
 // returns the body of a 200 answer.
 func (n *Node) HTTPGet(addr netip.Addr, port int, host string, timeout time.Duration) (string, error) {
+	return n.HTTPGetPath(addr, port, host, "/", timeout)
+}
+
+// HTTPGetPath is HTTPGet for another path.
+func (n *Node) HTTPGetPath(addr netip.Addr, port int, host, path string, timeout time.Duration) (string, error) {
 	c, err := n.Dial(addr, port, timeout)
 	if err != nil {
 		return "", err
 	}
 	defer c.Close()
-	fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", host)
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", path, host)
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
 		return "", err

@@ -1,0 +1,215 @@
+// Package metrics serves the agent's state as Prometheus metrics, under
+// the names and labels mehdy/keepalived-exporter gives keepalived's, so
+// that dashboards and alerts built for keepalived keep working, plus
+// vigil_* metrics for what keepalived has no counter of. Everything is read
+// at scrape time from the agent's own snapshots: nothing is counted twice.
+package metrics
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/vigil-ha/vigil/core/engine"
+)
+
+// Check is one health check as the agent reports it.
+type Check struct {
+	Name         string
+	Plugin       string
+	Failing      bool
+	LastDuration time.Duration
+	Restarts     int
+}
+
+// Notifier is one notifier's backlog.
+type Notifier struct {
+	Name     string
+	Plugin   string
+	Pending  int
+	Oldest   time.Duration
+	Restarts int
+}
+
+// Source is what a scrape reads.
+type Source struct {
+	Instances func() []engine.Status
+	Checks    func() []Check
+	Notifiers func() []Notifier
+	// Tracks says which checks an instance tracks (keepalived's
+	// check_script_status is per VIP of the instances a script weighs on).
+	Tracks func(instance string) []string
+}
+
+// keepalived's state numbers, which keepalived_vrrp_state reports.
+var stateNumber = map[string]float64{"INIT": 0, "BACKUP": 1, "MASTER": 2, "FAULT": 3}
+
+// counters maps keepalived-exporter's per-instance counters to the
+// engine's; a list sums several.
+var counters = []struct {
+	name, help string
+	from       []string
+}{
+	{"keepalived_advert_rcvd_total", "Adverts received.", []string{"adverts_received"}},
+	{"keepalived_advert_sent_total", "Adverts sent.", []string{"adverts_sent"}},
+	{"keepalived_become_master_total", "Transitions to MASTER.", []string{"became_master"}},
+	{"keepalived_release_master_total", "Transitions out of MASTER.", []string{"released_master"}},
+	{"keepalived_packet_len_err_total", "Adverts too short or with a length that does not match.", []string{"dropped_short", "dropped_addr_count"}},
+	{"keepalived_advert_interval_err_total", "VRRPv2 adverts with another interval.", []string{"dropped_interval"}},
+	{"keepalived_ip_ttl_err_total", "Adverts with a TTL / hop limit other than 255.", []string{"dropped_ttl"}},
+	{"keepalived_invalid_type_rcvd_total", "Packets of another VRRP type.", []string{"dropped_type"}},
+	{"keepalived_addr_list_err_total", "Adverts whose address list differs from ours.", []string{"dropped_addr_list", "dropped_addr_family"}},
+	{"keepalived_invalid_authtype_total", "Adverts with an unknown authentication type (Vigil counts these with authtype_mismatch).", nil},
+	{"keepalived_authtype_mismatch_total", "Adverts with authentication of another type.", []string{"dropped_auth_type"}},
+	{"keepalived_auth_failure_total", "Adverts that failed authentication.", []string{"dropped_auth"}},
+	{"keepalived_pri_zero_rcvd_total", "Adverts of priority 0 received.", []string{"priority_zero_received"}},
+	{"keepalived_pri_zero_sent_total", "Adverts of priority 0 sent.", []string{"priority_zero_sent"}},
+}
+
+var instanceLabels = []string{"iname", "intf", "vrid", "state"}
+
+type collector struct {
+	src      Source
+	up       *prometheus.Desc
+	state    *prometheus.Desc
+	counters []*prometheus.Desc
+	script   *prometheus.Desc
+	ckScript *prometheus.Desc
+	dropped  *prometheus.Desc
+	takeover *prometheus.Desc
+	ckTime   *prometheus.Desc
+	restarts *prometheus.Desc
+	pending  *prometheus.Desc
+	oldest   *prometheus.Desc
+}
+
+func newCollector(src Source) *collector {
+	c := &collector{src: src,
+		up:       prometheus.NewDesc("keepalived_up", "Whether the daemon answers (always 1 from Vigil's own agent).", nil, nil),
+		state:    prometheus.NewDesc("keepalived_vrrp_state", "State of the instance, per VIP: 0 INIT, 1 BACKUP, 2 MASTER, 3 FAULT.", []string{"iname", "intf", "vrid", "ip_address"}, nil),
+		script:   prometheus.NewDesc("keepalived_script_status", "Health check status: 1 passing, 0 failing.", []string{"name"}, nil),
+		ckScript: prometheus.NewDesc("keepalived_check_script_status", "1 when every check the instance tracks passes, per VIP.", []string{"iname", "intf", "vrid", "ip_address"}, nil),
+		dropped:  prometheus.NewDesc("vigil_adverts_dropped_total", "Adverts dropped, by reason.", []string{"iname", "reason"}, nil),
+		takeover: prometheus.NewDesc("vigil_last_takeover_seconds", "How long the last takeover took, from its event to addresses on and first advert out.", []string{"iname"}, nil),
+		ckTime:   prometheus.NewDesc("vigil_check_duration_seconds", "How long the check's last polled run took.", []string{"name", "plugin"}, nil),
+		restarts: prometheus.NewDesc("vigil_plugin_restarts_total", "Restarts of a block's plugin process.", []string{"kind", "name", "plugin"}, nil),
+		pending:  prometheus.NewDesc("vigil_notify_queue_pending", "Notifications waiting for delivery.", []string{"name", "plugin"}, nil),
+		oldest:   prometheus.NewDesc("vigil_notify_queue_oldest_seconds", "How long the oldest waiting notification has waited.", []string{"name", "plugin"}, nil),
+	}
+	for _, m := range counters {
+		c.counters = append(c.counters, prometheus.NewDesc(m.name, m.help, instanceLabels, nil))
+	}
+	return c
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range append([]*prometheus.Desc{c.up, c.state, c.script, c.ckScript, c.dropped, c.takeover, c.ckTime, c.restarts, c.pending, c.oldest}, c.counters...) {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 1)
+	failing := map[string]bool{}
+	if c.src.Checks != nil {
+		for _, ck := range c.src.Checks() {
+			failing[ck.Name] = ck.Failing
+			ok := 1.0
+			if ck.Failing {
+				ok = 0
+			}
+			ch <- prometheus.MustNewConstMetric(c.script, prometheus.GaugeValue, ok, ck.Name)
+			ch <- prometheus.MustNewConstMetric(c.ckTime, prometheus.GaugeValue, ck.LastDuration.Seconds(), ck.Name, ck.Plugin)
+			ch <- prometheus.MustNewConstMetric(c.restarts, prometheus.CounterValue, float64(ck.Restarts), "check", ck.Name, ck.Plugin)
+		}
+	}
+	if c.src.Notifiers != nil {
+		for _, n := range c.src.Notifiers() {
+			ch <- prometheus.MustNewConstMetric(c.pending, prometheus.GaugeValue, float64(n.Pending), n.Name, n.Plugin)
+			ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, n.Oldest.Seconds(), n.Name, n.Plugin)
+			ch <- prometheus.MustNewConstMetric(c.restarts, prometheus.CounterValue, float64(n.Restarts), "notifier", n.Name, n.Plugin)
+		}
+	}
+	for _, in := range c.src.Instances() {
+		vrid := strconv.Itoa(int(in.VRID))
+		labels := []string{in.Name, in.Interface, vrid, in.State}
+		for i, m := range counters {
+			var v uint64
+			for _, k := range m.from {
+				v += in.Counters[k]
+			}
+			ch <- prometheus.MustNewConstMetric(c.counters[i], prometheus.CounterValue, float64(v), labels...)
+		}
+		healthy := 1.0
+		if c.src.Tracks != nil {
+			for _, name := range c.src.Tracks(in.Name) {
+				if failing[name] {
+					healthy = 0
+				}
+			}
+		}
+		for _, vip := range in.VIPs {
+			addr, _, _ := strings.Cut(vip, "/")
+			ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, stateNumber[in.State], in.Name, in.Interface, vrid, addr)
+			ch <- prometheus.MustNewConstMetric(c.ckScript, prometheus.GaugeValue, healthy, in.Name, in.Interface, vrid, addr)
+		}
+		for k, v := range in.Counters {
+			if reason, ok := strings.CutPrefix(k, "dropped_"); ok {
+				ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(v), in.Name, reason)
+			}
+		}
+		if in.LastTakeover > 0 {
+			ch <- prometheus.MustNewConstMetric(c.takeover, prometheus.GaugeValue, in.LastTakeover.Seconds(), in.Name)
+		}
+	}
+}
+
+// Handler serves src's metrics in the Prometheus text format.
+func Handler(src Source) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newCollector(src))
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		// A scrape is bounded: one at a time, and it cannot stall.
+		MaxRequestsInFlight: 2,
+		Timeout:             5 * time.Second,
+	})
+}
+
+// Server is a running metrics listener.
+type Server struct {
+	srv  *http.Server
+	Addr string
+}
+
+// Listen serves /metrics on addr until Close.
+func Listen(addr string, src Source, log hclog.Logger) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", Handler(src))
+	s := &Server{Addr: ln.Addr().String(), srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: 30 * time.Second, MaxHeaderBytes: 8 << 10}}
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics listener stopped", "address", s.Addr, "error", err)
+		}
+	}()
+	return s, nil
+}
+
+// Close stops the listener.
+func (s *Server) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	s.srv.Shutdown(ctx)
+}

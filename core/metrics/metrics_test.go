@@ -1,0 +1,113 @@
+package metrics
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/vigil-ha/vigil/core/engine"
+)
+
+// Scrape parses a scrape of src with Prometheus's own text parser.
+func Scrape(t *testing.T, src Source) map[string]*dto.MetricFamily {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	Handler(src).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(rec.Body.String()))
+	if err != nil {
+		t.Fatalf("the exposition does not parse: %v\n%s", err, rec.Body.String())
+	}
+	return fams
+}
+
+// value finds the sample of family name whose labels include want.
+func value(fams map[string]*dto.MetricFamily, name string, want map[string]string) (float64, bool) {
+	f := fams[name]
+	if f == nil {
+		return 0, false
+	}
+next:
+	for _, m := range f.GetMetric() {
+		got := map[string]string{}
+		for _, l := range m.GetLabel() {
+			got[l.GetName()] = l.GetValue()
+		}
+		for k, v := range want {
+			if got[k] != v {
+				continue next
+			}
+		}
+		switch {
+		case m.GetCounter() != nil:
+			return m.GetCounter().GetValue(), true
+		case m.GetGauge() != nil:
+			return m.GetGauge().GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+// TestKeepalivedExporterNames: every metric keepalived-exporter users
+// scrape is there under its name and labels, with the engine's counts, and
+// Vigil's own metrics beside them.
+func TestKeepalivedExporterNames(t *testing.T) {
+	src := Source{
+		Instances: func() []engine.Status {
+			return []engine.Status{{Name: "VI_1", State: "MASTER", Interface: "eth0", VRID: 51, VIPs: []string{"192.0.2.100/24", "192.0.2.101/24"},
+				LastTakeover: 1500 * time.Microsecond,
+				Counters: map[string]uint64{"adverts_sent": 40, "adverts_received": 7, "became_master": 2, "released_master": 1,
+					"dropped_ttl": 3, "dropped_auth": 4, "dropped_auth_type": 5, "dropped_short": 1, "dropped_addr_count": 1,
+					"priority_zero_sent": 1}}}
+		},
+		Checks: func() []Check {
+			return []Check{{Name: "web", Plugin: "http-probe", Failing: true, LastDuration: 20 * time.Millisecond, Restarts: 2}}
+		},
+		Notifiers: func() []Notifier {
+			return []Notifier{{Name: "mail", Plugin: "smtp-notify", Pending: 3, Oldest: time.Minute}}
+		},
+		Tracks: func(string) []string { return []string{"web"} },
+	}
+	fams := Scrape(t, src)
+	inst := map[string]string{"iname": "VI_1", "intf": "eth0", "vrid": "51", "state": "MASTER"}
+	for _, tc := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"keepalived_up", nil, 1},
+		{"keepalived_vrrp_state", map[string]string{"iname": "VI_1", "intf": "eth0", "vrid": "51", "ip_address": "192.0.2.101"}, 2},
+		{"keepalived_advert_sent_total", inst, 40},
+		{"keepalived_advert_rcvd_total", inst, 7},
+		{"keepalived_become_master_total", inst, 2},
+		{"keepalived_release_master_total", inst, 1},
+		{"keepalived_packet_len_err_total", inst, 2},
+		{"keepalived_advert_interval_err_total", inst, 0},
+		{"keepalived_ip_ttl_err_total", inst, 3},
+		{"keepalived_invalid_type_rcvd_total", inst, 0},
+		{"keepalived_addr_list_err_total", inst, 0},
+		{"keepalived_invalid_authtype_total", inst, 0},
+		{"keepalived_authtype_mismatch_total", inst, 5},
+		{"keepalived_auth_failure_total", inst, 4},
+		{"keepalived_pri_zero_rcvd_total", inst, 0},
+		{"keepalived_pri_zero_sent_total", inst, 1},
+		{"keepalived_script_status", map[string]string{"name": "web"}, 0},
+		{"keepalived_check_script_status", map[string]string{"iname": "VI_1", "ip_address": "192.0.2.100"}, 0},
+		{"vigil_adverts_dropped_total", map[string]string{"iname": "VI_1", "reason": "ttl"}, 3},
+		{"vigil_last_takeover_seconds", map[string]string{"iname": "VI_1"}, 0.0015},
+		{"vigil_check_duration_seconds", map[string]string{"name": "web"}, 0.02},
+		{"vigil_plugin_restarts_total", map[string]string{"kind": "check", "name": "web"}, 2},
+		{"vigil_notify_queue_pending", map[string]string{"name": "mail"}, 3},
+		{"vigil_notify_queue_oldest_seconds", map[string]string{"name": "mail"}, 60},
+	} {
+		got, ok := value(fams, tc.name, tc.labels)
+		if !ok || got != tc.want {
+			t.Errorf("%s%v = %v (present %v), want %v", tc.name, tc.labels, got, ok, tc.want)
+		}
+	}
+}
