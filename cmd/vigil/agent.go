@@ -3,9 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
+	"os/signal"
 	"runtime"
+	"slices"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -48,7 +52,7 @@ func (c *agentCommand) Run(args []string) int {
 	socket := fs.String("socket", api.DefaultSocket, "status socket")
 	level := fs.String("log-level", "info", "log level")
 	format := fs.String("log-format", "text", "log format: text or json")
-	if err := fs.Parse(args); err != nil || *pol == "" || fs.NArg() != 0 {
+	if err := parseInterleaved(fs, args); err != nil || *pol == "" || fs.NArg() != 0 {
 		c.ui.Error(c.Help())
 		return 1
 	}
@@ -90,31 +94,74 @@ func (c *statusCommand) Synopsis() string {
 	return "Show the live state of every instance on this node"
 }
 func (c *statusCommand) Help() string {
-	return `Usage: vigil status [--socket PATH] [--json]`
+	return `Usage: vigil status [--socket PATH] [--json | --dump] [--watch [--interval D]]
+
+  Shows each instance (state, priority, VIPs, master, dropped adverts), what
+  it tracks, the checks and notifiers with their plugin processes.
+
+  --socket    the agent's status socket (default ` + api.DefaultSocket + `)
+  --json      the status document; its fields are documented in docs/status.md
+  --dump      one line per instance, tracked source, check and notifier, as
+              the agent logs them on SIGUSR1
+  --watch     refresh until interrupted
+  --interval  how often --watch refreshes (default 1s)`
 }
 
 func (c *statusCommand) Run(args []string) int {
 	fs := flagSet("status", c.ui)
 	socket := fs.String("socket", api.DefaultSocket, "status socket")
 	asJSON := fs.Bool("json", false, "JSON output")
-	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
+	dump := fs.Bool("dump", false, "state dump")
+	watch := fs.Bool("watch", false, "refresh until interrupted")
+	interval := fs.Duration("interval", time.Second, "refresh interval of --watch")
+	if err := parseInterleaved(fs, args); err != nil || fs.NArg() != 0 || (*asJSON && *dump) || *interval < 100*time.Millisecond {
 		c.ui.Error(c.Help())
 		return 1
 	}
-	st, err := api.Fetch(*socket)
-	if err != nil {
-		c.ui.Error(err.Error())
-		return 1
-	}
-	if *asJSON {
-		b, _ := jsonIndent(st)
-		c.ui.Output(string(b))
+	show := func() int {
+		st, err := api.Fetch(*socket)
+		if err != nil {
+			c.ui.Error(err.Error())
+			return 1
+		}
+		switch {
+		case *asJSON:
+			b, _ := jsonIndent(st)
+			c.ui.Output(string(b))
+		case *dump:
+			for _, l := range st.Dump() {
+				c.ui.Output(l.String())
+			}
+		default:
+			c.ui.Output(statusText(st))
+		}
 		return 0
 	}
+	if !*watch {
+		return show()
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	t := time.NewTicker(*interval)
+	defer t.Stop()
+	for {
+		c.ui.Output("\x1b[H\x1b[2J" + time.Now().Format(time.TimeOnly))
+		show() // an agent that is restarting shows as unreachable, and the watch goes on
+		select {
+		case <-sigs:
+			return 0
+		case <-t.C:
+		}
+	}
+}
+
+// statusText is the table `vigil status` prints.
+func statusText(st api.Status) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "site %s, node %s (%s)\n\n", st.Site, st.Node, st.Policy)
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "instance\tstate\tsince\tpriority\tinterface\tvrid\tmaster\tdropped")
+	fmt.Fprintln(tw, "instance\tstate\tsince\tpriority\tinterface\tvrid\tvips\tmaster\tdropped")
 	for _, in := range st.Instances {
 		var dropped uint64
 		for k, v := range in.Counters {
@@ -132,11 +179,67 @@ func (c *statusCommand) Run(args []string) int {
 		if in.Priority != in.BasePriority {
 			prio = fmt.Sprintf("%d (base %d)", in.Priority, in.BasePriority)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\n", in.Name, in.State, in.Since.Format(time.RFC3339), prio, in.Interface, in.VRID, master, dropped)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\n", in.Name, in.State, in.Since.Format(time.RFC3339), prio, in.Interface, in.VRID,
+			strings.Join(in.VIPs, ","), master, dropped)
 	}
 	tw.Flush()
-	c.ui.Output(strings.TrimRight(b.String(), "\n"))
-	return 0
+	var tracked []string
+	for _, in := range st.Instances {
+		for _, src := range slices.Sorted(maps.Keys(in.Tracking)) {
+			t := in.Tracking[src]
+			state, effect := "up", fmt.Sprintf("weight %+d when down", t.Weight)
+			if t.Down {
+				state = "DOWN"
+			}
+			if t.Fault {
+				effect = "FAULT when down"
+			}
+			tracked = append(tracked, fmt.Sprintf("%s\t%s\t%s\t%s", in.Name, src, state, effect))
+		}
+	}
+	if len(tracked) > 0 {
+		b.WriteString("\n")
+		tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "instance\ttracks\tstate\teffect")
+		for _, l := range tracked {
+			fmt.Fprintln(tw, l)
+		}
+		tw.Flush()
+	}
+	if len(st.Checks) > 0 {
+		b.WriteString("\n")
+		tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "check\tstate\tplugin\tpid\trestarts\tlast run\tlast error")
+		for _, ck := range st.Checks {
+			state := "passing"
+			if ck.Failing {
+				state = "FAILING"
+			}
+			pid, last := "down", "-"
+			if ck.Pid > 0 {
+				pid = fmt.Sprint(ck.Pid)
+			}
+			if ck.LastDuration > 0 {
+				last = ck.LastDuration.Round(time.Microsecond).String()
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", ck.Name, state, ck.Plugin, pid, ck.Restarts, last, ck.LastError)
+		}
+		tw.Flush()
+	}
+	if len(st.Notifiers) > 0 {
+		b.WriteString("\n")
+		tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "notifier\tplugin\tpending\toldest\tpid\trestarts\tlast error")
+		for _, n := range st.Notifiers {
+			pid := "down"
+			if n.Pid > 0 {
+				pid = fmt.Sprint(n.Pid)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%s\n", n.Name, n.Plugin, n.Pending, n.Oldest.Round(time.Millisecond), pid, n.Restarts, n.LastError)
+		}
+		tw.Flush()
+	}
+	return strings.TrimRight(b.String(), "\n")
 }
 
 // builtinSet is the built-in table as the agent sees it.

@@ -35,7 +35,7 @@ func (c *cleanupCommand) Run(args []string) int {
 	fs := flagSet("cleanup", c.ui)
 	stateDir := fs.String("state-dir", "/var/lib/vigil", "state directory")
 	socket := fs.String("socket", api.DefaultSocket, "status socket")
-	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
+	if err := parseInterleaved(fs, args); err != nil || fs.NArg() != 0 {
 		c.ui.Error(c.Help())
 		return 1
 	}

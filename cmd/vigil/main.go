@@ -9,6 +9,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/vigil-ha/vigil/core/policy"
 	"io"
 	"os"
 	"runtime"
@@ -74,7 +75,11 @@ func run(args []string, u *ui) int {
 	default:
 		c, ok := cmds[name]
 		if !ok {
-			u.Error(fmt.Sprintf("vigil: unknown command %q\n\n%s", name, usage(cmds)))
+			names := make([]string, 0, len(cmds))
+			for n := range cmds {
+				names = append(names, n)
+			}
+			u.Error(fmt.Sprintf("vigil: unknown command %q.%s\n\n%s", name, policy.Suggest(name, names), usage(cmds)))
 			return 1
 		}
 		if wantsHelp(args[1:]) {

@@ -17,7 +17,11 @@ func TestDispatch(t *testing.T) {
 		{[]string{"--version"}, 0, "vigil dev", ""},
 		{[]string{"agent", "-h"}, 0, "Usage: vigil agent --policy FILE --node NAME", ""},
 		{[]string{"fmt", "--", "-h"}, 1, "", ""}, // a file named -h, not a help flag
-		{[]string{"agentx"}, 1, "", `unknown command "agentx"`},
+		{[]string{"agentx"}, 1, "", `unknown command "agentx". Did you mean "agent"?`},
+		// Flags after the file name count (a warning-free policy, then one
+		// whose only finding is a warning: -strict must fail it).
+		{[]string{"validate", "../../packaging/site.hcl", "-strict"}, 0, "valid (0 warnings)", ""},
+		{[]string{"validate", "testdata/empty.hcl", "-strict"}, 1, "", "No instances"},
 		{[]string{"validate", "../../policies/demo.hcl"}, 0, "", ""},
 		{[]string{"validate", "../../core/policy/testdata/bad/vrid-range.hcl"}, 1, "", "vrid-range.hcl:"},
 	} {

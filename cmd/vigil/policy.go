@@ -53,7 +53,7 @@ func (c *validateCommand) Run(args []string) int {
 	strict := fs.Bool("strict", false, "warnings fail too")
 	users := fs.Bool("check-users", false, "check plugin users exist here")
 	plugins := fs.Bool("plugins", false, "start each plugin and let it validate its config")
-	if err := fs.Parse(args); err != nil || fs.NArg() == 0 {
+	if err := parseInterleaved(fs, args); err != nil || fs.NArg() == 0 {
 		c.ui.Error(c.Help())
 		return 1
 	}
@@ -89,7 +89,7 @@ func (c *planCommand) Run(args []string) int {
 	fs := flagSet("plan", c.ui)
 	asJSON := fs.Bool("json", false, "JSON output")
 	node := fs.String("node", "", "limit to the instances this node runs")
-	if err := fs.Parse(reorder(args)); err != nil || fs.NArg() != 1 {
+	if err := parseInterleaved(fs, args); err != nil || fs.NArg() != 1 {
 		c.ui.Error(c.Help())
 		return 1
 	}
@@ -116,23 +116,20 @@ func (c *planCommand) Run(args []string) int {
 	return 0
 }
 
-// reorder moves flags after the file name in front of it, so that both
-// "plan FILE --node n" and "plan --node n FILE" work.
-func reorder(args []string) []string {
-	var flags, rest []string
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if strings.HasPrefix(a, "-") {
-			flags = append(flags, a)
-			if !strings.Contains(a, "=") && (a == "--node" || a == "-node") && i+1 < len(args) {
-				flags = append(flags, args[i+1])
-				i++
-			}
-			continue
+// parseInterleaved parses flags wherever they stand among the file
+// names, so that `vigil validate site.hcl -strict` works as people type it.
+func parseInterleaved(fs *flag.FlagSet, args []string) error {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
 		}
-		rest = append(rest, a)
+		if args = fs.Args(); len(args) == 0 {
+			break
+		}
+		pos, args = append(pos, args[0]), args[1:]
 	}
-	return append(flags, rest...)
+	return fs.Parse(append([]string{"--"}, pos...))
 }
 
 type fmtCommand struct{ ui *ui }
@@ -148,7 +145,7 @@ func (c *fmtCommand) Help() string {
 func (c *fmtCommand) Run(args []string) int {
 	fs := flagSet("fmt", c.ui)
 	check := fs.Bool("check", false, "only report unformatted files")
-	if err := fs.Parse(args); err != nil || fs.NArg() == 0 {
+	if err := parseInterleaved(fs, args); err != nil || fs.NArg() == 0 {
 		c.ui.Error(c.Help())
 		return 1
 	}

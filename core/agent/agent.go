@@ -1,7 +1,7 @@
 // Package agent wires a node together: it loads the policy, cleans up after
 // a crashed run, starts the engine and the status socket, and handles
 // signals (TERM: resign and exit; HUP: reload, keeping the old policy if the
-// new one does not load).
+// new one does not load; USR1: the whole state to the log).
 package agent
 
 import (
@@ -83,9 +83,10 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	srv, err := api.Listen(o.Socket, gid, func() api.Status {
-		return api.Status{Site: current.Site, Node: o.Node, Policy: o.Policy, Instances: eng.Status()}
-	})
+	status := func() api.Status {
+		return api.Status{Site: current.Site, Node: o.Node, Policy: o.Policy, Instances: eng.Status(), Checks: cs.snapshot(), Notifiers: ns.snapshot()}
+	}
+	srv, err := api.Listen(o.Socket, gid, status)
 	if err != nil {
 		return fmt.Errorf("status socket: %w", err)
 	}
@@ -127,7 +128,7 @@ func Run(ctx context.Context, o Options) error {
 	go watchdog(wctx, sup, eng.Alive, func() { log.Error("engine loop did not answer in time; not telling the watchdog") })
 	sup.Notify("READY=1")
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 	for {
 		select {
@@ -137,6 +138,13 @@ func Run(ctx context.Context, o Options) error {
 			eng.Shutdown()
 			return nil
 		case s := <-sigs:
+			if s == syscall.SIGUSR1 {
+				// keepalived users' habit: the whole state, in the log.
+				for _, l := range status().Dump() {
+					log.Info(l.Msg, l.KV...)
+				}
+				continue
+			}
 			if s != syscall.SIGHUP {
 				log.Info("stopping on signal", "signal", s.String())
 				sup.Notify("STOPPING=1")

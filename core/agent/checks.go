@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/vigil-ha/vigil/core/api"
 	"github.com/vigil-ha/vigil/core/fsm"
 	"github.com/vigil-ha/vigil/core/pluginhost"
 	"github.com/vigil-ha/vigil/core/policy"
@@ -46,7 +47,8 @@ type runningCheck struct {
 	plugin  *pluginhost.Plugin
 	timed   *timedChecker
 	tracker *track.Tracker
-	failing bool // as the tracker last reported
+	failing bool   // as the tracker last reported
+	message string // with it
 	cancel  context.CancelFunc
 	// failures counts the check's failures; an action's outcome applies
 	// only to the failure it was run for.
@@ -142,7 +144,7 @@ func (cs *checks) changed(ch track.Change) {
 	cfg := cs.cfg
 	var failure uint64
 	if rc := cs.running[ch.Check]; rc != nil {
-		rc.failing = ch.Failing
+		rc.failing, rc.message = ch.Failing, ch.Message
 		if ch.Failing {
 			rc.failures++
 			failure = rc.failures
@@ -214,24 +216,16 @@ func (t *timedChecker) Check(ctx context.Context, timeout time.Duration) (sdk.Re
 	return r, err
 }
 
-// CheckState is one check as metrics and status report it.
-type CheckState struct {
-	Name         string
-	Plugin       string
-	Failing      bool
-	LastDuration time.Duration // of the last polled run; 0 before one (pushed results have none)
-	Restarts     int           // of its plugin process
-}
-
 // snapshot reports every running check.
-func (cs *checks) snapshot() []CheckState {
+func (cs *checks) snapshot() []api.Check {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	out := make([]CheckState, 0, len(cs.running))
+	out := make([]api.Check, 0, len(cs.running))
 	for name, rc := range cs.running {
-		out = append(out, CheckState{Name: name, Plugin: rc.cfg.Plugin, Failing: rc.failing,
-			LastDuration: time.Duration(rc.timed.last.Load()), Restarts: max(rc.plugin.Starts()-1, 0)})
+		out = append(out, api.Check{Name: name, Plugin: rc.cfg.Plugin, Failing: rc.failing, Message: rc.message,
+			LastDuration: time.Duration(rc.timed.last.Load()), Pid: rc.plugin.Pid(), Restarts: max(rc.plugin.Starts()-1, 0),
+			LastError: rc.plugin.LastError()})
 	}
-	slices.SortFunc(out, func(a, b CheckState) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b api.Check) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }

@@ -26,21 +26,9 @@ func newMetricsServer(log hclog.Logger, eng *engine.Engine, cs *checks, ns *noti
 	m := &metricsServer{log: log}
 	m.src = metrics.Source{
 		Instances: eng.Status,
-		Checks: func() []metrics.Check {
-			var out []metrics.Check
-			for _, c := range cs.snapshot() {
-				out = append(out, metrics.Check(c))
-			}
-			return out
-		},
-		Notifiers: func() []metrics.Notifier {
-			var out []metrics.Notifier
-			for _, n := range ns.snapshot() {
-				out = append(out, metrics.Notifier(n))
-			}
-			return out
-		},
-		Tracks: m.tracks,
+		Checks:    cs.snapshot,
+		Notifiers: ns.snapshot,
+		Tracks:    m.tracks,
 	}
 	return m
 }

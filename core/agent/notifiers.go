@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/vigil-ha/vigil/core/api"
 	"github.com/vigil-ha/vigil/core/engine"
 	"github.com/vigil-ha/vigil/core/notify"
 	"github.com/vigil-ha/vigil/core/pluginhost"
@@ -172,25 +173,16 @@ func (ns *notifiers) stop() {
 	}
 }
 
-// NotifierState is one notifier's backlog, for metrics and status.
-type NotifierState struct {
-	Name     string
-	Plugin   string
-	Pending  int
-	Oldest   time.Duration
-	Restarts int
-}
-
 // snapshot reports every running notifier's queue.
-func (ns *notifiers) snapshot() []NotifierState {
+func (ns *notifiers) snapshot() []api.Notifier {
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
 	now := time.Now()
-	out := make([]NotifierState, 0, len(ns.running))
+	out := make([]api.Notifier, 0, len(ns.running))
 	for name, rn := range ns.running {
-		out = append(out, NotifierState{Name: name, Plugin: rn.cfg.Plugin, Pending: rn.queue.Pending(), Oldest: rn.queue.Oldest(now),
-			Restarts: max(rn.plugin.Starts()-1, 0)})
+		out = append(out, api.Notifier{Name: name, Plugin: rn.cfg.Plugin, Pending: rn.queue.Pending(), Oldest: rn.queue.Oldest(now),
+			Pid: rn.plugin.Pid(), Restarts: max(rn.plugin.Starts()-1, 0), LastError: rn.plugin.LastError()})
 	}
-	slices.SortFunc(out, func(a, b NotifierState) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b api.Notifier) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }

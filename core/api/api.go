@@ -28,7 +28,33 @@ type Status struct {
 	Node      string          `json:"node"`
 	Policy    string          `json:"policy"`
 	Instances []engine.Status `json:"instances"`
+	Checks    []Check         `json:"checks"`
+	Notifiers []Notifier      `json:"notifiers"`
 	Runtime   Runtime         `json:"runtime"`
+}
+
+// Check is one health check and the plugin process serving it.
+type Check struct {
+	Name    string `json:"name"`
+	Plugin  string `json:"plugin"`
+	Failing bool   `json:"failing"`
+	Message string `json:"message,omitempty"` // of the last change
+	// LastDuration is the last polled run's (0 for pushed results).
+	LastDuration time.Duration `json:"last_duration_ns"`
+	Pid          int           `json:"pid"` // 0 while down
+	Restarts     int           `json:"restarts"`
+	LastError    string        `json:"last_error,omitempty"` // of a call to the plugin
+}
+
+// Notifier is one notifier's backlog and plugin process.
+type Notifier struct {
+	Name      string        `json:"name"`
+	Plugin    string        `json:"plugin"`
+	Pending   int           `json:"pending"`
+	Oldest    time.Duration `json:"oldest_ns"` // how long the oldest waiting event has waited
+	Pid       int           `json:"pid"`
+	Restarts  int           `json:"restarts"`
+	LastError string        `json:"last_error,omitempty"`
 }
 
 // Runtime is the daemon's own footprint, from the Go runtime.

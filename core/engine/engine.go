@@ -31,11 +31,21 @@ type Status struct {
 	Master         string    `json:"master,omitempty"`
 	MasterPriority uint8     `json:"master_priority,omitempty"`
 	VIPs           []string  `json:"vips"`
-	Transitions    int       `json:"transitions"`
+	// Tracking is each tracked check ("check NAME") and interface
+	// ("interface NAME") with its state and what it does when down.
+	Tracking    map[string]TrackState `json:"tracking,omitempty"`
+	Transitions int                   `json:"transitions"`
 	// LastTakeover is how long the last takeover took, from its event to
 	// addresses on and first advert out.
 	LastTakeover time.Duration     `json:"last_takeover_ns,omitempty"`
 	Counters     map[string]uint64 `json:"counters"`
+}
+
+// TrackState is a tracked source as the status shows it.
+type TrackState struct {
+	Down   bool `json:"down"`
+	Weight int  `json:"weight"` // added to the priority while down (Fault: FAULT instead)
+	Fault  bool `json:"fault,omitempty"`
 }
 
 // Transition is a state change, for notifiers.

@@ -2,11 +2,10 @@ package engine
 
 import (
 	"errors"
-	"github.com/vigil-ha/vigil/core/priority"
-	"slices"
-
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/vigil-ha/vigil/core/fsm"
 	"github.com/vigil-ha/vigil/core/policy"
+	"github.com/vigil-ha/vigil/core/priority"
 	"github.com/vigil-ha/vigil/core/transport"
 	"github.com/vigil-ha/vigil/core/vip"
 	"github.com/vigil-ha/vigil/core/vrrp"
@@ -359,6 +359,12 @@ func (in *instance) setDelta(now time.Time, source string, delta int) {
 // source that faults (weight 0, or any source of a sync group member).
 // Checks and interfaces go through here alike.
 func (in *instance) track(now time.Time, r fsm.FaultReason, source string, s priority.Source, down bool, why string) {
+	in.mu.Lock()
+	if in.status.Tracking == nil {
+		in.status.Tracking = map[string]TrackState{}
+	}
+	in.status.Tracking[source] = TrackState{Down: down, Weight: s.Weight, Fault: s.Fault}
+	in.mu.Unlock()
 	if s.Fault {
 		in.setFault(now, r, source, down, why)
 		return
@@ -389,6 +395,7 @@ func (in *instance) snapshot() Status {
 	defer in.mu.Unlock()
 	s := in.status
 	s.VIPs = slices.Clone(in.status.VIPs)
+	s.Tracking = maps.Clone(in.status.Tracking)
 	s.Counters = make(map[string]uint64, len(in.status.Counters))
 	for k, v := range in.status.Counters {
 		s.Counters[k] = v

@@ -18,32 +18,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/vigil-ha/vigil/core/api"
 	"github.com/vigil-ha/vigil/core/engine"
 )
-
-// Check is one health check as the agent reports it.
-type Check struct {
-	Name         string
-	Plugin       string
-	Failing      bool
-	LastDuration time.Duration
-	Restarts     int
-}
-
-// Notifier is one notifier's backlog.
-type Notifier struct {
-	Name     string
-	Plugin   string
-	Pending  int
-	Oldest   time.Duration
-	Restarts int
-}
 
 // Source is what a scrape reads.
 type Source struct {
 	Instances func() []engine.Status
-	Checks    func() []Check
-	Notifiers func() []Notifier
+	Checks    func() []api.Check
+	Notifiers func() []api.Notifier
 	// Tracks says which checks an instance tracks (keepalived's
 	// check_script_status is per VIP of the instances a script weighs on).
 	Tracks func(instance string) []string

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/vigil-ha/vigil/core/api"
 	"github.com/vigil-ha/vigil/core/engine"
 )
 
@@ -65,11 +66,11 @@ func TestKeepalivedExporterNames(t *testing.T) {
 					"dropped_ttl": 3, "dropped_auth": 4, "dropped_auth_type": 5, "dropped_short": 1, "dropped_addr_count": 1,
 					"priority_zero_sent": 1}}}
 		},
-		Checks: func() []Check {
-			return []Check{{Name: "web", Plugin: "http-probe", Failing: true, LastDuration: 20 * time.Millisecond, Restarts: 2}}
+		Checks: func() []api.Check {
+			return []api.Check{{Name: "web", Plugin: "http-probe", Failing: true, LastDuration: 20 * time.Millisecond, Restarts: 2}}
 		},
-		Notifiers: func() []Notifier {
-			return []Notifier{{Name: "mail", Plugin: "smtp-notify", Pending: 3, Oldest: time.Minute}}
+		Notifiers: func() []api.Notifier {
+			return []api.Notifier{{Name: "mail", Plugin: "smtp-notify", Pending: 3, Oldest: time.Minute}}
 		},
 		Tracks: func(string) []string { return []string{"web"} },
 	}

@@ -70,10 +70,26 @@ type Plugin struct {
 	log  hclog.Logger
 	proc *proc
 
-	mu     sync.Mutex
-	impl   *host.Client
-	gen    int // the process start impl was configured on
-	closed bool
+	mu      sync.Mutex
+	impl    *host.Client
+	gen     int // the process start impl was configured on
+	closed  bool
+	lastErr string // of the last call that failed, for status
+}
+
+// LastError is the last failed call's error, "" if none failed.
+func (p *Plugin) LastError() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lastErr
+}
+
+func (p *Plugin) noteErr(err error) {
+	if err != nil {
+		p.mu.Lock()
+		p.lastErr = Clean(err.Error(), MaxMessage)
+		p.mu.Unlock()
+	}
 }
 
 // Launch starts the plugin, checks its identity and configures it. An error
@@ -199,7 +215,8 @@ func (p *Plugin) attach(rpc plugin.ClientProtocol) (*host.Client, error) {
 // call runs f on a live plugin with the call timeout (or timeout if
 // positive). A call that times out kills the plugin: a plugin that hangs
 // once is likely to hang again, and a fresh process is the cure.
-func (p *Plugin) call(ctx context.Context, timeout time.Duration, f func(context.Context, *host.Client) error) error {
+func (p *Plugin) call(ctx context.Context, timeout time.Duration, f func(context.Context, *host.Client) error) (err error) {
+	defer func() { p.noteErr(err) }()
 	impl, err := p.live()
 	if err != nil {
 		return err

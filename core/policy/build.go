@@ -41,7 +41,7 @@ func (s *Site) Config(node string) (*Config, error) {
 	}
 	c, ok := s.configs[node]
 	if !ok {
-		return nil, fmt.Errorf("%s: no node %q in the policy (nodes: %s).%s", s.File, node, strings.Join(s.Nodes, ", "), suggest(node, s.Nodes))
+		return nil, fmt.Errorf("%s: no node %q in the policy (nodes: %s).%s", s.File, node, strings.Join(s.Nodes, ", "), Suggest(node, s.Nodes))
 	}
 	return c, nil
 }
@@ -157,6 +157,7 @@ func (b *builder) indexBlocks() {
 		seen[key] = rng
 		return true
 	}
+	addrs := map[netip.Addr]*nodeBlock{}
 	for i := range b.raw.Nodes {
 		n := &b.raw.Nodes[i]
 		if unique("node", n.Name, n.DefRange) {
@@ -164,9 +165,19 @@ func (b *builder) indexBlocks() {
 			b.nodeNames = append(b.nodeNames, n.Name)
 		}
 		if n.Address != nil {
-			if _, err := netip.ParseAddr(*n.Address); err != nil {
+			a, err := netip.ParseAddr(*n.Address)
+			if err != nil {
 				b.err(attrRange(n.Body, "address", n.DefRange), "Invalid node address", "%q is not an IP address (no prefix length here): write it like \"192.0.2.21\".", *n.Address)
+				continue
 			}
+			// Two nodes with one address cannot both send from it: their
+			// adverts and the equal-priority tie-break would be ambiguous.
+			if prev, dup := addrs[a.Unmap()]; dup {
+				b.err(attrRange(n.Body, "address", n.DefRange), "Duplicate node address",
+					"node %q has address %s, which node %q already has at %s. Each node needs its own address.", n.Name, a, prev.Name, Where(attrRange(prev.Body, "address", prev.DefRange)))
+				continue
+			}
+			addrs[a.Unmap()] = n
 		}
 	}
 	for i := range b.raw.Plugins {

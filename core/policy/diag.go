@@ -43,8 +43,8 @@ func elemRange(body any, name string, i int, fallback hcl.Range) hcl.Range {
 	return fallback
 }
 
-// suggest returns ` Did you mean "x"?` for the closest candidate, or "".
-func suggest(given string, candidates []string) string {
+// Suggest returns ` Did you mean "x"?` for the closest candidate, or "".
+func Suggest(given string, candidates []string) string {
 	best, bestDist := "", 3
 	for _, c := range candidates {
 		if d := levenshtein.Distance(given, c, nil); d < bestDist {

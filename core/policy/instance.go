@@ -183,7 +183,7 @@ func (b *builder) tracking(in *instanceBlock, out *Instance) {
 	for i, t := range in.Track {
 		ck, ok := b.checks[t]
 		if !ok {
-			b.err(elemRange(in.Body, "track", i, in.DefRange), "Unknown check", "track names %q, but there is no check block of that name.%s", t, suggest(t, keys(b.checks)))
+			b.err(elemRange(in.Body, "track", i, in.DefRange), "Unknown check", "track names %q, but there is no check block of that name.%s", t, Suggest(t, keys(b.checks)))
 			continue
 		}
 		out.Track = append(out.Track, TrackCheck{Check: t, Weight: *ck.Weight, Fault: *ck.Weight == 0})

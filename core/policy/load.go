@@ -87,6 +87,11 @@ func Parse(path string, src []byte, opts Options) (*Site, map[string]*hcl.File, 
 	applyDefaults(&raw)
 	site, more := build(path, &raw, f.Body.(*hclsyntax.Body), opts)
 	diags = append(diags, more...)
+	if len(raw.Instances) == 0 && !diags.HasErrors() {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "No instances",
+			Detail:  path + " has no instance block: an agent would run nothing. Add an instance (vigil-policy(5), docs/policy.md).",
+			Subject: &hcl.Range{Filename: path, Start: hcl.InitialPos, End: hcl.InitialPos}})
+	}
 	sortDiags(diags)
 	if diags.HasErrors() {
 		return nil, p.Files(), diags

@@ -47,7 +47,7 @@ func (b *builder) pluginKind(name, kind string, body hcl.Body, rng hcl.Range) {
 	}
 	got, ok := b.opts.Builtins[name]
 	if !ok {
-		b.err(attrRange(body, "plugin", rng), "Unknown plugin", "No built-in plugin is named %q and no plugin block declares it.%s", name, suggest(name, append(keys(b.plugins), keys(b.opts.Builtins)...)))
+		b.err(attrRange(body, "plugin", rng), "Unknown plugin", "No built-in plugin is named %q and no plugin block declares it.%s", name, Suggest(name, append(keys(b.plugins), keys(b.opts.Builtins)...)))
 		return
 	}
 	if got != kind {

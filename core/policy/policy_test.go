@@ -379,3 +379,33 @@ instance "VI_1" {
 		}
 	}
 }
+
+// TestSiteShapeChecks: two nodes with one address are an error naming
+// both; a policy without instances validates with a warning.
+func TestSiteShapeChecks(t *testing.T) {
+	dup := `
+node "a" {
+  interface = "eth0"
+  address   = "192.0.2.11"
+}
+
+node "b" {
+  interface = "eth0"
+  address   = "192.0.2.11"
+}
+
+instance "VI_1" {
+  vrid     = 1
+  vips     = ["192.0.2.100/24"]
+  priority = { a = 100, b = 90 }
+}
+`
+	_, _, diags := policy.Parse("dup.hcl", []byte(dup), opts())
+	if !diags.HasErrors() || !strings.Contains(diags.Error(), `dup.hcl:9,15-27: Duplicate node address; node "b" has address 192.0.2.11, which node "a" already has at dup.hcl:4`) {
+		t.Errorf("duplicate address: %v", diags)
+	}
+	_, _, diags = policy.Parse("empty.hcl", []byte("site \"s\" {}\n"), opts())
+	if diags.HasErrors() || !strings.Contains(diags.Error(), "No instances") {
+		t.Errorf("empty policy: %v", diags)
+	}
+}

@@ -83,14 +83,14 @@ func (b *builder) commonConfig() *Config {
 		out := Action{Name: a.Name, Plugin: a.Plugin, When: a.When, Retries: *a.Retries, Config: b.pluginConfig(a.Config)}
 		out.Timeout, _ = b.duration(a.Body, "timeout", a.Timeout, a.DefRange)
 		if _, ok := b.checks[a.When]; !ok {
-			b.err(attrRange(a.Body, "when", a.DefRange), "Unknown check", "when = %q names no check block.%s", a.When, suggest(a.When, keys(b.checks)))
+			b.err(attrRange(a.Body, "when", a.DefRange), "Unknown check", "when = %q names no check block.%s", a.When, Suggest(a.When, keys(b.checks)))
 		}
 		if out.Retries < 0 {
 			b.err(attrRange(a.Body, "retries", a.DefRange), "Invalid retries", "retries = %d: it must be 0 or more.", out.Retries)
 		}
 		for i, in := range a.Instances {
 			if _, ok := b.instances[in]; !ok {
-				b.err(elemRange(a.Body, "instances", i, a.DefRange), "Unknown instance", "%q names no instance block.%s", in, suggest(in, keys(b.instances)))
+				b.err(elemRange(a.Body, "instances", i, a.DefRange), "Unknown instance", "%q names no instance block.%s", in, Suggest(in, keys(b.instances)))
 			}
 		}
 		out.Instances = a.Instances
@@ -113,7 +113,7 @@ func (b *builder) commonConfig() *Config {
 func (b *builder) notifyNames(body hcl.Body, attr string, names []string, rng hcl.Range) {
 	for i, n := range names {
 		if _, ok := b.notifiers[n]; !ok {
-			b.err(elemRange(body, attr, i, rng), "Unknown notifier", "%q names no notifier block.%s", n, suggest(n, keys(b.notifiers)))
+			b.err(elemRange(body, attr, i, rng), "Unknown notifier", "%q names no notifier block.%s", n, Suggest(n, keys(b.notifiers)))
 		}
 	}
 }

@@ -9,7 +9,7 @@ func (b *builder) syncGroupsInto(site *Site) {
 		for i, name := range g.Instances {
 			rng := elemRange(g.Body, "instances", i, g.DefRange)
 			if _, ok := b.instances[name]; !ok {
-				b.err(rng, "Unknown instance", "%q names no instance block.%s", name, suggest(name, keys(b.instances)))
+				b.err(rng, "Unknown instance", "%q names no instance block.%s", name, Suggest(name, keys(b.instances)))
 				continue
 			}
 			if prev, ok := member[name]; ok {

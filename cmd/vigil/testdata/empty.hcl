@@ -1,0 +1,2 @@
+# A policy with a site and nothing to run.
+site "empty" {}
