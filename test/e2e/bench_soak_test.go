@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	osexec "os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,9 +14,9 @@ import (
 	"github.com/vigil-ha/vigil/test/lab"
 )
 
-// soakInterfaces are each node's links in the soak: eth0 and three VLANs
-// on it, each its own VRID space.
-var soakInterfaces = []string{"eth0", "eth0.101", "eth0.102", "eth0.103"}
+// soakInterfaces are each node's links in the soak, each on a segment of
+// its own and so its own VRID space.
+var soakInterfaces = []string{"eth0", "eth1", "eth2", "eth3"}
 
 // soakPolicy: on each interface 255 VRRPv3 instances over IPv6 at 1 s
 // (2001:db8:K::V), and on eth0 50 over IPv4 at 100 ms (203.0.113.V); n1
@@ -71,11 +72,17 @@ func TestBenchmarkSoak(t *testing.T) {
 		length = d
 	}
 	l := lab.New(t, 2)
-	for _, n := range l.Nodes {
-		for _, ifname := range soakInterfaces[1:] {
-			id := strings.TrimPrefix(ifname, "eth0.")
-			n.MustExec("ip", "link", "add", "link", "eth0", "name", ifname, "type", "vlan", "id", id)
-			n.MustExec("sysctl", "-qw", "net.ipv6.conf."+strings.ReplaceAll(ifname, ".", "/")+".accept_dad=0")
+	// Each extra interface is a segment of its own: a bridge per interface
+	// in the lab's bridge namespace, each node plugged in with a veth.
+	for k, ifname := range soakInterfaces[1:] {
+		br := fmt.Sprintf("br%d", k+1)
+		must(t, "ip", "-n", l.Bridge, "link", "add", br, "type", "bridge")
+		must(t, "ip", "-n", l.Bridge, "link", "set", br, "up")
+		for _, n := range l.Nodes {
+			peer := fmt.Sprintf("v%s-%d", n.Name, k+1)
+			must(t, "ip", "link", "add", ifname, "netns", n.NS, "type", "veth", "peer", "name", peer, "netns", l.Bridge)
+			must(t, "ip", "-n", l.Bridge, "link", "set", peer, "master", br, "up")
+			n.MustExec("sysctl", "-qw", "net.ipv6.conf."+ifname+".accept_dad=0")
 			n.MustExec("ip", "link", "set", ifname, "up")
 		}
 	}
@@ -174,4 +181,11 @@ func vmRSS(pid string) int64 {
 		}
 	}
 	return 0
+}
+
+func must(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := osexec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
 }
