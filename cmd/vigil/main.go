@@ -27,7 +27,17 @@ type command interface {
 }
 
 // ui is where a command writes: results to out, diagnostics to err.
-type ui struct{ out, err io.Writer }
+type ui struct {
+	out, err io.Writer
+	in       io.Reader // standard input; nil means os.Stdin
+}
+
+func (u *ui) stdin() io.Reader {
+	if u.in == nil {
+		return os.Stdin
+	}
+	return u.in
+}
 
 func (u *ui) Output(s string) { fmt.Fprintln(u.out, s) }
 func (u *ui) Error(s string)  { fmt.Fprintln(u.err, s) }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/user"
 	"strings"
@@ -38,14 +39,17 @@ type validateCommand struct{ ui *ui }
 
 func (c *validateCommand) Synopsis() string { return "Check site policies; exit 1 on errors" }
 func (c *validateCommand) Help() string {
-	return `Usage: vigil validate [-strict] [-check-users] FILE...
+	return `Usage: vigil validate [-strict] [-check-users] [-plugins] [-json] FILE...
 
   Decodes and checks each policy. Every error and warning is printed as
   file:line:col with what to do about it. Exit 0 when valid, 1 when not.
 
   -strict       warnings fail too
   -check-users  refuse plugin users that do not exist on this machine
-  -plugins      start each plugin the policy uses and let it check its config`
+  -plugins      start each plugin the policy uses and let it check its config
+  -json         one JSON object per file on stdout: file, valid, diagnostics
+                (severity, summary, detail, file, line, column, end_line,
+                end_column), for editors and CI`
 }
 
 func (c *validateCommand) Run(args []string) int {
@@ -53,6 +57,7 @@ func (c *validateCommand) Run(args []string) int {
 	strict := fs.Bool("strict", false, "warnings fail too")
 	users := fs.Bool("check-users", false, "check plugin users exist here")
 	plugins := fs.Bool("plugins", false, "start each plugin and let it validate its config")
+	asJSON := fs.Bool("json", false, "JSON output")
 	if err := parseInterleaved(fs, args); err != nil || fs.NArg() == 0 {
 		c.ui.Error(c.Help())
 		return 1
@@ -63,14 +68,53 @@ func (c *validateCommand) Run(args []string) int {
 		if site != nil && *plugins {
 			diags = append(diags, agent.ValidatePlugins(site.Configs(), self(), builtinSet{})...)
 		}
-		policy.WriteDiagnostics(c.ui.err, files, diags)
-		if diags.HasErrors() || (*strict && len(diags) > 0) {
+		valid := !diags.HasErrors() && !(*strict && len(diags) > 0)
+		if !valid {
 			code = 1
+		}
+		if *asJSON {
+			b, _ := json.Marshal(jsonReport(path, valid, diags))
+			c.ui.Output(string(b))
 			continue
 		}
-		c.ui.Output(fmt.Sprintf("%s: valid (%d warnings)", path, len(diags)))
+		policy.WriteDiagnostics(c.ui.err, files, diags)
+		if valid {
+			c.ui.Output(fmt.Sprintf("%s: valid (%d warnings)", path, len(diags)))
+		}
 	}
 	return code
+}
+
+type jsonDiag struct {
+	Severity  string `json:"severity"`
+	Summary   string `json:"summary"`
+	Detail    string `json:"detail,omitempty"`
+	File      string `json:"file,omitempty"`
+	Line      int    `json:"line,omitempty"`
+	Column    int    `json:"column,omitempty"`
+	EndLine   int    `json:"end_line,omitempty"`
+	EndColumn int    `json:"end_column,omitempty"`
+}
+
+type jsonValidation struct {
+	File        string     `json:"file"`
+	Valid       bool       `json:"valid"`
+	Diagnostics []jsonDiag `json:"diagnostics"`
+}
+
+func jsonReport(path string, valid bool, diags hcl.Diagnostics) jsonValidation {
+	out := jsonValidation{File: path, Valid: valid, Diagnostics: []jsonDiag{}}
+	for _, d := range diags {
+		j := jsonDiag{Severity: "error", Summary: d.Summary, Detail: d.Detail}
+		if d.Severity == hcl.DiagWarning {
+			j.Severity = "warning"
+		}
+		if r := d.Subject; r != nil {
+			j.File, j.Line, j.Column, j.EndLine, j.EndColumn = r.Filename, r.Start.Line, r.Start.Column, r.End.Line, r.End.Column
+		}
+		out.Diagnostics = append(out.Diagnostics, j)
+	}
+	return out
 }
 
 type planCommand struct{ ui *ui }
@@ -136,18 +180,36 @@ type fmtCommand struct{ ui *ui }
 
 func (c *fmtCommand) Synopsis() string { return "Rewrite policies in canonical HCL style" }
 func (c *fmtCommand) Help() string {
-	return `Usage: vigil fmt [-check] FILE...
+	return `Usage: vigil fmt [-check] [-diff] FILE...
+       vigil fmt -          (standard input to standard output)
 
-  Rewrites each file in canonical HCL formatting. With -check, changes
-  nothing and exits 1 if any file is not formatted, listing them.`
+  Rewrites each file in canonical HCL formatting.
+
+  -check  change nothing; list the files that are not formatted, exit 1
+  -diff   change nothing; print what would change as a unified diff, exit 1
+          if anything would`
 }
 
 func (c *fmtCommand) Run(args []string) int {
 	fs := flagSet("fmt", c.ui)
 	check := fs.Bool("check", false, "only report unformatted files")
+	diff := fs.Bool("diff", false, "print changes as a unified diff")
 	if err := parseInterleaved(fs, args); err != nil || fs.NArg() == 0 {
 		c.ui.Error(c.Help())
 		return 1
+	}
+	if fs.NArg() == 1 && fs.Arg(0) == "-" {
+		src, err := io.ReadAll(io.LimitReader(c.ui.stdin(), policy.MaxPolicyBytes+1))
+		if err != nil || len(src) > policy.MaxPolicyBytes {
+			c.ui.Error(fmt.Sprintf("standard input: %v (at most %d bytes)", err, policy.MaxPolicyBytes))
+			return 1
+		}
+		if _, diags := hclwrite.ParseConfig(src, "<stdin>", hcl.InitialPos); diags.HasErrors() {
+			policy.WriteDiagnostics(c.ui.err, map[string]*hcl.File{"<stdin>": {Bytes: src}}, diags)
+			return 1
+		}
+		fmt.Fprint(c.ui.out, string(hclwrite.Format(src)))
+		return 0
 	}
 	code := 0
 	for _, path := range fs.Args() {
@@ -165,6 +227,11 @@ func (c *fmtCommand) Run(args []string) int {
 		}
 		out := hclwrite.Format(src)
 		if bytes.Equal(out, src) {
+			continue
+		}
+		if *diff {
+			fmt.Fprint(c.ui.out, unifiedDiff(path, src, out))
+			code = 1
 			continue
 		}
 		if *check {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -154,5 +155,46 @@ func TestImportCommand(t *testing.T) {
 	_, bad := testUI()
 	if code := (&importCommand{ui: bad}).Run([]string{"--node", "nofile"}); code != 1 {
 		t.Errorf("--node without NAME=FILE: exit %d", code)
+	}
+}
+
+// TestFmtDiffStdinAndValidateJSON: fmt -diff prints a unified diff and
+// changes nothing, fmt - formats standard input, validate -json reports
+// each file with its diagnostics' positions.
+func TestFmtDiffStdinAndValidateJSON(t *testing.T) {
+	src := "site \"x\" {\nplugin_user=\"vigil\"\n}\n"
+	path := filepath.Join(t.TempDir(), "f.hcl")
+	os.WriteFile(path, []byte(src), 0o644)
+	rec, u := testUI()
+	if code := run([]string{"fmt", "-diff", path}, u); code != 1 {
+		t.Errorf("fmt -diff on an unformatted file: exit %d", code)
+	}
+	want := "--- " + path + "\n+++ " + path + " (formatted)\n@@ -1,3 +1,3 @@\n site \"x\" {\n-plugin_user=\"vigil\"\n+  plugin_user = \"vigil\"\n }\n"
+	if got := rec.OutputWriter.String(); got != want {
+		t.Errorf("fmt -diff:\n%s\nwant:\n%s", got, want)
+	}
+	if b, _ := os.ReadFile(path); string(b) != src {
+		t.Error("fmt -diff changed the file")
+	}
+
+	rec, u = testUI()
+	u.in = strings.NewReader(src)
+	if code := run([]string{"fmt", "-"}, u); code != 0 || rec.OutputWriter.String() != "site \"x\" {\n  plugin_user = \"vigil\"\n}\n" {
+		t.Errorf("fmt -: exit %d, %q", code, rec.OutputWriter.String())
+	}
+
+	rec, u = testUI()
+	code := run([]string{"validate", "-json", "../../core/policy/testdata/bad/vrid-range.hcl"}, u)
+	var got struct {
+		File        string
+		Valid       bool
+		Diagnostics []struct {
+			Severity, Summary string
+			Line, Column      int
+		}
+	}
+	if err := json.Unmarshal(rec.OutputWriter.Bytes(), &got); err != nil || code != 1 || got.Valid || len(got.Diagnostics) == 0 ||
+		got.Diagnostics[0].Severity != "error" || got.Diagnostics[0].Line == 0 {
+		t.Errorf("validate -json: exit %d, %v, %+v\n%s", code, err, got, rec.OutputWriter.String())
 	}
 }
