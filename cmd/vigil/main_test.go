@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"strings"
 	"testing"
 )
@@ -30,5 +31,26 @@ func TestDispatch(t *testing.T) {
 		if code != tc.code || !strings.Contains(rec.OutputWriter.String(), tc.out) || !strings.Contains(rec.ErrorWriter.String(), tc.errs) {
 			t.Errorf("vigil %q: exit %d, want %d\nstdout: %s\nstderr: %s", tc.args, code, tc.code, rec.OutputWriter.String(), rec.ErrorWriter.String())
 		}
+	}
+}
+
+// TestHelpNamesEveryFlag: each command's help mentions every flag it
+// accepts.
+func TestHelpNamesEveryFlag(t *testing.T) {
+	var made []*flag.FlagSet
+	madeFlagSets = &made
+	defer func() { madeFlagSets = nil }()
+	_, u := testUI()
+	for name, c := range commands(u) {
+		made = made[:0]
+		run([]string{name, "--no-such-flag-for-the-test"}, u)
+		if len(made) == 0 {
+			continue // takes no flags (plugin)
+		}
+		made[len(made)-1].VisitAll(func(f *flag.Flag) {
+			if !strings.Contains(c.Help(), "-"+f.Name) {
+				t.Errorf("vigil %s -h does not mention -%s", name, f.Name)
+			}
+		})
 	}
 }

@@ -29,9 +29,16 @@ func loadOptions(checkUsers bool) policy.Options {
 	return o
 }
 
+// madeFlagSets, when not nil, collects every flag set a command makes (a
+// test checks each command's help names all of its flags).
+var madeFlagSets *[]*flag.FlagSet
+
 func flagSet(name string, u *ui) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(u.err)
+	if madeFlagSets != nil {
+		*madeFlagSets = append(*madeFlagSets, fs)
+	}
 	return fs
 }
 
