@@ -192,8 +192,12 @@ func (e *Engine) apply(now time.Time, cfg *policy.Config) error {
 		started = append(started, in)
 	}
 	e.vips.commit() // the new instances' VIPs are on record before any is added
+	// Each instance starts now, not when this apply began: opening sockets
+	// and reading addresses for many instances can take longer than a
+	// master-down interval, and a backup's timer must run from when it can
+	// hear adverts.
 	for _, in := range started {
-		in.start(now)
+		in.start(e.now())
 	}
 	e.order = order
 	if len(errs) > 0 {

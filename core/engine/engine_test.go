@@ -408,3 +408,61 @@ func TestStatusCountsWhatMetricsReport(t *testing.T) {
 		t.Errorf("after a master's stop: %v", st[0].Counters)
 	}
 }
+
+// TestSlowStartDoesNotExpireBackups: a start-up that takes longer than a
+// backup's master-down interval (many instances, each opening sockets and
+// reading addresses) must not make the backups it started first, or last,
+// take over: an instance's timer runs from when it can hear adverts, not
+// from when the start-up began. Before, every instance's deadline counted
+// from the start of the whole apply, and a backup of a site with a live
+// master took over the moment the loop was free.
+func TestSlowStartDoesNotExpireBackups(t *testing.T) {
+	r := newRig(t, newFakeAddrs())
+	r.wire.openDelay = map[uint8]time.Duration{1: 400 * time.Millisecond} // VI_1 opens slowly
+	stop := make(chan struct{})
+	defer close(stop)
+	master := func(vrid uint8) {
+		// A master at 200 adverts every 20 ms, from before the start.
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			r.wire.mu.Lock()
+			_, listening := r.wire.handlers[fmt.Sprintf("eth0/%d", vrid)]
+			r.wire.mu.Unlock()
+			if listening {
+				r.wire.inject(t, "eth0", vrrp.Advert{Version: vrrp.V3, VRID: vrid, Priority: 200, Interval: 100 * time.Millisecond,
+					Addrs: []netip.Addr{netip.MustParseAddr(fmt.Sprintf("192.0.2.%d", 100+vrid))}}, "192.0.2.200")
+			}
+		}
+	}
+	go master(1)
+	go master(2)
+	if err := r.e.Apply(config(t, `
+instance "VI_1" {
+  vrid            = 1
+  version         = 3
+  advert_interval = "100ms"
+  vips            = ["192.0.2.101/24"]
+  priority        = { n1 = 100 }
+}
+
+instance "VI_2" {
+  vrid            = 2
+  version         = 3
+  advert_interval = "100ms"
+  vips            = ["192.0.2.102/24"]
+  priority        = { n1 = 100 }
+}
+`)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	for _, name := range []string{"VI_1", "VI_2"} {
+		if tr := r.transitionsOf(name); len(tr) != 1 || r.state(name) != "BACKUP" {
+			t.Errorf("%s: %v, now %s; a live master at higher priority: it must stay BACKUP", name, tr, r.state(name))
+		}
+	}
+}

@@ -29,6 +29,9 @@ type fakeWire struct {
 	handlers map[string]transport.Handler // ifname/vrid
 	sent     map[uint8][]uint8            // vrid -> priorities sent
 	open     int
+	// openDelay, when set, is how long opening each VRID's channel takes
+	// (a start-up that opens many sockets and reads many addresses).
+	openDelay map[uint8]time.Duration
 }
 
 func newFakeWire(src string) *fakeWire {
@@ -42,6 +45,10 @@ type fakeChannel struct {
 }
 
 func (w *fakeWire) Open(ifname string, v6 bool, src netip.Addr, vrid uint8, h transport.Handler) (Channel, error) {
+	w.mu.Lock()
+	d := w.openDelay[vrid]
+	w.mu.Unlock()
+	time.Sleep(d)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	k := fmt.Sprintf("%s/%d", ifname, vrid)
@@ -83,7 +90,8 @@ func (w *fakeWire) inject(t *testing.T, ifname string, adv vrrp.Advert, src stri
 	h := w.handlers[fmt.Sprintf("%s/%d", ifname, adv.VRID)]
 	w.mu.Unlock()
 	if h == nil {
-		t.Fatalf("no instance listens for VRID %d on %s", adv.VRID, ifname)
+		t.Errorf("no instance listens for VRID %d on %s", adv.VRID, ifname)
+		return
 	}
 	h(transport.Packet{Data: b, Src: from, Dst: vrrp.GroupV4, TTL: 255, At: time.Now()})
 }
