@@ -78,6 +78,7 @@ fuzz:
 	$(GO) test ./core/vrrp/ -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./core/fsm/ -run '^$$' -fuzz '^FuzzMachine$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./core/policy/ -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./core/kaimport/ -run '^$$' -fuzz '^FuzzImport$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf $(BIN)

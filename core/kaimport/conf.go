@@ -6,11 +6,20 @@
 package kaimport
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 )
+
+// maxConfBytes bounds one configuration file (keepalived's are kilobytes).
+const maxConfBytes = 4 << 20
+
+// maxNesting bounds how deep blocks nest (keepalived's go three deep).
+const maxNesting = 32
 
 // Stmt is one keepalived statement: a keyword, its arguments, and the
 // block that follows it, if any.
@@ -42,9 +51,15 @@ func parseFile(path string, depth int) ([]*Stmt, error) {
 	if depth > 8 {
 		return nil, fmt.Errorf("%s: includes nested too deep", path)
 	}
-	src, err := os.ReadFile(path)
+	src, err := readRegular(path, maxConfBytes)
 	if err != nil {
 		return nil, err
+	}
+	if len(src) > maxConfBytes {
+		return nil, fmt.Errorf("%s: %d bytes; a keepalived configuration this large is not one (at most %d)", path, len(src), maxConfBytes)
+	}
+	if !utf8.Valid(src) || bytes.IndexByte(src, 0) >= 0 {
+		return nil, fmt.Errorf("%s: not a keepalived configuration (binary data)", path)
 	}
 	type tok struct {
 		text string
@@ -58,8 +73,12 @@ func parseFile(path string, depth int) ([]*Stmt, error) {
 		toks = append(toks, tok{"\n", i + 1})
 	}
 	pos := 0
-	var block func(inBlock bool) ([]*Stmt, error)
-	block = func(inBlock bool) ([]*Stmt, error) {
+	var block func(nesting int) ([]*Stmt, error)
+	block = func(nesting int) ([]*Stmt, error) {
+		inBlock := nesting > 0
+		if nesting > maxNesting {
+			return nil, fmt.Errorf("%s: blocks nested deeper than %d", path, maxNesting)
+		}
 		var out []*Stmt
 		var cur *Stmt
 		for pos < len(toks) {
@@ -77,7 +96,7 @@ func parseFile(path string, depth int) ([]*Stmt, error) {
 					}
 					cur = out[len(out)-1]
 				}
-				b, err := block(true)
+				b, err := block(nesting + 1)
 				if err != nil {
 					return nil, err
 				}
@@ -93,6 +112,9 @@ func parseFile(path string, depth int) ([]*Stmt, error) {
 					cur = &Stmt{Key: t.text, File: path, Line: t.line}
 					if t.text == "include" {
 						cur = nil
+						if pos >= len(toks) || toks[pos].text == "\n" {
+							return nil, fmt.Errorf("%s:%d: include names no file", path, t.line)
+						}
 						pattern := toks[pos].text
 						pos++
 						if !filepath.IsAbs(pattern) {
@@ -119,7 +141,7 @@ func parseFile(path string, depth int) ([]*Stmt, error) {
 		}
 		return out, nil
 	}
-	return block(false)
+	return block(0)
 }
 
 // words splits a line into keepalived's tokens: comments start with # or
@@ -159,4 +181,23 @@ func words(line string) []string {
 	}
 	flush()
 	return out
+}
+
+// readRegular reads a regular file of at most limit bytes (one more, to
+// tell a file that is too long): a configuration or script path that names
+// a device, a FIFO or /proc would otherwise hang or exhaust the import.
+func readRegular(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	return io.ReadAll(io.LimitReader(f, limit+1))
 }

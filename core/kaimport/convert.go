@@ -2,7 +2,6 @@ package kaimport
 
 import (
 	"fmt"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -31,6 +30,7 @@ type script struct {
 	name, command      string
 	interval, timeout  string
 	weight, rise, fall *int
+	user               string
 	at                 string
 }
 
@@ -43,6 +43,8 @@ type instance struct {
 	authType, authPass                string
 	vips, excluded                    []vip
 	tracks, trackIfs                  []string
+	trackWeights                      map[string]int // track_script overrides
+	trackAt                           map[string]string
 	trackIfWeights                    map[string]int
 	unicastSrc                        string
 	unicastPeers                      []string
@@ -54,16 +56,19 @@ type nodeConf struct {
 	name      string
 	routerID  string
 	global    map[string][]string
+	globalAt  map[string]string // where each global_defs keyword was
 	emails    []string
 	scripts   map[string]*script
 	instances []*instance
 	groups    map[string][]string
-	order     []string // groups in file order
+	groupMail map[string]bool // sync groups with smtp_alert
+	order     []string        // groups in file order
 }
 
 type converter struct {
 	warnings        []Warning
-	needsRootAction bool // an nginx-action was written: it starts nginx as root
+	needsRootAction bool            // an nginx-action was written: it starts nginx as root
+	execScripts     []*script       // scripts written as exec checks
 }
 
 func (c *converter) warn(s *Stmt, format string, args ...any) {
@@ -90,12 +95,41 @@ func seconds(v string) string {
 	return fmt.Sprintf("%dms", int(f*1000+0.5))
 }
 
+// conditional resolves keepalived's "@id keyword ..." lines, which apply
+// only on the node whose config id is id ("@^id": everywhere else), for
+// the node id; without a node name they cannot be resolved and are left
+// out with a warning.
+func (c *converter) conditional(stmts []*Stmt, id string) []*Stmt {
+	var out []*Stmt
+	for _, s := range stmts {
+		if strings.HasPrefix(s.Key, "@") && len(s.Key) > 1 {
+			want, negate := s.Key[1:], false
+			if strings.HasPrefix(want, "^") {
+				want, negate = want[1:], true
+			}
+			if id == "" {
+				c.warn(s, "%s applies only on node %q: not imported in a per-node file (import with --node NAME=FILE to resolve it)", s.Key, want)
+				continue
+			}
+			if (want == id) == negate || len(s.Args) == 0 {
+				continue
+			}
+			s = &Stmt{Key: s.Args[0], Args: s.Args[1:], Block: s.Block, File: s.File, Line: s.Line}
+		}
+		s.Block = c.conditional(s.Block, id)
+		out = append(out, s)
+	}
+	return out
+}
+
 func (c *converter) read(n Node) (*nodeConf, error) {
 	stmts, err := Parse(n.Path)
 	if err != nil {
 		return nil, err
 	}
-	nc := &nodeConf{name: n.Name, global: map[string][]string{}, scripts: map[string]*script{}, groups: map[string][]string{}}
+	stmts = c.conditional(stmts, n.Name)
+	nc := &nodeConf{name: n.Name, global: map[string][]string{}, globalAt: map[string]string{}, scripts: map[string]*script{},
+		groups: map[string][]string{}, groupMail: map[string]bool{}}
 	for _, s := range stmts {
 		switch s.Key {
 		case "global_defs":
@@ -104,14 +138,23 @@ func (c *converter) read(n Node) (*nodeConf, error) {
 				case "router_id":
 					nc.routerID = g.Arg(0)
 				case "notification_email":
+					nc.globalAt[g.Key] = g.String()
 					for _, e := range g.Block {
 						nc.emails = append(nc.emails, e.Key)
 					}
 				case "vrrp_version", "vrrp_garp_master_delay", "vrrp_garp_master_repeat", "vrrp_garp_master_refresh", "vrrp_garp_interval",
 					"vrrp_gna_interval", "vrrp_startup_delay", "notification_email_from", "smtp_server", "smtp_connect_timeout", "script_user":
 					nc.global[g.Key] = g.Args
-				case "vrrp_skip_check_adv_addr", "enable_script_security", "vrrp_strict", "max_auto_priority":
+					nc.globalAt[g.Key] = g.String()
+				case "vrrp_skip_check_adv_addr", "enable_script_security", "smtp_alert", "vrrp_strict", "max_auto_priority":
 					nc.global[g.Key] = []string{"on"}
+					nc.globalAt[g.Key] = g.String()
+					switch g.Key {
+					case "vrrp_strict":
+						c.warn(g, "vrrp_strict is not imported: Vigil has no strict mode yet; it already refuses adverts with the wrong TTL, version, type or checksum, but does not add keepalived's firewall rules for non-owner masters (accept mode) nor refuse unicast or v3 authentication")
+					case "max_auto_priority":
+						c.warn(g, "max_auto_priority is not imported: Vigil does not raise its scheduling priority; its takeover timing does not depend on it (docs/benchmarks.md)")
+					}
 				default:
 					c.warn(g, "global_defs %s is not imported (no Vigil equivalent)", g.Key)
 				}
@@ -136,25 +179,43 @@ func (c *converter) read(n Node) (*nodeConf, error) {
 					v := atoi(o, c, o.Arg(0))
 					sc.fall = &v
 				case "user":
-					c.warn(o, "vrrp_script user is not imported: Vigil runs checks as the site's plugin_user")
+					sc.user = o.Arg(0)
 				default:
 					c.warn(o, "vrrp_script %s is not imported", o.Key)
 				}
 			}
-			nc.scripts[sc.name] = sc
+			if sc.command == "" {
+				c.warn(s, "vrrp_script %s is refused: it has no script line this node uses, and a check without a command would always pass", sc.name)
+				sc = nil
+			}
+			if sc != nil {
+				nc.scripts[sc.name] = sc
+			}
 		case "vrrp_instance":
 			nc.instances = append(nc.instances, c.instance(s))
 		case "vrrp_sync_group":
+			name := s.Arg(0)
 			for _, o := range s.Block {
-				if o.Key == "group" {
+				switch o.Key {
+				case "group":
 					for _, m := range o.Block {
-						nc.groups[s.Arg(0)] = append(nc.groups[s.Arg(0)], m.Key)
+						nc.groups[name] = append(nc.groups[name], append([]string{m.Key}, m.Args...)...)
 					}
-				} else if o.Key != "smtp_alert" {
+				case "smtp_alert":
+					nc.groupMail[name] = true
+				case "notify_master", "notify_backup", "notify_fault", "notify_stop", "notify", "global_tracking", "sync_group_tracking_weight",
+					"track_interface", "track_script", "track_file", "track_process", "track_bfd":
 					c.warn(o, "vrrp_sync_group %s is not imported", o.Key)
+				default:
+					// keepalived also takes the members without group { }.
+					nc.groups[name] = append(nc.groups[name], append([]string{o.Key}, o.Args...)...)
 				}
 			}
-			nc.order = append(nc.order, s.Arg(0))
+			if len(nc.groups[name]) == 0 {
+				c.warn(s, "vrrp_sync_group %s has no members: not imported", name)
+				continue
+			}
+			nc.order = append(nc.order, name)
 		case "virtual_server", "virtual_server_group":
 			c.warn(s, "%s (LVS) is not imported: Vigil does VRRP only", s.Key)
 		default:
@@ -165,21 +226,34 @@ func (c *converter) read(n Node) (*nodeConf, error) {
 }
 
 func (c *converter) instance(s *Stmt) *instance {
-	in := &instance{name: s.Arg(0), prio: 100, at: s.String(), trackIfWeights: map[string]int{}}
+	in := &instance{name: s.Arg(0), prio: 100, at: s.String(), trackIfWeights: map[string]int{}, trackWeights: map[string]int{}, trackAt: map[string]string{}}
 	vips := func(b []*Stmt) []vip {
 		var out []vip
 		for _, v := range b {
 			x := vip{addr: v.Key}
-			for i := 0; i+1 < len(v.Args); i += 2 {
-				switch v.Args[i] {
+			for i := 0; i < len(v.Args); i++ {
+				opt, val := v.Args[i], ""
+				switch opt {
+				case "no_track":
+					c.warn(v, "virtual_ipaddress %s no_track: not imported; Vigil does not watch the interfaces of an instance's addresses (only track_interface), so nothing changes", v.Key)
+					continue
+				case "dev", "label", "scope", "brd", "broadcast", "metric", "preferred_lft", "track_group":
+					if i+1 < len(v.Args) {
+						val = v.Args[i+1]
+						i++
+					}
+				}
+				switch opt {
 				case "dev":
-					x.dev = v.Args[i+1]
+					x.dev = val
 				case "label":
-					x.label = v.Args[i+1]
+					x.label = val
 				case "scope":
-					x.scope = v.Args[i+1]
+					x.scope = val
+				case "brd", "broadcast":
+					c.warn(v, "virtual_ipaddress %s brd %s is not imported: Vigil adds addresses without a broadcast address", v.Key, val)
 				default:
-					c.warn(v, "virtual_ipaddress option %s is not imported", v.Args[i])
+					c.warn(v, "virtual_ipaddress %s option %s is not imported", v.Key, opt)
 				}
 			}
 			if !strings.Contains(x.addr, "/") {
@@ -229,8 +303,9 @@ func (c *converter) instance(s *Stmt) *instance {
 		case "track_script":
 			for _, t := range o.Block {
 				in.tracks = append(in.tracks, t.Key)
+				in.trackAt[t.Key] = t.String()
 				if t.Arg(0) == "weight" {
-					c.warn(t, "track_script %s weight %s is not imported: Vigil's weight is the check's (vrrp_script weight)", t.Key, t.Arg(1))
+					in.trackWeights[t.Key] = atoi(t, c, t.Arg(1))
 				}
 			}
 		case "track_interface":
@@ -277,7 +352,7 @@ var (
 func (c *converter) checkBlock(body *hclwrite.Body, sc *script) {
 	text := sc.command
 	if f := strings.Fields(sc.command); len(f) > 0 {
-		if b, err := os.ReadFile(f[0]); err == nil {
+		if b, err := readRegular(f[0], 64<<10); err == nil {
 			text += "\n" + string(b)
 		}
 	}
@@ -307,6 +382,7 @@ func (c *converter) checkBlock(body *hclwrite.Body, sc *script) {
 		blk.SetAttributeValue("fall", cty.NumberIntVal(int64(*sc.fall)))
 	}
 	if !nginx {
+		c.execScripts = append(c.execScripts, sc)
 		blk.AppendNewline()
 		cfg := blk.AppendNewBlock("config", nil).Body()
 		cfg.SetAttributeValue("command", cty.ListVal([]cty.Value{cty.StringVal("/bin/sh"), cty.StringVal("-c"), cty.StringVal(sc.command)}))

@@ -19,7 +19,13 @@ import (
 func Convert(nodes []Node) ([]byte, []Warning, error) {
 	c := &converter{}
 	var confs []*nodeConf
+	seen := map[string]string{}
 	for _, n := range nodes {
+		abs, _ := filepath.Abs(n.Path)
+		if prev, dup := seen[abs]; dup {
+			return nil, nil, fmt.Errorf("%s is given for node %q and node %q: each node needs its own configuration", n.Path, prev, n.Name)
+		}
+		seen[abs] = n.Name
 		nc, err := c.read(n)
 		if err != nil {
 			return nil, nil, err
@@ -38,8 +44,8 @@ func Convert(nodes []Node) ([]byte, []Warning, error) {
 	if site {
 		c.emitNodes(body, confs)
 	}
-	usedScripts := c.emitInstances(body, confs, site)
-	emitSyncGroups(body, first)
+	usedScripts := c.emitInstances(body, confs, site, mail)
+	emitSyncGroups(body, first, mail)
 	c.emitChecks(body, confs, usedScripts)
 	c.emitTail(body, first, mail)
 	return append(bytes.TrimRight(hclwrite.Format(f.Bytes()), "\n"), '\n'), c.warnings, nil
@@ -82,11 +88,29 @@ func (c *converter) emitSite(body *hclwrite.Body, first *nodeConf, site bool) (m
 	if !site && first.routerID != "" {
 		sb.SetAttributeValue("router_id", cty.StringVal(first.routerID))
 	}
-	mail = len(first.emails) > 0 && len(g["smtp_server"]) > 0 && slices.ContainsFunc(first.instances, func(in *instance) bool { return in.smtpAlert })
-	if mail {
+	// Mail goes exactly where keepalived sends it: every instance with a
+	// global smtp_alert, else the instances and sync groups that have one.
+	_, global := g["smtp_alert"]
+	wanted := global || len(first.groupMail) > 0 || slices.ContainsFunc(first.instances, func(in *instance) bool { return in.smtpAlert })
+	mail = wanted && len(first.emails) > 0 && len(g["smtp_server"]) > 0
+	switch {
+	case mail && global:
 		sb.SetAttributeValue("notify", cty.ListVal([]cty.Value{cty.StringVal("mail")}))
+	case wanted && !mail:
+		at := first.globalAt["smtp_alert"]
+		for _, in := range first.instances {
+			if at == "" && in.smtpAlert {
+				at = in.at
+			}
+		}
+		c.warnings = append(c.warnings, Warning{At: at, Msg: "smtp_alert is set but notification_email or smtp_server is missing: keepalived sends no mail, and no notifier is imported"})
+	case !wanted && (len(first.emails) > 0 || len(g["smtp_server"]) > 0):
+		at := first.globalAt["smtp_server"]
+		if at == "" {
+			at = first.globalAt["notification_email"]
+		}
+		c.warnings = append(c.warnings, Warning{At: at, Msg: "notification_email / smtp_server are not imported: no instance or sync group has smtp_alert, so keepalived sends no VRRP mail either"})
 	}
-
 	return mail
 }
 
@@ -96,11 +120,17 @@ func (c *converter) emitNodes(body *hclwrite.Body, confs []*nodeConf) {
 		nb := body.AppendNewBlock("node", []string{nc.name}).Body()
 		body.AppendNewline()
 		ifaces := map[string]bool{}
-		src := ""
+		src, srcAt := "", ""
 		for _, in := range nc.instances {
 			ifaces[in.iface] = true
-			if in.unicastSrc != "" {
-				src = in.unicastSrc
+			switch {
+			case in.unicastSrc == "" || in.unicastSrc == src:
+			case src == "":
+				src, srcAt = in.unicastSrc, in.at
+			default:
+				// Vigil has one address per node; an instance that sent
+				// from another would now send from this one.
+				c.warnings = append(c.warnings, Warning{At: in.at, Msg: fmt.Sprintf("%s sends from unicast_src_ip %s, but %s (%s) sends from %s: a Vigil node has one address, so the node's address is %s and %s's adverts now come from it; its peers must accept that address", in.name, in.unicastSrc, "the first instance", srcAt, src, src, in.name)})
 			}
 		}
 		if len(ifaces) == 1 {
@@ -119,7 +149,7 @@ func (c *converter) emitNodes(body *hclwrite.Body, confs []*nodeConf) {
 
 // emitInstances writes the instances, in the first file's order, then any
 // only others have, and returns the scripts they track.
-func (c *converter) emitInstances(body *hclwrite.Body, confs []*nodeConf, site bool) (usedScripts map[string]bool) {
+func (c *converter) emitInstances(body *hclwrite.Body, confs []*nodeConf, site, mail bool) (usedScripts map[string]trackedScript) {
 	var names []string
 	byNode := map[string]map[string]*instance{}
 	for _, nc := range confs {
@@ -131,15 +161,38 @@ func (c *converter) emitInstances(body *hclwrite.Body, confs []*nodeConf, site b
 			}
 		}
 	}
-	usedScripts = map[string]bool{}
+	usedScripts = map[string]trackedScript{}
+	_, globalMail := confs[0].global["smtp_alert"]
 	for _, name := range names {
-		c.emitInstance(body, confs, byNode, name, site, usedScripts)
+		c.emitInstance(body, confs, byNode, name, site, mail && !globalMail, usedScripts)
 	}
 	return usedScripts
 }
 
+// trackedScript is a check the import writes: a vrrp_script, with the
+// weight a track_script override gave it (nil: the script's own).
+type trackedScript struct {
+	script string
+	weight *int
+	at     string // where an instance tracks it
+}
+
+// checkName is the check an instance's track of script becomes: the
+// script's name, or, when the instance overrides the script's weight,
+// a check of its own with that weight ("chk_w10", "chk_wm10").
+func checkName(script string, override *int, scripts map[string]*script) string {
+	if override == nil {
+		return script
+	}
+	if sc := scripts[script]; sc != nil && sc.weight != nil && *sc.weight == *override {
+		return script
+	}
+	w := fmt.Sprint(*override)
+	return script + "_w" + strings.Replace(w, "-", "m", 1)
+}
+
 // emitInstance writes one instance, merged from every file that has it.
-func (c *converter) emitInstance(body *hclwrite.Body, confs []*nodeConf, byNode map[string]map[string]*instance, name string, site bool, usedScripts map[string]bool) {
+func (c *converter) emitInstance(body *hclwrite.Body, confs []*nodeConf, byNode map[string]map[string]*instance, name string, site, mail bool, usedScripts map[string]trackedScript) {
 	var ref *instance
 	prios := map[string]int{}
 	var order []string
@@ -166,8 +219,8 @@ func (c *converter) emitInstance(body *hclwrite.Body, confs []*nodeConf, byNode 
 	if ref.advert != "" {
 		ib.SetAttributeValue("advert_interval", cty.StringVal(ref.advert))
 	}
-	vipBlocks := c.vips(ib, "vips", ref.vips)
-	c.vips(ib, "excluded_vips", ref.excluded)
+	vipBlocks := c.vips(ib, "vips", ref.vips, ref.at)
+	c.vips(ib, "excluded_vips", ref.excluded, ref.at)
 	if site {
 		// One line, as people write it: { lb01 = 100, lb02 = 60 }.
 		toks := hclwrite.Tokens{{Type: hclsyntax.TokenOBrace, Bytes: []byte("{")}}
@@ -201,10 +254,22 @@ func (c *converter) emitInstance(body *hclwrite.Body, confs []*nodeConf, byNode 
 		}
 	}
 	if len(ref.tracks) > 0 {
-		ib.SetAttributeValue("track", strList(ref.tracks))
+		var names []string
 		for _, t := range ref.tracks {
-			usedScripts[t] = true
+			var override *int
+			if w, ok := ref.trackWeights[t]; ok {
+				override = &w
+			}
+			n := checkName(t, override, confs[0].scripts)
+			names = append(names, n)
+			if _, done := usedScripts[n]; !done {
+				usedScripts[n] = trackedScript{script: t, weight: override, at: ref.trackAt[t]}
+			}
 		}
+		ib.SetAttributeValue("track", strList(names))
+	}
+	if mail && ref.smtpAlert {
+		ib.SetAttributeValue("notify", cty.ListVal([]cty.Value{cty.StringVal("mail")}))
 	}
 	if ref.garpDelay != "" {
 		ib.SetAttributeValue("garp_master_delay", cty.StringVal(ref.garpDelay))
@@ -245,37 +310,50 @@ func (c *converter) emitInstance(body *hclwrite.Body, confs []*nodeConf, byNode 
 }
 
 // emitSyncGroups writes the first file's sync groups.
-func emitSyncGroups(body *hclwrite.Body, first *nodeConf) {
+func emitSyncGroups(body *hclwrite.Body, first *nodeConf, mail bool) {
+	_, globalMail := first.global["smtp_alert"]
 	for _, gname := range first.order {
 		gb := body.AppendNewBlock("sync_group", []string{gname}).Body()
 		body.AppendNewline()
 		gb.SetAttributeValue("instances", strList(first.groups[gname]))
+		if mail && !globalMail && first.groupMail[gname] {
+			gb.SetAttributeValue("notify", cty.ListVal([]cty.Value{cty.StringVal("mail")}))
+		}
 	}
 }
 
 // emitChecks writes a check for every script an instance tracks, from the
 // first node that has it.
-func (c *converter) emitChecks(body *hclwrite.Body, confs []*nodeConf, usedScripts map[string]bool) {
-	first := confs[0]
-	var scripts []string
+func (c *converter) emitChecks(body *hclwrite.Body, confs []*nodeConf, usedScripts map[string]trackedScript) {
+	var names []string
 	for n := range usedScripts {
-		scripts = append(scripts, n)
+		names = append(names, n)
 	}
-	slices.Sort(scripts)
-	for _, n := range scripts {
+	slices.Sort(names)
+	for _, n := range names {
+		ts := usedScripts[n]
 		var sc *script
 		for _, nc := range confs {
-			if s := nc.scripts[n]; s != nil {
+			if s := nc.scripts[ts.script]; s != nil {
 				if sc == nil {
 					sc = s
 				} else if s.command != sc.command || s.interval != sc.interval {
-					c.warnings = append(c.warnings, Warning{At: s.at, Msg: fmt.Sprintf("vrrp_script %s differs from %s's; imported from the first", n, sc.at)})
+					c.warnings = append(c.warnings, Warning{At: s.at, Msg: fmt.Sprintf("vrrp_script %s differs from %s's; imported from the first", ts.script, sc.at)})
 				}
 			}
 		}
 		if sc == nil {
-			c.warnings = append(c.warnings, Warning{At: first.name, Msg: fmt.Sprintf("track_script %s names no vrrp_script", n)})
+			c.warnings = append(c.warnings, Warning{At: ts.at, Msg: fmt.Sprintf("track_script %s names no vrrp_script this node uses: the instance's track refers to a check that does not exist, and the policy will not validate until one is written", ts.script)})
 			continue
+		}
+		if ts.weight != nil {
+			w := *ts.weight
+			own := *sc
+			own.name, own.weight = n, &w
+			if n != sc.name {
+				c.warnings = append(c.warnings, Warning{At: ts.at, Msg: fmt.Sprintf("track_script %s weight %d: imported as check %s, the same script with that weight (Vigil's weights belong to checks)", ts.script, w, n)})
+			}
+			sc = &own
 		}
 		c.checkBlock(body, sc)
 	}
@@ -303,9 +381,7 @@ func (c *converter) emitTail(body *hclwrite.Body, first *nodeConf, mail bool) {
 		cfg.SetAttributeValue("from", cty.StringVal(from))
 		cfg.SetAttributeValue("to", strList(first.emails))
 	}
-	if v := g["script_user"]; len(v) > 0 {
-		sb.SetAttributeValue("plugin_user", cty.StringVal(v[0]))
-	}
+	c.scriptUser(body, sb, first)
 	if c.needsRootAction {
 		pb := body.AppendNewBlock("plugin", []string{"nginx-action"}).Body()
 		body.AppendNewline()
@@ -324,6 +400,9 @@ func intVal(s string) cty.Value {
 }
 
 func strList(ss []string) cty.Value {
+	if len(ss) == 0 {
+		return cty.ListValEmpty(cty.String)
+	}
 	vs := make([]cty.Value, len(ss))
 	for i, s := range ss {
 		vs[i] = cty.StringVal(s)
@@ -347,7 +426,7 @@ func (c *converter) nodeIfaces(confs []*nodeConf, iface string) bool {
 // vips writes plain addresses as a list attribute; addresses with a
 // device, label or scope are returned, to be written as vip blocks after
 // the instance's attributes.
-func (c *converter) vips(b *hclwrite.Body, attr string, vs []vip) (blocks []vip) {
+func (c *converter) vips(b *hclwrite.Body, attr string, vs []vip, at string) (blocks []vip) {
 	if len(vs) == 0 {
 		return nil
 	}
@@ -359,7 +438,7 @@ func (c *converter) vips(b *hclwrite.Body, attr string, vs []vip) (blocks []vip)
 		return vs
 	}
 	if !plain {
-		c.warnings = append(c.warnings, Warning{At: attr, Msg: "virtual_ipaddress_excluded options (dev, label, scope) are not imported"})
+		c.warnings = append(c.warnings, Warning{At: at, Msg: "virtual_ipaddress_excluded options (dev, label, scope) are not imported: the excluded addresses go on the instance's interface, unlabelled"})
 	}
 	var addrs []string
 	for _, v := range vs {
@@ -404,4 +483,48 @@ func NodeName(path string) string {
 		return id
 	}
 	return strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+}
+
+// scriptUser carries keepalived's rule for who runs scripts: a vrrp_script's
+// user, else global script_user, else root. The exec checks run as that
+// user (the built-in exec plugin's user); the site's plugin_user stays for
+// the other plugins.
+func (c *converter) scriptUser(body, site *hclwrite.Body, first *nodeConf) {
+	global := "root"
+	if v := first.global["script_user"]; len(v) > 0 {
+		global = v[0]
+	}
+	users := map[string]bool{}
+	var at string
+	for _, sc := range c.execScripts {
+		u := global
+		if sc.user != "" {
+			u = sc.user
+		}
+		users[u] = true
+		at = sc.at
+	}
+	if len(users) == 0 {
+		if global != "root" {
+			site.SetAttributeValue("plugin_user", cty.StringVal(global))
+		}
+		return
+	}
+	var user string
+	for u := range users {
+		user = u
+	}
+	if len(users) > 1 {
+		c.warnings = append(c.warnings, Warning{At: at, Msg: "vrrp_scripts run as different users in keepalived; Vigil runs every exec check as one user: imported as " + user + ", check the others can run as it"})
+	}
+	if user == "root" {
+		msg := "keepalived runs these scripts as root (no script_user): imported with the exec plugin as root, which needs the agent to run as root (docs/operating.md); set plugin \"exec\" { user = ... } to an unprivileged user if the scripts allow"
+		if _, secure := first.global["enable_script_security"]; secure {
+			msg += "; enable_script_security is not imported, Vigil checks plugin binaries, not the scripts they run"
+		}
+		c.warnings = append(c.warnings, Warning{At: at, Msg: msg})
+	}
+	pb := body.AppendNewBlock("plugin", []string{"exec"}).Body()
+	body.AppendNewline()
+	pb.SetAttributeValue("user", cty.StringVal(user))
 }

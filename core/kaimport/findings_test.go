@@ -1,0 +1,171 @@
+package kaimport_test
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/vigil-ha/vigil/core/kaimport"
+	"github.com/vigil-ha/vigil/core/policy"
+	"github.com/vigil-ha/vigil/plugins/builtin"
+)
+
+// importText converts keepalived texts, one per node name ("" for a
+// per-node file), and returns the policy, its warnings joined, and the
+// error.
+func importText(t *testing.T, confs map[string]string) (string, string, error) {
+	t.Helper()
+	dir := t.TempDir()
+	var nodes []kaimport.Node
+	for _, name := range []string{"", "lb01", "lb02", "lb03"} {
+		src, ok := confs[name]
+		if !ok {
+			continue
+		}
+		p := filepath.Join(dir, name+"keepalived.conf")
+		os.WriteFile(p, []byte(src), 0o644)
+		nodes = append(nodes, kaimport.Node{Name: name, Path: p})
+	}
+	out, warnings, err := kaimport.Convert(nodes)
+	var ws []string
+	located := regexp.MustCompile(`keepalived\.conf:\d+$`)
+	for _, w := range warnings {
+		if !located.MatchString(w.At) {
+			t.Errorf("a warning without file:line: %q", w.String())
+		}
+		ws = append(ws, w.String())
+	}
+	return string(out), strings.Join(ws, "\n"), err
+}
+
+const vi1 = `
+vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 51
+  priority 100
+  virtual_ipaddress {
+    192.0.2.100/24
+  }
+}
+`
+
+// TestImportFindings: each thing the import got wrong, as found by trying
+// it as a new user would (issue 15), and what it does now.
+func TestImportFindings(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		confs      map[string]string
+		want, warn []string // substrings of the policy and the warnings
+		not        []string // substrings the policy must not have
+		once       []string // substrings the policy has exactly once
+		invalid    bool     // the policy is refused by validation, on purpose
+		err        string
+	}{
+		{name: "sync group members without group { } (a Debian sample panicked)",
+			confs: map[string]string{"": vi1 + strings.NewReplacer("VI_1", "VI_2", "51", "52").Replace(vi1) + "\nvrrp_sync_group VG1 {\n  VI_1 VI_2\n}\n"},
+			want:  []string{`sync_group "VG1" {`, `instances = ["VI_1", "VI_2"]`}},
+		{name: "a sync group with no members is left out, not a panic",
+			confs: map[string]string{"": vi1 + "\nvrrp_sync_group VG1 {\n  group {\n  }\n}\n"},
+			not:   []string{"sync_group"}, warn: []string{"vrrp_sync_group VG1 has no members"}},
+		{name: "a vrrp_script whose only script line is conditional is refused in a per-node file",
+			confs: map[string]string{"": "vrrp_script chk {\n  @lb01 script \"/bin/true\"\n  weight -20\n}\n" + strings.Replace(vi1, "priority 100", "priority 100\n  track_script {\n    chk\n  }", 1)},
+			not:   []string{`"-c", ""`, `check "chk"`}, invalid: true,
+			warn:  []string{`@lb01 applies only on node "lb01"`, "vrrp_script chk is refused"}},
+		{name: "conditional lines apply on the node they name",
+			confs: map[string]string{
+				"lb01": "vrrp_script chk {\n  @lb01 script \"/bin/true\"\n  @^lb01 script \"/bin/false\"\n  weight -20\n}\n" + strings.Replace(vi1, "priority 100", "priority 100\n  track_script {\n    chk\n  }", 1),
+				"lb02": strings.Replace(vi1, "priority 100", "priority 90", 1)},
+			want: []string{`command = ["/bin/sh", "-c", "/bin/true"]`}, not: []string{"/bin/false"}},
+		{name: "a node's address comes from its first unicast_src_ip, and a second one is reported",
+			confs: map[string]string{"lb01": strings.Replace(vi1, "priority 100", "priority 100\n  unicast_src_ip 192.0.2.11\n  unicast_peer {\n    192.0.2.12\n  }", 1) +
+				strings.NewReplacer("VI_1", "VI_2", "51", "52", "192.0.2.100", "198.51.100.100", "priority 100", "priority 100\n  unicast_src_ip 198.51.100.11\n  unicast_peer {\n    198.51.100.12\n  }").Replace(vi1),
+				"lb02": strings.Replace(vi1, "priority 100", "priority 90\n  unicast_src_ip 192.0.2.12\n  unicast_peer {\n    192.0.2.11\n  }", 1)},
+			want: []string{`address   = "192.0.2.11"`}, not: []string{`address   = "198.51.100.11"`},
+			warn: []string{"VI_2 sends from unicast_src_ip 198.51.100.11", "the node's address is 192.0.2.11"}},
+		{name: "label stays when the address also has brd and no_track",
+			confs: map[string]string{"": strings.Replace(vi1, "192.0.2.100/24", "192.0.2.100/24 dev eth0 brd 192.0.2.255 label eth0:vip no_track", 1)},
+			want:  []string{`label     = "eth0:vip"`},
+			warn:  []string{"brd 192.0.2.255 is not imported", "no_track: not imported"}},
+		{name: "vrrp_strict and max_auto_priority are reported, not dropped",
+			confs: map[string]string{"": "global_defs {\n  vrrp_strict\n  max_auto_priority\n}\n" + vi1},
+			warn:  []string{"vrrp_strict is not imported", "max_auto_priority is not imported"}},
+		{name: "smtp_alert on one instance mails for that instance only",
+			confs: map[string]string{"": "global_defs {\n  notification_email {\n    ops@example.org\n  }\n  smtp_server 192.0.2.25\n}\n" +
+				strings.Replace(vi1, "priority 100", "priority 100\n  smtp_alert", 1) + strings.NewReplacer("VI_1", "VI_2", "51", "52").Replace(vi1)},
+			want: []string{`notifier "mail"`, "site \"imported\" {\n check_advert_addrs = true\n}", "priority = 100\n notify = [\"mail\"]\n}"},
+			once: []string{`notify = ["mail"]`}},
+		{name: "a global smtp_alert mails for every instance",
+			confs: map[string]string{"": "global_defs {\n  notification_email {\n    ops@example.org\n  }\n  smtp_server 192.0.2.25\n  smtp_alert\n}\n" + vi1},
+			want:  []string{`notify             = ["mail"]`, `notifier "mail"`}},
+		{name: "mail settings without smtp_alert are reported",
+			confs: map[string]string{"": "global_defs {\n  notification_email {\n    ops@example.org\n  }\n  smtp_server 192.0.2.25\n}\n" + vi1},
+			not:   []string{`notifier "mail"`}, warn: []string{"no instance or sync group has smtp_alert"}},
+		{name: "a track_script weight override is the instance's weight, not FAULT",
+			confs: map[string]string{"": "vrrp_script chk {\n  script \"/bin/true\"\n}\n" + strings.Replace(vi1, "priority 100", "priority 100\n  track_script {\n    chk weight 10\n  }", 1)},
+			want:  []string{`check "chk_w10"`, "weight   = 10", `track           = ["chk_w10"]`}},
+		{name: "scripts without script_user run as root, as in keepalived",
+			confs: map[string]string{"": "global_defs {\n  enable_script_security\n}\nvrrp_script chk {\n  script \"/bin/true\"\n  weight -5\n}\n" + strings.Replace(vi1, "priority 100", "priority 100\n  track_script {\n    chk\n  }", 1)},
+			want:  []string{"plugin \"exec\" {\n  user = \"root\"\n}"}, warn: []string{"runs these scripts as root (no script_user)", "enable_script_security is not imported"}},
+		{name: "script_user carries over to the exec checks",
+			confs: map[string]string{"": "global_defs {\n  script_user nobody\n}\nvrrp_script chk {\n  script \"/bin/true\"\n  weight -5\n}\n" + strings.Replace(vi1, "priority 100", "priority 100\n  track_script {\n    chk\n  }", 1)},
+			want:  []string{"plugin \"exec\" {\n  user = \"nobody\"\n}"}},
+		{name: "a track_script naming no script says where",
+			confs: map[string]string{"": strings.Replace(vi1, "priority 100", "priority 100\n  track_script {\n    chk_missing\n  }", 1)},
+			warn:  []string{"keepalived.conf:7: track_script chk_missing names no vrrp_script"}, invalid: true},
+		{name: "a binary file is refused", confs: map[string]string{"": "\x7fELF\x00\x01"}, err: "binary"},
+		{name: "include without a file is an error, not a panic", confs: map[string]string{"": vi1 + "include"}, err: "include names no file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, warns, err := importText(t, tc.confs)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Alignment is hclwrite's business: compare with runs of
+			// spaces as one.
+			spaces := regexp.MustCompile(`[ \t]+`)
+			flat := spaces.ReplaceAllString(out, " ")
+			for _, w := range tc.want {
+				if !strings.Contains(flat, spaces.ReplaceAllString(w, " ")) {
+					t.Errorf("policy lacks %q:\n%s", w, out)
+				}
+			}
+			for _, w := range tc.not {
+				if strings.Contains(flat, spaces.ReplaceAllString(w, " ")) {
+					t.Errorf("policy has %q:\n%s", w, out)
+				}
+			}
+			for _, w := range tc.once {
+				if n := strings.Count(flat, spaces.ReplaceAllString(w, " ")); n != 1 {
+					t.Errorf("policy has %q %d times, want once:\n%s", w, n, out)
+				}
+			}
+			for _, w := range tc.warn {
+				if !strings.Contains(warns, w) {
+					t.Errorf("warnings lack %q:\n%s", w, warns)
+				}
+			}
+			_, _, diags := policy.Parse("imported.hcl", []byte(out), policy.Options{Builtins: builtin.Kinds()})
+			if diags.HasErrors() != tc.invalid {
+				t.Errorf("imported policy has errors: %v\n%s", diags, out)
+			}
+		})
+	}
+}
+
+// TestSameFileTwice: one file for two nodes is an error.
+func TestSameFileTwice(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "keepalived.conf")
+	os.WriteFile(p, []byte(vi1), 0o644)
+	_, _, err := kaimport.Convert([]kaimport.Node{{Name: "lb01", Path: p}, {Name: "lb02", Path: p}})
+	if err == nil || !strings.Contains(err.Error(), `node "lb01" and node "lb02"`) {
+		t.Errorf("got %v", err)
+	}
+}
