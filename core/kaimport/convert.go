@@ -67,8 +67,8 @@ type nodeConf struct {
 
 type converter struct {
 	warnings        []Warning
-	needsRootAction bool            // an nginx-action was written: it starts nginx as root
-	execScripts     []*script       // scripts written as exec checks
+	needsRootAction bool      // an nginx-action was written: it starts nginx as root
+	execScripts     []*script // scripts written as exec checks
 }
 
 func (c *converter) warn(s *Stmt, format string, args ...any) {

@@ -72,7 +72,7 @@ func TestImportFindings(t *testing.T) {
 		{name: "a vrrp_script whose only script line is conditional is refused in a per-node file",
 			confs: map[string]string{"": "vrrp_script chk {\n  @lb01 script \"/bin/true\"\n  weight -20\n}\n" + strings.Replace(vi1, "priority 100", "priority 100\n  track_script {\n    chk\n  }", 1)},
 			not:   []string{`"-c", ""`, `check "chk"`}, invalid: true,
-			warn:  []string{`@lb01 applies only on node "lb01"`, "vrrp_script chk is refused"}},
+			warn: []string{`@lb01 applies only on node "lb01"`, "vrrp_script chk is refused"}},
 		{name: "conditional lines apply on the node they name",
 			confs: map[string]string{
 				"lb01": "vrrp_script chk {\n  @lb01 script \"/bin/true\"\n  @^lb01 script \"/bin/false\"\n  weight -20\n}\n" + strings.Replace(vi1, "priority 100", "priority 100\n  track_script {\n    chk\n  }", 1),
