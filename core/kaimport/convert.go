@@ -49,6 +49,7 @@ type instance struct {
 	unicastSrc                        string
 	unicastPeers                      []string
 	garpDelay, garpRepeat             string
+	notify                            map[string]string // notify script per keepalived keyword
 	at                                string
 }
 
@@ -67,8 +68,9 @@ type nodeConf struct {
 
 type converter struct {
 	warnings        []Warning
-	needsRootAction bool      // an nginx-action was written: it starts nginx as root
-	execScripts     []*script // scripts written as exec checks
+	needsRootAction bool        // an nginx-action was written: it starts nginx as root
+	execScripts     []*script   // scripts written as exec checks
+	notifyScripts   []*instance // instances whose notify scripts became an exec-notify notifier
 }
 
 func (c *converter) warn(s *Stmt, format string, args ...any) {
@@ -143,7 +145,8 @@ func (c *converter) read(n Node) (*nodeConf, error) {
 						nc.emails = append(nc.emails, e.Key)
 					}
 				case "vrrp_version", "vrrp_garp_master_delay", "vrrp_garp_master_repeat", "vrrp_garp_master_refresh", "vrrp_garp_interval",
-					"vrrp_gna_interval", "vrrp_startup_delay", "notification_email_from", "smtp_server", "smtp_connect_timeout", "script_user":
+					"vrrp_gna_interval", "vrrp_startup_delay", "notification_email_from", "smtp_server", "smtp_connect_timeout", "script_user",
+					"notify_fifo", "vrrp_notify_fifo":
 					nc.global[g.Key] = g.Args
 					nc.globalAt[g.Key] = g.String()
 				case "vrrp_skip_check_adv_addr", "enable_script_security", "smtp_alert", "vrrp_strict", "max_auto_priority":
@@ -226,7 +229,8 @@ func (c *converter) read(n Node) (*nodeConf, error) {
 }
 
 func (c *converter) instance(s *Stmt) *instance {
-	in := &instance{name: s.Arg(0), prio: 100, at: s.String(), trackIfWeights: map[string]int{}, trackWeights: map[string]int{}, trackAt: map[string]string{}}
+	in := &instance{name: s.Arg(0), prio: 100, at: s.String(), trackIfWeights: map[string]int{}, trackWeights: map[string]int{}, trackAt: map[string]string{},
+		notify: map[string]string{}}
 	vips := func(b []*Stmt) []vip {
 		var out []vip
 		for _, v := range b {
@@ -328,7 +332,7 @@ func (c *converter) instance(s *Stmt) *instance {
 		case "garp_master_repeat":
 			in.garpRepeat = o.Arg(0)
 		case "notify_master", "notify_backup", "notify_fault", "notify_stop", "notify":
-			c.warn(o, "%s is not imported: write a notifier plugin (sdk) for what the script did", o.Key)
+			in.notify[o.Key] = strings.Join(o.Args, " ")
 		default:
 			c.warn(o, "vrrp_instance %s is not imported", o.Key)
 		}

@@ -93,9 +93,20 @@ func (c *converter) emitSite(body *hclwrite.Body, first *nodeConf, site bool) (m
 	_, global := g["smtp_alert"]
 	wanted := global || len(first.groupMail) > 0 || slices.ContainsFunc(first.instances, func(in *instance) bool { return in.smtpAlert })
 	mail = wanted && len(first.emails) > 0 && len(g["smtp_server"]) > 0
+	var siteNotify []string
+	if mail && global {
+		siteNotify = append(siteNotify, "mail")
+	}
+	for _, k := range []string{"notify_fifo", "vrrp_notify_fifo"} {
+		if v := g[k]; len(v) > 0 {
+			siteNotify = append(siteNotify, k)
+		}
+	}
+	if len(siteNotify) > 0 {
+		sb.SetAttributeValue("notify", strList(siteNotify))
+	}
 	switch {
 	case mail && global:
-		sb.SetAttributeValue("notify", cty.ListVal([]cty.Value{cty.StringVal("mail")}))
 	case wanted && !mail:
 		at := first.globalAt["smtp_alert"]
 		for _, in := range first.instances {
@@ -268,8 +279,16 @@ func (c *converter) emitInstance(body *hclwrite.Body, confs []*nodeConf, byNode 
 		}
 		ib.SetAttributeValue("track", strList(names))
 	}
+	var notify []string
 	if mail && ref.smtpAlert {
-		ib.SetAttributeValue("notify", cty.ListVal([]cty.Value{cty.StringVal("mail")}))
+		notify = append(notify, "mail")
+	}
+	if len(ref.notify) > 0 {
+		notify = append(notify, "notify_"+ref.name)
+		c.notifyScripts = append(c.notifyScripts, ref)
+	}
+	if len(notify) > 0 {
+		ib.SetAttributeValue("notify", strList(notify))
 	}
 	if ref.garpDelay != "" {
 		ib.SetAttributeValue("garp_master_delay", cty.StringVal(ref.garpDelay))
@@ -380,6 +399,35 @@ func (c *converter) emitTail(body *hclwrite.Body, first *nodeConf, mail bool) {
 		}
 		cfg.SetAttributeValue("from", cty.StringVal(from))
 		cfg.SetAttributeValue("to", strList(first.emails))
+	}
+	for _, k := range []string{"notify_fifo", "vrrp_notify_fifo"} {
+		if v := g[k]; len(v) > 0 {
+			nb := body.AppendNewBlock("notifier", []string{k}).Body()
+			body.AppendNewline()
+			nb.SetAttributeValue("plugin", cty.StringVal("exec-notify"))
+			nb.AppendNewline()
+			nb.AppendNewBlock("config", nil).Body().SetAttributeValue("fifo", cty.StringVal(v[0]))
+			if len(v) > 1 {
+				c.warnings = append(c.warnings, Warning{At: first.globalAt[k], Msg: k + "'s script (" + strings.Join(v[1:], " ") + ") is not imported: the FIFO's reader is started by whoever reads it, not by Vigil"})
+			}
+		}
+	}
+	for _, in := range c.notifyScripts {
+		nb := body.AppendNewBlock("notifier", []string{"notify_" + in.name}).Body()
+		body.AppendNewline()
+		nb.SetAttributeValue("plugin", cty.StringVal("exec-notify"))
+		nb.AppendNewline()
+		cfg := nb.AppendNewBlock("config", nil).Body()
+		for _, k := range []struct{ ka, attr string }{{"notify_master", "master"}, {"notify_backup", "backup"}, {"notify_fault", "fault"}, {"notify_stop", "stop"}} {
+			if script, ok := in.notify[k.ka]; ok {
+				cfg.SetAttributeValue(k.attr, strList([]string{"/bin/sh", "-c", script}))
+			}
+		}
+		if script, ok := in.notify["notify"]; ok {
+			// keepalived appends INSTANCE name state priority: "$@" passes
+			// them to the script through the shell.
+			cfg.SetAttributeValue("command", strList([]string{"/bin/sh", "-c", script + ` "$@"`, "notify"}))
+		}
 	}
 	c.scriptUser(body, sb, first)
 	if c.needsRootAction {
@@ -504,6 +552,12 @@ func (c *converter) scriptUser(body, site *hclwrite.Body, first *nodeConf) {
 		users[u] = true
 		at = sc.at
 	}
+	if len(c.notifyScripts) > 0 {
+		users[global] = true
+		if at == "" {
+			at = c.notifyScripts[0].at
+		}
+	}
 	if len(users) == 0 {
 		if global != "root" {
 			site.SetAttributeValue("plugin_user", cty.StringVal(global))
@@ -518,13 +572,20 @@ func (c *converter) scriptUser(body, site *hclwrite.Body, first *nodeConf) {
 		c.warnings = append(c.warnings, Warning{At: at, Msg: "vrrp_scripts run as different users in keepalived; Vigil runs every exec check as one user: imported as " + user + ", check the others can run as it"})
 	}
 	if user == "root" {
-		msg := "keepalived runs these scripts as root (no script_user): imported with the exec plugin as root, which needs the agent to run as root (docs/operating.md); set plugin \"exec\" { user = ... } to an unprivileged user if the scripts allow"
+		msg := "keepalived runs these scripts as root (no script_user): imported with the exec and exec-notify plugins as root, which needs the agent to run as root (docs/operating.md); set their plugin blocks' user to an unprivileged user if the scripts allow"
 		if _, secure := first.global["enable_script_security"]; secure {
 			msg += "; enable_script_security is not imported, Vigil checks plugin binaries, not the scripts they run"
 		}
 		c.warnings = append(c.warnings, Warning{At: at, Msg: msg})
 	}
-	pb := body.AppendNewBlock("plugin", []string{"exec"}).Body()
-	body.AppendNewline()
-	pb.SetAttributeValue("user", cty.StringVal(user))
+	if len(c.execScripts) > 0 {
+		pb := body.AppendNewBlock("plugin", []string{"exec"}).Body()
+		body.AppendNewline()
+		pb.SetAttributeValue("user", cty.StringVal(user))
+	}
+	if len(c.notifyScripts) > 0 {
+		pb := body.AppendNewBlock("plugin", []string{"exec-notify"}).Body()
+		body.AppendNewline()
+		pb.SetAttributeValue("user", cty.StringVal(user))
+	}
 }

@@ -114,6 +114,13 @@ func TestImportFindings(t *testing.T) {
 		{name: "a track_script naming no script says where",
 			confs: map[string]string{"": strings.Replace(vi1, "priority 100", "priority 100\n  track_script {\n    chk_missing\n  }", 1)},
 			warn:  []string{"keepalived.conf:7: track_script chk_missing names no vrrp_script"}, invalid: true},
+		{name: "notify scripts and the notify FIFO carry over to exec-notify",
+			confs: map[string]string{"": "global_defs {\n  script_user nobody\n  notify_fifo /run/keepalived.fifo\n}\n" +
+				strings.Replace(vi1, "priority 100", "priority 100\n  notify_master \"/usr/local/bin/became-master.sh --now\"\n  notify \"/usr/local/bin/notify.sh\"", 1)},
+			want: []string{`notify = ["notify_fifo"]`, `notify = ["notify_VI_1"]`, `notifier "notify_VI_1" {`, `plugin = "exec-notify"`,
+				`master = ["/bin/sh", "-c", "/usr/local/bin/became-master.sh --now"]`,
+				`command = ["/bin/sh", "-c", "/usr/local/bin/notify.sh \"$@\"", "notify"]`,
+				`fifo = "/run/keepalived.fifo"`, "plugin \"exec-notify\" {\n user = \"nobody\"\n}"}},
 		{name: "a binary file is refused", confs: map[string]string{"": "\x7fELF\x00\x01"}, err: "binary"},
 		{name: "include without a file is an error, not a panic", confs: map[string]string{"": vi1 + "include"}, err: "include names no file"},
 	} {

@@ -12,6 +12,7 @@ import (
 	"github.com/vigil-ha/vigil/core/footprint"
 
 	"github.com/vigil-ha/vigil/plugins/exec"
+	"github.com/vigil-ha/vigil/plugins/exec-notify"
 	"github.com/vigil-ha/vigil/plugins/http-probe"
 	"github.com/vigil-ha/vigil/plugins/nginx-action"
 	"github.com/vigil-ha/vigil/plugins/nginx-process"
@@ -35,6 +36,7 @@ var table = map[string]entry{
 	"nginx-process": {sdk.KindCheck, nginxprocess.New},
 	"nginx-action":  {sdk.KindAction, nginxaction.New},
 	"smtp-notify":   {sdk.KindNotifier, smtpnotify.New},
+	"exec-notify":   {sdk.KindNotifier, execnotify.New},
 }
 
 // Kinds maps each built-in plugin's name to its kind, for policy checks.

@@ -1,0 +1,150 @@
+// Package execnotify is the exec-notify notifier: keepalived's notify
+// scripts and notify FIFO, run from Vigil's durable notification queue (in
+// order, once each, with a timeout), so that a keepalived site keeps its
+// scripts when it moves to Vigil.
+package execnotify
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vigil-ha/vigil/sdk"
+)
+
+var _ sdk.Notifier = (*Notifier)(nil)
+
+type config struct {
+	// Command runs on every state change with keepalived's four
+	// arguments appended: INSTANCE, the instance's name, its new state
+	// (MASTER, BACKUP, FAULT or STOP) and its priority (keepalived's
+	// notify).
+	Command []string `json:"command"`
+	// Master, Backup, Fault and Stop run, as they are, when the instance
+	// enters that state (keepalived's notify_master ...).
+	Master []string `json:"master"`
+	Backup []string `json:"backup"`
+	Fault  []string `json:"fault"`
+	Stop   []string `json:"stop"`
+	// FIFO gets keepalived's notify_fifo line for every change:
+	// INSTANCE "VI_1" MASTER 100.
+	FIFO    string `json:"fifo"`
+	Timeout string `json:"timeout"`
+}
+
+// Notifier implements sdk.Notifier.
+type Notifier struct {
+	cfg     config
+	timeout time.Duration
+}
+
+// New returns an unconfigured notifier.
+func New() sdk.Base { return &Notifier{} }
+
+// Info names the plugin.
+func (n *Notifier) Info(context.Context) (sdk.Info, error) {
+	return sdk.Info{Name: "exec-notify", Kind: sdk.KindNotifier, Version: "1"}, nil
+}
+
+// Configure checks that each command can be run.
+func (n *Notifier) Configure(_ context.Context, m map[string]any) error {
+	if err := sdk.DecodeConfig(m, &n.cfg); err != nil {
+		return err
+	}
+	var errs sdk.ConfigErrors
+	n.timeout = 30 * time.Second
+	if n.cfg.Timeout != "" {
+		d, err := time.ParseDuration(n.cfg.Timeout)
+		if err != nil || d <= 0 {
+			errs = append(errs, sdk.ConfigError{Attribute: "timeout", Message: fmt.Sprintf("%q is not a positive duration, like \"30s\"", n.cfg.Timeout)})
+		}
+		n.timeout = d
+	}
+	set := 0
+	for attr, cmd := range map[string][]string{"command": n.cfg.Command, "master": n.cfg.Master, "backup": n.cfg.Backup, "fault": n.cfg.Fault, "stop": n.cfg.Stop} {
+		if len(cmd) == 0 {
+			continue
+		}
+		set++
+		if _, err := exec.LookPath(cmd[0]); err != nil {
+			errs = append(errs, sdk.ConfigError{Attribute: attr, Message: fmt.Sprintf("%s cannot be run: %v", cmd[0], err)})
+		}
+	}
+	if set == 0 && n.cfg.FIFO == "" {
+		errs = append(errs, sdk.ConfigError{Message: "nothing to do: set command, master, backup, fault, stop or fifo"})
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+// state is keepalived's name for the state an event enters: an instance
+// that stops (INIT on shutdown) is STOP.
+func state(ev sdk.Event) string {
+	if ev.To == "INIT" {
+		return "STOP"
+	}
+	return ev.To
+}
+
+// Notify writes the FIFO line, then runs the state's command and the
+// generic one. A FIFO nobody reads is an error (the queue retries the
+// event later); a command that fails is reported in the plugin's log and
+// not run again, as keepalived runs a notify script once.
+func (n *Notifier) Notify(ctx context.Context, ev sdk.Event) error {
+	st := state(ev)
+	prio := strconv.Itoa(ev.Priority)
+	if n.cfg.FIFO != "" {
+		if err := writeFIFO(n.cfg.FIFO, fmt.Sprintf("INSTANCE %q %s %s\n", ev.Instance, st, prio)); err != nil {
+			return err
+		}
+	}
+	perState := map[string][]string{"MASTER": n.cfg.Master, "BACKUP": n.cfg.Backup, "FAULT": n.cfg.Fault, "STOP": n.cfg.Stop}[st]
+	if len(perState) > 0 {
+		n.run(ctx, perState)
+	}
+	if len(n.cfg.Command) > 0 {
+		n.run(ctx, append(append([]string(nil), n.cfg.Command...), "INSTANCE", ev.Instance, st, prio))
+	}
+	return nil
+}
+
+// run runs one command with the timeout and logs how it ended.
+func (n *Notifier) run(ctx context.Context, argv []string) {
+	ctx, cancel := context.WithTimeout(ctx, n.timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.WaitDelay = time.Second
+	if err := cmd.Run(); err != nil {
+		line, _, _ := strings.Cut(strings.TrimSpace(out.String()), "\n")
+		if ctx.Err() != nil {
+			err = fmt.Errorf("killed after %v", n.timeout)
+		}
+		// The agent reads the plugin's stderr as its log.
+		fmt.Fprintf(os.Stderr, "notify command %s failed: %v %s\n", argv[0], err, line)
+	}
+}
+
+// writeFIFO writes one line without blocking: no reader is an error.
+func writeFIFO(path, line string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		if errors.Is(err, syscall.ENXIO) {
+			return fmt.Errorf("fifo %s has no reader", path)
+		}
+		return fmt.Errorf("fifo %s: %w", path, err)
+	}
+	defer f.Close()
+	_, err = f.WriteString(line)
+	return err
+}

@@ -1,0 +1,118 @@
+package execnotify
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vigil-ha/vigil/sdk"
+)
+
+func configured(t *testing.T, cfg map[string]any) *Notifier {
+	t.Helper()
+	n := New().(*Notifier)
+	if err := n.Configure(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestKeepalivedArguments: the generic command gets keepalived's four
+// arguments, the per-state one runs first, INIT on shutdown is STOP, and
+// the FIFO gets keepalived's line, in order.
+func TestKeepalivedArguments(t *testing.T) {
+	dir := t.TempDir()
+	journal := filepath.Join(dir, "journal")
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 10)
+	go func() {
+		f, err := os.OpenFile(fifo, os.O_RDWR, 0) // a reader that stays
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		s := bufio.NewScanner(f)
+		for s.Scan() {
+			lines <- s.Text()
+		}
+	}()
+	time.Sleep(50 * time.Millisecond)
+	n := configured(t, map[string]any{
+		"command": []any{"/bin/sh", "-c", `echo "$@" >>` + journal, "notify"},
+		"master":  []any{"/bin/sh", "-c", "echo entering master >>" + journal},
+		"fifo":    fifo,
+	})
+	ctx := context.Background()
+	for _, to := range []string{"MASTER", "BACKUP", "INIT"} {
+		if err := n.Notify(ctx, sdk.Event{Instance: "VI_1", To: to, Priority: 100}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, _ := os.ReadFile(journal)
+	want := "entering master\nINSTANCE VI_1 MASTER 100\nINSTANCE VI_1 BACKUP 100\nINSTANCE VI_1 STOP 100\n"
+	if string(b) != want {
+		t.Errorf("commands ran:\n%s\nwant:\n%s", b, want)
+	}
+	for _, w := range []string{`INSTANCE "VI_1" MASTER 100`, `INSTANCE "VI_1" BACKUP 100`, `INSTANCE "VI_1" STOP 100`} {
+		select {
+		case got := <-lines:
+			if got != w {
+				t.Errorf("fifo line %q, want %q", got, w)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("no fifo line %q", w)
+		}
+	}
+}
+
+// TestFIFOWithoutReaderIsRetried: no reader is an error, so the queue
+// keeps the event; nothing else runs for it meanwhile.
+func TestFIFOWithoutReaderIsRetried(t *testing.T) {
+	dir := t.TempDir()
+	fifo, journal := filepath.Join(dir, "fifo"), filepath.Join(dir, "journal")
+	syscall.Mkfifo(fifo, 0o600)
+	n := configured(t, map[string]any{"fifo": fifo, "command": []any{"/bin/sh", "-c", "echo ran >>" + journal}})
+	if err := n.Notify(context.Background(), sdk.Event{Instance: "VI_1", To: "MASTER"}); err == nil || !strings.Contains(err.Error(), "no reader") {
+		t.Errorf("got %v", err)
+	}
+	if _, err := os.Stat(journal); err == nil {
+		t.Error("the command ran for an event that will be delivered again")
+	}
+}
+
+// TestCommandTimeout: a command that hangs is killed at the timeout and
+// the event counts as delivered (keepalived runs a notify script once).
+func TestCommandTimeout(t *testing.T) {
+	n := configured(t, map[string]any{"command": []any{"/bin/sleep", "30"}, "timeout": "100ms"})
+	start := time.Now()
+	if err := n.Notify(context.Background(), sdk.Event{Instance: "VI_1", To: "MASTER"}); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("a hanging command held the notifier %v", took)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  map[string]any
+		want string
+	}{
+		{map[string]any{}, "nothing to do"},
+		{map[string]any{"master": []any{"/nonexistent/notify.sh"}}, "master"},
+		{map[string]any{"command": []any{"/bin/true"}, "timeout": "soon"}, "timeout"},
+	} {
+		err := New().(*Notifier).Configure(context.Background(), tc.cfg)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want %q", tc.cfg, err, tc.want)
+		}
+	}
+}
