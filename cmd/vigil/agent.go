@@ -187,14 +187,7 @@ func statusText(st api.Status) string {
 	for _, in := range st.Instances {
 		for _, src := range slices.Sorted(maps.Keys(in.Tracking)) {
 			t := in.Tracking[src]
-			state, effect := "up", fmt.Sprintf("weight %+d when down", t.Weight)
-			if t.Down {
-				state = "DOWN"
-			}
-			if t.Fault {
-				effect = "FAULT when down"
-			}
-			tracked = append(tracked, fmt.Sprintf("%s\t%s\t%s\t%s", in.Name, src, state, effect))
+			tracked = append(tracked, fmt.Sprintf("%s\t%s\t%s\t%s when down", in.Name, src, strings.ToUpper(t.State()), t.Effect()))
 		}
 	}
 	if len(tracked) > 0 {

@@ -50,15 +50,7 @@ func (s Status) Dump() []Line {
 		out = append(out, Line{in.Name, kv})
 		for _, src := range slices.Sorted(mapKeys(in.Tracking)) {
 			t := in.Tracking[src]
-			effect := fmt.Sprintf("weight %+d", t.Weight)
-			if t.Fault {
-				effect = "FAULT"
-			}
-			state := "up"
-			if t.Down {
-				state = "down"
-			}
-			out = append(out, Line{in.Name + " tracks " + src, []any{"state", state, "when_down", effect}})
+			out = append(out, Line{in.Name + " tracks " + src, []any{"state", t.State(), "when_down", t.Effect()}})
 		}
 	}
 	for _, c := range s.Checks {

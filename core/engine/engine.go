@@ -48,6 +48,22 @@ type TrackState struct {
 	Fault  bool `json:"fault,omitempty"`
 }
 
+// State is "down" or "up", as status shows it.
+func (t TrackState) State() string {
+	if t.Down {
+		return "down"
+	}
+	return "up"
+}
+
+// Effect is what the source does while down: "weight -10" or "FAULT".
+func (t TrackState) Effect() string {
+	if t.Fault {
+		return "FAULT"
+	}
+	return fmt.Sprintf("weight %+d", t.Weight)
+}
+
 // Transition is a state change, for notifiers.
 type Transition struct {
 	Instance string
