@@ -176,3 +176,30 @@ func TestSameFileTwice(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// TestDebianSamples: every sample Debian's keepalived package ships
+// imports (maybe with refusals, each located) or is refused with an
+// error; none panics. CI installs keepalived, so there they must be found.
+func TestDebianSamples(t *testing.T) {
+	samples, _ := filepath.Glob("/usr/share/doc/keepalived/samples/keepalived.conf.*")
+	if len(samples) == 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI: no keepalived samples in /usr/share/doc/keepalived/samples (apt-get install keepalived)")
+		}
+		t.Skip("keepalived's samples are not installed (apt-get install keepalived)")
+	}
+	for _, p := range samples {
+		out, warnings, err := kaimport.Convert([]kaimport.Node{{Path: p}})
+		if err != nil {
+			continue // refused, with the reason in err
+		}
+		for _, w := range warnings {
+			if !regexp.MustCompile(`:\d+$`).MatchString(w.At) {
+				t.Errorf("%s: a warning without file:line: %q", p, w.String())
+			}
+		}
+		if _, _, diags := policy.Parse("imported.hcl", out, policy.Options{Builtins: builtin.Kinds()}); diags.HasErrors() {
+			t.Logf("%s: imported, and validation refuses it: %v", filepath.Base(p), diags.Errs()[0])
+		}
+	}
+}
