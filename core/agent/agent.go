@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"os/user"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -79,12 +80,16 @@ func Run(ctx context.Context, o Options) error {
 	// dispatcher stops (deferred calls run in reverse order).
 	defer func() { stopDispatch(); ns.dispatch(canceled()) }()
 	current := cfg
+	// The status socket's goroutines read the site's name while a reload
+	// replaces the policy.
+	var site atomic.Pointer[string]
+	site.Store(&cfg.Site)
 	gid, err := groupID(cfg.StatusGroup)
 	if err != nil {
 		return err
 	}
 	status := func() api.Status {
-		return api.Status{Site: current.Site, Node: o.Node, Policy: o.Policy, Instances: eng.Status(), Checks: cs.snapshot(), Notifiers: ns.snapshot()}
+		return api.Status{Site: *site.Load(), Node: o.Node, Policy: o.Policy, Instances: eng.Status(), Checks: cs.snapshot(), Notifiers: ns.snapshot()}
 	}
 	srv, err := api.Listen(o.Socket, gid, status)
 	if err != nil {
@@ -173,6 +178,7 @@ func Run(ctx context.Context, o Options) error {
 				log.Error("reload: metrics listener did not start", "error", err)
 			}
 			current = next
+			site.Store(&next.Site)
 			log.Info("reload done", "instances", len(next.Instances))
 			sup.Notify("READY=1")
 			settle.Reset(settleAfter(next))
