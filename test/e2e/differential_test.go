@@ -32,6 +32,10 @@ var diffCorpus = []diffCase{
 		[]string{"fail n1", "heal n1", "fail n2", "heal n2", "stop n1", "start n1", "cut n2", "restore n2"}, 2 * time.Second},
 	{"pair-unicast", 2, []string{"192.0.2.151"},
 		[]string{"stop n1", "start n1", "cut n1", "restore n1"}, 4500 * time.Millisecond},
+	{"pair-syncgroup", 2, []string{"192.0.2.171", "198.51.100.172"},
+		[]string{"fail n1", "heal n1", "stop n1", "start n1"}, 2 * time.Second},
+	{"pair-ipv6", 2, []string{"2001:db8::181"},
+		[]string{"stop n1", "start n1", "cut n1", "restore n1"}, 2 * time.Second},
 	{"trio-interfaces", 3, []string{"192.0.2.161", "192.0.2.162", "192.0.2.163"},
 		[]string{"cut n1", "restore n1", "stop n2", "start n2", "cut n3", "restore n3"}, 2 * time.Second},
 }
