@@ -13,6 +13,7 @@ import (
 	"os/user"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -70,25 +71,28 @@ type Plugin struct {
 	log  hclog.Logger
 	proc *proc
 
-	mu      sync.Mutex
-	impl    *host.Client
-	gen     int // the process start impl was configured on
-	closed  bool
-	lastErr string // of the last call that failed, for status
+	mu     sync.Mutex
+	impl   *host.Client
+	gen    int // the process start impl was configured on
+	closed bool
+
+	// lastErr is the last failed call's error, for status; not under mu,
+	// which a (re)start holds for as long as the plugin takes to answer.
+	lastErr atomic.Pointer[string]
 }
 
 // LastError is the last failed call's error, "" if none failed.
 func (p *Plugin) LastError() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.lastErr
+	if e := p.lastErr.Load(); e != nil {
+		return *e
+	}
+	return ""
 }
 
 func (p *Plugin) noteErr(err error) {
 	if err != nil {
-		p.mu.Lock()
-		p.lastErr = Clean(err.Error(), MaxMessage)
-		p.mu.Unlock()
+		msg := Clean(err.Error(), MaxMessage)
+		p.lastErr.Store(&msg)
 	}
 }
 
