@@ -296,6 +296,9 @@ func (c *converter) instance(s *Stmt) *instance {
 				switch a.Key {
 				case "auth_type":
 					in.authType = strings.ToLower(a.Arg(0))
+					if in.authType == "ah" {
+						c.warn(a, "auth_type AH is refused: Vigil does not implement IPsec AH (removed from VRRP by RFC 3768); the policy keeps it so that validation stops there. Use PASS, or VRRPv3 on a segment you control")
+					}
 				case "auth_pass":
 					in.authPass = a.Arg(0)
 				}

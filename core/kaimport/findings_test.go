@@ -121,6 +121,10 @@ func TestImportFindings(t *testing.T) {
 				`master = ["/bin/sh", "-c", "/usr/local/bin/became-master.sh --now"]`,
 				`command = ["/bin/sh", "-c", "/usr/local/bin/notify.sh \"$@\"", "notify"]`,
 				`fifo = "/run/keepalived.fifo"`, "plugin \"exec-notify\" {\n user = \"nobody\"\n}"}},
+		{name: "AH authentication is refused at its line",
+			confs:   map[string]string{"": strings.Replace(vi1, "priority 100", "priority 100\n  authentication {\n    auth_type AH\n    auth_pass x\n  }", 1)},
+			warn:    []string{"keepalived.conf:7: auth_type AH is refused"},
+			invalid: true},
 		{name: "a binary file is refused", confs: map[string]string{"": "\x7fELF\x00\x01"}, err: "binary"},
 		{name: "include without a file is an error, not a panic", confs: map[string]string{"": vi1 + "include"}, err: "include names no file"},
 	} {
