@@ -183,56 +183,52 @@ func statusText(st api.Status) string {
 			strings.Join(in.VIPs, ","), master, dropped)
 	}
 	tw.Flush()
-	var tracked []string
+	var tracked, checks, notifiers []string
 	for _, in := range st.Instances {
 		for _, src := range slices.Sorted(maps.Keys(in.Tracking)) {
 			t := in.Tracking[src]
 			tracked = append(tracked, fmt.Sprintf("%s\t%s\t%s\t%s when down", in.Name, src, strings.ToUpper(t.State()), t.Effect()))
 		}
 	}
-	if len(tracked) > 0 {
-		b.WriteString("\n")
-		tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "instance\ttracks\tstate\teffect")
-		for _, l := range tracked {
-			fmt.Fprintln(tw, l)
+	for _, ck := range st.Checks {
+		state, last := "passing", "-"
+		if ck.Failing {
+			state = "FAILING"
 		}
-		tw.Flush()
-	}
-	if len(st.Checks) > 0 {
-		b.WriteString("\n")
-		tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "check\tstate\tplugin\tpid\trestarts\tlast run\tlast error")
-		for _, ck := range st.Checks {
-			state := "passing"
-			if ck.Failing {
-				state = "FAILING"
-			}
-			pid, last := "down", "-"
-			if ck.Pid > 0 {
-				pid = fmt.Sprint(ck.Pid)
-			}
-			if ck.LastDuration > 0 {
-				last = ck.LastDuration.Round(time.Microsecond).String()
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", ck.Name, state, ck.Plugin, pid, ck.Restarts, last, ck.LastError)
+		if ck.LastDuration > 0 {
+			last = ck.LastDuration.Round(time.Microsecond).String()
 		}
-		tw.Flush()
+		checks = append(checks, fmt.Sprintf("%s\t%s\t%s\t%s\t%d\t%s\t%s", ck.Name, state, ck.Plugin, pidText(ck.Pid), ck.Restarts, last, ck.LastError))
 	}
-	if len(st.Notifiers) > 0 {
-		b.WriteString("\n")
-		tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "notifier\tplugin\tpending\toldest\tpid\trestarts\tlast error")
-		for _, n := range st.Notifiers {
-			pid := "down"
-			if n.Pid > 0 {
-				pid = fmt.Sprint(n.Pid)
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%s\n", n.Name, n.Plugin, n.Pending, n.Oldest.Round(time.Millisecond), pid, n.Restarts, n.LastError)
-		}
-		tw.Flush()
+	for _, n := range st.Notifiers {
+		notifiers = append(notifiers, fmt.Sprintf("%s\t%s\t%d\t%s\t%s\t%d\t%s", n.Name, n.Plugin, n.Pending, n.Oldest.Round(time.Millisecond), pidText(n.Pid), n.Restarts, n.LastError))
 	}
+	table(&b, "instance\ttracks\tstate\teffect", tracked)
+	table(&b, "check\tstate\tplugin\tpid\trestarts\tlast run\tlast error", checks)
+	table(&b, "notifier\tplugin\tpending\toldest\tpid\trestarts\tlast error", notifiers)
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// table writes a blank line and an aligned table, if there are rows.
+func table(b *strings.Builder, header string, rows []string) {
+	if len(rows) == 0 {
+		return
+	}
+	b.WriteString("\n")
+	tw := tabwriter.NewWriter(b, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, r := range rows {
+		fmt.Fprintln(tw, r)
+	}
+	tw.Flush()
+}
+
+// pidText is a plugin's pid, or "down" while none runs.
+func pidText(pid int) string {
+	if pid <= 0 {
+		return "down"
+	}
+	return fmt.Sprint(pid)
 }
 
 // builtinSet is the built-in table as the agent sees it.
