@@ -68,6 +68,11 @@ type Event struct {
 	Node     string
 	RouterID string
 	Instance string
+	// Group is set, and Instance empty, when a sync group as a whole
+	// changes state (keepalived's GROUP notifications): MASTER once every
+	// member is MASTER, FAULT while one is in FAULT, BACKUP otherwise,
+	// INIT when the node stops.
+	Group    string
 	From, To string // INIT, BACKUP, MASTER, FAULT
 	Reason   string
 	Time     time.Time

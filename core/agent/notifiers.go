@@ -30,6 +30,10 @@ type notifiers struct {
 	cfg     *policy.Config
 	running map[string]*runningNotifier
 	seq     atomic.Uint64
+	// The last state each instance entered and each sync group was
+	// reported in, for keepalived's GROUP notifications.
+	states      map[string]string
+	groupStates map[string]string
 
 	// Transitions wait here for the dispatcher, so that the engine's
 	// loop reporting one never waits for a disk.
@@ -46,7 +50,8 @@ type runningNotifier struct {
 }
 
 func newNotifiers(l *launcher, stateDir string) *notifiers {
-	return &notifiers{launcher: l, stateDir: stateDir, running: map[string]*runningNotifier{}, wake: make(chan struct{}, 1)}
+	return &notifiers{launcher: l, stateDir: stateDir, running: map[string]*runningNotifier{},
+		states: map[string]string{}, groupStates: map[string]string{}, wake: make(chan struct{}, 1)}
 }
 
 // apply makes the running notifiers match cfg, before the engine starts,
@@ -140,21 +145,96 @@ func (ns *notifiers) queue(t engine.Transition) {
 	if ns.cfg == nil {
 		return
 	}
+	ns.states[t.Instance] = t.To
 	var inst *policy.Instance
 	for i := range ns.cfg.Instances {
 		if ns.cfg.Instances[i].Name == t.Instance {
 			inst = &ns.cfg.Instances[i]
 		}
 	}
-	if inst == nil || len(inst.Notify) == 0 {
+	if inst == nil {
 		return
 	}
-	ev := sdk.Event{Seq: ns.seq.Add(1), Site: ns.cfg.Site, Node: ns.cfg.Node, RouterID: ns.cfg.RouterID, Instance: t.Instance,
+	ev := sdk.Event{Site: ns.cfg.Site, Node: ns.cfg.Node, RouterID: ns.cfg.RouterID, Instance: t.Instance,
 		From: t.From, To: t.To, Reason: t.Reason, Time: t.At, Priority: int(inst.Priority)}
 	for _, v := range inst.VIPs {
 		ev.VIPs = append(ev.VIPs, v.Prefix.String())
 	}
-	for _, name := range inst.Notify {
+	ns.push(inst.Notify, ev)
+	if inst.SyncGroup != "" {
+		ns.queueGroup(inst.SyncGroup, t)
+	}
+}
+
+// queueGroup reports a sync group's change of state, as keepalived's GROUP
+// notifications do, when t changes the state the group is in as a whole.
+func (ns *notifiers) queueGroup(name string, t engine.Transition) {
+	i := slices.IndexFunc(ns.cfg.SyncGroups, func(g policy.SyncGroup) bool { return g.Name == name })
+	if i < 0 {
+		return
+	}
+	g := ns.cfg.SyncGroups[i]
+	var members []string
+	for _, m := range g.Instances {
+		members = append(members, ns.states[m])
+	}
+	to, from := groupState(members), ns.groupStates[name]
+	if from == "" {
+		from = "INIT"
+	}
+	if to == from {
+		return
+	}
+	ns.groupStates[name] = to
+	ev := sdk.Event{Site: ns.cfg.Site, Node: ns.cfg.Node, RouterID: ns.cfg.RouterID, Group: name,
+		From: from, To: to, Reason: t.Reason, Time: t.At}
+	for _, in := range ns.cfg.Instances {
+		if slices.Contains(g.Instances, in.Name) {
+			for _, v := range in.VIPs {
+				ev.VIPs = append(ev.VIPs, v.Prefix.String())
+			}
+		}
+	}
+	ns.push(g.Notify, ev)
+}
+
+// groupState is the state a sync group is in given its members' (keepalived's
+// rules): FAULT while a member is in FAULT, MASTER once every member is
+// MASTER, INIT when none runs, BACKUP otherwise. A member that stopped
+// (INIT) does not count, so that a group stopping member by member reports
+// no BACKUP in between; one not started yet ("") keeps the group from MASTER.
+func groupState(members []string) string {
+	running, masters, unstarted := 0, 0, false
+	for _, s := range members {
+		switch s {
+		case "FAULT":
+			return "FAULT"
+		case "MASTER":
+			masters++
+		case "":
+			unstarted = true
+			continue
+		case "INIT":
+			continue
+		}
+		running++
+	}
+	switch {
+	case running == 0:
+		return "INIT"
+	case masters == running && !unstarted:
+		return "MASTER"
+	}
+	return "BACKUP"
+}
+
+// push puts ev, numbered, into the queue of each named notifier.
+func (ns *notifiers) push(names []string, ev sdk.Event) {
+	if len(names) == 0 {
+		return
+	}
+	ev.Seq = ns.seq.Add(1)
+	for _, name := range names {
 		if rn := ns.running[name]; rn != nil {
 			if err := rn.queue.Push(ev); err != nil {
 				ns.log.Error("cannot queue event", "notifier", name, "error", err)

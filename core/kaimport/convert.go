@@ -3,6 +3,7 @@ package kaimport
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -63,14 +64,25 @@ type nodeConf struct {
 	instances []*instance
 	groups    map[string][]string
 	groupMail map[string]bool // sync groups with smtp_alert
-	order     []string        // groups in file order
+	// groupNotify holds each sync group's notify scripts per keepalived
+	// keyword, groupAt where each group was defined.
+	groupNotify map[string]map[string]string
+	groupAt     map[string]string
+	order       []string // groups in file order
+}
+
+// notifyScripts are an instance's or a sync group's notify scripts, per
+// keepalived keyword, and the notifier they become.
+type notifyScripts struct {
+	notifier, at string
+	scripts      map[string]string
 }
 
 type converter struct {
 	warnings        []Warning
-	needsRootAction bool        // an nginx-action was written: it starts nginx as root
-	execScripts     []*script   // scripts written as exec checks
-	notifyScripts   []*instance // instances whose notify scripts became an exec-notify notifier
+	needsRootAction bool            // an nginx-action was written: it starts nginx as root
+	execScripts     []*script       // scripts written as exec checks
+	notifyScripts   []notifyScripts // instances and sync groups whose notify scripts became an exec-notify notifier
 }
 
 func (c *converter) warn(s *Stmt, format string, args ...any) {
@@ -131,7 +143,8 @@ func (c *converter) read(n Node) (*nodeConf, error) {
 	}
 	stmts = c.conditional(stmts, n.Name)
 	nc := &nodeConf{name: n.Name, global: map[string][]string{}, globalAt: map[string]string{}, scripts: map[string]*script{},
-		groups: map[string][]string{}, groupMail: map[string]bool{}}
+		groups: map[string][]string{}, groupMail: map[string]bool{}, groupNotify: map[string]map[string]string{}, groupAt: map[string]string{}}
+	var groupTracks []*Stmt // sync groups' track_script and track_interface, for their members
 	for _, s := range stmts {
 		switch s.Key {
 		case "global_defs":
@@ -198,6 +211,7 @@ func (c *converter) read(n Node) (*nodeConf, error) {
 			nc.instances = append(nc.instances, c.instance(s))
 		case "vrrp_sync_group":
 			name := s.Arg(0)
+			nc.groupAt[name] = s.String()
 			for _, o := range s.Block {
 				switch o.Key {
 				case "group":
@@ -206,8 +220,14 @@ func (c *converter) read(n Node) (*nodeConf, error) {
 					}
 				case "smtp_alert":
 					nc.groupMail[name] = true
-				case "notify_master", "notify_backup", "notify_fault", "notify_stop", "notify", "global_tracking", "sync_group_tracking_weight",
-					"track_interface", "track_script", "track_file", "track_process", "track_bfd":
+				case "notify_master", "notify_backup", "notify_fault", "notify_stop", "notify":
+					if nc.groupNotify[name] == nil {
+						nc.groupNotify[name] = map[string]string{}
+					}
+					nc.groupNotify[name][o.Key] = strings.Join(o.Args, " ")
+				case "track_interface", "track_script":
+					groupTracks = append(groupTracks, &Stmt{Key: o.Key, Args: []string{name}, Block: o.Block, File: o.File, Line: o.Line})
+				case "global_tracking", "sync_group_tracking_weight", "track_file", "track_process", "track_bfd":
 					c.warn(o, "vrrp_sync_group %s is not imported", o.Key)
 				default:
 					// keepalived also takes the members without group { }.
@@ -225,7 +245,38 @@ func (c *converter) read(n Node) (*nodeConf, error) {
 			c.warn(s, "%s is not imported", s.Key)
 		}
 	}
+	c.groupTracks(nc, groupTracks)
 	return nc, nil
+}
+
+// groupTracks gives a sync group's tracked scripts and interfaces to each
+// of its members, as keepalived does: in a sync group they fault the whole
+// group whatever their weight (keepalived's sync_group_tracking_weight off).
+func (c *converter) groupTracks(nc *nodeConf, tracks []*Stmt) {
+	for _, t := range tracks {
+		group := t.Args[0]
+		for _, in := range nc.instances {
+			if !slices.Contains(nc.groups[group], in.name) {
+				continue
+			}
+			for _, e := range t.Block {
+				if e.Arg(0) == "weight" && e.Arg(1) != "0" {
+					c.warn(e, "%s weight in vrrp_sync_group %s is not used: a failure puts the group in FAULT, as keepalived does without sync_group_tracking_weight", e.Key, group)
+				}
+				switch t.Key {
+				case "track_script":
+					if !slices.Contains(in.tracks, e.Key) {
+						in.tracks = append(in.tracks, e.Key)
+						in.trackAt[e.Key] = e.String()
+					}
+				case "track_interface":
+					if !slices.Contains(in.trackIfs, e.Key) {
+						in.trackIfs = append(in.trackIfs, e.Key)
+					}
+				}
+			}
+		}
+	}
 }
 
 func (c *converter) instance(s *Stmt) *instance {

@@ -45,7 +45,7 @@ func Convert(nodes []Node) ([]byte, []Warning, error) {
 		c.emitNodes(body, confs)
 	}
 	usedScripts := c.emitInstances(body, confs, site, mail)
-	emitSyncGroups(body, first, mail)
+	c.emitSyncGroups(body, first, mail)
 	c.emitChecks(body, confs, usedScripts)
 	c.emitTail(body, first, mail)
 	return append(bytes.TrimRight(hclwrite.Format(f.Bytes()), "\n"), '\n'), c.warnings, nil
@@ -285,7 +285,7 @@ func (c *converter) emitInstance(body *hclwrite.Body, confs []*nodeConf, byNode 
 	}
 	if len(ref.notify) > 0 {
 		notify = append(notify, "notify_"+ref.name)
-		c.notifyScripts = append(c.notifyScripts, ref)
+		c.notifyScripts = append(c.notifyScripts, notifyScripts{notifier: "notify_" + ref.name, at: ref.at, scripts: ref.notify})
 	}
 	if len(notify) > 0 {
 		ib.SetAttributeValue("notify", strList(notify))
@@ -329,14 +329,23 @@ func (c *converter) emitInstance(body *hclwrite.Body, confs []*nodeConf, byNode 
 }
 
 // emitSyncGroups writes the first file's sync groups.
-func emitSyncGroups(body *hclwrite.Body, first *nodeConf, mail bool) {
+func (c *converter) emitSyncGroups(body *hclwrite.Body, first *nodeConf, mail bool) {
 	_, globalMail := first.global["smtp_alert"]
 	for _, gname := range first.order {
 		gb := body.AppendNewBlock("sync_group", []string{gname}).Body()
 		body.AppendNewline()
 		gb.SetAttributeValue("instances", strList(first.groups[gname]))
+		var notify []string
 		if mail && !globalMail && first.groupMail[gname] {
-			gb.SetAttributeValue("notify", cty.ListVal([]cty.Value{cty.StringVal("mail")}))
+			notify = append(notify, "mail")
+		}
+		if scripts := first.groupNotify[gname]; len(scripts) > 0 {
+			name := "notify_group_" + gname
+			notify = append(notify, name)
+			c.notifyScripts = append(c.notifyScripts, notifyScripts{notifier: name, at: first.groupAt[gname], scripts: scripts})
+		}
+		if len(notify) > 0 {
+			gb.SetAttributeValue("notify", strList(notify))
 		}
 	}
 }
@@ -413,18 +422,18 @@ func (c *converter) emitTail(body *hclwrite.Body, first *nodeConf, mail bool) {
 		}
 	}
 	for _, in := range c.notifyScripts {
-		nb := body.AppendNewBlock("notifier", []string{"notify_" + in.name}).Body()
+		nb := body.AppendNewBlock("notifier", []string{in.notifier}).Body()
 		body.AppendNewline()
 		nb.SetAttributeValue("plugin", cty.StringVal("exec-notify"))
 		nb.AppendNewline()
 		cfg := nb.AppendNewBlock("config", nil).Body()
 		for _, k := range []struct{ ka, attr string }{{"notify_master", "master"}, {"notify_backup", "backup"}, {"notify_fault", "fault"}, {"notify_stop", "stop"}} {
-			if script, ok := in.notify[k.ka]; ok {
+			if script, ok := in.scripts[k.ka]; ok {
 				cfg.SetAttributeValue(k.attr, strList([]string{"/bin/sh", "-c", script}))
 			}
 		}
-		if script, ok := in.notify["notify"]; ok {
-			// keepalived appends INSTANCE name state priority: "$@" passes
+		if script, ok := in.scripts["notify"]; ok {
+			// keepalived appends INSTANCE|GROUP name state priority: "$@" passes
 			// them to the script through the shell.
 			cfg.SetAttributeValue("command", strList([]string{"/bin/sh", "-c", script + ` "$@"`, "notify"}))
 		}

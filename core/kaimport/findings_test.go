@@ -125,6 +125,14 @@ func TestImportFindings(t *testing.T) {
 			confs:   map[string]string{"": strings.Replace(vi1, "priority 100", "priority 100\n  authentication {\n    auth_type AH\n    auth_pass x\n  }", 1)},
 			warn:    []string{"keepalived.conf:7: auth_type AH is refused"},
 			invalid: true},
+		{name: "a sync group's notify scripts carry over as GROUP notifications, its tracks to every member",
+			confs: map[string]string{"": "vrrp_script chk {\n  script \"/bin/true\"\n}\n" + vi1 + strings.NewReplacer("VI_1", "VI_2", "51", "52").Replace(vi1) +
+				"\nvrrp_sync_group VG1 {\n  group {\n    VI_1\n    VI_2\n  }\n  notify_master \"/usr/local/bin/group-master.sh\"\n  notify /usr/local/bin/group.sh\n" +
+				"  track_script {\n    chk weight -10\n  }\n  track_interface {\n    eth1\n  }\n}\n"},
+			want: []string{`notify    = ["notify_group_VG1"]`, `notifier "notify_group_VG1" {`, `master  = ["/bin/sh", "-c", "/usr/local/bin/group-master.sh"]`,
+				`command = ["/bin/sh", "-c", "/usr/local/bin/group.sh \"$@\"", "notify"]`, `track     = ["chk"]`, `name = "eth1"`},
+			not:  []string{"is not imported"},
+			warn: []string{"chk weight in vrrp_sync_group VG1 is not used"}},
 		{name: "a binary file is refused", confs: map[string]string{"": "\x7fELF\x00\x01"}, err: "binary"},
 		{name: "include without a file is an error, not a panic", confs: map[string]string{"": vi1 + "include"}, err: "include names no file"},
 	} {

@@ -99,7 +99,7 @@ type trackIfBlock struct {
 type syncGroupBlock struct {
 	Name      string    `hcl:"name,label"`
 	Instances []string  `hcl:"instances,attr" doc:"Instances that move together on a node: one entering MASTER takes the others' backups with it, one leaving MASTER makes the others resign, one in FAULT holds them all in FAULT. Tracked weights of members act as faults (weight 0), as in keepalived."`
-	Notify    []string  `hcl:"notify,optional" doc:"Notifiers told of the group's state changes."`
+	Notify    []string  `hcl:"notify,optional" doc:"Notifiers told when the group as a whole changes state (MASTER once every member is, FAULT while one is in FAULT, BACKUP otherwise): keepalived's GROUP notifications. Members' own changes go to the instances' notifiers."`
 	Body      hcl.Body  `hcl:",body"`
 	DefRange  hcl.Range `hcl:",def_range"`
 }

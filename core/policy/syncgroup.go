@@ -27,7 +27,6 @@ func (b *builder) syncGroupsInto(site *Site) {
 					continue
 				}
 				in.SyncGroup = g.Name
-				in.Notify = dedupe(append(in.Notify, g.Notify...))
 				// keepalived ignores weights in a sync group: a failing
 				// check or a down interface puts the group in FAULT.
 				weighted := false

@@ -24,8 +24,8 @@ var _ sdk.Notifier = (*Notifier)(nil)
 type config struct {
 	// Command runs on every state change with keepalived's four
 	// arguments appended: INSTANCE, the instance's name, its new state
-	// (MASTER, BACKUP, FAULT or STOP) and its priority (keepalived's
-	// notify).
+	// (MASTER, BACKUP, FAULT or STOP) and its priority, or GROUP, the sync
+	// group's name, its state and 0 (keepalived's notify).
 	Command []string `json:"command"`
 	// Master, Backup, Fault and Stop run, as they are, when the instance
 	// enters that state (keepalived's notify_master ...).
@@ -99,11 +99,19 @@ func state(ev sdk.Event) string {
 // generic one. A FIFO nobody reads is an error (the queue retries the
 // event later); a command that fails is reported in the plugin's log and
 // not run again, as keepalived runs a notify script once.
+//
+// A sync group's event goes out as keepalived's GROUP line, with priority
+// 0; a group's STOP runs only the stop command, since keepalived's generic
+// notify and FIFO carry STOP for instances only.
 func (n *Notifier) Notify(ctx context.Context, ev sdk.Event) error {
 	st := state(ev)
-	prio := strconv.Itoa(ev.Priority)
-	if n.cfg.FIFO != "" {
-		if err := writeFIFO(n.cfg.FIFO, fmt.Sprintf("INSTANCE %q %s %s\n", ev.Instance, st, prio)); err != nil {
+	kind, name, prio := "INSTANCE", ev.Instance, strconv.Itoa(ev.Priority)
+	if ev.Group != "" {
+		kind, name, prio = "GROUP", ev.Group, "0"
+	}
+	generic := kind == "INSTANCE" || st != "STOP"
+	if n.cfg.FIFO != "" && generic {
+		if err := writeFIFO(n.cfg.FIFO, fmt.Sprintf("%s %q %s %s\n", kind, name, st, prio)); err != nil {
 			return err
 		}
 	}
@@ -111,8 +119,8 @@ func (n *Notifier) Notify(ctx context.Context, ev sdk.Event) error {
 	if len(perState) > 0 {
 		n.run(ctx, perState)
 	}
-	if len(n.cfg.Command) > 0 {
-		n.run(ctx, append(append([]string(nil), n.cfg.Command...), "INSTANCE", ev.Instance, st, prio))
+	if len(n.cfg.Command) > 0 && generic {
+		n.run(ctx, append(append([]string(nil), n.cfg.Command...), kind, name, st, prio))
 	}
 	return nil
 }

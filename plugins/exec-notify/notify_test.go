@@ -56,12 +56,20 @@ func TestKeepalivedArguments(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A sync group's events: GROUP lines with priority 0; its STOP only
+	// runs a stop command (keepalived's generic notify has no group STOP).
+	for _, to := range []string{"MASTER", "INIT"} {
+		if err := n.Notify(ctx, sdk.Event{Group: "VG_1", To: to}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	b, _ := os.ReadFile(journal)
-	want := "entering master\nINSTANCE VI_1 MASTER 100\nINSTANCE VI_1 BACKUP 100\nINSTANCE VI_1 STOP 100\n"
+	want := "entering master\nINSTANCE VI_1 MASTER 100\nINSTANCE VI_1 BACKUP 100\nINSTANCE VI_1 STOP 100\n" +
+		"entering master\nGROUP VG_1 MASTER 0\n"
 	if string(b) != want {
 		t.Errorf("commands ran:\n%s\nwant:\n%s", b, want)
 	}
-	for _, w := range []string{`INSTANCE "VI_1" MASTER 100`, `INSTANCE "VI_1" BACKUP 100`, `INSTANCE "VI_1" STOP 100`} {
+	for _, w := range []string{`INSTANCE "VI_1" MASTER 100`, `INSTANCE "VI_1" BACKUP 100`, `INSTANCE "VI_1" STOP 100`, `GROUP "VG_1" MASTER 0`} {
 		select {
 		case got := <-lines:
 			if got != w {

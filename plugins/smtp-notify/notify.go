@@ -24,10 +24,10 @@ import (
 )
 
 // DefaultSubject reads like keepalived's alert subject.
-const DefaultSubject = "[{{.RouterID}}] VRRP Instance {{.Instance}} - Entering {{.To}} state"
+const DefaultSubject = "[{{.RouterID}}] VRRP {{if .Group}}Group {{.Group}}{{else}}Instance {{.Instance}}{{end}} - Entering {{.To}} state"
 
 // DefaultBody says what happened and what it means for the addresses.
-const DefaultBody = `VRRP instance {{.Instance}} on {{.RouterID}} (site {{.Site}}) entered {{.To}} state at {{.Time.Format "2006-01-02 15:04:05.000 MST"}}, leaving {{.From}}.
+const DefaultBody = `VRRP {{if .Group}}sync group {{.Group}}{{else}}instance {{.Instance}}{{end}} on {{.RouterID}} (site {{.Site}}) entered {{.To}} state at {{.Time.Format "2006-01-02 15:04:05.000 MST"}}, leaving {{.From}}.
 Reason: {{.Reason}}
 Virtual addresses: {{join .VIPs ", "}}
 {{if eq .To "MASTER"}}This node now owns them.{{else if eq .From "MASTER"}}This node no longer owns them.{{else}}This node does not own them.{{end}}
@@ -199,7 +199,7 @@ func (n *Notifier) Notify(ctx context.Context, ev sdk.Event) error {
 	m.Subject(subject)
 	m.SetDateWithValue(ev.Time) // the time of the transition, however late the mail
 	m.SetMessageIDWithValue(n.MessageID(ev))
-	m.SetGenHeader("X-Vigil-Event", fmt.Sprintf("%d %s %s %s->%s", ev.Seq, ev.Node, ev.Instance, ev.From, ev.To))
+	m.SetGenHeader("X-Vigil-Event", fmt.Sprintf("%d %s %s %s->%s", ev.Seq, ev.Node, ev.Instance+ev.Group, ev.From, ev.To))
 	m.SetBodyString(gomail.TypeTextPlain, body)
 
 	opts := []gomail.Option{gomail.WithPort(n.cfg.Port), gomail.WithTimeout(time.Duration(n.cfg.ConnectTimeout)),

@@ -73,6 +73,24 @@ func TestMailReadsLikeKeepalived(t *testing.T) {
 	}
 }
 
+// TestGroupMail: a sync group's event reads as keepalived's group alert.
+func TestGroupMail(t *testing.T) {
+	srv, host, port := serve(t, mailtest.Options{})
+	n := configured(t, map[string]any{"server": host, "port": float64(port), "from": "failover@example.org", "to": []any{"ops@example.org"}})
+	ev := event
+	ev.Instance, ev.Group = "", "VG_1"
+	if err := n.Notify(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	m := srv.Messages()[0]
+	if got := m.Header.Get("Subject"); got != "[lb01] VRRP Group VG_1 - Entering MASTER state" {
+		t.Errorf("subject %q", got)
+	}
+	if !strings.Contains(m.Body, "sync group VG_1 on lb01") {
+		t.Errorf("body %q", m.Body)
+	}
+}
+
 func TestTemplates(t *testing.T) {
 	srv, host, port := serve(t, mailtest.Options{})
 	n := configured(t, map[string]any{"server": host + ":" + strconv.Itoa(port), "from": "vigil@example.org", "to": []any{"ops@example.org"},

@@ -497,18 +497,20 @@ func (*WatchRequest) Descriptor() ([]byte, []int) {
 }
 
 type Event struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Seq           uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
-	Site          string                 `protobuf:"bytes,2,opt,name=site,proto3" json:"site,omitempty"`
-	Node          string                 `protobuf:"bytes,3,opt,name=node,proto3" json:"node,omitempty"`
-	RouterId      string                 `protobuf:"bytes,4,opt,name=router_id,json=routerId,proto3" json:"router_id,omitempty"`
-	Instance      string                 `protobuf:"bytes,5,opt,name=instance,proto3" json:"instance,omitempty"`
-	FromState     string                 `protobuf:"bytes,6,opt,name=from_state,json=fromState,proto3" json:"from_state,omitempty"`
-	ToState       string                 `protobuf:"bytes,7,opt,name=to_state,json=toState,proto3" json:"to_state,omitempty"`
-	Reason        string                 `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
-	UnixNano      int64                  `protobuf:"varint,9,opt,name=unix_nano,json=unixNano,proto3" json:"unix_nano,omitempty"`
-	Priority      uint32                 `protobuf:"varint,10,opt,name=priority,proto3" json:"priority,omitempty"`
-	Vips          []string               `protobuf:"bytes,11,rep,name=vips,proto3" json:"vips,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Seq       uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	Site      string                 `protobuf:"bytes,2,opt,name=site,proto3" json:"site,omitempty"`
+	Node      string                 `protobuf:"bytes,3,opt,name=node,proto3" json:"node,omitempty"`
+	RouterId  string                 `protobuf:"bytes,4,opt,name=router_id,json=routerId,proto3" json:"router_id,omitempty"`
+	Instance  string                 `protobuf:"bytes,5,opt,name=instance,proto3" json:"instance,omitempty"`
+	FromState string                 `protobuf:"bytes,6,opt,name=from_state,json=fromState,proto3" json:"from_state,omitempty"`
+	ToState   string                 `protobuf:"bytes,7,opt,name=to_state,json=toState,proto3" json:"to_state,omitempty"`
+	Reason    string                 `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	UnixNano  int64                  `protobuf:"varint,9,opt,name=unix_nano,json=unixNano,proto3" json:"unix_nano,omitempty"`
+	Priority  uint32                 `protobuf:"varint,10,opt,name=priority,proto3" json:"priority,omitempty"`
+	Vips      []string               `protobuf:"bytes,11,rep,name=vips,proto3" json:"vips,omitempty"`
+	// set, with instance empty, for a sync group's change of state
+	Group         string `protobuf:"bytes,12,opt,name=group,proto3" json:"group,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -618,6 +620,13 @@ func (x *Event) GetVips() []string {
 		return x.Vips
 	}
 	return nil
+}
+
+func (x *Event) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
 }
 
 type NotifyRequest struct {
@@ -854,7 +863,7 @@ const file_sdk_internal_proto_v1_plugin_proto_rawDesc = "" +
 	"\vCheckResult\x12\x18\n" +
 	"\ahealthy\x18\x01 \x01(\bR\ahealthy\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\"\x0e\n" +
-	"\fWatchRequest\"\x99\x02\n" +
+	"\fWatchRequest\"\xaf\x02\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x12\n" +
 	"\x04site\x18\x02 \x01(\tR\x04site\x12\x12\n" +
@@ -868,7 +877,8 @@ const file_sdk_internal_proto_v1_plugin_proto_rawDesc = "" +
 	"\tunix_nano\x18\t \x01(\x03R\bunixNano\x12\x1a\n" +
 	"\bpriority\x18\n" +
 	" \x01(\rR\bpriority\x12\x12\n" +
-	"\x04vips\x18\v \x03(\tR\x04vips\"=\n" +
+	"\x04vips\x18\v \x03(\tR\x04vips\x12\x14\n" +
+	"\x05group\x18\f \x01(\tR\x05group\"=\n" +
 	"\rNotifyRequest\x12,\n" +
 	"\x05event\x18\x01 \x01(\v2\x16.vigil.plugin.v1.EventR\x05event\"\x10\n" +
 	"\x0eNotifyResponse\"\x8f\x01\n" +
