@@ -233,18 +233,7 @@ func (c *converter) emitInstance(body *hclwrite.Body, confs []*nodeConf, byNode 
 	vipBlocks := c.vips(ib, "vips", ref.vips, ref.at)
 	c.vips(ib, "excluded_vips", ref.excluded, ref.at)
 	if site {
-		// One line, as people write it: { lb01 = 100, lb02 = 60 }.
-		toks := hclwrite.Tokens{{Type: hclsyntax.TokenOBrace, Bytes: []byte("{")}}
-		for i, n := range order {
-			if i > 0 {
-				toks = append(toks, &hclwrite.Token{Type: hclsyntax.TokenComma, Bytes: []byte(",")})
-			}
-			toks = append(toks, hclwrite.TokensForIdentifier(n)...)
-			toks = append(toks, &hclwrite.Token{Type: hclsyntax.TokenEqual, Bytes: []byte("=")})
-			toks = append(toks, hclwrite.TokensForValue(cty.NumberIntVal(int64(prios[n])))...)
-		}
-		toks = append(toks, &hclwrite.Token{Type: hclsyntax.TokenCBrace, Bytes: []byte("}")})
-		ib.SetAttributeRaw("priority", toks)
+		ib.SetAttributeRaw("priority", nodeMap(order, func(n string) cty.Value { return cty.NumberIntVal(int64(prios[n])) }))
 	} else {
 		ib.SetAttributeValue("priority", cty.NumberIntVal(int64(ref.prio)))
 	}
@@ -264,20 +253,32 @@ func (c *converter) emitInstance(body *hclwrite.Body, confs []*nodeConf, byNode 
 			}
 		}
 	}
-	if len(ref.tracks) > 0 {
-		var names []string
-		for _, t := range ref.tracks {
+	// Each node's tracked checks; keepalived sites often track a script
+	// only in the instance a node is master of, so they may differ.
+	trackNames := map[string][]string{}
+	same := true
+	for _, n := range order {
+		in := byNode[n][name]
+		names := []string{}
+		for _, t := range in.tracks {
 			var override *int
-			if w, ok := ref.trackWeights[t]; ok {
+			if w, ok := in.trackWeights[t]; ok {
 				override = &w
 			}
-			n := checkName(t, override, confs[0].scripts)
-			names = append(names, n)
-			if _, done := usedScripts[n]; !done {
-				usedScripts[n] = trackedScript{script: t, weight: override, at: ref.trackAt[t]}
+			cn := checkName(t, override, confs[0].scripts)
+			names = append(names, cn)
+			if _, done := usedScripts[cn]; !done {
+				usedScripts[cn] = trackedScript{script: t, weight: override, at: in.trackAt[t]}
 			}
 		}
-		ib.SetAttributeValue("track", strList(names))
+		trackNames[n] = names
+		same = same && slices.Equal(names, trackNames[order[0]])
+	}
+	switch {
+	case same && len(trackNames[order[0]]) > 0:
+		ib.SetAttributeValue("track", strList(trackNames[order[0]]))
+	case !same:
+		ib.SetAttributeRaw("track", nodeMap(order, func(n string) cty.Value { return strList(trackNames[n]) }))
 	}
 	var notify []string
 	if mail && ref.smtpAlert {
@@ -456,6 +457,21 @@ func intVal(s string) cty.Value {
 	return cty.StringVal(s)
 }
 
+// nodeMap writes a map of node name to value on one line, as people write
+// it: { lb01 = 100, lb02 = 60 }.
+func nodeMap(order []string, value func(node string) cty.Value) hclwrite.Tokens {
+	toks := hclwrite.Tokens{{Type: hclsyntax.TokenOBrace, Bytes: []byte("{")}}
+	for i, n := range order {
+		if i > 0 {
+			toks = append(toks, &hclwrite.Token{Type: hclsyntax.TokenComma, Bytes: []byte(",")})
+		}
+		toks = append(toks, hclwrite.TokensForIdentifier(n)...)
+		toks = append(toks, &hclwrite.Token{Type: hclsyntax.TokenEqual, Bytes: []byte("=")})
+		toks = append(toks, hclwrite.TokensForValue(value(n))...)
+	}
+	return append(toks, &hclwrite.Token{Type: hclsyntax.TokenCBrace, Bytes: []byte("}")})
+}
+
 func strList(ss []string) cty.Value {
 	if len(ss) == 0 {
 		return cty.ListValEmpty(cty.String)
@@ -517,7 +533,6 @@ func (c *converter) compare(ref, in *instance, node string) {
 	diff("advert_int", ref.advert, in.advert)
 	diff("auth_pass", ref.authPass, in.authPass)
 	diff("virtual_ipaddress", fmt.Sprint(ref.vips), fmt.Sprint(in.vips))
-	diff("track_script", fmt.Sprint(ref.tracks), fmt.Sprint(in.tracks))
 	diff("nopreempt", fmt.Sprint(ref.nopreempt), fmt.Sprint(in.nopreempt))
 }
 

@@ -133,6 +133,11 @@ func TestImportFindings(t *testing.T) {
 				`command = ["/bin/sh", "-c", "/usr/local/bin/group.sh \"$@\"", "notify"]`, `track     = ["chk"]`, `name = "eth1"`},
 			not:  []string{"is not imported"},
 			warn: []string{"chk weight in vrrp_sync_group VG1 is not used"}},
+		{name: "a track_script on some nodes only is tracked on those only (the seed tracks nginx where a node is master)",
+			confs: map[string]string{
+				"lb01": "vrrp_script chk {\n  script \"/bin/true\"\n  weight -25\n}\n" + strings.Replace(vi1, "priority 100", "priority 100\n  track_script {\n    chk\n  }", 1),
+				"lb02": "vrrp_script chk {\n  script \"/bin/true\"\n  weight -25\n}\n" + strings.Replace(vi1, "priority 100", "priority 80", 1)},
+			want: []string{`track           = { lb01 = ["chk"], lb02 = [] }`}, not: []string{"the policy keeps the first"}},
 		{name: "a binary file is refused", confs: map[string]string{"": "\x7fELF\x00\x01"}, err: "binary"},
 		{name: "include without a file is an error, not a panic", confs: map[string]string{"": vi1 + "include"}, err: "include names no file"},
 	} {

@@ -5,7 +5,8 @@ import "slices"
 // This file: check blocks: which node runs which check.
 
 // checksPerNode keeps, on each node, only the checks whose nodes list names
-// it (or that have none), and only the tracks and actions of those checks.
+// it (or that have none), and only the tracks and actions of those checks;
+// an action that names no instances gets the node's that track its check.
 func (b *builder) checksPerNode(site *Site) {
 	for node, c := range site.configs {
 		runs := func(check string) bool {
@@ -18,13 +19,6 @@ func (b *builder) checksPerNode(site *Site) {
 				checks = append(checks, ck)
 			}
 		}
-		var actions []Action
-		for _, a := range c.Actions {
-			if runs(a.When) {
-				actions = append(actions, a)
-			}
-		}
-		c.Checks, c.Actions = checks, actions
 		for i := range c.Instances {
 			var tr []TrackCheck
 			for _, t := range c.Instances[i].Track {
@@ -34,5 +28,22 @@ func (b *builder) checksPerNode(site *Site) {
 			}
 			c.Instances[i].Track = tr
 		}
+		var actions []Action
+		for _, a := range c.Actions {
+			if !runs(a.When) {
+				continue
+			}
+			if len(a.Instances) == 0 {
+				// An action without instances yields those that track its
+				// check on this node.
+				for _, in := range c.Instances {
+					if slices.ContainsFunc(in.Track, func(t TrackCheck) bool { return t.Check == a.When }) {
+						a.Instances = append(a.Instances, in.Name)
+					}
+				}
+			}
+			actions = append(actions, a)
+		}
+		c.Checks, c.Actions = checks, actions
 	}
 }

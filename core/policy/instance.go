@@ -23,7 +23,7 @@ const defaultPriority = 100
 func (b *builder) instancesInto(site *Site) {
 	for i := range b.raw.Instances {
 		in := &b.raw.Instances[i]
-		inst, prios, ok := b.instance(in)
+		inst, prios, tracks, ok := b.instance(in)
 		si := siteInstance{Name: in.Name, Priorities: prios, Range: in.DefRange}
 		site.instances = append(site.instances, si)
 		if !ok {
@@ -41,6 +41,10 @@ func (b *builder) instancesInto(site *Site) {
 			}
 			ni := inst
 			ni.Priority = prio
+			ni.Track = tracks[n]
+			if all, ok := tracks[""]; ok {
+				ni.Track = all
+			}
 			ni.VIPs, ni.ExcludedVIPs = slices.Clone(inst.VIPs), slices.Clone(inst.ExcludedVIPs)
 			if ni.Interface == "" {
 				if nb := b.nodes[n]; nb != nil && nb.Interface != nil {
@@ -82,10 +86,10 @@ func (b *builder) instancesInto(site *Site) {
 	}
 }
 
-// instance resolves what an instance block says for every node, and the
-// base priority of each node that runs it; ok is false when the block has
-// errors.
-func (b *builder) instance(in *instanceBlock) (inst Instance, prios map[string]uint8, ok bool) {
+// instance resolves what an instance block says for every node, the base
+// priority of each node that runs it and the checks each tracks
+// (trackChecks); ok is false when the block has errors.
+func (b *builder) instance(in *instanceBlock) (inst Instance, prios map[string]uint8, tracks map[string][]TrackCheck, ok bool) {
 	errs := len(b.diags)
 	inst = Instance{Name: in.Name, Preempt: *in.Preempt}
 	b.identity(in, &inst)
@@ -93,11 +97,12 @@ func (b *builder) instance(in *instanceBlock) (inst Instance, prios map[string]u
 	b.auth(in, &inst)
 	b.unicastPeers(in, &inst)
 	b.tracking(in, &inst)
+	tracks = b.trackChecks(in)
 	b.notifyNames(in.Body, "notify", in.Notify, in.DefRange)
 	inst.Notify = dedupe(append(slices.Clone(b.site.Notify), in.Notify...))
 	b.garp(in, &inst)
 	prios = b.priorities(in)
-	return inst, prios, len(b.diags) == errs || !b.diags[errs:].HasErrors()
+	return inst, prios, tracks, len(b.diags) == errs || !b.diags[errs:].HasErrors()
 }
 
 // identity: interface, VRID, version and timers.
@@ -177,23 +182,71 @@ func (b *builder) unicastPeers(in *instanceBlock, out *Instance) {
 	}
 }
 
-// tracking: the checks and interfaces that weigh on the instance. A weight
-// of 0 faults (the sync group rule adds the rest later).
+// tracking: the interfaces that weigh on the instance (its checks are per
+// node, trackChecks). A weight of 0 faults (the sync group rule adds the
+// rest later).
 func (b *builder) tracking(in *instanceBlock, out *Instance) {
-	for i, t := range in.Track {
-		ck, ok := b.checks[t]
-		if !ok {
-			b.err(elemRange(in.Body, "track", i, in.DefRange), "Unknown check", "track names %q, but there is no check block of that name.%s", t, Suggest(t, keys(b.checks)))
-			continue
-		}
-		out.Track = append(out.Track, TrackCheck{Check: t, Weight: *ck.Weight, Fault: *ck.Weight == 0})
-	}
 	for _, ti := range in.TrackInterfaces {
 		out.TrackIfs = append(out.TrackIfs, TrackInterface{Name: ti.Name, Weight: *ti.Weight, Fault: *ti.Weight == 0})
 		if w := *ti.Weight; w < -253 || w > 253 {
 			b.err(ti.DefRange, "Weight out of range", "weight = %d: weights run from -253 to 253.", w)
 		}
 	}
+}
+
+// trackChecks evaluates track: a list of check names for every node (under
+// the key ""), or in a site a map of node name to list, as keepalived
+// sites often track a check only in the instance a node is master of.
+func (b *builder) trackChecks(in *instanceBlock) map[string][]TrackCheck {
+	out := map[string][]TrackCheck{}
+	attr, given := in.Body.(*hclsyntax.Body).Attributes["track"]
+	if !given {
+		out[""] = nil
+		return out
+	}
+	list := func(node string, expr hclsyntax.Expression) {
+		tuple, ok := expr.(*hclsyntax.TupleConsExpr)
+		if !ok {
+			b.err(expr.Range(), "Invalid track", "track is a list of check names, e.g. [\"nginx\"], or in a site a map of node name to such a list.")
+			return
+		}
+		out[node] = []TrackCheck{}
+		for _, e := range tuple.Exprs {
+			v, d := e.Value(nil)
+			if d.HasErrors() || v.IsNull() || v.Type() != cty.String {
+				b.err(e.Range(), "Invalid track", "A tracked check is named by a string, e.g. \"nginx\".")
+				continue
+			}
+			t := v.AsString()
+			ck, ok := b.checks[t]
+			if !ok {
+				b.err(e.Range(), "Unknown check", "track names %q, but there is no check block of that name.%s", t, Suggest(t, keys(b.checks)))
+				continue
+			}
+			out[node] = append(out[node], TrackCheck{Check: t, Weight: *ck.Weight, Fault: *ck.Weight == 0})
+		}
+	}
+	obj, isMap := attr.Expr.(*hclsyntax.ObjectConsExpr)
+	if !isMap {
+		list("", attr.Expr)
+		return out
+	}
+	if b.perNode {
+		b.err(attr.Expr.Range(), "No node blocks", "A track map names nodes, but this file has no node blocks. Write a plain list, track = [\"nginx\"], in a per-node file.")
+		out[""] = nil
+		return out
+	}
+	for _, item := range obj.Items {
+		k, d := item.KeyExpr.Value(nil)
+		if d.HasErrors() || k.Type() != cty.String {
+			b.err(item.KeyExpr.Range(), "Invalid track key", "Keys of the track map are node names.")
+			continue
+		}
+		if name := k.AsString(); b.nodeName(name, item.KeyExpr.Range()) {
+			list(name, item.ValueExpr)
+		}
+	}
+	return out
 }
 
 // garp: gratuitous ARP / NA settings, the instance's over the site's.

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -407,5 +408,85 @@ instance "VI_1" {
 	_, _, diags = policy.Parse("empty.hcl", []byte("site \"s\" {}\n"), opts())
 	if diags.HasErrors() || !strings.Contains(diags.Error(), "No instances") {
 		t.Errorf("empty policy: %v", diags)
+	}
+}
+
+// TestTrackPerNode: track as a map tracks a check on the nodes it names
+// only (the seed's nodes each track nginx in the instance they are master
+// of), and an action that names no instances yields, on each node, those
+// that track its check there.
+func TestTrackPerNode(t *testing.T) {
+	src := `
+node "a" {
+  interface = "eth0"
+}
+node "b" {
+  interface = "eth0"
+}
+instance "VI_1" {
+  vrid     = 1
+  vips     = ["192.0.2.101/32"]
+  priority = { a = 100, b = 80 }
+  track    = { a = ["web"] }
+}
+instance "VI_2" {
+  vrid     = 2
+  vips     = ["192.0.2.102/32"]
+  priority = { a = 80, b = 100 }
+  track    = { a = [], b = ["web"] }
+}
+instance "VI_3" {
+  vrid     = 3
+  vips     = ["192.0.2.103/32"]
+  priority = { a = 80, b = 100 }
+  track    = ["web"]
+}
+check "web" {
+  plugin = "http-probe"
+  weight = -25
+  config {
+    url = "http://127.0.0.1/"
+  }
+}
+action "restart" {
+  plugin = "nginx-action"
+  when   = "web"
+}
+`
+	site, _, diags := policy.Parse("track.hcl", []byte(src), opts())
+	if diags.HasErrors() {
+		t.Fatalf("diagnostics: %v", diags)
+	}
+	want := map[string]map[string]int{"a": {"VI_1": 1, "VI_2": 0, "VI_3": 1}, "b": {"VI_1": 0, "VI_2": 1, "VI_3": 1}}
+	wantActs := map[string][]string{"a": {"VI_1", "VI_3"}, "b": {"VI_2", "VI_3"}}
+	for node, insts := range want {
+		cfg, err := site.Config(node)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range cfg.Instances {
+			if len(in.Track) != insts[in.Name] {
+				t.Errorf("%s on %s tracks %v, want %d checks", in.Name, node, in.Track, insts[in.Name])
+			}
+		}
+		if len(cfg.Actions) != 1 || !slices.Equal(cfg.Actions[0].Instances, wantActs[node]) {
+			t.Errorf("actions on %s: %+v, want instances %v", node, cfg.Actions, wantActs[node])
+		}
+	}
+	var b strings.Builder
+	site.Plan("").WriteText(&b)
+	if !strings.Contains(b.String(), "check web fails on a") {
+		t.Errorf("plan:\n%s", b.String())
+	}
+	for _, bad := range []struct{ track, summary string }{
+		{`{ c = ["web"] }`, "Unknown node"},
+		{`{ a = "web" }`, "Invalid track"},
+		{`{ a = ["nope"] }`, "Unknown check"},
+		{`"web"`, "Invalid track"},
+	} {
+		_, _, diags := policy.Parse("track.hcl", []byte(strings.Replace(src, `track    = { a = ["web"] }`, "track = "+bad.track, 1)), opts())
+		if !diags.HasErrors() || !strings.Contains(diags.Error(), bad.summary) {
+			t.Errorf("track = %s: %v, want %q", bad.track, diags, bad.summary)
+		}
 	}
 }

@@ -48,7 +48,11 @@ func section(b *strings.Builder, title string, t reflect.Type, depth int) {
 			case kind == "optional" && f.Tag.Get("required") == "":
 				def = "unset"
 			}
-			attrs = append(attrs, row{name: name, kind: typeName(f.Type), def: def, doc: f.Tag.Get("doc")})
+			kind := typeName(f.Type)
+			if k := f.Tag.Get("type"); k != "" {
+				kind = k
+			}
+			attrs = append(attrs, row{name: name, kind: kind, def: def, doc: f.Tag.Get("doc")})
 		}
 	}
 	if len(attrs) > 0 {

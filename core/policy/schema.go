@@ -65,7 +65,7 @@ type instanceBlock struct {
 	PreemptDelay      *string        `hcl:"preempt_delay,optional" default:"\"0s\"" doc:"Hold off preemption this long after startup or after first seeing a lower master."`
 	UnicastPeers      []string       `hcl:"unicast_peers,optional" doc:"Send adverts to these addresses instead of multicast. keepalived's unicast_peer. In a site, default: the other nodes' addresses when unicast = true."`
 	Unicast           *bool          `hcl:"unicast,optional" default:"false" doc:"In a site: send adverts to the other nodes' addresses instead of multicast."`
-	Track             []string       `hcl:"track,optional" doc:"Checks whose weight (or fault) applies to this instance. keepalived's track_script."`
+	Track             hcl.Expression `hcl:"track,optional" type:"list of string or map" doc:"Checks whose weight (or fault) applies to this instance: a list for every node, or (site) a map of node name to list, for tracking that differs per node (track = { lb01 = [\"nginx\"], lb02 = [] }; a node missing from the map tracks nothing). keepalived's track_script."`
 	TrackInterfaces   []trackIfBlock `hcl:"track_interface,block" doc:"An interface whose state moves this instance's priority. keepalived's track_interface."`
 	Notify            []string       `hcl:"notify,optional" doc:"Notifiers told of this instance's state changes, besides the site's."`
 	GARPMasterDelay   *string        `hcl:"garp_master_delay,optional" inherit:"GARPMasterDelay" doc:"Overrides the site's."`

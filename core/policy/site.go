@@ -2,7 +2,6 @@ package policy
 
 import (
 	"net"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -93,14 +92,7 @@ func (b *builder) commonConfig() *Config {
 				b.err(elemRange(a.Body, "instances", i, a.DefRange), "Unknown instance", "%q names no instance block.%s", in, Suggest(in, keys(b.instances)))
 			}
 		}
-		out.Instances = a.Instances
-		if len(out.Instances) == 0 {
-			for _, in := range b.raw.Instances {
-				if slices.Contains(in.Track, a.When) {
-					out.Instances = append(out.Instances, in.Name)
-				}
-			}
-		}
+		out.Instances = a.Instances // none: each node's instances that track when (checksPerNode)
 		c.Actions = append(c.Actions, out)
 	}
 	for _, n := range b.raw.Notifiers {
