@@ -142,7 +142,7 @@ func (s *checkServer) Check(ctx context.Context, _ *pb.CheckRequest) (*pb.CheckR
 	if err != nil {
 		return nil, err
 	}
-	return &pb.CheckResult{Healthy: r.Healthy, Message: r.Message}, nil
+	return &pb.CheckResult{Healthy: r.Healthy, Message: r.Message, Value: r.Value}, nil
 }
 
 func (s *checkServer) Watch(_ *pb.WatchRequest, stream pb.Check_WatchServer) error {
@@ -151,7 +151,7 @@ func (s *checkServer) Watch(_ *pb.WatchRequest, stream pb.Check_WatchServer) err
 		return errors.New("this check does not push results")
 	}
 	return w.Watch(stream.Context(), func(r Result) {
-		stream.Send(&pb.CheckResult{Healthy: r.Healthy, Message: r.Message})
+		stream.Send(&pb.CheckResult{Healthy: r.Healthy, Message: r.Message, Value: r.Value})
 	})
 }
 

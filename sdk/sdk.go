@@ -45,6 +45,11 @@ type Base interface {
 type Result struct {
 	Healthy bool
 	Message string // why, in a few words: "no nginx master process"
+	// Value, when set, is a number the check read (keepalived's
+	// track_file): the instance's priority moves by Value times the
+	// check's weight, and with weight 0 a Value other than 0 is a fault.
+	// Healthy still says whether the check could read it.
+	Value *int64
 }
 
 // Check reports the health of a service.

@@ -28,6 +28,12 @@ func newFakeEngine() *fakeEngine {
 	return &fakeEngine{checks: map[string]bool{}, faults: map[string]bool{}}
 }
 
+func (f *fakeEngine) SetCheckValue(check string, value int64, _ string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.checks[check] = value != 0
+}
+
 func (f *fakeEngine) SetCheck(check string, failing bool, _ string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

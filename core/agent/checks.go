@@ -25,6 +25,7 @@ import (
 // of an action that yielded.
 type instances interface {
 	SetCheck(check string, failing bool, why string)
+	SetCheckValue(check string, value int64, why string)
 	ClearCheck(check string)
 	SetFault(name string, r fsm.FaultReason, source string, on bool, why string) error
 }
@@ -156,6 +157,11 @@ func (cs *checks) changed(ch track.Change) {
 		if a.When == ch.Check {
 			recover = append(recover, a)
 		}
+	}
+	if !ch.Failing && ch.Value != nil {
+		cs.eng.SetCheckValue(ch.Check, *ch.Value, fmt.Sprintf("check %s reads %d: %s", ch.Check, *ch.Value, ch.Message))
+		cs.acts.release(cfg, ch.Check)
+		return
 	}
 	if !ch.Failing {
 		cs.applyCheck(ch.Check, false, ch.Message)

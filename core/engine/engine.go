@@ -312,6 +312,25 @@ func (e *Engine) SetCheck(check string, failing bool, why string) {
 	})
 }
 
+// SetCheckValue weighs the number a valued check read (keepalived's
+// track_file) on every instance that tracks it (priority.Source.Valued).
+func (e *Engine) SetCheckValue(check string, value int64, why string) {
+	e.do(func(now time.Time) {
+		for _, name := range e.order {
+			in, ok := e.instances[name]
+			if !ok {
+				continue
+			}
+			for _, t := range in.cfg.Track {
+				if t.Check == check {
+					in.trackValue(now, fsm.FaultCheck, "check "+check, t.Source(), value, why)
+					e.fix(in)
+				}
+			}
+		}
+	})
+}
+
 // ClearCheck lifts whatever a check applied to any instance (the check
 // was removed or replaced).
 func (e *Engine) ClearCheck(check string) {

@@ -283,13 +283,17 @@ check "db" {
   plugin = "http-probe"
   weight = 0
 }
+check "drain" {
+  plugin = "file-weight"
+  weight = 1
+}
 instance "VI_1" {
   vrid     = 1
   version  = 3
   advert_interval = "10ms"
   vips     = ["192.0.2.11/24"]
   priority = { n1 = 200, n2 = 100 }
-  track    = ["web", "db"]
+  track    = ["web", "db", "drain"]
   track_interface {
     name   = "eth1"
     weight = -30
@@ -317,6 +321,12 @@ instance "VI_1" {
 		{"db is removed", func() { r.e.ClearCheck("db") }, 120, "MASTER"},
 		{"web passes", func() { r.e.SetCheck("web", false, "web passes") }, 170, "MASTER"},
 		{"eth1 comes back", func() { r.links.set("eth1", true) }, 200, "MASTER"},
+		// A valued check (track_file): the number times the weight.
+		{"drain reads -100", func() { r.e.SetCheckValue("drain", -100, "drain") }, 100, "MASTER"},
+		{"web fails while drained", func() { r.e.SetCheck("web", true, "web failed") }, 50, "MASTER"},
+		{"web passes", func() { r.e.SetCheck("web", false, "web passes") }, 100, "MASTER"},
+		{"drain reads -300: below -253 is FAULT", func() { r.e.SetCheckValue("drain", -300, "drain") }, 200, "FAULT"},
+		{"drain reads 0", func() { r.e.SetCheckValue("drain", 0, "drain") }, 200, "MASTER"},
 	}
 	for _, s := range steps {
 		s.do()

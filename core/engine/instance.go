@@ -372,6 +372,21 @@ func (in *instance) track(now time.Time, r fsm.FaultReason, source string, s pri
 	in.setDelta(now, source, s.Delta(down))
 }
 
+// trackValue applies a valued source's number: a delta, or a fault.
+func (in *instance) trackValue(now time.Time, r fsm.FaultReason, source string, s priority.Source, value int64, why string) {
+	delta, fault := s.Valued(value)
+	in.mu.Lock()
+	if in.status.Tracking == nil {
+		in.status.Tracking = map[string]TrackState{}
+	}
+	in.status.Tracking[source] = TrackState{Down: fault || delta < 0, Weight: delta, Fault: s.Fault}
+	in.mu.Unlock()
+	in.setDelta(now, source, delta)
+	if fault || in.faults[r][source] {
+		in.setFault(now, r, source, fault, why)
+	}
+}
+
 // setFault raises or clears one source of a fault reason.
 func (in *instance) setFault(now time.Time, r fsm.FaultReason, source string, on bool, why string) {
 	set := in.faults[r]

@@ -44,6 +44,22 @@ func (s Source) Delta(down bool) int {
 	return 0
 }
 
+// Valued is what a number read by a valued check (keepalived's
+// track_file) does to an instance: on a fault source (weight 0) any number
+// but 0 faults; otherwise the number times the weight is the delta, and
+// one below -253 faults, as keepalived has it.
+func (s Source) Valued(v int64) (delta int, fault bool) {
+	if s.Fault {
+		return 0, v != 0
+	}
+	v = min(max(v, -1<<20), 1<<20) // no overflow whatever a file holds
+	d := v * int64(s.Weight)
+	if d < -253 {
+		return 0, true
+	}
+	return int(min(d, Highest)), false
+}
+
 // Faults reports whether s holds the instance in FAULT while down.
 func (s Source) Faults(down bool) bool { return s.Fault && down }
 

@@ -88,3 +88,27 @@ func TestOutranks(t *testing.T) {
 		}
 	}
 }
+
+// TestValued: keepalived's track_file rules.
+func TestValued(t *testing.T) {
+	for _, c := range []struct {
+		src   Source
+		v     int64
+		delta int
+		fault bool
+	}{
+		{Source{Weight: 1}, -100, -100, false},
+		{Source{Weight: 1}, -253, -253, false},
+		{Source{Weight: 1}, -254, 0, true},
+		{Source{Weight: -2}, 10, -20, false},
+		{Source{Weight: 10}, 100, 254, false},
+		{Source{Weight: 1}, 1 << 62, 254, false}, // no overflow
+		{Source{Weight: -1}, 1 << 62, 0, true},
+		{Source{Fault: true}, 0, 0, false},
+		{Source{Fault: true}, 3, 0, true},
+	} {
+		if d, f := c.src.Valued(c.v); d != c.delta || f != c.fault {
+			t.Errorf("%+v.Valued(%d) = %d, %v; want %d, %v", c.src, c.v, d, f, c.delta, c.fault)
+		}
+	}
+}

@@ -58,6 +58,7 @@ type Change struct {
 	Check   string
 	Failing bool
 	Message string
+	Value   *int64 // the number a valued check read (sdk.Result.Value)
 }
 
 // FlapHold is the shortest time between two changes a check reports. The
@@ -81,6 +82,8 @@ type Tracker struct {
 	last     string
 	lastLog  time.Time
 	reported bool      // failing, as last reported
+	value    *int64    // a valued check's latest number
+	repValue *int64    // and as last reported
 	at       time.Time // when it was reported
 	held     *time.Timer
 	heldMsg  string // message of the latest result agreeing with the state
@@ -110,6 +113,9 @@ func (t *Tracker) observe(r sdk.Result, err error, via string) {
 	now := time.Now()
 	t.mu.Lock()
 	changed := t.counter.Observe(ok)
+	if ok && !sameValue(r.Value, t.value) {
+		t.value, changed = r.Value, true
+	}
 	if msg != t.last && now.Sub(t.lastLog) >= time.Second {
 		t.log.Debug("check result", "check", t.cfg.Name, "healthy", ok, "message", msg, "via", via)
 		t.last, t.lastLog = msg, now
@@ -163,20 +169,26 @@ func (t *Tracker) stop() {
 // report tells onChange the check's current state unless already told.
 func (t *Tracker) report(now time.Time, via string) {
 	t.mu.Lock()
-	failing, msg := t.counter.Failing(), t.heldMsg
-	if failing == t.reported || t.stopped {
+	failing, msg, value := t.counter.Failing(), t.heldMsg, t.value
+	if failing == t.reported && sameValue(value, t.repValue) || t.stopped {
 		t.mu.Unlock()
 		return
 	}
-	t.reported, t.at = failing, now
+	newState := failing != t.reported
+	t.reported, t.repValue, t.at = failing, value, now
 	t.mu.Unlock()
-	if failing {
+	switch {
+	case failing:
 		t.log.Warn("check failed", "check", t.cfg.Name, "message", msg, "via", via)
-	} else {
+	case newState:
 		t.log.Info("check succeeded", "check", t.cfg.Name, "message", msg, "via", via)
+	default:
+		t.log.Info("check value changed", "check", t.cfg.Name, "value", *value, "message", msg, "via", via)
 	}
-	t.onChange(Change{Check: t.cfg.Name, Failing: failing, Message: msg})
+	t.onChange(Change{Check: t.cfg.Name, Failing: failing, Message: msg, Value: value})
 }
+
+func sameValue(a, b *int64) bool { return a == nil && b == nil || a != nil && b != nil && *a == *b }
 
 // Run polls the check every interval and, if its plugin pushes results,
 // listens to them as well, until ctx ends.

@@ -169,3 +169,36 @@ func TestFlappingCheckIsHeld(t *testing.T) {
 		}
 	}
 }
+
+// TestValueChangesAreReported: a valued check (track_file) reports each new
+// number while it stays healthy, and nothing when the number repeats.
+func TestValueChangesAreReported(t *testing.T) {
+	defer func(h time.Duration) { FlapHold = h }(FlapHold)
+	FlapHold = 0
+	f := &fakeChecker{healthy: true, push: make(chan sdk.Result)}
+	changes := make(chan Change, 8)
+	tr := New(policy.Check{Name: "drain", Interval: time.Hour, Timeout: time.Second, Rise: 1, Fall: 1}, f, hclog.NewNullLogger(),
+		func(c Change) { changes <- c })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go tr.Run(ctx)
+	val := func(v int64) *int64 { return &v }
+	for _, v := range []int64{-100, -100, 0, 7} {
+		f.push <- sdk.Result{Healthy: true, Message: "read", Value: val(v)}
+	}
+	for _, want := range []int64{-100, 0, 7} {
+		select {
+		case c := <-changes:
+			if c.Failing || c.Value == nil || *c.Value != want {
+				t.Errorf("change %+v, want value %d", c, want)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("value %d not reported", want)
+		}
+	}
+	select {
+	case c := <-changes:
+		t.Errorf("extra change %+v", c)
+	case <-time.After(100 * time.Millisecond):
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigil-ha/vigil/plugins/exec"
 	"github.com/vigil-ha/vigil/plugins/exec-notify"
+	"github.com/vigil-ha/vigil/plugins/file-weight"
 	"github.com/vigil-ha/vigil/plugins/http-probe"
 	"github.com/vigil-ha/vigil/plugins/nginx-action"
 	"github.com/vigil-ha/vigil/plugins/nginx-process"
@@ -37,6 +38,7 @@ var table = map[string]entry{
 	"nginx-action":  {sdk.KindAction, nginxaction.New},
 	"smtp-notify":   {sdk.KindNotifier, smtpnotify.New},
 	"exec-notify":   {sdk.KindNotifier, execnotify.New},
+	"file-weight":   {sdk.KindCheck, fileweight.New},
 }
 
 // Kinds maps each built-in plugin's name to its kind, for policy checks.

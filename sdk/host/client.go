@@ -125,7 +125,7 @@ func (c *Client) Check(ctx context.Context) (sdk.Result, error) {
 	if err != nil {
 		return sdk.Result{}, err
 	}
-	return sdk.Result{Healthy: r.GetHealthy(), Message: r.GetMessage()}, nil
+	return sdk.Result{Healthy: r.GetHealthy(), Message: r.GetMessage(), Value: r.Value}, nil
 }
 
 // Watch receives pushed results until ctx ends or the stream breaks.
@@ -142,7 +142,7 @@ func (c *Client) Watch(ctx context.Context, report func(sdk.Result)) error {
 		if err != nil {
 			return err
 		}
-		report(sdk.Result{Healthy: r.GetHealthy(), Message: r.GetMessage()})
+		report(sdk.Result{Healthy: r.GetHealthy(), Message: r.GetMessage(), Value: r.Value})
 	}
 }
 

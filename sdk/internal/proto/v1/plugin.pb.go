@@ -409,9 +409,11 @@ func (*CheckRequest) Descriptor() ([]byte, []int) {
 }
 
 type CheckResult struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Healthy       bool                   `protobuf:"varint,1,opt,name=healthy,proto3" json:"healthy,omitempty"`
-	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Healthy bool                   `protobuf:"varint,1,opt,name=healthy,proto3" json:"healthy,omitempty"`
+	Message string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// a number the check read (track_file's), multiplied by the check's weight
+	Value         *int64 `protobuf:"varint,3,opt,name=value,proto3,oneof" json:"value,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -458,6 +460,13 @@ func (x *CheckResult) GetMessage() string {
 		return x.Message
 	}
 	return ""
+}
+
+func (x *CheckResult) GetValue() int64 {
+	if x != nil && x.Value != nil {
+		return *x.Value
+	}
+	return 0
 }
 
 type WatchRequest struct {
@@ -859,10 +868,12 @@ const file_sdk_internal_proto_v1_plugin_proto_rawDesc = "" +
 	"\amessage\x18\x02 \x01(\tR\amessage\"I\n" +
 	"\x11ConfigureResponse\x124\n" +
 	"\x06errors\x18\x01 \x03(\v2\x1c.vigil.plugin.v1.ConfigErrorR\x06errors\"\x0e\n" +
-	"\fCheckRequest\"A\n" +
+	"\fCheckRequest\"f\n" +
 	"\vCheckResult\x12\x18\n" +
 	"\ahealthy\x18\x01 \x01(\bR\ahealthy\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\x0e\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12\x19\n" +
+	"\x05value\x18\x03 \x01(\x03H\x00R\x05value\x88\x01\x01B\b\n" +
+	"\x06_value\"\x0e\n" +
 	"\fWatchRequest\"\xaf\x02\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x12\n" +
@@ -973,6 +984,7 @@ func file_sdk_internal_proto_v1_plugin_proto_init() {
 	if File_sdk_internal_proto_v1_plugin_proto != nil {
 		return
 	}
+	file_sdk_internal_proto_v1_plugin_proto_msgTypes[6].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
