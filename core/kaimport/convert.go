@@ -29,6 +29,12 @@ func (w Warning) String() string { return w.At + ": " + w.Msg }
 
 type script struct {
 	name, command      string
+	// file is set for a track_file (the file-weight check): the file, and
+	// init_file's value, if any.
+	file          string
+	init          *int
+	initOverwrite bool
+
 	interval, timeout  string
 	weight, rise, fall *int
 	user               string
@@ -207,6 +213,40 @@ func (c *converter) read(n Node) (*nodeConf, error) {
 			if sc != nil {
 				nc.scripts[sc.name] = sc
 			}
+		case "track_file", "vrrp_track_file":
+			sc := &script{name: s.Arg(0), at: s.String()}
+			one := 1 // keepalived's default weight
+			sc.weight = &one
+			for _, o := range s.Block {
+				switch o.Key {
+				case "file":
+					sc.file = o.Arg(0)
+				case "weight":
+					v := atoi(o, c, o.Arg(0))
+					if o.Arg(1) == "reverse" {
+						v = -v
+					}
+					sc.weight = &v
+				case "init_file":
+					v := 0
+					if len(o.Args) > 0 && o.Arg(0) != "overwrite" {
+						v = atoi(o, c, o.Arg(0))
+					}
+					sc.init = &v
+					sc.initOverwrite = slices.Contains(o.Args, "overwrite")
+				default:
+					c.warn(o, "track_file %s is not imported", o.Key)
+				}
+			}
+			if sc.file == "" {
+				c.warn(s, "track_file %s is refused: it names no file", sc.name)
+				continue
+			}
+			if _, dup := nc.scripts[sc.name]; dup {
+				c.warn(s, "track_file %s is refused: a vrrp_script has that name, and Vigil's checks share one namespace", sc.name)
+				continue
+			}
+			nc.scripts[sc.name] = sc
 		case "vrrp_instance":
 			nc.instances = append(nc.instances, c.instance(s))
 		case "vrrp_sync_group":
@@ -225,9 +265,9 @@ func (c *converter) read(n Node) (*nodeConf, error) {
 						nc.groupNotify[name] = map[string]string{}
 					}
 					nc.groupNotify[name][o.Key] = strings.Join(o.Args, " ")
-				case "track_interface", "track_script":
+				case "track_interface", "track_script", "track_file":
 					groupTracks = append(groupTracks, &Stmt{Key: o.Key, Args: []string{name}, Block: o.Block, File: o.File, Line: o.Line})
-				case "global_tracking", "sync_group_tracking_weight", "track_file", "track_process", "track_bfd":
+				case "global_tracking", "sync_group_tracking_weight", "track_process", "track_bfd":
 					c.warn(o, "vrrp_sync_group %s is not imported", o.Key)
 				default:
 					// keepalived also takes the members without group { }.
@@ -264,7 +304,7 @@ func (c *converter) groupTracks(nc *nodeConf, tracks []*Stmt) {
 					c.warn(e, "%s weight in vrrp_sync_group %s is not used: a failure puts the group in FAULT, as keepalived does without sync_group_tracking_weight", e.Key, group)
 				}
 				switch t.Key {
-				case "track_script":
+				case "track_script", "track_file":
 					if !slices.Contains(in.tracks, e.Key) {
 						in.tracks = append(in.tracks, e.Key)
 						in.trackAt[e.Key] = e.String()
@@ -366,6 +406,20 @@ func (c *converter) instance(s *Stmt) *instance {
 					in.trackWeights[t.Key] = atoi(t, c, t.Arg(1))
 				}
 			}
+		case "track_file":
+			// A file's weight is a multiplier: the instance's own weight
+			// overrides it (reverse negates), as for track_script.
+			for _, t := range o.Block {
+				in.tracks = append(in.tracks, t.Key)
+				in.trackAt[t.Key] = t.String()
+				if t.Arg(0) == "weight" {
+					w := atoi(t, c, t.Arg(1))
+					if t.Arg(2) == "reverse" {
+						w = -w
+					}
+					in.trackWeights[t.Key] = w
+				}
+			}
 		case "track_interface":
 			for _, t := range o.Block {
 				in.trackIfs = append(in.trackIfs, t.Key)
@@ -408,6 +462,22 @@ var (
 // restart nginx and stop keepalived if that fails, an nginx-action);
 // others run unchanged through the exec check.
 func (c *converter) checkBlock(body *hclwrite.Body, sc *script) {
+	if sc.file != "" {
+		blk := body.AppendNewBlock("check", []string{sc.name}).Body()
+		body.AppendNewline()
+		blk.SetAttributeValue("plugin", cty.StringVal("file-weight"))
+		blk.SetAttributeValue("weight", cty.NumberIntVal(int64(*sc.weight)))
+		blk.AppendNewline()
+		cfg := blk.AppendNewBlock("config", nil).Body()
+		cfg.SetAttributeValue("file", cty.StringVal(sc.file))
+		if sc.init != nil {
+			cfg.SetAttributeValue("init", cty.NumberIntVal(int64(*sc.init)))
+			if sc.initOverwrite {
+				cfg.SetAttributeValue("init_overwrite", cty.True)
+			}
+		}
+		return
+	}
 	text := sc.command
 	if f := strings.Fields(sc.command); len(f) > 0 {
 		if b, err := readRegular(f[0], 64<<10); err == nil {

@@ -138,6 +138,13 @@ func TestImportFindings(t *testing.T) {
 				"lb01": "vrrp_script chk {\n  script \"/bin/true\"\n  weight -25\n}\n" + strings.Replace(vi1, "priority 100", "priority 100\n  track_script {\n    chk\n  }", 1),
 				"lb02": "vrrp_script chk {\n  script \"/bin/true\"\n  weight -25\n}\n" + strings.Replace(vi1, "priority 100", "priority 80", 1)},
 			want: []string{`track           = { lb01 = ["chk"], lb02 = [] }`}, not: []string{"the policy keeps the first"}},
+		{name: "track_file becomes the file-weight check, weights and init_file exact",
+			confs: map[string]string{"": "track_file drain {\n  file \"/run/vigil/drain\"\n  init_file 0\n}\n" +
+				"vrrp_track_file maint {\n  file /run/maint\n  weight 0\n}\n" +
+				strings.Replace(vi1, "priority 100", "priority 100\n  track_file {\n    drain weight 2 reverse\n    maint\n  }", 1)},
+			want: []string{`track           = ["drain_wm2", "maint"]`, `check "drain_wm2" {`, `plugin = "file-weight"`, `weight = -2`,
+				`file = "/run/vigil/drain"`, `init = 0`, `check "maint" {`, `weight = 0`, `file = "/run/maint"`},
+			not: []string{"is not imported"}},
 		{name: "a binary file is refused", confs: map[string]string{"": "\x7fELF\x00\x01"}, err: "binary"},
 		{name: "include without a file is an error, not a panic", confs: map[string]string{"": vi1 + "include"}, err: "include names no file"},
 	} {
