@@ -34,6 +34,7 @@ type script struct {
 	file          string
 	init          *int
 	initOverwrite bool
+	nodes         []string // the check runs on these nodes only (set when emitted)
 
 	interval, timeout  string
 	weight, rise, fall *int
@@ -466,6 +467,9 @@ func (c *converter) checkBlock(body *hclwrite.Body, sc *script) {
 		blk := body.AppendNewBlock("check", []string{sc.name}).Body()
 		body.AppendNewline()
 		blk.SetAttributeValue("plugin", cty.StringVal("file-weight"))
+		if len(sc.nodes) > 0 {
+			blk.SetAttributeValue("nodes", strList(sc.nodes))
+		}
 		blk.SetAttributeValue("weight", cty.NumberIntVal(int64(*sc.weight)))
 		blk.AppendNewline()
 		cfg := blk.AppendNewBlock("config", nil).Body()
@@ -491,6 +495,9 @@ func (c *converter) checkBlock(body *hclwrite.Body, sc *script) {
 		blk.SetAttributeValue("plugin", cty.StringVal("nginx-process"))
 	} else {
 		blk.SetAttributeValue("plugin", cty.StringVal("exec"))
+	}
+	if len(sc.nodes) > 0 {
+		blk.SetAttributeValue("nodes", strList(sc.nodes))
 	}
 	interval := sc.interval
 	if interval == "" {

@@ -185,7 +185,74 @@ func (c *converter) emitInstances(body *hclwrite.Body, confs []*nodeConf, site, 
 type trackedScript struct {
 	script string
 	weight *int
-	at     string // where an instance tracks it
+	at     string   // where an instance tracks it
+	node    string   // the first node that tracks it: its definition is written
+	nodes   []string // the nodes that track it, when the script differs per node
+	renamed bool     // a weight override made it a check of its own
+}
+
+// nodeScripts is the scripts of node's file.
+func nodeScripts(confs []*nodeConf, node string) map[string]*script {
+	for _, nc := range confs {
+		if nc.name == node {
+			return nc.scripts
+		}
+	}
+	return nil
+}
+
+// variant is the check a node's copy of script becomes: the script's name
+// where every node defines it alike (or for the nodes whose definition is
+// the first node's), else the name with the node's ("chk_lb02"), a check
+// of its own restricted to the nodes that define it so (track_files often
+// name a file per node). perNode reports whether the script differs.
+func variant(confs []*nodeConf, script, node string) (name string, perNode bool) {
+	def := func(nc *nodeConf) string {
+		sc := nc.scripts[script]
+		if sc == nil {
+			return ""
+		}
+		cp := *sc
+		cp.at, cp.weight, cp.rise, cp.fall, cp.init = "", nil, nil, nil, nil // where, and pointers: compared by value
+		return fmt.Sprintf("%+v %v %v %v %v", cp, deref(sc.weight), deref(sc.rise), deref(sc.fall), deref(sc.init))
+	}
+	first := map[string]string{} // definition -> first node with it
+	var mine string
+	for _, nc := range confs {
+		d := def(nc)
+		if d == "" {
+			continue
+		}
+		if _, ok := first[d]; !ok {
+			first[d] = nc.name
+		}
+		if nc.name == node {
+			mine = d
+		}
+	}
+	if len(first) <= 1 {
+		return script, false
+	}
+	if owner := first[mine]; owner != firstWith(confs, script) {
+		return script + "_" + owner, true
+	}
+	return script, true
+}
+
+func firstWith(confs []*nodeConf, script string) string {
+	for _, nc := range confs {
+		if nc.scripts[script] != nil {
+			return nc.name
+		}
+	}
+	return ""
+}
+
+func deref(p *int) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }
 
 // checkName is the check an instance's track of script becomes: the
@@ -265,11 +332,17 @@ func (c *converter) emitInstance(body *hclwrite.Body, confs []*nodeConf, byNode 
 			if w, ok := in.trackWeights[t]; ok {
 				override = &w
 			}
-			cn := checkName(t, override, confs[0].scripts)
+			base, perNode := variant(confs, t, n)
+			cn := base + strings.TrimPrefix(checkName(t, override, nodeScripts(confs, n)), t)
 			names = append(names, cn)
-			if _, done := usedScripts[cn]; !done {
-				usedScripts[cn] = trackedScript{script: t, weight: override, at: in.trackAt[t]}
+			ts, done := usedScripts[cn]
+			if !done {
+				ts = trackedScript{script: t, weight: override, at: in.trackAt[t], node: n, renamed: checkName(t, override, nodeScripts(confs, n)) != t}
 			}
+			if perNode {
+				ts.nodes = append(ts.nodes, n)
+			}
+			usedScripts[cn] = ts
 		}
 		trackNames[n] = names
 		same = same && slices.Equal(names, trackNames[order[0]])
@@ -361,25 +434,21 @@ func (c *converter) emitChecks(body *hclwrite.Body, confs []*nodeConf, usedScrip
 	slices.Sort(names)
 	for _, n := range names {
 		ts := usedScripts[n]
-		var sc *script
-		for _, nc := range confs {
-			if s := nc.scripts[ts.script]; s != nil {
-				if sc == nil {
-					sc = s
-				} else if s.command != sc.command || s.interval != sc.interval {
-					c.warnings = append(c.warnings, Warning{At: s.at, Msg: fmt.Sprintf("vrrp_script %s differs from %s's; imported from the first", ts.script, sc.at)})
-				}
-			}
-		}
+		sc := nodeScripts(confs, ts.node)[ts.script]
 		if sc == nil {
 			c.warnings = append(c.warnings, Warning{At: ts.at, Msg: fmt.Sprintf("track_script %s names no vrrp_script this node uses: the instance's track refers to a check that does not exist, and the policy will not validate until one is written", ts.script)})
 			continue
+		}
+		if len(ts.nodes) > 0 {
+			cp := *sc
+			cp.name, cp.nodes = n, ts.nodes
+			sc = &cp
 		}
 		if ts.weight != nil {
 			w := *ts.weight
 			own := *sc
 			own.name, own.weight = n, &w
-			if n != sc.name {
+			if ts.renamed {
 				c.warnings = append(c.warnings, Warning{At: ts.at, Msg: fmt.Sprintf("track_script %s weight %d: imported as check %s, the same script with that weight (Vigil's weights belong to checks)", ts.script, w, n)})
 			}
 			sc = &own

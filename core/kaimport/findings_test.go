@@ -145,6 +145,12 @@ func TestImportFindings(t *testing.T) {
 			want: []string{`track           = ["drain_wm2", "maint"]`, `check "drain_wm2" {`, `plugin = "file-weight"`, `weight = -2`,
 				`file = "/run/vigil/drain"`, `init = 0`, `check "maint" {`, `weight = 0`, `file = "/run/maint"`},
 			not: []string{"is not imported"}},
+		{name: "a script defined differently per node becomes a check per node (it kept the first node's)",
+			confs: map[string]string{
+				"lb01": "vrrp_script chk {\n  script \"/bin/true one\"\n  weight -25\n}\n" + strings.Replace(vi1, "priority 100", "priority 100\n  track_script {\n    chk\n  }", 1),
+				"lb02": "vrrp_script chk {\n  script \"/bin/true two\"\n  weight -25\n}\n" + strings.Replace(vi1, "priority 100", "priority 80\n  track_script {\n    chk\n  }", 1)},
+			want: []string{`track           = { lb01 = ["chk"], lb02 = ["chk_lb02"] }`, `check "chk_lb02" {`, `nodes    = ["lb02"]`, `"/bin/true two"`, `nodes    = ["lb01"]`},
+			not:  []string{"imported from the first"}},
 		{name: "a binary file is refused", confs: map[string]string{"": "\x7fELF\x00\x01"}, err: "binary"},
 		{name: "include without a file is an error, not a panic", confs: map[string]string{"": vi1 + "include"}, err: "include names no file"},
 	} {

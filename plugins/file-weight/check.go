@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -125,14 +126,27 @@ func (c *Check) Watch(ctx context.Context, report func(sdk.Result)) error {
 	f := os.NewFile(uintptr(fd), "inotify") // in the runtime's poller: Close ends a Read
 	defer f.Close()
 	dir, name := filepath.Split(filepath.Clean(c.cfg.File))
-	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_CLOSE_WRITE|unix.IN_MOVED_TO|unix.IN_MOVED_FROM|unix.IN_DELETE); err != nil {
-		return fmt.Errorf("watch %s: %w", dir, err)
-	}
-	go func() { <-ctx.Done(); f.Close() }()
 	push := func() {
 		r, _ := c.Check(ctx)
 		report(r)
 	}
+	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_CLOSE_WRITE|unix.IN_MOVED_TO|unix.IN_MOVED_FROM|unix.IN_DELETE); err != nil {
+		// A directory this user cannot watch (no search permission, no
+		// inotify watches left) is read every second instead: a lost
+		// watch is no reason to fail the check. The agent logs stderr.
+		fmt.Fprintf(os.Stderr, "cannot watch %s (%v): reading %s every second instead\n", dir, err, c.cfg.File)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			push()
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-tick.C:
+			}
+		}
+	}
+	go func() { <-ctx.Done(); f.Close() }()
 	push() // what changed before the watch began
 	buf := make([]byte, 64*(unix.SizeofInotifyEvent+unix.NAME_MAX+1))
 	for {

@@ -99,3 +99,28 @@ func TestWatchPushesChanges(t *testing.T) {
 	os.WriteFile(p, []byte("12\n"), 0o644)
 	expect(12)
 }
+
+// TestUnwatchableDirectoryIsPolled: a directory the plugin cannot watch is
+// read every second; the stream does not fail (a failing stream counts as
+// a failed check, and faulted instances with weight 0).
+func TestUnwatchableDirectoryIsPolled(t *testing.T) {
+	c := configured(t, map[string]any{"file": "/nonexistent-dir-for-vigil-test/drain"})
+	got := make(chan int64, 8)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Watch(ctx, func(r sdk.Result) { got <- *r.Value }) }()
+	select {
+	case v := <-got:
+		if v != 0 {
+			t.Errorf("missing file read as %d", v)
+		}
+	case err := <-done:
+		t.Fatalf("Watch ended: %v", err)
+	case <-time.After(3 * time.Second):
+		t.Fatal("nothing pushed")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Watch: %v", err)
+	}
+}

@@ -22,7 +22,7 @@ type diffCase struct {
 	name  string
 	nodes int
 	vips  []string
-	steps []string // "cut n1", "restore n1", "stop n1", "start n1", "fail n1", "heal n1"
+	steps []string // "cut n1", "restore n1", "stop n1", "start n1", "fail n1", "heal n1", "file n1 -30"
 	// quiet is how long the owners must not change for a step to be over:
 	// past the longest master-down interval after the step's event;
 	// checkQuiet, for fail and heal, adds a check's interval (quiet if 0).
@@ -40,6 +40,8 @@ var diffCorpus = []diffCase{
 		[]string{"stop n1", "start n1", "cut n1", "restore n1"}, 2 * time.Second, 0},
 	{"trio-interfaces", 3, []string{"192.0.2.161", "192.0.2.162", "192.0.2.163"},
 		[]string{"cut n1", "restore n1", "stop n2", "start n2", "cut n3", "restore n3"}, 2 * time.Second, 0},
+	{"pair-trackfile", 2, []string{"192.0.2.201", "192.0.2.202"},
+		[]string{"file n1 -30", "file n1 -300", "file n1 0", "file n2 5", "file n2 -300", "file n2 0"}, 2 * time.Second, 0},
 	{"pair-nopreempt", 2, []string{"192.0.2.191", "192.0.2.192"},
 		[]string{"stop n1", "start n1", "stop n2", "start n2"}, 2500 * time.Millisecond, 0},
 	// The seed's site (VRRPv2 at 1 s, a check every 4 s): a master-down
@@ -117,9 +119,18 @@ func stepName(dc diffCase, i int) string {
 func runDiff(t *testing.T, dc diffCase, vigil func(i int) bool) []string {
 	t.Helper()
 	l := lab.New(t, dc.nodes)
-	flags := t.TempDir()
+	// The flag files are read by Vigil's plugins as their own user: the
+	// directory must be reachable from / (t.TempDir's parent is 0700).
+	flags, err := os.MkdirTemp("", "vigil-diff-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(flags) })
 	os.Chmod(flags, 0o755)
 	confs := make([]string, dc.nodes)
+	for i := range dc.nodes {
+		os.WriteFile(filepath.Join(flags, fmt.Sprintf("file-n%d", i+1)), []byte("0\n"), 0o644)
+	}
 	var importArgs []string
 	for i := range dc.nodes {
 		src, err := os.ReadFile(filepath.Join("testdata", "keepalived", dc.name, fmt.Sprintf("n%d.conf", i+1)))
@@ -179,6 +190,7 @@ func runDiff(t *testing.T, dc diffCase, vigil func(i int) bool) []string {
 	out := []string{settled(dc.quiet)}
 	for _, step := range dc.steps {
 		verb, node, _ := strings.Cut(step, " ")
+		node, arg, _ := strings.Cut(node, " ")
 		i := slices.IndexFunc(l.Nodes, func(n *lab.Node) bool { return n.Name == node })
 		n := l.Nodes[i]
 		switch verb {
@@ -194,6 +206,8 @@ func runDiff(t *testing.T, dc diffCase, vigil func(i int) bool) []string {
 			os.WriteFile(filepath.Join(flags, "fail-"+n.NS), nil, 0o644)
 		case "heal":
 			os.Remove(filepath.Join(flags, "fail-"+n.NS))
+		case "file": // the node's track_file
+			os.WriteFile(filepath.Join(flags, "file-"+n.Name), []byte(arg+"\n"), 0o644)
 		default:
 			t.Fatalf("unknown step %q", step)
 		}
