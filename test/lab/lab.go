@@ -72,6 +72,8 @@ func debianPackage(tool string) string {
 		return "iproute2"
 	case "nginx":
 		return "nginx-light"
+	case "nft":
+		return "nftables"
 	}
 	return tool
 }
