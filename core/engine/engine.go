@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/vigil-ha/vigil/core/firewall"
 	"github.com/vigil-ha/vigil/core/fsm"
 	"github.com/vigil-ha/vigil/core/policy"
 	"github.com/vigil-ha/vigil/core/transport"
@@ -88,6 +89,7 @@ type Options struct {
 	Addresses Addresses
 	Announcer Announcer
 	Links     Links
+	Firewall  Firewall
 }
 
 // Engine runs the instances of one node.
@@ -103,6 +105,9 @@ type Engine struct {
 	checkAdvertAddrs bool
 
 	links *linkWatch
+
+	fw      Firewall
+	fwDrops []netip.Addr // what the firewall drops now (accept mode off)
 
 	// The loop and what it owns.
 	work chan func(now time.Time)
@@ -143,11 +148,14 @@ func New(opts Options) (*Engine, error) {
 	if opts.Links == nil {
 		opts.Links = netlinkLinks{}
 	}
+	if opts.Firewall == nil {
+		opts.Firewall = &firewall.Tables{}
+	}
 	e := &Engine{log: log, adverts: opts.Adverts, announcer: opts.Announcer, nl: opts.Addresses,
 		vips: newVIPTable(opts.Addresses, opts.StateDir, log), onTransition: opts.OnTransition, now: time.Now,
 		instances: map[string]*instance{}, heard: map[netip.Addr]heard{},
 		work: make(chan func(time.Time)), pkts: make(chan packetFor, 1024),
-		quit: make(chan struct{}), loopDone: make(chan struct{})}
+		quit: make(chan struct{}), loopDone: make(chan struct{}), fw: opts.Firewall}
 	e.links = newLinkWatch(e, opts.Links)
 	go e.loop()
 	return e, nil
@@ -166,6 +174,9 @@ func (e *Engine) Apply(cfg *policy.Config) error {
 }
 
 func (e *Engine) apply(now time.Time, cfg *policy.Config) error {
+	if err := e.acceptMode(cfg); err != nil {
+		return err
+	}
 	e.startupDelay, e.checkAdvertAddrs = cfg.StartupDelay, cfg.CheckAdvertAddrs
 	want := map[string]policy.Instance{}
 	var order []string
@@ -275,9 +286,44 @@ func (e *Engine) stop() {
 		close(e.quit)
 	}
 	<-e.loopDone
+	if len(e.fwDrops) > 0 {
+		if err := e.fw.Close(); err != nil {
+			e.log.Error("cannot remove the accept mode rules", "table", "inet "+firewall.Table, "error", err)
+		}
+	}
 	e.announcer.Close()
 	e.vips.release()
 	e.nl.Close()
+}
+
+// acceptMode has the firewall drop packets to the VIPs of instances that
+// do not accept (RFC 5798 Accept_Mode off) before any of them can become
+// master. A node whose instances all accept never touches nftables.
+func (e *Engine) acceptMode(cfg *policy.Config) error {
+	var drops []netip.Addr
+	for _, in := range cfg.Instances {
+		if in.Accept {
+			continue
+		}
+		for _, v := range append(slices.Clone(in.VIPs), in.ExcludedVIPs...) {
+			drops = append(drops, v.Prefix.Addr())
+		}
+	}
+	slices.SortFunc(drops, func(a, b netip.Addr) int { return a.Compare(b) })
+	drops = slices.Compact(drops)
+	if slices.Equal(drops, e.fwDrops) {
+		return nil
+	}
+	if err := e.fw.Drop(drops); err != nil {
+		return fmt.Errorf("accept mode: %w", err)
+	}
+	e.fwDrops = drops
+	if len(drops) > 0 {
+		e.log.Info("accept mode off: dropping packets to VIPs this node does not own", "vips", len(drops), "table", "inet "+firewall.Table)
+	} else {
+		e.log.Info("accept mode on for every instance: nftables table removed", "table", "inet "+firewall.Table)
+	}
+	return nil
 }
 
 // Status lists every instance in policy order.

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -474,5 +475,77 @@ instance "VI_2" {
 		if tr := r.transitionsOf(name); len(tr) != 1 || r.state(name) != "BACKUP" {
 			t.Errorf("%s: %v, now %s; a live master at higher priority: it must stay BACKUP", name, tr, r.state(name))
 		}
+	}
+}
+
+// TestAcceptModeDrops: the VIPs of instances without accept mode are
+// dropped before any instance runs, the set follows reloads, a node whose
+// instances all accept never reaches the firewall, and stop removes the
+// rules; a firewall that fails fails the apply and keeps what runs.
+func TestAcceptModeDrops(t *testing.T) {
+	r := newRig(t, newFakeAddrs())
+	accepting := `
+instance "VI_1" {
+  vrid     = 1
+  version  = 3
+  vips     = ["192.0.2.11/24"]
+  priority = { n1 = 200, n2 = 100 }
+}
+`
+	if err := r.e.Apply(config(t, accepting)); err != nil {
+		t.Fatal(err)
+	}
+	if _, calls, _ := r.fw.state(); calls != 0 {
+		t.Errorf("the firewall was reached %d times with every instance accepting", calls)
+	}
+	strict := `
+site "s" {
+  strict = true
+}
+instance "VI_1" {
+  vrid     = 1
+  version  = 3
+  vips     = ["192.0.2.11/24"]
+  excluded_vips = ["198.51.100.11/24"]
+  priority = { n1 = 200, n2 = 100 }
+}
+instance "VI_2" {
+  vrid     = 2
+  version  = 3
+  vips     = ["192.0.2.12/24"]
+  priority = { n1 = 255, n2 = 100 }
+}
+`
+	if err := r.e.Apply(config(t, strict)); err != nil {
+		t.Fatal(err)
+	}
+	want := []netip.Addr{netip.MustParseAddr("192.0.2.11"), netip.MustParseAddr("198.51.100.11")}
+	if drops, _, _ := r.fw.state(); !slices.Equal(drops, want) {
+		t.Errorf("dropped %v, want %v (the owner's VI_2 accepts)", drops, want)
+	}
+	r.fw.mu.Lock()
+	r.fw.err = errors.New("nf_tables not loaded")
+	r.fw.mu.Unlock()
+	if err := r.e.Apply(config(t, accepting)); err == nil || !strings.Contains(err.Error(), "accept mode") {
+		t.Errorf("apply with a failing firewall: %v", err)
+	}
+	if len(r.e.Status()) != 2 {
+		t.Errorf("a failed apply changed the running instances: %d", len(r.e.Status()))
+	}
+	r.fw.mu.Lock()
+	r.fw.err = nil
+	r.fw.mu.Unlock()
+	if err := r.e.Apply(config(t, accepting)); err != nil {
+		t.Fatal(err)
+	}
+	if drops, _, _ := r.fw.state(); len(drops) != 0 {
+		t.Errorf("reloaded to accept everywhere, still dropping %v", drops)
+	}
+	if err := r.e.Apply(config(t, strict)); err != nil {
+		t.Fatal(err)
+	}
+	r.e.Shutdown()
+	if drops, _, closed := r.fw.state(); !closed || len(drops) != 0 {
+		t.Errorf("after stop: closed %v, dropping %v", closed, drops)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -215,19 +216,53 @@ type rig struct {
 	links *fakeLinks
 	log   *logbuf.Buffer
 	dir   string
+	fw    *fakeFirewall
 
 	mu          sync.Mutex
 	transitions []Transition
 }
 
+// fakeFirewall records what the engine has dropped.
+type fakeFirewall struct {
+	mu     sync.Mutex
+	drops  []netip.Addr
+	calls  int
+	closed bool
+	err    error
+}
+
+func (f *fakeFirewall) Drop(addrs []netip.Addr) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if f.err != nil {
+		return f.err
+	}
+	f.drops = slices.Clone(addrs)
+	return nil
+}
+
+func (f *fakeFirewall) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed, f.drops = true, nil
+	return nil
+}
+
+func (f *fakeFirewall) state() ([]netip.Addr, int, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.drops), f.calls, f.closed
+}
+
 func newRig(t *testing.T, addrs *fakeAddrs) *rig {
 	t.Helper()
 	r := &rig{wire: newFakeWire("192.0.2.1"), addrs: addrs, ann: &fakeAnnouncer{}, links: &fakeLinks{},
-		log: &logbuf.Buffer{}, dir: t.TempDir()}
+		log: &logbuf.Buffer{}, dir: t.TempDir(), fw: &fakeFirewall{}}
 	var err error
 	r.e, err = New(Options{
 		Log:      hclog.New(&hclog.LoggerOptions{Output: r.log, Level: hclog.Debug}),
-		StateDir: r.dir, Adverts: r.wire, Addresses: addrs, Announcer: r.ann, Links: r.links,
+		StateDir: r.dir, Adverts: r.wire, Addresses: addrs, Announcer: r.ann, Links: r.links, Firewall: r.fw,
 		OnTransition: func(tr Transition) {
 			r.mu.Lock()
 			r.transitions = append(r.transitions, tr)

@@ -11,7 +11,7 @@ import (
 	"github.com/vigil-ha/vigil/core/vip"
 )
 
-// The engine reaches the kernel through these four small interfaces, so
+// The engine reaches the kernel through these five small interfaces, so
 // that its rules (which addresses it may remove, reloads, sync groups) are
 // tested with fakes, and only the adapters below need a real kernel.
 
@@ -51,6 +51,13 @@ type Announcer interface {
 type Links interface {
 	Up(name string) bool
 	Watch(done <-chan struct{}, changed func(name string, up bool), failed func(error)) error
+}
+
+// Firewall drops packets to and from addresses (core/firewall): Drop
+// replaces the whole set, empty removes the rules; Close removes them.
+type Firewall interface {
+	Drop(addrs []netip.Addr) error
+	Close() error
 }
 
 // poolAdverts adapts a transport.Pool: one raw socket per interface and

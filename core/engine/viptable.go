@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/vigil-ha/vigil/core/firewall"
 	"github.com/vigil-ha/vigil/core/statefile"
 	"github.com/vigil-ha/vigil/core/vip"
 )
@@ -215,6 +216,10 @@ func (t *vipTable) saveLogged() {
 func Recover(stateDir string, log hclog.Logger) error {
 	if stateDir == "" {
 		return nil
+	}
+	// Accept mode's rules of a run that died go too: the table is Vigil's.
+	if err := firewall.Remove(); err != nil {
+		log.Warn("cannot remove a previous run's accept mode rules", "table", "inet "+firewall.Table, "error", err)
 	}
 	nl, err := vip.NewConfigurer()
 	if err != nil {

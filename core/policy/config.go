@@ -62,6 +62,10 @@ type Instance struct {
 	Notify       []string // site's, group's and instance's notifiers, deduplicated
 	SyncGroup    string
 	GARP         GARP
+	// Accept is RFC 5798's Accept_Mode: false drops packets addressed to
+	// the VIPs (core/firewall) unless this node owns them (priority 255).
+	Accept bool
+	Strict bool // the policy asked for strict RFC compliance
 	// Peers are the other nodes running this instance and their base
 	// priorities, from the site policy (empty for a per-node file).
 	Peers []Peer

@@ -41,6 +41,12 @@ func (b *builder) instancesInto(site *Site) {
 			}
 			ni := inst
 			ni.Priority = prio
+			// keepalived's default: accept, and in strict mode only the
+			// owner accepts.
+			ni.Accept = !inst.Strict || prio == priority.Owner
+			if in.Accept != nil {
+				ni.Accept = *in.Accept
+			}
 			ni.Track = tracks[n]
 			if all, ok := tracks[""]; ok {
 				ni.Track = all
@@ -101,6 +107,7 @@ func (b *builder) instance(in *instanceBlock) (inst Instance, prios map[string]u
 	b.notifyNames(in.Body, "notify", in.Notify, in.DefRange)
 	inst.Notify = dedupe(append(slices.Clone(b.site.Notify), in.Notify...))
 	b.garp(in, &inst)
+	b.strict(in, &inst)
 	prios = b.priorities(in)
 	return inst, prios, tracks, len(b.diags) == errs || !b.diags[errs:].HasErrors()
 }
@@ -247,6 +254,49 @@ func (b *builder) trackChecks(in *instanceBlock) map[string][]TrackCheck {
 		}
 	}
 	return out
+}
+
+// strictMaxVIPs is the most addresses strict mode lets an advert carry.
+const strictMaxVIPs = 20
+
+// strict refuses, in strict mode, what the VRRP RFCs forbid or keepalived's
+// vrrp_strict refuses, each at its attribute.
+func (b *builder) strict(in *instanceBlock, out *Instance) {
+	out.Strict = *b.site.Strict
+	if in.Strict != nil {
+		out.Strict = *in.Strict
+	}
+	if !out.Strict {
+		return
+	}
+	why := "strict = true (keepalived's vrrp_strict) refuses it"
+	if *in.Unicast || len(in.UnicastPeers) > 0 {
+		name := "unicast"
+		if len(in.UnicastPeers) > 0 {
+			name = "unicast_peers"
+		}
+		b.err(attrRange(in.Body, name, in.DefRange), "Unicast in strict mode", "VRRP adverts go to the multicast group (RFC 5798 5.1.1.2); %s. Remove %s, or set strict = false.", why, name)
+	}
+	if out.Auth.Type != vrrp.AuthNone {
+		b.err(in.Auth.DefRange, "Authentication in strict mode", "RFC 5798 removed authentication; %s. Remove the auth block, or set strict = false.", why)
+	}
+	if out.PreemptDelay > 0 {
+		b.err(attrRange(in.Body, "preempt_delay", in.DefRange), "preempt_delay in strict mode", "The RFCs have no preemption delay; %s. Remove preempt_delay, or set strict = false.", why)
+	}
+	if in.Accept != nil && out.Version == vrrp.V2 {
+		b.err(attrRange(in.Body, "accept", in.DefRange), "Accept mode on VRRPv2 in strict mode", "RFC 3768 has no accept mode; %s. Remove accept, set version = 3, or set strict = false.", why)
+	}
+	if len(out.VIPs) > strictMaxVIPs {
+		b.err(b.vipRange(in, strictMaxVIPs, len(out.VIPs)), "Too many VIPs for a strict advert",
+			"Instance %q advertises %d addresses; %s above %d. Move the rest to excluded_vips, or set strict = false.", in.Name, len(out.VIPs), why, strictMaxVIPs)
+	}
+	if len(out.VIPs) > 0 && out.VIPs[0].Prefix.Addr().Is6() && !out.VIPs[0].Prefix.Addr().IsLinkLocalUnicast() {
+		b.err(b.vipRange(in, 0, len(out.VIPs)), "First IPv6 VIP not link-local in strict mode",
+			"RFC 5798 5.2.9: an IPv6 virtual router's first address is its link-local one; %v is not, and %s. Put a fe80:: address first, or set strict = false.", out.VIPs[0].Prefix, why)
+	}
+	if out.GARP.MasterRefresh > 0 {
+		b.err(attrRange(in.Body, "garp_master_refresh", in.DefRange), "Repeated gratuitous ARP in strict mode", "A master announces its addresses when it takes over, not periodically; %s. Remove garp_master_refresh, or set strict = false.", why)
+	}
 }
 
 // garp: gratuitous ARP / NA settings, the instance's over the site's.

@@ -490,3 +490,47 @@ action "restart" {
 		}
 	}
 }
+
+// TestAcceptMode: keepalived's defaults: accept unless strict, where only
+// the owner (priority 255) accepts; accept overrides either way.
+func TestAcceptMode(t *testing.T) {
+	for _, c := range []struct {
+		site, inst string
+		want       map[string]bool
+	}{
+		{"", "", map[string]bool{"a": true, "b": true}},
+		{"strict = true", "", map[string]bool{"a": true, "b": false}},
+		{"strict = true", "accept = true", map[string]bool{"a": true, "b": true}},
+		{"", "accept = false", map[string]bool{"a": false, "b": false}},
+		{"strict = true", "strict = false", map[string]bool{"a": true, "b": true}},
+	} {
+		src := fmt.Sprintf(`
+site "s" {
+  %s
+}
+node "a" {
+  interface = "eth0"
+}
+node "b" {
+  interface = "eth0"
+}
+instance "VI_1" {
+  vrid     = 1
+  version  = 3
+  vips     = ["192.0.2.24/24"]
+  priority = { a = 255, b = 100 }
+  %s
+}
+`, c.site, c.inst)
+		site, _, diags := policy.Parse("accept.hcl", []byte(src), opts())
+		if diags.HasErrors() {
+			t.Fatalf("%s / %s: %v", c.site, c.inst, diags)
+		}
+		for node, want := range c.want {
+			cfg, _ := site.Config(node)
+			if got := cfg.Instances[0].Accept; got != want {
+				t.Errorf("%q / %q: accept on %s = %v, want %v", c.site, c.inst, node, got, want)
+			}
+		}
+	}
+}

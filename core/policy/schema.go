@@ -30,6 +30,7 @@ type siteBlock struct {
 	GARPMasterRefresh *string   `hcl:"garp_master_refresh,optional" default:"\"0s\"" doc:"Repeat the burst this often while master (0s: off)."`
 	GARPInterval      *string   `hcl:"garp_interval,optional" default:"\"0s\"" doc:"Pause between gratuitous ARP packets. keepalived's vrrp_garp_interval."`
 	NAInterval        *string   `hcl:"na_interval,optional" default:"\"0s\"" doc:"Pause between unsolicited neighbour advertisements. keepalived's vrrp_gna_interval."`
+	Strict            *bool     `hcl:"strict,optional" default:"false" doc:"Refuse what the VRRP RFCs forbid (keepalived's vrrp_strict): unicast, authentication, preempt_delay, accept on VRRPv2, more than 20 VIPs in an advert, an IPv6 instance whose first VIP is not link-local, garp_master_refresh; and accept mode defaults to off except for the address owner."`
 	CheckAdvertAddrs  *bool     `hcl:"check_advert_addrs,optional" default:"false" doc:"Drop adverts whose address list differs from ours. keepalived checks unless vrrp_skip_check_adv_addr; Vigil does not by default, so that nodes reloaded one at a time with a new VIP set keep hearing each other."`
 	PluginUser        *string   `hcl:"plugin_user,optional" default:"\"vigil\"" doc:"Unprivileged user plugins run as. keepalived's script_user. \"root\" must be said explicitly. Looked up in /etc/passwd (vigil is built without cgo, so not through NSS)."`
 	PluginRestartMax  *string   `hcl:"plugin_restart_max,optional" default:"\"30s\"" doc:"Longest wait before restarting a plugin that died; the wait starts at 100ms and doubles."`
@@ -65,6 +66,8 @@ type instanceBlock struct {
 	PreemptDelay      *string        `hcl:"preempt_delay,optional" default:"\"0s\"" doc:"Hold off preemption this long after startup or after first seeing a lower master."`
 	UnicastPeers      []string       `hcl:"unicast_peers,optional" doc:"Send adverts to these addresses instead of multicast. keepalived's unicast_peer. In a site, default: the other nodes' addresses when unicast = true."`
 	Unicast           *bool          `hcl:"unicast,optional" default:"false" doc:"In a site: send adverts to the other nodes' addresses instead of multicast."`
+	Accept            *bool          `hcl:"accept,optional" doc:"Accept mode (RFC 5798 6.1): false drops packets addressed to the VIPs while this node is master and not their owner (priority 255), with nftables rules in Vigil's own table. Default: true, as keepalived's; in strict mode, true for the owner only. keepalived's accept / no_accept."`
+	Strict            *bool          `hcl:"strict,optional" inherit:"Strict" doc:"Overrides the site's strict. keepalived's strict_mode."`
 	Track             hcl.Expression `hcl:"track,optional" type:"list of string or map" doc:"Checks whose weight (or fault) applies to this instance: a list for every node, or (site) a map of node name to list, for tracking that differs per node (track = { lb01 = [\"nginx\"], lb02 = [] }; a node missing from the map tracks nothing). keepalived's track_script."`
 	TrackInterfaces   []trackIfBlock `hcl:"track_interface,block" doc:"An interface whose state moves this instance's priority. keepalived's track_interface."`
 	Notify            []string       `hcl:"notify,optional" doc:"Notifiers told of this instance's state changes, besides the site's."`
