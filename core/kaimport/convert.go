@@ -48,6 +48,7 @@ type instance struct {
 	name, iface, advert, preemptDelay string
 	vrid, prio, version               int
 	nopreempt, smtpAlert              bool
+	accept, strict                    *bool // accept / no_accept, strict_mode
 	authType, authPass                string
 	vips, excluded                    []vip
 	tracks, trackIfs                  []string
@@ -173,8 +174,6 @@ func (c *converter) read(n Node) (*nodeConf, error) {
 					nc.global[g.Key] = []string{"on"}
 					nc.globalAt[g.Key] = g.String()
 					switch g.Key {
-					case "vrrp_strict":
-						c.warn(g, "vrrp_strict is not imported: Vigil has no strict mode yet; it already refuses adverts with the wrong TTL, version, type or checksum, but does not add keepalived's firewall rules for non-owner masters (accept mode) nor refuse unicast or v3 authentication")
 					case "max_auto_priority":
 						c.warn(g, "max_auto_priority is not imported: Vigil does not raise its scheduling priority; its takeover timing does not depend on it (docs/benchmarks.md)")
 					}
@@ -381,6 +380,12 @@ func (c *converter) instance(s *Stmt) *instance {
 			in.version = atoi(o, c, o.Arg(0))
 		case "nopreempt":
 			in.nopreempt = true
+		case "accept", "no_accept":
+			v := o.Key == "accept"
+			in.accept = &v
+		case "strict_mode":
+			v := o.Arg(0) == "" || slices.Contains([]string{"on", "true", "yes"}, strings.ToLower(o.Arg(0)))
+			in.strict = &v
 		case "preempt_delay":
 			in.preemptDelay = seconds(o.Arg(0))
 		case "authentication":

@@ -85,6 +85,9 @@ func (c *converter) emitSite(body *hclwrite.Body, first *nodeConf, site bool) (m
 	if _, skip := g["vrrp_skip_check_adv_addr"]; !skip {
 		sb.SetAttributeValue("check_advert_addrs", cty.True)
 	}
+	if _, strict := g["vrrp_strict"]; strict {
+		sb.SetAttributeValue("strict", cty.True)
+	}
 	if !site && first.routerID != "" {
 		sb.SetAttributeValue("router_id", cty.StringVal(first.routerID))
 	}
@@ -306,6 +309,12 @@ func (c *converter) emitInstance(body *hclwrite.Body, confs []*nodeConf, byNode 
 	}
 	if ref.nopreempt {
 		ib.SetAttributeValue("preempt", cty.False)
+	}
+	if ref.strict != nil {
+		ib.SetAttributeValue("strict", cty.BoolVal(*ref.strict))
+	}
+	if ref.accept != nil {
+		ib.SetAttributeValue("accept", cty.BoolVal(*ref.accept))
 	}
 	if ref.preemptDelay != "" {
 		ib.SetAttributeValue("preempt_delay", cty.StringVal(ref.preemptDelay))
