@@ -90,6 +90,7 @@ type Options struct {
 	Announcer Announcer
 	Links     Links
 	Firewall  Firewall
+	VMACs     VMACs
 }
 
 // Engine runs the instances of one node.
@@ -108,6 +109,9 @@ type Engine struct {
 
 	fw      Firewall
 	fwDrops []netip.Addr // what the firewall drops now (accept mode off)
+	vmacs   *vmacTable
+	// primaryAddr finds an interface's advert source (transport.PrimaryAddr).
+	primaryAddr func(ifname string, v6 bool) (netip.Addr, error)
 
 	// The loop and what it owns.
 	work chan func(now time.Time)
@@ -151,11 +155,15 @@ func New(opts Options) (*Engine, error) {
 	if opts.Firewall == nil {
 		opts.Firewall = &firewall.Tables{}
 	}
+	if opts.VMACs == nil {
+		opts.VMACs = kernelVMACs{}
+	}
 	e := &Engine{log: log, adverts: opts.Adverts, announcer: opts.Announcer, nl: opts.Addresses,
 		vips: newVIPTable(opts.Addresses, opts.StateDir, log), onTransition: opts.OnTransition, now: time.Now,
 		instances: map[string]*instance{}, heard: map[netip.Addr]heard{},
 		work: make(chan func(time.Time)), pkts: make(chan packetFor, 1024),
-		quit: make(chan struct{}), loopDone: make(chan struct{}), fw: opts.Firewall}
+		quit: make(chan struct{}), loopDone: make(chan struct{}), fw: opts.Firewall,
+		vmacs: newVMACTable(opts.VMACs, opts.StateDir, log), primaryAddr: transport.PrimaryAddr}
 	e.links = newLinkWatch(e, opts.Links)
 	go e.loop()
 	return e, nil

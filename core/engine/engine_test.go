@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/vigil-ha/vigil/core/fsm"
+	"github.com/vigil-ha/vigil/core/vip"
 	"github.com/vigil-ha/vigil/core/vrrp"
 )
 
@@ -547,5 +548,62 @@ instance "VI_2" {
 	r.e.Shutdown()
 	if drops, _, closed := r.fw.state(); !closed || len(drops) != 0 {
 		t.Errorf("after stop: closed %v, dropping %v", closed, drops)
+	}
+}
+
+// TestVMACLifecycle: a use_vmac instance makes its virtual MAC interface
+// (with the parent's ARP settings) before it opens its adverts there, puts
+// its VIPs on it, records both, and on stop removes the interface and puts
+// the parent back; a record left by a run that died is undone by recovery.
+func TestVMACLifecycle(t *testing.T) {
+	addrs := newFakeAddrs()
+	r := newRig(t, addrs)
+	if err := r.e.Apply(config(t, `
+instance "VI_1" {
+  vrid     = 51
+  version  = 3
+  advert_interval = "10ms"
+  vips     = ["192.0.2.51/24"]
+  excluded_vips = ["198.51.100.51/24"]
+  priority = { n1 = 200, n2 = 100 }
+  use_vmac = true
+}
+`)); err != nil {
+		t.Fatal(err)
+	}
+	r.waitState(t, "VI_1", "MASTER")
+	if !addrs.has("vrrp.51 192.0.2.51/24") || !addrs.has("vrrp.51 198.51.100.51/24") {
+		t.Errorf("VIPs not on the virtual MAC: %v", addrs.list())
+	}
+	r.wire.mu.Lock()
+	_, onVMAC := r.wire.handlers["vrrp.51/51"]
+	r.wire.mu.Unlock()
+	if !onVMAC {
+		t.Error("adverts are not on vrrp.51")
+	}
+	rec, _ := os.ReadFile(filepath.Join(r.dir, vmacRecord))
+	if !strings.Contains(string(rec), `"vrrp.51"`) || !strings.Contains(string(rec), `"eth0"`) {
+		t.Errorf("record %s", rec)
+	}
+	r.e.Shutdown()
+	want := []string{"set eth0", "create vrrp.51 on eth0 00:00:5e:00:01:33", "delete vrrp.51", "restore eth0 map[arp_ignore:0]"}
+	if got := r.vmacs.log(); !slices.Equal(got, want) {
+		t.Errorf("calls %q, want %q", got, want)
+	}
+	if _, err := os.Stat(filepath.Join(r.dir, vmacRecord)); !os.IsNotExist(err) {
+		t.Errorf("record left after a clean stop: %v", err)
+	}
+
+	// A run that died: its record is undone, and nothing else.
+	os.WriteFile(filepath.Join(r.dir, vmacRecord), rec, 0o600)
+	k := &fakeVMACs{up: map[string]vip.VMAC{"vrrp.51": {Name: "vrrp.51"}}}
+	if err := recoverVMACs(k, r.dir, hclog.NewNullLogger()); err != nil {
+		t.Fatal(err)
+	}
+	if got := k.log(); !slices.Equal(got, []string{"delete vrrp.51", "restore eth0 map[arp_ignore:0]"}) {
+		t.Errorf("recovery calls %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(r.dir, vmacRecord)); !os.IsNotExist(err) {
+		t.Errorf("record left after recovery: %v", err)
 	}
 }

@@ -149,6 +149,19 @@ func (f *fakeAddrs) Present(a vip.Addr) (bool, error) {
 	return f.on[key(a)], nil
 }
 func (f *fakeAddrs) Close() { f.closed = true }
+func (f *fakeAddrs) list() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for k, on := range f.on {
+		if on {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 func (f *fakeAddrs) has(k string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -217,9 +230,64 @@ type rig struct {
 	log   *logbuf.Buffer
 	dir   string
 	fw    *fakeFirewall
+	vmacs *fakeVMACs
 
 	mu          sync.Mutex
 	transitions []Transition
+}
+
+// fakeVMACs keeps the virtual MAC interfaces and the parents' settings
+// as the kernel would, and a log of calls.
+type fakeVMACs struct {
+	mu      sync.Mutex
+	up      map[string]vip.VMAC
+	parents map[string]bool // parent -> ARP settings applied
+	calls   []string
+}
+
+func (f *fakeVMACs) Create(v vip.VMAC) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.up == nil {
+		f.up = map[string]vip.VMAC{}
+	}
+	f.up[v.Name] = v
+	f.calls = append(f.calls, "create "+v.Name+" on "+v.Parent+" "+v.MAC().String())
+	return nil
+}
+
+func (f *fakeVMACs) Delete(v vip.VMAC) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.up[v.Name]
+	delete(f.up, v.Name)
+	f.calls = append(f.calls, "delete "+v.Name)
+	return ok, nil
+}
+
+func (f *fakeVMACs) SetParent(p string) (map[string]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.parents == nil {
+		f.parents = map[string]bool{}
+	}
+	f.parents[p] = true
+	f.calls = append(f.calls, "set "+p)
+	return map[string]string{"arp_ignore": "0"}, nil
+}
+
+func (f *fakeVMACs) RestoreParent(p string, old map[string]string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.parents, p)
+	f.calls = append(f.calls, fmt.Sprintf("restore %s %v", p, old))
+	return nil
+}
+
+func (f *fakeVMACs) log() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
 }
 
 // fakeFirewall records what the engine has dropped.
@@ -258,11 +326,11 @@ func (f *fakeFirewall) state() ([]netip.Addr, int, bool) {
 func newRig(t *testing.T, addrs *fakeAddrs) *rig {
 	t.Helper()
 	r := &rig{wire: newFakeWire("192.0.2.1"), addrs: addrs, ann: &fakeAnnouncer{}, links: &fakeLinks{},
-		log: &logbuf.Buffer{}, dir: t.TempDir(), fw: &fakeFirewall{}}
+		log: &logbuf.Buffer{}, dir: t.TempDir(), fw: &fakeFirewall{}, vmacs: &fakeVMACs{}}
 	var err error
 	r.e, err = New(Options{
 		Log:      hclog.New(&hclog.LoggerOptions{Output: r.log, Level: hclog.Debug}),
-		StateDir: r.dir, Adverts: r.wire, Addresses: addrs, Announcer: r.ann, Links: r.links, Firewall: r.fw,
+		StateDir: r.dir, Adverts: r.wire, Addresses: addrs, Announcer: r.ann, Links: r.links, Firewall: r.fw, VMACs: r.vmacs,
 		OnTransition: func(tr Transition) {
 			r.mu.Lock()
 			r.transitions = append(r.transitions, tr)

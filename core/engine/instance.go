@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -59,8 +60,31 @@ func newInstance(e *Engine, cfg policy.Instance) (*instance, error) {
 	// "grep 'VI_1 entering MASTER'" finds them; no logger name repeats it.
 	in := &instance{cfg: cfg, e: e, log: e.log, heapIndex: -1,
 		deltas: map[string]int{}, faults: map[fsm.FaultReason]map[string]bool{}, lastLog: map[string]time.Time{}}
-	ch, err := e.adverts.Open(cfg.Interface, cfg.IPv6(), cfg.SourceAddr, cfg.VRID, func(p transport.Packet) { e.deliver(in, p) })
+	ifname, src := cfg.Interface, cfg.SourceAddr
+	if v, ok := in.vmac(); ok {
+		if err := e.vmacs.acquire(v); err != nil {
+			return nil, fmt.Errorf("%s: %w", cfg.Name, err)
+		}
+		if !cfg.VMACXmitBase {
+			// Adverts leave from the virtual MAC; an IPv4 one has no
+			// address of its own until it holds the VIPs, so they come
+			// from the parent's primary address, as keepalived's do.
+			ifname = cfg.VMAC
+			if !cfg.IPv6() && !src.IsValid() {
+				a, err := e.primaryAddr(cfg.Interface, false)
+				if err != nil {
+					e.vmacs.release(v)
+					return nil, fmt.Errorf("%s: %w", cfg.Name, err)
+				}
+				src = a
+			}
+		}
+	}
+	ch, err := e.adverts.Open(ifname, cfg.IPv6(), src, cfg.VRID, func(p transport.Packet) { e.deliver(in, p) })
 	if err != nil {
+		if v, ok := in.vmac(); ok {
+			e.vmacs.release(v)
+		}
 		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
 	}
 	in.ch = ch
@@ -85,6 +109,12 @@ func newInstance(e *Engine, cfg policy.Instance) (*instance, error) {
 	return in, nil
 }
 
+// vmac is the instance's virtual MAC interface, if it has one.
+func (in *instance) vmac() (vip.VMAC, bool) {
+	c := in.cfg
+	return vip.VMAC{Name: c.VMAC, Parent: c.Interface, VRID: c.VRID, V6: c.IPv6()}, c.VMAC != ""
+}
+
 // setVIPs derives what the instance configures and advertises from cfg.
 func (in *instance) setVIPs(cfg policy.Instance) {
 	in.vips = in.vips[:0]
@@ -92,7 +122,7 @@ func (in *instance) setVIPs(cfg policy.Instance) {
 	for i, v := range append(append([]policy.VIP(nil), cfg.VIPs...), cfg.ExcludedVIPs...) {
 		ifname := v.Interface
 		if ifname == "" {
-			ifname = cfg.Interface
+			ifname = cmp.Or(cfg.VMAC, cfg.Interface) // on the virtual MAC, if there is one
 		}
 		in.vips = append(in.vips, vip.Addr{Prefix: v.Prefix, Label: v.Label, Scope: v.Scope, Interface: ifname})
 		if i < len(cfg.VIPs) {
@@ -425,4 +455,7 @@ func (in *instance) shutdown(now time.Time) {
 	in.e.fix(in)
 	in.ch.Close()
 	in.e.vips.unclaim(in.vips)
+	if v, ok := in.vmac(); ok {
+		in.e.vmacs.release(v)
+	}
 }

@@ -211,8 +211,10 @@ func (t *vipTable) saveLogged() {
 
 // Recover removes the addresses a previous run recorded as its own and
 // left behind (it crashed or was killed), and nothing else: addresses it
-// did not add are never in its record. It sends nothing. It logs each
-// address it removes.
+// did not add are never in its record. So go its virtual MAC interfaces
+// and the parent settings it changed for them (as recorded), and its
+// accept mode rules (Vigil's own nftables table). It sends nothing. It
+// logs each thing it removes.
 func Recover(stateDir string, log hclog.Logger) error {
 	if stateDir == "" {
 		return nil
@@ -226,7 +228,7 @@ func Recover(stateDir string, log hclog.Logger) error {
 		return err
 	}
 	defer nl.Close()
-	return recoverWith(nl, stateDir, log)
+	return errors.Join(recoverWith(nl, stateDir, log), recoverVMACs(kernelVMACs{}, stateDir, log))
 }
 
 func recoverWith(nl Addresses, stateDir string, log hclog.Logger) error {

@@ -66,6 +66,11 @@ type Instance struct {
 	// the VIPs (core/firewall) unless this node owns them (priority 255).
 	Accept bool
 	Strict bool // the policy asked for strict RFC compliance
+	// VMAC names the macvlan interface carrying the virtual router MAC and
+	// the VIPs (keepalived's use_vmac); "" for none. Adverts leave from it,
+	// or from Interface with VMACXmitBase.
+	VMAC         string
+	VMACXmitBase bool
 	// Peers are the other nodes running this instance and their base
 	// priorities, from the site policy (empty for a per-node file).
 	Peers []Peer

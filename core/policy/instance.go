@@ -107,6 +107,7 @@ func (b *builder) instance(in *instanceBlock) (inst Instance, prios map[string]u
 	b.notifyNames(in.Body, "notify", in.Notify, in.DefRange)
 	inst.Notify = dedupe(append(slices.Clone(b.site.Notify), in.Notify...))
 	b.garp(in, &inst)
+	b.vmac(in, &inst)
 	b.strict(in, &inst)
 	prios = b.priorities(in)
 	return inst, prios, tracks, len(b.diags) == errs || !b.diags[errs:].HasErrors()
@@ -256,6 +257,35 @@ func (b *builder) trackChecks(in *instanceBlock) map[string][]TrackCheck {
 	return out
 }
 
+// vmac: the virtual MAC interface, named as keepalived names it.
+func (b *builder) vmac(in *instanceBlock, out *Instance) {
+	if !*in.UseVMAC {
+		for _, a := range []string{"vmac_interface", "vmac_xmit_base"} {
+			if _, set := in.Body.(*hclsyntax.Body).Attributes[a]; set {
+				b.warn(attrRange(in.Body, a, in.DefRange), a+" without use_vmac", "%s has no effect unless use_vmac = true.", a)
+			}
+		}
+		return
+	}
+	out.VMAC = fmt.Sprintf("vrrp.%d", out.VRID)
+	if in.VMACInterface != nil {
+		out.VMAC = *in.VMACInterface
+		if !validIfName(out.VMAC) {
+			b.err(attrRange(in.Body, "vmac_interface", in.DefRange), "Invalid interface name",
+				"vmac_interface = %q: an interface name is 1 to 15 bytes, without '/', ':', whitespace, and not \".\" or \"..\".", out.VMAC)
+		}
+	}
+	out.VMACXmitBase = *in.VMACXmitBase
+	if (*in.Unicast || len(in.UnicastPeers) > 0) && !out.VMACXmitBase {
+		b.err(attrRange(in.Body, "use_vmac", in.DefRange), "Unicast from a virtual MAC", "%s sends unicast adverts: they leave from its interface, not from the virtual MAC. Set vmac_xmit_base = true, as keepalived requires.", in.Name)
+	}
+}
+
+// validIfName is what Linux takes as an interface name.
+func validIfName(s string) bool {
+	return len(s) >= 1 && len(s) <= 15 && s != "." && s != ".." && !strings.ContainsAny(s, "/: \t\n")
+}
+
 // strictMaxVIPs is the most addresses strict mode lets an advert carry.
 const strictMaxVIPs = 20
 
@@ -293,6 +323,9 @@ func (b *builder) strict(in *instanceBlock, out *Instance) {
 	if len(out.VIPs) > 0 && out.VIPs[0].Prefix.Addr().Is6() && !out.VIPs[0].Prefix.Addr().IsLinkLocalUnicast() {
 		b.err(b.vipRange(in, 0, len(out.VIPs)), "First IPv6 VIP not link-local in strict mode",
 			"RFC 5798 5.2.9: an IPv6 virtual router's first address is its link-local one; %v is not, and %s. Put a fe80:: address first, or set strict = false.", out.VIPs[0].Prefix, why)
+	}
+	if out.VMACXmitBase {
+		b.err(attrRange(in.Body, "vmac_xmit_base", in.DefRange), "vmac_xmit_base in strict mode", "Adverts of a virtual MAC instance leave from the virtual MAC (RFC 5798 7.3); %s. Remove vmac_xmit_base, or set strict = false.", why)
 	}
 	if out.GARP.MasterRefresh > 0 {
 		b.err(attrRange(in.Body, "garp_master_refresh", in.DefRange), "Repeated gratuitous ARP in strict mode", "A master announces its addresses when it takes over, not periodically; %s. Remove garp_master_refresh, or set strict = false.", why)

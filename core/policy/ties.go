@@ -51,6 +51,20 @@ func (b *builder) checkVRIDs(site *Site) {
 			b.err(attrRange(blk.Body, "vrid", blk.DefRange), "Duplicate VRID", "Instances %q and %q both use vrid %d on %s (%s); VRRP routers tell instances apart by VRID. Give one another vrid.",
 				prev, in.Name, in.VRID, in.Interface, familyWord(in.IPv6()))
 		}
+		// Virtual MAC interfaces are the node's: one name, one instance.
+		vmacs := map[string]string{}
+		for _, in := range site.configs[n].Instances {
+			if in.VMAC == "" {
+				continue
+			}
+			if prev, dup := vmacs[in.VMAC]; dup && !reported["vmac\x00"+prev+"\x00"+in.Name] {
+				reported["vmac\x00"+prev+"\x00"+in.Name] = true
+				blk := b.instances[in.Name]
+				b.err(attrRange(blk.Body, "use_vmac", blk.DefRange), "Virtual MAC interface used twice", "Instances %q and %q both put their virtual MAC on %s (an IPv4 and an IPv6 instance with one VRID are named alike). Set vmac_interface on one.",
+					prev, in.Name, in.VMAC)
+			}
+			vmacs[in.VMAC] = in.Name
+		}
 	}
 }
 

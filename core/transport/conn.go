@@ -206,6 +206,18 @@ func (c *Conn) setup() error {
 
 // interfaceSource picks the advert source: the first IPv4 address, or the
 // link-local IPv6 address.
+// PrimaryAddr is the address adverts on ifname come from by default: its
+// first IPv4 address, or its IPv6 link-local one. An advert sent from a
+// virtual MAC interface that has no IPv4 address of its own comes from its
+// parent's.
+func PrimaryAddr(ifname string, v6 bool) (netip.Addr, error) {
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("interface %s: %w", ifname, err)
+	}
+	return interfaceSource(ifi, v6)
+}
+
 func interfaceSource(ifi *net.Interface, v6 bool) (netip.Addr, error) {
 	addrs, err := ifi.Addrs()
 	if err != nil {
