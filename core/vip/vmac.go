@@ -130,10 +130,13 @@ func DeleteVMAC(v VMAC) (bool, error) {
 	return true, nil
 }
 
-// ParentARP are the parent's settings a virtual MAC needs: it must not
-// answer ARP for the VIPs on its macvlans with its own MAC (arp_ignore 1,
-// arp_filter 1), or clients would learn the real one.
-var ParentARP = map[string]string{"arp_ignore": "1", "arp_filter": "1"}
+// ParentARP are the parent's settings a virtual MAC needs, so that clients
+// never learn the parent's own MAC for a VIP: it must not answer ARP for
+// the VIPs on its macvlans (arp_ignore 1, arp_filter 1, as keepalived
+// sets), nor ask with a VIP as sender when a reply from a VIP leaves
+// through it (arp_announce 2, which keepalived does not set: its clients
+// learn the real MAC from such requests).
+var ParentARP = map[string]string{"arp_ignore": "1", "arp_filter": "1", "arp_announce": "2"}
 
 // SetParentARP applies ParentARP to parent and returns the values it
 // replaced, for RestoreSysctls.

@@ -163,7 +163,7 @@ func (n *Node) MustExec(args ...string) string {
 
 // HasAddr reports whether addr is configured on the node's eth0.
 func (n *Node) HasAddr(addr netip.Addr) bool {
-	out, err := n.Exec("ip", "-o", "addr", "show", "dev", "eth0")
+	out, err := n.Exec("ip", "-o", "addr", "show") // any interface: a virtual MAC's too
 	if err != nil {
 		return false
 	}
