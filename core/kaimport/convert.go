@@ -2,6 +2,7 @@ package kaimport
 
 import (
 	"fmt"
+	"net"
 	"regexp"
 	"slices"
 	"strconv"
@@ -28,7 +29,7 @@ type Warning struct {
 func (w Warning) String() string { return w.At + ": " + w.Msg }
 
 type script struct {
-	name, command      string
+	name, command string
 	// file is set for a track_file (the file-weight check): the file, and
 	// init_file's value, if any.
 	file          string
@@ -49,6 +50,8 @@ type instance struct {
 	vrid, prio, version               int
 	nopreempt, smtpAlert              bool
 	accept, strict                    *bool // accept / no_accept, strict_mode
+	useVMAC, vmacXmitBase             bool
+	vmacName                          string
 	authType, authPass                string
 	vips, excluded                    []vip
 	tracks, trackIfs                  []string
@@ -383,6 +386,17 @@ func (c *converter) instance(s *Stmt) *instance {
 		case "accept", "no_accept":
 			v := o.Key == "accept"
 			in.accept = &v
+		case "use_vmac":
+			in.useVMAC = true
+			for _, a := range o.Args {
+				if _, err := net.ParseMAC(a); err == nil || strings.Count(a, ":") == 4 {
+					c.warn(o, "use_vmac's MAC address %s is not imported: Vigil uses the RFC's virtual MAC, 00:00:5e:00:01:VRID (02 for IPv6)", a)
+					continue
+				}
+				in.vmacName = a
+			}
+		case "vmac_xmit_base":
+			in.vmacXmitBase = true
 		case "strict_mode":
 			v := o.Arg(0) == "" || slices.Contains([]string{"on", "true", "yes"}, strings.ToLower(o.Arg(0)))
 			in.strict = &v

@@ -316,6 +316,15 @@ func (c *converter) emitInstance(body *hclwrite.Body, confs []*nodeConf, byNode 
 	if ref.accept != nil {
 		ib.SetAttributeValue("accept", cty.BoolVal(*ref.accept))
 	}
+	if ref.useVMAC {
+		ib.SetAttributeValue("use_vmac", cty.True)
+		if ref.vmacName != "" {
+			ib.SetAttributeValue("vmac_interface", cty.StringVal(ref.vmacName))
+		}
+		if ref.vmacXmitBase {
+			ib.SetAttributeValue("vmac_xmit_base", cty.True)
+		}
+	}
 	if ref.preemptDelay != "" {
 		ib.SetAttributeValue("preempt_delay", cty.StringVal(ref.preemptDelay))
 	}

@@ -158,6 +158,11 @@ func TestImportFindings(t *testing.T) {
 				"lb02": "vrrp_script chk {\n  script \"/bin/true two\"\n  weight -25\n}\n" + strings.Replace(vi1, "priority 100", "priority 80\n  track_script {\n    chk\n  }", 1)},
 			want: []string{`track           = { lb01 = ["chk"], lb02 = ["chk_lb02"] }`, `check "chk_lb02" {`, `nodes    = ["lb02"]`, `"/bin/true two"`, `nodes    = ["lb01"]`},
 			not:  []string{"imported from the first"}},
+		{name: "use_vmac carries over with its name and vmac_xmit_base; a MAC of its own is refused",
+			confs: map[string]string{"": strings.Replace(vi1, "priority 100", "priority 100\n  use_vmac vrrp51\n  vmac_xmit_base", 1) +
+				strings.NewReplacer("VI_1", "VI_2", "51", "52", "priority 100", "priority 100\n  use_vmac 02:00:00:00:00:52").Replace(vi1)},
+			want: []string{"use_vmac       = true", `vmac_interface = "vrrp51"`, "vmac_xmit_base = true"},
+			warn: []string{"use_vmac's MAC address 02:00:00:00:00:52 is not imported"}},
 		{name: "a binary file is refused", confs: map[string]string{"": "\x7fELF\x00\x01"}, err: "binary"},
 		{name: "include without a file is an error, not a panic", confs: map[string]string{"": vi1 + "include"}, err: "include names no file"},
 	} {

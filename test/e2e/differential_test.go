@@ -42,6 +42,8 @@ var diffCorpus = []diffCase{
 		[]string{"cut n1", "restore n1", "stop n2", "start n2", "cut n3", "restore n3"}, 2 * time.Second, 0},
 	{"pair-trackfile", 2, []string{"192.0.2.201", "192.0.2.202"},
 		[]string{"file n1 -30", "file n1 -300", "file n1 0", "file n2 5", "file n2 -300", "file n2 0"}, 2 * time.Second, 0},
+	{"pair-vmac", 2, []string{"192.0.2.211", "2001:db8::212"},
+		[]string{"stop n1", "start n1", "cut n1", "restore n1"}, 2 * time.Second, 0},
 	{"pair-nopreempt", 2, []string{"192.0.2.191", "192.0.2.192"},
 		[]string{"stop n1", "start n1", "stop n2", "start n2"}, 2500 * time.Millisecond, 0},
 	// The seed's site (VRRPv2 at 1 s, a check every 4 s): a master-down
