@@ -14,14 +14,16 @@ import (
 type cleanupCommand struct{ ui *ui }
 
 func (c *cleanupCommand) Synopsis() string {
-	return "Remove the addresses a dead agent left (run by the service manager)"
+	return "Remove the addresses and interfaces a dead agent left (run by the service manager)"
 }
 func (c *cleanupCommand) Help() string {
 	return `Usage: vigil cleanup [--state-dir DIR] [--socket PATH]
 
   Removes the virtual addresses that an agent which died (SIGKILL, a crash)
   recorded in its state directory as added by itself, and nothing else:
-  an address Vigil did not add is never in the record. Sends no advert.
+  an address Vigil did not add is never in the record. So go its virtual
+  MAC interfaces (use_vmac, restoring the ARP settings of their parents)
+  and its accept mode rules (nftables table inet vigil). Sends no advert.
   A service manager runs it after the agent stopped (systemd's
   ExecStopPost); the next agent start does the same by itself.
 
