@@ -607,3 +607,31 @@ instance "VI_1" {
 		t.Errorf("record left after recovery: %v", err)
 	}
 }
+
+// TestVMACXmitBase: with vmac_xmit_base the adverts stay on the parent
+// while the VIPs still go on the virtual MAC.
+func TestVMACXmitBase(t *testing.T) {
+	addrs := newFakeAddrs()
+	r := newRig(t, addrs)
+	if err := r.e.Apply(config(t, `
+instance "VI_1" {
+  vrid     = 52
+  version  = 3
+  advert_interval = "10ms"
+  vips     = ["192.0.2.52/24"]
+  priority = { n1 = 200, n2 = 100 }
+  use_vmac = true
+  vmac_interface = "vmac52"
+  vmac_xmit_base = true
+}
+`)); err != nil {
+		t.Fatal(err)
+	}
+	r.waitState(t, "VI_1", "MASTER")
+	r.wire.mu.Lock()
+	_, onParent := r.wire.handlers["eth0/52"]
+	r.wire.mu.Unlock()
+	if !onParent || !addrs.has("vmac52 192.0.2.52/24") {
+		t.Errorf("adverts on eth0: %v; addresses %v", onParent, addrs.list())
+	}
+}

@@ -186,9 +186,9 @@ func (c *converter) emitInstances(body *hclwrite.Body, confs []*nodeConf, site, 
 // trackedScript is a check the import writes: a vrrp_script, with the
 // weight a track_script override gave it (nil: the script's own).
 type trackedScript struct {
-	script string
-	weight *int
-	at     string   // where an instance tracks it
+	script  string
+	weight  *int
+	at      string   // where an instance tracks it
 	node    string   // the first node that tracks it: its definition is written
 	nodes   []string // the nodes that track it, when the script differs per node
 	renamed bool     // a weight override made it a check of its own
