@@ -179,7 +179,11 @@ func statusText(st api.Status) string {
 		if in.Priority != in.BasePriority {
 			prio = fmt.Sprintf("%d (base %d)", in.Priority, in.BasePriority)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\n", in.Name, in.State, in.Since.Format(time.RFC3339), prio, in.Interface, in.VRID,
+		iface := in.Interface
+		if in.VMAC != "" {
+			iface = in.VMAC + "@" + in.Interface // as ip link shows a macvlan
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\n", in.Name, in.State, in.Since.Format(time.RFC3339), prio, iface, in.VRID,
 			strings.Join(in.VIPs, ","), master, dropped)
 	}
 	tw.Flush()

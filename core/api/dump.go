@@ -38,6 +38,9 @@ func (s Status) Dump() []Line {
 	for _, in := range s.Instances {
 		kv := []any{"state", in.State, "since", in.Since.Format(time.RFC3339), "interface", in.Interface, "vrid", in.VRID,
 			"priority", in.Priority, "base_priority", in.BasePriority, "vips", strings.Join(in.VIPs, ","), "transitions", in.Transitions}
+		if in.VMAC != "" {
+			kv = append(kv, "vmac", in.VMAC)
+		}
 		if in.Master != "" {
 			kv = append(kv, "master", in.Master, "master_priority", in.MasterPriority)
 		}

@@ -26,6 +26,7 @@ type Status struct {
 	State          string    `json:"state"`
 	Since          time.Time `json:"since"`
 	Interface      string    `json:"interface"`
+	VMAC           string    `json:"vmac,omitempty"` // the virtual MAC interface (use_vmac)
 	VRID           uint8     `json:"vrid"`
 	Priority       uint8     `json:"priority"`
 	BasePriority   uint8     `json:"base_priority"`

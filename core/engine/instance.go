@@ -101,7 +101,7 @@ func newInstance(e *Engine, cfg policy.Instance) (*instance, error) {
 		Preempt: cfg.Preempt, PreemptDelay: cfg.PreemptDelay, StartupDelay: e.startupDelay,
 		PrimaryAddr: ch.Source(), GARPDelay: cfg.GARP.MasterDelay, GARPRefresh: cfg.GARP.MasterRefresh,
 	})
-	in.status = Status{Name: cfg.Name, State: fsm.Init.String(), Interface: cfg.Interface, VRID: cfg.VRID,
+	in.status = Status{Name: cfg.Name, State: fsm.Init.String(), Interface: cfg.Interface, VMAC: cfg.VMAC, VRID: cfg.VRID,
 		Priority: cfg.Priority, BasePriority: cfg.Priority, Counters: map[string]uint64{}}
 	for _, v := range cfg.VIPs {
 		in.status.VIPs = append(in.status.VIPs, v.Prefix.String())

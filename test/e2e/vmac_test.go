@@ -40,6 +40,12 @@ func TestVirtualMAC(t *testing.T) {
 			}
 			p1 := start(n1)
 			p2 := start(n2)
+			if mix == "vigil" {
+				lab.WaitFor(t, 5*time.Second, "status names the virtual MAC", func() bool {
+					out, _ := n2.Exec(vigilBin, "status", "--socket", filepath.Join(l.Dir, "n2.sock"))
+					return strings.Contains(out, "vrrp.80@eth0")
+				})
+			}
 			// The client's neighbour entries, and who answers, checked
 			// every 20 ms through each failover: one MAC, always.
 			seen := map[string]map[string]bool{vip4.String(): {}, vip6.String(): {}}
