@@ -11,7 +11,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 )
 
@@ -44,13 +46,33 @@ func (s *Stmt) Arg(i int) string {
 // Parse reads a keepalived configuration file, following include
 // directives (globs relative to the including file).
 func Parse(path string) ([]*Stmt, error) {
-	return parseFile(path, 0)
+	return (&includes{}).parseFile(path, 0)
 }
 
-func parseFile(path string, depth int) ([]*Stmt, error) {
+// maxIncludes bounds the files one import reads: a file that includes
+// itself, or a glob that matches it, would otherwise grow the work as the
+// number of include lines to the power of the depth.
+const maxIncludes = 256
+
+// includes is what a parse has opened so far.
+type includes struct {
+	stack []string // the files being parsed, outermost first
+	files int
+}
+
+func (in *includes) parseFile(path string, depth int) ([]*Stmt, error) {
 	if depth > 8 {
 		return nil, fmt.Errorf("%s: includes nested too deep", path)
 	}
+	abs, _ := filepath.Abs(path)
+	if slices.Contains(in.stack, abs) {
+		return nil, fmt.Errorf("%s: included from itself (through %s)", path, strings.Join(in.stack, " -> "))
+	}
+	if in.files++; in.files > maxIncludes {
+		return nil, fmt.Errorf("%s: more than %d files included; a keepalived configuration is not that many", path, maxIncludes)
+	}
+	in.stack = append(in.stack, abs)
+	defer func() { in.stack = in.stack[:len(in.stack)-1] }()
 	src, err := readRegular(path, maxConfBytes)
 	if err != nil {
 		return nil, err
@@ -122,7 +144,7 @@ func parseFile(path string, depth int) ([]*Stmt, error) {
 						}
 						files, _ := filepath.Glob(pattern)
 						for _, f := range files {
-							inc, err := parseFile(f, depth+1)
+							inc, err := in.parseFile(f, depth+1)
 							if err != nil {
 								return nil, err
 							}
@@ -187,7 +209,9 @@ func words(line string) []string {
 // tell a file that is too long): a configuration or script path that names
 // a device, a FIFO or /proc would otherwise hang or exhaust the import.
 func readRegular(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
+	// Non-blocking: opening a FIFO for reading waits for a writer, so an
+	// include or a script path naming one would hang the import.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/vigil-ha/vigil/core/kaimport"
 	"github.com/vigil-ha/vigil/core/policy"
@@ -165,6 +167,8 @@ func TestImportFindings(t *testing.T) {
 			warn: []string{"use_vmac's MAC address 02:00:00:00:00:52 is not imported"}},
 		{name: "a binary file is refused", confs: map[string]string{"": "\x7fELF\x00\x01"}, err: "binary"},
 		{name: "include without a file is an error, not a panic", confs: map[string]string{"": vi1 + "include"}, err: "include names no file"},
+		{name: "a file that includes itself is an error at once (it hung: include lines to the power of the depth)",
+			confs: map[string]string{"": vi1 + strings.Repeat("include keepalived.conf\n", 20)}, err: "included from itself"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, warns, err := importText(t, tc.confs)
@@ -242,6 +246,37 @@ func TestDebianSamples(t *testing.T) {
 		}
 		if _, _, diags := policy.Parse("imported.hcl", out, policy.Options{Builtins: builtin.Kinds()}); diags.HasErrors() {
 			t.Logf("%s: imported, and validation refuses it: %v", filepath.Base(p), diags.Errs()[0])
+		}
+	}
+}
+
+// TestFIFONeverHangs: an include, or a script whose file the import reads
+// to recognise the seed's nginx check, that names a FIFO fails at once;
+// opening a FIFO for reading used to wait for a writer forever.
+func TestFIFONeverHangs(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skip("no FIFOs here:", err)
+	}
+	for _, src := range []string{
+		"include " + fifo + "\n" + vi1,
+		"vrrp_script chk {\n  script \"" + fifo + " --check\"\n}\n" + strings.Replace(vi1, "priority 100", "priority 100\n  track_script {\n    chk\n  }", 1),
+	} {
+		p := filepath.Join(dir, "keepalived.conf")
+		os.WriteFile(p, []byte(src), 0o644)
+		done := make(chan error, 1)
+		go func() {
+			_, _, err := kaimport.Convert([]kaimport.Node{{Path: p}})
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if strings.HasPrefix(src, "include") && (err == nil || !strings.Contains(err.Error(), "not a regular file")) {
+				t.Errorf("include of a FIFO: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("import hangs on a FIFO:\n%s", src)
 		}
 	}
 }
