@@ -15,20 +15,25 @@ import (
 
 // TestVirtualMAC: with use_vmac, the VIPs (IPv4 and IPv6) live on a
 // macvlan with the RFC's virtual MAC, so a client's neighbour entry for
-// each keeps one MAC across failovers: between two Vigil nodes, and
-// between Vigil and keepalived with use_vmac on both. Nothing is left
+// each keeps one MAC across failovers: between two Vigil nodes (adverts on
+// the virtual MAC, or on the parent with vmac_xmit_base), and between
+// Vigil and keepalived with use_vmac on both. Nothing is left
 // after a stop (interface, the parent's ARP settings), nor after SIGKILL
 // and `vigil cleanup`.
 func TestVirtualMAC(t *testing.T) {
 	lab.Require(t, "keepalived")
 	vip4, vip6 := netip.MustParseAddr("192.0.2.80"), netip.MustParseAddr("2001:db8::80")
 	mac4, mac6 := "00:00:5e:00:01:50", "00:00:5e:00:02:51"
-	for _, mix := range []string{"vigil", "mixed"} {
+	for _, mix := range []string{"vigil", "mixed", "xmit_base"} {
 		t.Run(mix, func(t *testing.T) {
 			l := lab.New(t, 2)
 			n1, n2 := l.Nodes[0], l.Nodes[1]
 			pol := filepath.Join(l.Dir, "vmac.hcl")
-			os.WriteFile(pol, []byte(vmacPolicy), 0o644)
+			policy := vmacPolicy
+			if mix == "xmit_base" { // adverts on eth0, the VIPs still on the virtual MAC
+				policy = strings.ReplaceAll(policy, "use_vmac        = true", "use_vmac        = true\n  vmac_xmit_base  = true")
+			}
+			os.WriteFile(pol, []byte(policy), 0o644)
 			for _, n := range l.Nodes {
 				n.ServeName(8080)
 			}
@@ -40,7 +45,7 @@ func TestVirtualMAC(t *testing.T) {
 			}
 			p1 := start(n1)
 			p2 := start(n2)
-			if mix == "vigil" {
+			if mix != "mixed" {
 				lab.WaitFor(t, 5*time.Second, "status names the virtual MAC", func() bool {
 					out, _ := n2.Exec(vigilBin, "status", "--socket", filepath.Join(l.Dir, "n2.sock"))
 					return strings.Contains(out, "vrrp.80@eth0")
@@ -87,7 +92,7 @@ func TestVirtualMAC(t *testing.T) {
 			// eth0 with the VIP as sender); Vigil's never may.
 			n2mac := strings.Fields(n2.MustExec("cat", "/sys/class/net/eth0/address"))[0]
 			for a, want := range map[string]string{vip4.String(): mac4, vip6.String(): mac6} {
-				if !seen[a][want] || seen[a][n2mac] || mix == "vigil" && len(seen[a]) != 1 {
+				if !seen[a][want] || seen[a][n2mac] || mix != "mixed" && len(seen[a]) != 1 {
 					t.Errorf("client's neighbour entry for %s held %v, want %s (n2's own MAC is %s)", a, keys(seen[a]), want, n2mac)
 				} else if len(seen[a]) > 1 {
 					t.Logf("with keepalived on n1, the client's entry for %s also held %v", a, keys(seen[a]))
@@ -101,7 +106,7 @@ func TestVirtualMAC(t *testing.T) {
 				}
 				vmacLeftovers(t, n, "after stop")
 			}
-			if mix == "mixed" {
+			if mix != "vigil" {
 				return
 			}
 			// SIGKILL leaves the interfaces; cleanup removes them.
