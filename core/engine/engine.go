@@ -4,8 +4,11 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"sync"
@@ -16,6 +19,7 @@ import (
 	"github.com/vigil-ha/vigil/core/firewall"
 	"github.com/vigil-ha/vigil/core/fsm"
 	"github.com/vigil-ha/vigil/core/policy"
+	"github.com/vigil-ha/vigil/core/statefile"
 	"github.com/vigil-ha/vigil/core/transport"
 	"github.com/vigil-ha/vigil/core/vip"
 )
@@ -108,9 +112,10 @@ type Engine struct {
 
 	links *linkWatch
 
-	fw      Firewall
-	fwDrops []netip.Addr // what the firewall drops now (accept mode off)
-	vmacs   *vmacTable
+	fw       Firewall
+	fwDrops  []netip.Addr // what the firewall drops now (accept mode off)
+	fwRecord string       // marks, in the state directory, that rules may exist
+	vmacs    *vmacTable
 	// primaryAddr finds an interface's advert source (transport.PrimaryAddr).
 	primaryAddr func(ifname string, v6 bool) (netip.Addr, error)
 
@@ -165,6 +170,9 @@ func New(opts Options) (*Engine, error) {
 		work: make(chan func(time.Time)), pkts: make(chan packetFor, 1024),
 		quit: make(chan struct{}), loopDone: make(chan struct{}), fw: opts.Firewall,
 		vmacs: newVMACTable(opts.VMACs, opts.StateDir, log), primaryAddr: transport.PrimaryAddr}
+	if opts.StateDir != "" {
+		e.fwRecord = filepath.Join(opts.StateDir, firewallRecord)
+	}
 	e.links = newLinkWatch(e, opts.Links)
 	go e.loop()
 	return e, nil
@@ -298,6 +306,8 @@ func (e *Engine) stop() {
 	if len(e.fwDrops) > 0 {
 		if err := e.fw.Close(); err != nil {
 			e.log.Error("cannot remove the accept mode rules", "table", "inet "+firewall.Table, "error", err)
+		} else {
+			e.forgetFirewall()
 		}
 	}
 	e.announcer.Close()
@@ -323,16 +333,39 @@ func (e *Engine) acceptMode(cfg *policy.Config) error {
 	if slices.Equal(drops, e.fwDrops) {
 		return nil
 	}
+	// Recorded before the rules exist, forgotten once they are gone: the
+	// next start removes the table only after a run that may have made it,
+	// and never reaches nftables otherwise.
+	if len(drops) > 0 && e.fwRecord != "" {
+		if err := statefile.WriteAtomic(e.fwRecord, []byte("inet "+firewall.Table+"\n")); err != nil {
+			return fmt.Errorf("accept mode: record: %w", err)
+		}
+	}
 	if err := e.fw.Drop(drops); err != nil {
 		return fmt.Errorf("accept mode: %w", err)
 	}
 	e.fwDrops = drops
+	if len(drops) == 0 {
+		e.forgetFirewall()
+	}
 	if len(drops) > 0 {
 		e.log.Info("accept mode off: dropping packets to VIPs this node does not own", "vips", len(drops), "table", "inet "+firewall.Table)
 	} else {
 		e.log.Info("accept mode on for every instance: nftables table removed", "table", "inet "+firewall.Table)
 	}
 	return nil
+}
+
+// firewallRecord marks that this node may have accept mode rules.
+const firewallRecord = "accept-mode"
+
+func (e *Engine) forgetFirewall() {
+	if e.fwRecord == "" {
+		return
+	}
+	if err := os.Remove(e.fwRecord); err != nil && !errors.Is(err, os.ErrNotExist) {
+		e.log.Warn("cannot remove the accept mode record", "path", e.fwRecord, "error", err)
+	}
 }
 
 // Status lists every instance in policy order.

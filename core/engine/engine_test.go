@@ -496,8 +496,9 @@ instance "VI_1" {
 	if err := r.e.Apply(config(t, accepting)); err != nil {
 		t.Fatal(err)
 	}
-	if _, calls, _ := r.fw.state(); calls != 0 {
-		t.Errorf("the firewall was reached %d times with every instance accepting", calls)
+	recorded := func() bool { _, err := os.Stat(filepath.Join(r.dir, firewallRecord)); return err == nil }
+	if _, calls, _ := r.fw.state(); calls != 0 || recorded() {
+		t.Errorf("the firewall was reached %d times (recorded %v) with every instance accepting", calls, recorded())
 	}
 	strict := `
 site "s" {
@@ -521,8 +522,8 @@ instance "VI_2" {
 		t.Fatal(err)
 	}
 	want := []netip.Addr{netip.MustParseAddr("192.0.2.11"), netip.MustParseAddr("198.51.100.11")}
-	if drops, _, _ := r.fw.state(); !slices.Equal(drops, want) {
-		t.Errorf("dropped %v, want %v (the owner's VI_2 accepts)", drops, want)
+	if drops, _, _ := r.fw.state(); !slices.Equal(drops, want) || !recorded() {
+		t.Errorf("dropped %v, want %v (the owner's VI_2 accepts); recorded %v", drops, want, recorded())
 	}
 	r.fw.mu.Lock()
 	r.fw.err = errors.New("nf_tables not loaded")
@@ -546,8 +547,8 @@ instance "VI_2" {
 		t.Fatal(err)
 	}
 	r.e.Shutdown()
-	if drops, _, closed := r.fw.state(); !closed || len(drops) != 0 {
-		t.Errorf("after stop: closed %v, dropping %v", closed, drops)
+	if drops, _, closed := r.fw.state(); !closed || len(drops) != 0 || recorded() {
+		t.Errorf("after stop: closed %v, dropping %v, recorded %v", closed, drops, recorded())
 	}
 }
 

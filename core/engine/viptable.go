@@ -219,9 +219,16 @@ func Recover(stateDir string, log hclog.Logger) error {
 	if stateDir == "" {
 		return nil
 	}
-	// Accept mode's rules of a run that died go too: the table is Vigil's.
-	if err := firewall.Remove(); err != nil {
-		log.Warn("cannot remove a previous run's accept mode rules", "table", "inet "+firewall.Table, "error", err)
+	// Accept mode's rules of a run that died go too (the table is Vigil's),
+	// only if it recorded that it may have made them: nftables is never
+	// reached on a node that does not use it.
+	if rec := filepath.Join(stateDir, firewallRecord); fileExists(rec) {
+		if err := firewall.Remove(); err != nil {
+			log.Warn("cannot remove a previous run's accept mode rules", "table", "inet "+firewall.Table, "error", err)
+		} else {
+			log.Info("removed a previous run's accept mode rules", "table", "inet "+firewall.Table)
+			os.Remove(rec)
+		}
 	}
 	nl, err := vip.NewConfigurer()
 	if err != nil {
@@ -229,6 +236,11 @@ func Recover(stateDir string, log hclog.Logger) error {
 	}
 	defer nl.Close()
 	return errors.Join(recoverWith(nl, stateDir, log), recoverVMACs(kernelVMACs{}, stateDir, log))
+}
+
+func fileExists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
 }
 
 func recoverWith(nl Addresses, stateDir string, log hclog.Logger) error {
