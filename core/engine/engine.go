@@ -384,25 +384,22 @@ func (e *Engine) Status() []Status {
 // SetCheck applies a check's state to every instance that tracks it, by
 // the same rules as an interface's: its weight, or FAULT.
 func (e *Engine) SetCheck(check string, failing bool, why string) {
-	e.do(func(now time.Time) {
-		for _, name := range e.order {
-			in, ok := e.instances[name]
-			if !ok {
-				continue
-			}
-			for _, t := range in.cfg.Track {
-				if t.Check == check {
-					in.track(now, fsm.FaultCheck, "check "+check, t.Source(), failing, why)
-					e.fix(in)
-				}
-			}
-		}
+	e.eachTrack(check, func(now time.Time, in *instance, t policy.TrackCheck) {
+		in.track(now, fsm.FaultCheck, "check "+check, t.Source(), failing, why)
 	})
 }
 
 // SetCheckValue weighs the number a valued check read (keepalived's
 // track_file) on every instance that tracks it (priority.Source.Valued).
 func (e *Engine) SetCheckValue(check string, value int64, why string) {
+	e.eachTrack(check, func(now time.Time, in *instance, t policy.TrackCheck) {
+		in.trackValue(now, fsm.FaultCheck, "check "+check, t.Source(), value, why)
+	})
+}
+
+// eachTrack runs apply, on the loop, for every instance's track of check,
+// in policy order, and settles each instance after.
+func (e *Engine) eachTrack(check string, apply func(now time.Time, in *instance, t policy.TrackCheck)) {
 	e.do(func(now time.Time) {
 		for _, name := range e.order {
 			in, ok := e.instances[name]
@@ -411,7 +408,7 @@ func (e *Engine) SetCheckValue(check string, value int64, why string) {
 			}
 			for _, t := range in.cfg.Track {
 				if t.Check == check {
-					in.trackValue(now, fsm.FaultCheck, "check "+check, t.Source(), value, why)
+					apply(now, in, t)
 					e.fix(in)
 				}
 			}
