@@ -78,7 +78,8 @@ func CreateVMAC(v VMAC) error {
 		}
 	} else {
 		for k, val := range map[string]string{"ipv4/conf/%s/arp_ignore": "1", "ipv4/conf/%s/accept_local": "1", "ipv6/conf/%s/disable_ipv6": "1"} {
-			if err := writeSysctl(fmt.Sprintf(k, v.Name), val); err != nil {
+			err := writeSysctl(fmt.Sprintf(k, v.Name), val)
+			if err != nil && !(strings.HasPrefix(k, "ipv6/") && errors.Is(err, os.ErrNotExist)) { // a kernel without IPv6
 				return fmt.Errorf("%s: %w", v.Name, err)
 			}
 		}
