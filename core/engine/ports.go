@@ -11,9 +11,10 @@ import (
 	"github.com/vigil-ha/vigil/core/vip"
 )
 
-// The engine reaches the kernel through these five small interfaces, so
-// that its rules (which addresses it may remove, reloads, sync groups) are
-// tested with fakes, and only the adapters below need a real kernel.
+// The engine reaches the kernel through these small interfaces (and VMACs,
+// in vmactable.go), so that its rules (which addresses it may remove,
+// reloads, sync groups) are tested with fakes, and only the adapters need
+// a real kernel.
 
 // Adverts opens an instance's advert channel: packets for vrid on ifname
 // and family go to h until the channel is closed.
