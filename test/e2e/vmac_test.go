@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -93,9 +95,9 @@ func TestVirtualMAC(t *testing.T) {
 			n2mac := strings.Fields(n2.MustExec("cat", "/sys/class/net/eth0/address"))[0]
 			for a, want := range map[string]string{vip4.String(): mac4, vip6.String(): mac6} {
 				if !seen[a][want] || seen[a][n2mac] || mix != "mixed" && len(seen[a]) != 1 {
-					t.Errorf("client's neighbour entry for %s held %v, want %s (n2's own MAC is %s)", a, keys(seen[a]), want, n2mac)
+					t.Errorf("client's neighbour entry for %s held %v, want %s (n2's own MAC is %s)", a, slices.Sorted(maps.Keys(seen[a])), want, n2mac)
 				} else if len(seen[a]) > 1 {
-					t.Logf("with keepalived on n1, the client's entry for %s also held %v", a, keys(seen[a]))
+					t.Logf("with keepalived on n1, the client's entry for %s also held %v", a, slices.Sorted(maps.Keys(seen[a])))
 				}
 			}
 			p1.Stop(syscall.SIGTERM, 10*time.Second)
@@ -136,14 +138,6 @@ func vmacLeftovers(t *testing.T, n *lab.Node, when string) {
 			t.Errorf("%s, %s's eth0 %s = %s, want 0 as before", when, n.Name, k, v)
 		}
 	}
-}
-
-func keys(m map[string]bool) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }
 
 const vmacPolicy = `
