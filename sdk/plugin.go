@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 
 	pb "github.com/vigil-ha/vigil/sdk/internal/proto/v1"
@@ -22,6 +23,12 @@ func Serve(p Base) {
 	set, err := pluginSet(p)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	// Other plugins run as the same user: they may not attach to this
+	// process or read its memory and environment (its config, a password).
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "sdk.Serve: cannot make the process undumpable:", err)
 		os.Exit(1)
 	}
 	plugin.Serve(&plugin.ServeConfig{

@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/vigil-ha/vigil/core/api"
+	"github.com/vigil-ha/vigil/core/caps"
 	"github.com/vigil-ha/vigil/core/engine"
 	"github.com/vigil-ha/vigil/core/footprint"
 	"github.com/vigil-ha/vigil/core/policy"
@@ -52,6 +53,13 @@ func Run(ctx context.Context, o Options) error {
 	sup := o.Supervisor
 	if sup == nil {
 		sup = Systemd{}
+	}
+	// Before anything else runs: only CAP_NET_ADMIN and CAP_NET_RAW stay
+	// effective, nothing is inheritable.
+	if err := caps.Restrict(); errors.Is(err, caps.ErrCgo) {
+		log.Warn("capabilities stay as the agent was started with", "reason", err)
+	} else if err != nil {
+		return err
 	}
 	cfg, err := load(o)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/net/netutil"
 
+	"github.com/vigil-ha/vigil/core/caps"
 	"github.com/vigil-ha/vigil/core/engine"
 )
 
@@ -146,7 +147,9 @@ func listenPrivate(path string, gid int) (*net.UnixListener, error) {
 	mode := os.FileMode(0o600)
 	if gid >= 0 {
 		mode = 0o660
-		err = os.Lchown(staged, -1, gid)
+		// An agent that is not root and not in the group needs
+		// CAP_CHOWN for this one call.
+		err = caps.With([]caps.Cap{caps.Chown}, func() error { return os.Lchown(staged, -1, gid) })
 	}
 	if err == nil {
 		err = os.Chmod(staged, mode)

@@ -7,3 +7,16 @@ func SetAfterVerify(f func(path string)) (restore func()) {
 	afterVerify = f
 	return func() { afterVerify = old }
 }
+
+// Addr is the running process's plugin socket, "" when none runs.
+func (p *Plugin) Addr() string {
+	p.proc.mu.Lock()
+	defer p.proc.mu.Unlock()
+	if p.proc.client == nil {
+		return ""
+	}
+	if rc := p.proc.client.ReattachConfig(); rc != nil && rc.Addr != nil {
+		return rc.Addr.String()
+	}
+	return ""
+}

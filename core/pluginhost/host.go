@@ -120,17 +120,8 @@ func Launch(spec Spec, log hclog.Logger) (*Plugin, error) {
 	return p, nil
 }
 
-// VerifyChecksum refuses a binary whose SHA-256 differs from want, or that
-// anyone but root could change, naming the file and both digests.
-func VerifyChecksum(path, want string) error {
-	f, err := openBinary(path, want)
-	if err != nil {
-		return err
-	}
-	return f.Close()
-}
-
-// credential is the user a plugin runs as, or nil for the agent's own.
+// credential is the user a plugin runs as, or nil for the agent's own
+// (only "" or, for an agent that runs as root, "root" explicitly).
 func credential(name string) (*syscall.Credential, error) {
 	if name == "" {
 		return nil, nil
@@ -144,18 +135,37 @@ func credential(name string) (*syscall.Credential, error) {
 	if err1 != nil || err2 != nil {
 		return nil, fmt.Errorf("plugin user %q has a non-numeric uid/gid", name)
 	}
-	if int(uid) == os.Geteuid() && int(gid) == os.Getegid() {
-		// The agent's own user (an agent run as vigil, with only the
-		// capabilities it needs, starting plugins as vigil): nothing to
-		// change, and changing groups would need CAP_SETGID.
-		return nil, nil
-	}
-	if uid == 0 && os.Geteuid() != 0 {
-		return nil, fmt.Errorf("plugin user %q: the agent runs as uid %d and cannot start plugins as root", name, os.Geteuid())
+	euid := os.Geteuid()
+	switch {
+	case uid == 0 && euid == 0:
+		return nil, nil // root asked for by name (the policy warns)
+	case uid == 0:
+		return nil, fmt.Errorf("plugin user %q: the agent runs as uid %d and cannot start plugins as root", name, euid)
+	case int(uid) == euid:
+		// A plugin as the agent's own user could rewrite its records,
+		// replace its socket and signal it: as powerful as the agent.
+		return nil, fmt.Errorf("plugin user %q is the agent's own user (uid %d): a plugin must run as a user of its own (the package's vigil-plugin)", name, uid)
+	case euid != 0 && !inGroup(int(gid)):
+		// The plugin's socket is its user's, group-writable for its
+		// group: the agent must be in that group to connect.
+		return nil, fmt.Errorf("plugin user %q: the agent (uid %d) is not a member of its group %d and could not reach its socket (the unit's SupplementaryGroups=vigil-plugin)", name, euid, gid)
 	}
 	// No supplementary groups: the agent's (root's gid 0, and under sudo
 	// or in containers disk, adm ...) are not the plugin's to keep.
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}, nil
+}
+
+func inGroup(gid int) bool {
+	if os.Getegid() == gid {
+		return true
+	}
+	groups, _ := os.Getgroups()
+	for _, g := range groups {
+		if g == gid {
+			return true
+		}
+	}
+	return false
 }
 
 // live returns the block's plugin on a running process, restarting a dead
@@ -235,9 +245,15 @@ func (p *Plugin) call(ctx context.Context, timeout time.Duration, f func(context
 	// may end the call a moment before this side's timer fires: either way
 	// the plugin did not answer in time.
 	if err != nil && (ctx.Err() == context.DeadlineExceeded || status.Code(err) == codes.DeadlineExceeded) {
+		err = fmt.Errorf("plugin %s timed out after %v", p.spec.Plugin, timeout)
+		if p.proc.key != "" && p.proc.answers() {
+			// The process serves other blocks and still answers: the
+			// call is cancelled (gRPC tells the plugin), the others go on.
+			p.log.Warn("plugin call timed out; cancelled", "timeout", timeout)
+			return err
+		}
 		p.log.Warn("plugin call timed out; killing it", "timeout", timeout)
 		p.proc.kill()
-		return fmt.Errorf("plugin %s timed out after %v", p.spec.Plugin, timeout)
 	}
 	return err
 }

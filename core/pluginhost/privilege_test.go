@@ -42,6 +42,8 @@ func TestPluginGetsOnlyWhatItNeeds(t *testing.T) {
 	var got struct {
 		Env                []string
 		Groups, Gid, Stdin string
+		Caps               map[string]string
+		Dumpable           int
 	}
 	if err := json.Unmarshal([]byte(r.Message), &got); err != nil {
 		t.Fatalf("%v: %s", err, r.Message)
@@ -52,17 +54,24 @@ func TestPluginGetsOnlyWhatItNeeds(t *testing.T) {
 	if got.Gid != "65534" {
 		t.Errorf("plugin gid %s, want nobody's 65534", got.Gid)
 	}
+	for _, set := range []string{"CapInh", "CapPrm", "CapEff", "CapAmb"} {
+		if got.Caps[set] != "0000000000000000" {
+			t.Errorf("plugin has %s %s, want none", set, got.Caps[set])
+		}
+	}
+	if got.Dumpable != 0 {
+		t.Error("plugin is dumpable: another process of its user could read its memory")
+	}
 	if got.Stdin != os.DevNull {
 		t.Errorf("plugin stdin is %q, want /dev/null", got.Stdin)
 	}
 	keys := map[string]bool{}
-	for _, kv := range got.Env {
-		k, _, _ := strings.Cut(kv, "=")
+	for _, k := range got.Env {
 		keys[k] = true
 		allowed := k == "PATH" || k == "LANG" || k == "LANGUAGE" || k == "TZ" || k == "HTTPS_PROXY" ||
 			strings.HasPrefix(k, "LC_") || strings.HasPrefix(k, "PLUGIN_") || k == "VIGIL_PLUGIN"
 		if !allowed {
-			t.Errorf("plugin got %s from the agent's environment", kv)
+			t.Errorf("plugin got %s from the agent's environment", k)
 		}
 	}
 	for _, want := range []string{"PATH", "HTTPS_PROXY", "LC_TIME"} {

@@ -1,10 +1,11 @@
 package pluginhost
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -12,8 +13,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
-	"golang.org/x/sys/unix"
 
+	"github.com/vigil-ha/vigil/core/caps"
 	"github.com/vigil-ha/vigil/sdk/host"
 )
 
@@ -31,6 +32,7 @@ type proc struct {
 
 	mu        sync.Mutex
 	client    *plugin.Client
+	cmd       *exec.Cmd // the running process's, for a kill go-plugin cannot do
 	rpc       plugin.ClientProtocol
 	started   time.Time
 	backoff   time.Duration
@@ -84,8 +86,33 @@ func release(pr *proc) {
 		delete(shared.m, pr.key)
 	}
 	if pr.client != nil {
-		pr.client.Kill()
+		pr.stop()
 		pr.client, pr.rpc = nil, nil
+	}
+}
+
+// stop ends the process: go-plugin asks it to exit and waits 2 s; one
+// that has not exited by then is killed with CAP_KILL (go-plugin's own kill
+// cannot reach a plugin of another user from an agent that is not root,
+// and would wait for it forever). pr.mu is held.
+func (pr *proc) stop() {
+	cmd := pr.cmd
+	t := time.AfterFunc(2500*time.Millisecond, func() { pr.killCmd(cmd) })
+	defer t.Stop()
+	pr.client.Kill()
+}
+
+// hardKill sends SIGKILL to the running process, through the process's
+// pidfd (never a reused pid), with CAP_KILL raised for the call.
+func (pr *proc) hardKill() { pr.killCmd(pr.cmd) }
+
+func (pr *proc) killCmd(cmd *exec.Cmd) {
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	err := caps.With([]caps.Cap{caps.Kill}, func() error { return cmd.Process.Kill() })
+	if err != nil && !errors.Is(err, os.ErrProcessDone) {
+		pr.log.Error("cannot kill plugin process", "pid", cmd.Process.Pid, "error", err)
 	}
 }
 
@@ -103,7 +130,7 @@ func (pr *proc) live() (plugin.ClientProtocol, int, error) {
 	if pr.client != nil {
 		// It died since the last call.
 		ran := time.Since(pr.started)
-		pr.client.Kill()
+		pr.stop()
 		pr.client, pr.rpc = nil, nil
 		if ran >= StableAfter {
 			pr.backoff = MinBackoff
@@ -132,20 +159,48 @@ func (pr *proc) failed(gen int) {
 	if pr.starts != gen || pr.client == nil {
 		return
 	}
-	pr.client.Kill()
+	pr.hardKill()
+	pr.stop()
 	pr.client, pr.rpc = nil, nil
 	pr.nextStart = time.Now().Add(pr.backoff)
 	pr.backoff = min(pr.backoff*2, pr.spec.MaxBackoff)
 }
 
-// kill stops the running process; the next call starts a fresh one.
+// kill stops the running process at once; the next call starts a fresh
+// one.
 func (pr *proc) kill() {
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
 	if pr.client != nil {
-		pr.client.Kill()
+		pr.hardKill()
+		pr.stop()
 	}
 }
+
+// answers reports whether the process still serves at all (go-plugin's
+// health service, answered by the server's own goroutines): a call of one
+// block that timed out in a shared process cancels that call alone unless
+// the whole process is stuck.
+func (pr *proc) answers() bool {
+	pr.mu.Lock()
+	rpc := pr.rpc
+	pr.mu.Unlock()
+	if rpc == nil {
+		return false
+	}
+	done := make(chan error, 1)
+	go func() { done <- rpc.Ping() }()
+	select {
+	case err := <-done:
+		return err == nil
+	case <-time.After(PingTimeout):
+		return false
+	}
+}
+
+// PingTimeout bounds the health probe of a shared process after a call
+// timed out.
+var PingTimeout = 2 * time.Second
 
 func (pr *proc) pid() int {
 	pr.mu.Lock()
@@ -186,17 +241,7 @@ func (pr *proc) start() error {
 		cmd.Path, cmd.ExtraFiles = childBinary, []*os.File{bin}
 	}
 	nullStdin()
-	// An agent run unprivileged holds its capabilities as ambient ones,
-	// which an exec that keeps the user passes on: the plugin would get
-	// CAP_NET_ADMIN and CAP_NET_RAW. Capabilities are per thread and the
-	// child is forked from this one, so this thread drops its ambient set
-	// first (the agent itself keeps its permitted and effective sets).
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
-		return fmt.Errorf("start plugin %s: drop ambient capabilities: %w", s.Plugin, err)
-	}
-	client := plugin.NewClient(&plugin.ClientConfig{
+	config := &plugin.ClientConfig{
 		HandshakeConfig:  host.Handshake,
 		Plugins:          host.Plugins(),
 		Cmd:              cmd,
@@ -204,13 +249,40 @@ func (pr *proc) start() error {
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		Logger:           newPluginLogger(pr.log),
 		StartTimeout:     s.CallTimeout,
+		// Only this agent can talk to the plugin: a fresh client
+		// certificate per start, the plugin's own in its handshake line
+		// on stdout, which nothing else reads. Another process of the
+		// plugin's user that reaches its socket cannot call it.
+		AutoMTLS: true,
+	}
+	var raise []caps.Cap
+	if cred != nil {
+		// The plugin makes its socket as its own user: it gives it its
+		// own group, which the agent is a member of (checked).
+		config.UnixSocketConfig = &plugin.UnixSocketConfig{Group: strconv.FormatUint(uint64(cred.Gid), 10)}
+		raise = []caps.Cap{caps.SetUID, caps.SetGID}
+	}
+	client := plugin.NewClient(config)
+	var rpc plugin.ClientProtocol
+	// The child is forked from the thread caps.With locks, with
+	// CAP_SETUID and CAP_SETGID effective there alone (to become its
+	// user) and nothing inheritable or ambient (an agent run unprivileged
+	// holds CAP_NET_ADMIN and CAP_NET_RAW as ambient capabilities, which
+	// an exec would pass on). Pdeathsig follows that thread, which lives
+	// on: caps.With hands it back to the runtime.
+	err = caps.With(raise, func() (err error) {
+		rpc, err = client.Client()
+		return err
 	})
-	rpc, err := client.Client()
 	if err != nil {
+		pr.cmd = cmd
+		pr.client = client
+		pr.hardKill()
 		client.Kill()
+		pr.client, pr.cmd = nil, nil
 		return fmt.Errorf("start plugin %s (%s): %w", s.Plugin, s.Path, err)
 	}
-	pr.client, pr.rpc, pr.started = client, rpc, time.Now()
+	pr.client, pr.cmd, pr.rpc, pr.started = client, cmd, rpc, time.Now()
 	pr.starts++
 	if pr.starts > 1 {
 		pr.log.Info("plugin restarted", "restarts", pr.starts-1)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vigil-ha/vigil/sdk"
 	"github.com/vigil-ha/vigil/sdk/host"
 )
@@ -72,11 +74,14 @@ func (c *check) Check(ctx context.Context) (sdk.Result, error) {
 	return sdk.Result{Healthy: true, Message: "fine"}, nil
 }
 
-// report describes the process's privileges: its environment, its
-// groups and gid as the kernel has them, and what its stdin is.
+// report describes the process's privileges: its environment's names
+// (the message is bounded), its groups, gid and
+// capability sets as the kernel has them, whether it is dumpable, and what
+// its stdin is.
 func report() string {
 	status, _ := os.ReadFile("/proc/self/status")
 	var groups, gid string
+	capSets := map[string]string{}
 	for _, l := range strings.Split(string(status), "\n") {
 		if v, ok := strings.CutPrefix(l, "Groups:"); ok {
 			groups = strings.TrimSpace(v)
@@ -84,9 +89,20 @@ func report() string {
 		if v, ok := strings.CutPrefix(l, "Gid:"); ok {
 			gid = strings.Fields(v)[0]
 		}
+		for _, set := range []string{"CapInh", "CapPrm", "CapEff", "CapAmb"} {
+			if v, ok := strings.CutPrefix(l, set+":"); ok {
+				capSets[set] = strings.TrimSpace(v)
+			}
+		}
 	}
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		env = append(env, k)
+	}
+	dumpable, _ := unix.PrctlRetInt(unix.PR_GET_DUMPABLE, 0, 0, 0, 0)
 	stdin, _ := os.Readlink("/proc/self/fd/0")
-	b, _ := json.Marshal(map[string]any{"env": os.Environ(), "groups": groups, "gid": gid, "stdin": stdin})
+	b, _ := json.Marshal(map[string]any{"env": env, "groups": groups, "gid": gid, "caps": capSets, "dumpable": dumpable, "stdin": stdin})
 	return string(b)
 }
 
