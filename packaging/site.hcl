@@ -10,9 +10,8 @@
 # The addresses below are documentation addresses (RFC 5737): replace them.
 
 site "example" {
-  # Plugins run as this user; the packaged service runs the agent as vigil
-  # too, so plugins need no identity change.
-  plugin_user = "vigil"
+  # Plugins run as this user (the package's; never the agent's own, vigil).
+  plugin_user = "vigil-plugin"
 }
 
 node "lb1" {

@@ -190,7 +190,7 @@ instance "VI_1" {
 	// keepalived's defaults: version 2, advert_int 1, priority 100, preempt,
 	// garp_master_delay 5, garp_master_repeat 5.
 	if in.Version != vrrp.V2 || in.Interval != time.Second || in.Priority != 100 || !in.Preempt ||
-		in.GARP.MasterDelay != 5*time.Second || in.GARP.MasterRepeat != 5 || c.PluginUser != "vigil" || c.StartupDelay != 0 {
+		in.GARP.MasterDelay != 5*time.Second || in.GARP.MasterRepeat != 5 || c.PluginUser != "vigil-plugin" || c.StartupDelay != 0 {
 		t.Errorf("defaults: %+v %+v", c, in)
 	}
 }

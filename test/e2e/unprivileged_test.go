@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,6 +19,9 @@ import (
 // capNetAdminRaw is CapEff with only CAP_NET_ADMIN (12) and CAP_NET_RAW (13).
 const capNetAdminRaw = "0000000000003000"
 
+// unitCaps are the capabilities the packaged unit grants (AmbientCapabilities).
+const unitCaps = "+net_admin,+net_raw,+setuid,+setgid,+kill,+chown"
+
 // procStatus returns the named fields of /proc/PID/status.
 func procStatus(pid int, fields ...string) map[string]string {
 	b, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
@@ -33,14 +37,21 @@ func procStatus(pid int, fields ...string) map[string]string {
 	return out
 }
 
-// TestAgentAsItsOwnUser: the agent runs as an unprivileged user with only
-// CAP_NET_ADMIN and CAP_NET_RAW as ambient capabilities (the hardened
-// unit's mode): it takes over and serves its VIP, runs a built-in and a
-// third-party check as that same user without needing to change identity,
-// reacts to a failing check, and removes its VIP on SIGTERM. A policy
-// asking for a root plugin is refused with the reason.
+// TestAgentAsItsOwnUser: the agent runs as the packaged unit runs it, an
+// unprivileged user (here nobody) in the plugin user's group, with the
+// unit's capabilities as ambient ones; it keeps only CAP_NET_ADMIN and
+// CAP_NET_RAW effective and nothing inheritable or ambient. It takes over
+// and serves its VIP, runs a built-in and two third-party checks as the
+// plugin user (vigil-plugin, never its own) with no capability at all,
+// reacts to a failing check, and removes its VIP on SIGTERM. One of the
+// checks is hostile: every way a plugin could steer the agent (forge its
+// recovery records, replace its socket, read its policy, signal it, read
+// or call a sibling plugin process) fails, and the agent, its records and
+// its VIP are untouched. A policy asking for a root plugin, or for
+// plugins as the agent's own user, is refused with the reason.
 func TestAgentAsItsOwnUser(t *testing.T) {
 	lab.Require(t, "setpriv")
+	pluginUID, pluginGID := lab.EnsurePluginUser(t)
 	l := lab.New(t, 1)
 	n := l.Nodes[0]
 	n.ServeHTTP(probePort, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") }))
@@ -54,6 +65,8 @@ func TestAgentAsItsOwnUser(t *testing.T) {
 	os.Chown(state, 65534, 65534)
 	flag := filepath.Join(dir, "in-service")
 	os.WriteFile(flag, []byte("ok"), 0o644)
+	sock := filepath.Join(state, "vigil.sock")
+	pol := filepath.Join(dir, "site.hcl")
 	s := site{version: 3, interval: "100ms"}
 	extra := fmt.Sprintf(`
 check "web" {
@@ -75,22 +88,43 @@ check "in-service" {
   }
 }
 
+check "hostile" {
+  plugin   = "testplugin"
+  interval = "200ms"
+  weight   = -1
+  config {
+    mode   = "hostile"
+    state  = %q
+    socket = %q
+    policy = %q
+  }
+}
+
 plugin "file-check" {
   path   = %q
   sha256 = %q
 }
-`, probePort, flag, fileCheckBin, sha(t, fileCheckBin))
-	labPol := s.pluginPolicy(t, l, 1, 1, `  plugin_user = "nobody"`, []string{"web", "in-service"}, extra)
+
+plugin "testplugin" {
+  path   = %q
+  sha256 = %q
+  args   = ["check"]
+}
+`, probePort, flag, state, sock, pol, fileCheckBin, sha(t, fileCheckBin), testPluginBin, sha(t, testPluginBin))
+	labPol := s.pluginPolicy(t, l, 1, 1, `  plugin_user = "vigil-plugin"`, []string{"web", "in-service", "hostile"}, extra)
 	src, err := os.ReadFile(labPol)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pol := filepath.Join(dir, "site.hcl")
-	os.WriteFile(pol, src, 0o644)
-	sock := filepath.Join(state, "vigil.sock")
+	// As packaged: root's, readable by the agent's group, not by plugins.
+	writePolicy := func(path string, src []byte) {
+		os.WriteFile(path, src, 0o640)
+		os.Chown(path, 0, 65534)
+	}
+	writePolicy(pol, src)
 	unprivileged := func(policy string) *lab.Proc {
-		return n.Start("vigil", "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-			"--inh-caps=-all,+net_admin,+net_raw", "--ambient-caps=-all,+net_admin,+net_raw", "--bounding-set=-all,+net_admin,+net_raw",
+		return n.Start("vigil", "setpriv", "--reuid=65534", "--regid=65534", "--groups="+strconv.Itoa(pluginGID),
+			"--inh-caps=-all,"+unitCaps, "--ambient-caps=-all,"+unitCaps, "--bounding-set=-all,"+unitCaps,
 			vigilBin, "agent", "--policy", policy, "--node", n.Name, "--state-dir", state, "--socket", sock, "--log-level", "debug")
 	}
 	v := unprivileged(pol)
@@ -102,14 +136,45 @@ plugin "file-check" {
 	vip := s.vipOf(0)
 	waitOwner(t, l, vip, "n1", 10*time.Second)
 	pid := v.Cmd.Process.Pid
-	if st := procStatus(pid, "Uid", "CapEff"); st["Uid"] != "65534 65534 65534 65534" || st["CapEff"] != capNetAdminRaw {
-		t.Errorf("agent runs with %v, want uid 65534 and only CAP_NET_ADMIN and CAP_NET_RAW", st)
+	defer syscall.Kill(pid, syscall.SIGCONT) // should the hostile plugin stop it
+	want := map[string]string{"Uid": "65534 65534 65534 65534", "CapEff": capNetAdminRaw, "CapInh": "0000000000000000", "CapAmb": "0000000000000000"}
+	if st := procStatus(pid, "Uid", "CapEff", "CapInh", "CapAmb"); !maps.Equal(st, want) {
+		t.Errorf("agent runs with %v, want %v", st, want)
 	}
-	lab.WaitFor(t, 10*time.Second, "two plugin processes (the built-ins' and file-check's)", func() bool { return len(pluginPIDs(pid)) == 2 })
+	lab.WaitFor(t, 10*time.Second, "three plugin processes (the built-ins', file-check's, testplugin's)", func() bool { return len(pluginPIDs(pid)) == 3 })
+	uid := strconv.Itoa(pluginUID)
+	none := "0000000000000000"
 	for _, p := range pluginPIDs(pid) {
-		if st := procStatus(p, "Uid", "CapEff"); st["Uid"] != "65534 65534 65534 65534" || st["CapEff"] != "0000000000000000" {
-			t.Errorf("plugin %d runs with %v, want uid 65534 and no capability", p, st)
+		want := map[string]string{"Uid": strings.Repeat(uid+" ", 3) + uid, "CapEff": none, "CapPrm": none, "CapInh": none, "CapAmb": none}
+		if st := procStatus(p, "Uid", "CapEff", "CapPrm", "CapInh", "CapAmb"); !maps.Equal(st, want) {
+			t.Errorf("plugin %d runs with %v, want the plugin user %s and no capability", p, st, uid)
 		}
+	}
+
+	// The hostile check has run a few times by now; it reports what
+	// worked, and nothing may have.
+	time.Sleep(time.Second)
+	st, err := api.Fetch(sock)
+	if err != nil {
+		t.Fatalf("status: %v", err)
+	}
+	ran := false
+	for _, c := range st.Checks {
+		if c.Name == "hostile" {
+			ran = c.LastDuration > 0
+			if c.Failing {
+				t.Errorf("a plugin steered the agent: %s %s", c.Message, c.LastError)
+			}
+		}
+	}
+	if !ran {
+		t.Error("the hostile check has not run")
+	}
+	if !v.Running() || procStatus(pid, "State")["State"] == "T (stopped)" || !n.HasAddr(vip) {
+		t.Errorf("after the hostile plugin: agent running %v (%s), VIP held %v", v.Running(), procStatus(pid, "State")["State"], n.HasAddr(vip))
+	}
+	if b, _ := os.ReadFile(filepath.Join(state, "vips.json")); strings.Contains(string(b), "192.0.2.1/") {
+		t.Errorf("the VIP record was forged: %s", b)
 	}
 
 	// The check fails: its weight applies (one node: the address stays).
@@ -125,15 +190,18 @@ plugin "file-check" {
 		t.Error("the VIP stayed after SIGTERM")
 	}
 
-	// A root plugin cannot be honoured by an agent that is not root.
-	rootPol := filepath.Join(dir, "root-plugin.hcl")
-	os.WriteFile(rootPol, []byte(strings.Replace(string(src), `plugin_user = "nobody"`, `plugin_user = "root"`, 1)), 0o644)
-	r := unprivileged(rootPol)
-	lab.WaitFor(t, 10*time.Second, "the agent to refuse a root plugin", func() bool { return !r.Running() })
-	if !strings.Contains(r.Output(), "cannot start plugins as root") {
-		t.Errorf("no reason given:\n%s", r.Output())
-	}
-	if n.HasAddr(vip) {
-		t.Error("an agent that refused its policy left the VIP")
+	// A root plugin cannot be honoured by an agent that is not root, and
+	// a plugin as the agent's own user is refused.
+	for user, reason := range map[string]string{"root": "cannot start plugins as root", "nobody": "is the agent's own user"} {
+		p := filepath.Join(dir, user+"-plugin.hcl")
+		writePolicy(p, []byte(strings.Replace(string(src), `plugin_user = "vigil-plugin"`, `plugin_user = "`+user+`"`, 1)))
+		r := unprivileged(p)
+		lab.WaitFor(t, 10*time.Second, "the agent to refuse plugins as "+user, func() bool { return !r.Running() })
+		if !strings.Contains(r.Output(), reason) {
+			t.Errorf("plugins as %s: no reason given:\n%s", user, r.Output())
+		}
+		if n.HasAddr(vip) {
+			t.Errorf("an agent that refused plugins as %s left the VIP", user)
+		}
 	}
 }

@@ -18,9 +18,14 @@ import (
 )
 
 type config struct {
-	Mode    string `json:"mode"`    // check: ok, fail, hang, report, noisy; action: recovered, yield
+	Mode    string `json:"mode"`    // check: ok, fail, hang, report, noisy, hostile; action: recovered, yield
 	Name    string `json:"name"`    // name to report (default testplugin)
 	Journal string `json:"journal"` // notifier: file events are appended to
+	// hostile: what it attacks (the agent's state directory, status
+	// socket and policy).
+	State  string `json:"state"`
+	Socket string `json:"socket"`
+	Policy string `json:"policy"`
 }
 
 type base struct {
@@ -57,6 +62,11 @@ func (c *check) Check(ctx context.Context) (sdk.Result, error) {
 		select {} // ignores its context, as a truly stuck plugin would
 	case "report":
 		return sdk.Result{Healthy: true, Message: report()}, nil
+	case "hostile":
+		if won := attack(c.cfg); len(won) > 0 {
+			return sdk.Result{Healthy: false, Message: strings.Join(won, "; ")}, nil
+		}
+		return sdk.Result{Healthy: true, Message: "every attack failed"}, nil
 	case "noisy":
 		// A hostile plugin: forged agent log lines on stderr, a huge
 		// message with embedded newlines.
