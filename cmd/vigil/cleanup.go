@@ -1,12 +1,12 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/vigil-ha/vigil/core/api"
 	"github.com/vigil-ha/vigil/core/engine"
 	"github.com/vigil-ha/vigil/core/statefile"
 )
@@ -17,7 +17,7 @@ func (c *cleanupCommand) Synopsis() string {
 	return "Remove the addresses and interfaces a dead agent left (run by the service manager)"
 }
 func (c *cleanupCommand) Help() string {
-	return `Usage: vigil cleanup [--state-dir DIR] [--socket PATH]
+	return `Usage: vigil cleanup [--state-dir DIR]
 
   Removes the virtual addresses that an agent which died (SIGKILL, a crash)
   recorded in its state directory as added by itself, and nothing else:
@@ -27,22 +27,22 @@ func (c *cleanupCommand) Help() string {
   A service manager runs it after the agent stopped (systemd's
   ExecStopPost); the next agent start does the same by itself.
 
-  Refused while an agent answers on the status socket.
+  Refused while an agent runs with that state directory (it holds the
+  directory's lock).
 
   --state-dir  the agent's state directory (default /var/lib/vigil)
-  --socket     the agent's status socket (default ` + api.DefaultSocket + `)`
+  --socket     accepted for older units, not used: the lock tells`
 }
 
 func (c *cleanupCommand) Run(args []string) int {
 	fs := flagSet("cleanup", c.ui)
 	stateDir := fs.String("state-dir", "/var/lib/vigil", "state directory")
-	socket := fs.String("socket", api.DefaultSocket, "status socket")
+	// Accepted as before, no longer used: the lock, not a socket that
+	// anyone able to write its directory could fake, says whether an agent
+	// runs.
+	fs.String("socket", "", "ignored")
 	if err := parseInterleaved(fs, args); err != nil || fs.NArg() != 0 {
 		c.ui.Error(c.Help())
-		return 1
-	}
-	if _, err := api.Fetch(*socket); err == nil {
-		c.ui.Error("an agent is running (it answers on " + *socket + "); stop it first: its addresses are its own to remove")
 		return 1
 	}
 	if _, err := os.Stat(*stateDir); os.IsNotExist(err) {
@@ -52,6 +52,15 @@ func (c *cleanupCommand) Run(args []string) int {
 		c.ui.Error(err.Error())
 		return 1
 	}
+	lock, err := statefile.Lock(*stateDir)
+	if errors.Is(err, statefile.ErrLocked) {
+		c.ui.Error("an agent is running with " + *stateDir + "; stop it first: its addresses are its own to remove")
+		return 1
+	} else if err != nil {
+		c.ui.Error(err.Error())
+		return 1
+	}
+	defer lock.Close()
 	log := hclog.New(&hclog.LoggerOptions{Name: "vigil", Output: c.ui.err, TimeFormat: time.RFC3339})
 	if err := engine.Recover(*stateDir, log); err != nil {
 		c.ui.Error(err.Error())

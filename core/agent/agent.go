@@ -69,6 +69,15 @@ func Run(ctx context.Context, o Options) error {
 		if err := statefile.PrepareDir(o.StateDir); err != nil {
 			return fmt.Errorf("state directory: %w", err)
 		}
+		// Before recovery: a second agent on a live one's records would
+		// remove its addresses.
+		lock, err := statefile.Lock(o.StateDir)
+		if errors.Is(err, statefile.ErrLocked) {
+			return fmt.Errorf("another agent runs with the state directory %s: one agent per state directory", o.StateDir)
+		} else if err != nil {
+			return fmt.Errorf("state directory: %w", err)
+		}
+		defer lock.Close()
 	}
 	if err := engine.Recover(o.StateDir, log); err != nil {
 		return err

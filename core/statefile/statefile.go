@@ -109,3 +109,26 @@ func SyncDir(dir string) error {
 	defer d.Close()
 	return d.Sync()
 }
+
+// ErrLocked is returned by Lock while another process holds the directory.
+var ErrLocked = errors.New("another process holds the state directory")
+
+// Lock takes the one exclusive lock of the state directory dir, without
+// waiting: one agent per state directory, and no `vigil cleanup` while
+// an agent runs there. The lock lives as long as the returned file (the
+// kernel drops it when the holder dies, however it dies); it is not
+// inherited by the agent's children.
+func Lock(dir string) (*os.File, error) {
+	f, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%s: %w", dir, ErrLocked)
+		}
+		return nil, &os.PathError{Op: "flock", Path: dir, Err: err}
+	}
+	return f, nil
+}

@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"net"
+	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -96,9 +99,38 @@ func TestCleanupAfterKill(t *testing.T) {
 	if !n.HasAddr(s.vipOf(0)) || !n.HasAddr(n.Addr4) {
 		t.Fatal("cleanup removed an address while the agent ran")
 	}
+	// A second agent on the same state directory (another socket, as a
+	// hand-started debugging run would have) is refused before it
+	// recovers anything: the live agent's VIP never goes.
+	second := n.Start("vigil-2", vigilBin, "agent", "--policy", pol, "--node", n.Name,
+		"--state-dir", filepath.Join(l.Dir, n.Name+"-state"), "--socket", filepath.Join(l.Dir, "second.sock"))
+	missing := 0
+	for range 40 {
+		if !n.HasAddr(s.vipOf(0)) {
+			missing++
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if second.Running() || !strings.Contains(second.Output(), "another agent runs with the state directory") {
+		t.Errorf("a second agent on the same state directory was not refused:\n%s", second.Output())
+	}
+	if missing > 0 {
+		t.Errorf("the live agent's VIP was missing in %d of 40 samples while a second agent started", missing)
+	}
 	v.Stop(syscall.SIGKILL, time.Second)
 	if !n.HasAddr(s.vipOf(0)) {
 		t.Fatal("SIGKILL removed the VIP; the test needs it left behind")
+	}
+	// Something that answers on the dead agent's socket does not make
+	// cleanup believe an agent runs.
+	var fake net.Listener
+	n.Do(func() {
+		os.Remove(v.socket)
+		fake, _ = net.Listen("unix", v.socket)
+	})
+	if fake != nil {
+		go http.Serve(fake, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("{}")) }))
+		defer fake.Close()
 	}
 	out, err := cleanup()
 	if err != nil || !strings.Contains(out, "removed VIP left by a previous run") {
