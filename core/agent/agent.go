@@ -79,7 +79,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 		defer lock.Close()
 	}
-	if err := engine.Recover(o.StateDir, log); err != nil {
+	if err := engine.Recover(o.StateDir, engine.NewScope(cfg), log); err != nil {
 		return err
 	}
 	l := &launcher{log: log, self: o.Self, builtins: o.Builtins}

@@ -337,7 +337,7 @@ func (e *Engine) acceptMode(cfg *policy.Config) error {
 	// next start removes the table only after a run that may have made it,
 	// and never reaches nftables otherwise.
 	if len(drops) > 0 && e.fwRecord != "" {
-		if err := statefile.WriteAtomic(e.fwRecord, []byte("inet "+firewall.Table+"\n")); err != nil {
+		if err := statefile.WriteAtomic(e.fwRecord, []byte(bootID()+"\n")); err != nil {
 			return fmt.Errorf("accept mode: record: %w", err)
 		}
 	}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -109,7 +110,8 @@ func (w *fakeWire) sentTo(vrid uint8) []uint8 {
 type fakeAddrs struct {
 	mu      sync.Mutex
 	on      map[string]bool
-	removed []string // every address actually removed, in order
+	removed []string        // every address actually removed, in order
+	fail    map[string]bool // addresses whose removal fails
 	closed  bool
 }
 
@@ -136,6 +138,9 @@ func (f *fakeAddrs) Add(a vip.Addr) (bool, error) {
 func (f *fakeAddrs) Remove(a vip.Addr) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.fail[key(a)] {
+		return false, errors.New("operation not permitted")
+	}
 	if !f.on[key(a)] {
 		return false, nil
 	}
@@ -265,7 +270,11 @@ func (f *fakeVMACs) Delete(v vip.VMAC) (bool, error) {
 	return ok, nil
 }
 
-func (f *fakeVMACs) SetParent(p string) (map[string]string, error) {
+func (f *fakeVMACs) ParentSettings(string) (map[string]string, error) {
+	return map[string]string{"arp_ignore": "0"}, nil
+}
+
+func (f *fakeVMACs) SetParent(p string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.parents == nil {
@@ -273,7 +282,7 @@ func (f *fakeVMACs) SetParent(p string) (map[string]string, error) {
 	}
 	f.parents[p] = true
 	f.calls = append(f.calls, "set "+p)
-	return map[string]string{"arp_ignore": "0"}, nil
+	return nil
 }
 
 func (f *fakeVMACs) RestoreParent(p string, old map[string]string) error {

@@ -115,19 +115,26 @@ func (in *instance) vmac() (vip.VMAC, bool) {
 	return vip.VMAC{Name: c.VMAC, Parent: c.Interface, VRID: c.VRID, V6: c.IPv6()}, c.VMAC != ""
 }
 
-// setVIPs derives what the instance configures and advertises from cfg.
-func (in *instance) setVIPs(cfg policy.Instance) {
-	in.vips = in.vips[:0]
-	var advertised []netip.Addr
-	for i, v := range append(append([]policy.VIP(nil), cfg.VIPs...), cfg.ExcludedVIPs...) {
+// instanceAddrs are the addresses an instance configures as master: its
+// VIPs, then its excluded VIPs, each on its interface.
+func instanceAddrs(cfg policy.Instance) []vip.Addr {
+	var out []vip.Addr
+	for _, v := range append(append([]policy.VIP(nil), cfg.VIPs...), cfg.ExcludedVIPs...) {
 		ifname := v.Interface
 		if ifname == "" {
 			ifname = cmp.Or(cfg.VMAC, cfg.Interface) // on the virtual MAC, if there is one
 		}
-		in.vips = append(in.vips, vip.Addr{Prefix: v.Prefix, Label: v.Label, Scope: v.Scope, Interface: ifname})
-		if i < len(cfg.VIPs) {
-			advertised = append(advertised, v.Prefix.Addr())
-		}
+		out = append(out, vip.Addr{Prefix: v.Prefix, Label: v.Label, Scope: v.Scope, Interface: ifname})
+	}
+	return out
+}
+
+// setVIPs derives what the instance configures and advertises from cfg.
+func (in *instance) setVIPs(cfg policy.Instance) {
+	in.vips = append(in.vips[:0], instanceAddrs(cfg)...)
+	var advertised []netip.Addr
+	for _, v := range cfg.VIPs {
+		advertised = append(advertised, v.Prefix.Addr())
 	}
 	in.mu.Lock()
 	in.status.VIPs = in.status.VIPs[:0]

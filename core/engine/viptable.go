@@ -2,17 +2,13 @@ package engine
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
-	"net/netip"
-	"os"
 	"path/filepath"
 	"sync"
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/vigil-ha/vigil/core/firewall"
 	"github.com/vigil-ha/vigil/core/statefile"
 	"github.com/vigil-ha/vigil/core/vip"
 )
@@ -186,6 +182,13 @@ func (t *vipTable) release() {
 	t.saveLogged()
 }
 
+// vipRecordFile is vips.json: the claimed addresses and the boot they
+// were claimed in.
+type vipRecordFile struct {
+	Boot string     `json:"boot"`
+	VIPs []savedVIP `json:"vips"`
+}
+
 type savedVIP struct {
 	Prefix    string `json:"prefix"`
 	Interface string `json:"interface"`
@@ -199,77 +202,12 @@ func (t *vipTable) saveLogged() {
 		return
 	}
 	t.unsaved = false
-	list := make([]savedVIP, 0, len(t.claimed))
+	rec := vipRecordFile{Boot: bootID(), VIPs: make([]savedVIP, 0, len(t.claimed))}
 	for _, a := range t.claimed {
-		list = append(list, savedVIP{a.Prefix.String(), a.Interface, a.Label, a.Scope})
+		rec.VIPs = append(rec.VIPs, savedVIP{a.Prefix.String(), a.Interface, a.Label, a.Scope})
 	}
-	b, _ := json.Marshal(list)
+	b, _ := json.Marshal(rec)
 	if err := statefile.WriteAtomic(t.path, b); err != nil {
 		t.log.Warn("cannot record VIPs in state directory", "path", t.path, "error", err)
 	}
-}
-
-// Recover removes the addresses a previous run recorded as its own and
-// left behind (it crashed or was killed), and nothing else: addresses it
-// did not add are never in its record. So go its virtual MAC interfaces
-// and the parent settings it changed for them (as recorded), and its
-// accept mode rules (Vigil's own nftables table). It sends nothing. It
-// logs each thing it removes.
-func Recover(stateDir string, log hclog.Logger) error {
-	if stateDir == "" {
-		return nil
-	}
-	// Accept mode's rules of a run that died go too (the table is Vigil's),
-	// only if it recorded that it may have made them: nftables is never
-	// reached on a node that does not use it.
-	if rec := filepath.Join(stateDir, firewallRecord); fileExists(rec) {
-		if err := firewall.Remove(); err != nil {
-			log.Warn("cannot remove a previous run's accept mode rules", "table", "inet "+firewall.Table, "error", err)
-		} else {
-			log.Info("removed a previous run's accept mode rules", "table", "inet "+firewall.Table)
-			os.Remove(rec)
-		}
-	}
-	nl, err := vip.NewConfigurer()
-	if err != nil {
-		return err
-	}
-	defer nl.Close()
-	return errors.Join(recoverWith(nl, stateDir, log), recoverVMACs(kernelVMACs{}, stateDir, log))
-}
-
-func fileExists(p string) bool {
-	_, err := os.Lstat(p)
-	return err == nil
-}
-
-func recoverWith(nl Addresses, stateDir string, log hclog.Logger) error {
-	path := filepath.Join(stateDir, vipRecord)
-	b, err := statefile.Read(path, 1<<20)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return nil
-	case err != nil:
-		return fmt.Errorf("read VIP record: %w", err)
-	}
-	var list []savedVIP
-	if err := json.Unmarshal(b, &list); err != nil {
-		log.Warn("VIP record is unreadable, ignoring it", "path", path, "error", err)
-	}
-	for _, s := range list {
-		p, err := netip.ParsePrefix(s.Prefix)
-		if err != nil || s.Interface == "" {
-			continue
-		}
-		a := vip.Addr{Prefix: p, Interface: s.Interface, Label: s.Label, Scope: s.Scope}
-		removed, err := nl.Remove(a)
-		if err != nil {
-			log.Warn("cannot remove leftover VIP", "vip", a.Prefix, "interface", a.Interface, "error", err)
-			continue
-		}
-		if removed {
-			log.Info("removed VIP left by a previous run", "vip", a.Prefix, "interface", a.Interface)
-		}
-	}
-	return os.Remove(path)
 }

@@ -18,15 +18,17 @@ import (
 type VMACs interface {
 	Create(v vip.VMAC) error
 	Delete(v vip.VMAC) (deleted bool, err error)
-	SetParent(parent string) (old map[string]string, err error)
+	ParentSettings(parent string) (map[string]string, error)
+	SetParent(parent string) error
 	RestoreParent(parent string, old map[string]string) error
 }
 
 type kernelVMACs struct{}
 
-func (kernelVMACs) Create(v vip.VMAC) error                       { return vip.CreateVMAC(v) }
-func (kernelVMACs) Delete(v vip.VMAC) (bool, error)               { return vip.DeleteVMAC(v) }
-func (kernelVMACs) SetParent(p string) (map[string]string, error) { return vip.SetParentARP(p) }
+func (kernelVMACs) Create(v vip.VMAC) error                            { return vip.CreateVMAC(v) }
+func (kernelVMACs) Delete(v vip.VMAC) (bool, error)                    { return vip.DeleteVMAC(v) }
+func (kernelVMACs) ParentSettings(p string) (map[string]string, error) { return vip.ReadParentARP(p) }
+func (kernelVMACs) SetParent(p string) error                           { return vip.SetParentARP(p) }
 func (kernelVMACs) RestoreParent(p string, old map[string]string) error {
 	return vip.RestoreSysctls(p, old)
 }
@@ -37,6 +39,7 @@ func (kernelVMACs) RestoreParent(p string, old map[string]string) error {
 const vmacRecord = "vmacs.json"
 
 type vmacState struct {
+	Boot    string                       `json:"boot"` // the boot the record was written in
 	VMACs   []vip.VMAC                   `json:"vmacs"`
 	Parents map[string]map[string]string `json:"parents"` // parent -> sysctl -> value to restore
 }
@@ -66,10 +69,17 @@ func (t *vmacTable) acquire(v vip.VMAC) error {
 		return errors.New("virtual MAC interface " + v.Name + " is used by another instance")
 	}
 	if _, set := t.st.Parents[v.Parent]; !set {
-		old, err := t.k.SetParent(v.Parent)
-		t.st.Parents[v.Parent] = old // what was replaced before an error, too
+		// Recorded before anything is changed: a crash in between leaves
+		// the old values to put back.
+		old, err := t.k.ParentSettings(v.Parent)
 		if err != nil {
+			return err
+		}
+		t.st.Parents[v.Parent] = old
+		t.save()
+		if err := t.k.SetParent(v.Parent); err != nil {
 			t.restoreParent(v.Parent)
+			t.save()
 			return err
 		}
 	}
@@ -122,39 +132,9 @@ func (t *vmacTable) save() {
 		}
 		return
 	}
+	t.st.Boot = bootID()
 	b, _ := json.Marshal(t.st)
 	if err := statefile.WriteAtomic(t.path, b); err != nil {
 		t.log.Error("cannot record virtual MAC interfaces", "path", t.path, "error", err)
 	}
-}
-
-// recoverVMACs removes what a run that died recorded: its virtual MAC
-// interfaces (only macvlans with the virtual MAC on their parent) and the
-// parent settings it replaced.
-func recoverVMACs(k VMACs, stateDir string, log hclog.Logger) error {
-	path := filepath.Join(stateDir, vmacRecord)
-	b, err := statefile.Read(path, 1<<20)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return nil
-	case err != nil:
-		return err
-	}
-	var st vmacState
-	if err := json.Unmarshal(b, &st); err != nil {
-		log.Warn("virtual MAC record is unreadable, ignoring it", "path", path, "error", err)
-	}
-	for _, v := range st.VMACs {
-		if deleted, err := k.Delete(v); err != nil {
-			log.Warn("cannot remove leftover virtual MAC interface", "interface", v.Name, "error", err)
-		} else if deleted {
-			log.Info("removed leftover virtual MAC interface", "interface", v.Name)
-		}
-	}
-	for parent, old := range st.Parents {
-		if err := k.RestoreParent(parent, old); err != nil {
-			log.Warn("cannot restore the interface's ARP settings", "interface", parent, "error", err)
-		}
-	}
-	return os.Remove(path)
 }

@@ -50,7 +50,7 @@ func (v VMAC) ours(l netlink.Link, parent netlink.Link) bool {
 // interface of that name that is already v's macvlan (left by a run that
 // died) is taken over; any other interface of that name is an error, never
 // touched.
-func CreateVMAC(v VMAC) error {
+func CreateVMAC(v VMAC) (err error) {
 	parent, err := netlink.LinkByName(v.Parent)
 	if err != nil {
 		return fmt.Errorf("interface %s: %w", v.Parent, err)
@@ -68,7 +68,19 @@ func CreateVMAC(v VMAC) error {
 		if l, err = netlink.LinkByName(v.Name); err != nil {
 			return fmt.Errorf("create %s: %w", v, err)
 		}
+		// One made here and not finished is removed, not left half-set.
+		defer func() {
+			if err != nil {
+				netlink.LinkDel(l)
+			}
+		}()
 	}
+	err = setUpVMAC(v, parent, l)
+	return err
+}
+
+// setUpVMAC gives v's macvlan l its addresses and settings and brings it up.
+func setUpVMAC(v VMAC, parent, l netlink.Link) error {
 	if v.V6 {
 		if err := netlink.LinkSetIP6AddrGenMode(l, 1); err != nil { // IN6_ADDR_GEN_MODE_NONE
 			return fmt.Errorf("%s: address generation: %w", v.Name, err)
@@ -121,7 +133,9 @@ func DeleteVMAC(v VMAC) (bool, error) {
 		}
 		return false, err
 	}
-	parent, err := netlink.LinkByIndex(l.Attrs().ParentIndex)
+	// Only v's macvlan on v's parent: a record naming another parent
+	// never removes an interface that is not Vigil's.
+	parent, err := netlink.LinkByName(v.Parent)
 	if err != nil || !v.ours(l, parent) {
 		return false, nil
 	}
@@ -139,22 +153,28 @@ func DeleteVMAC(v VMAC) (bool, error) {
 // learn the real MAC from such requests).
 var ParentARP = map[string]string{"arp_ignore": "1", "arp_filter": "1", "arp_announce": "2"}
 
-// SetParentARP applies ParentARP to parent and returns the values it
-// replaced, for RestoreSysctls.
-func SetParentARP(parent string) (old map[string]string, err error) {
-	old = map[string]string{}
-	for k, val := range ParentARP {
-		p := fmt.Sprintf("ipv4/conf/%s/%s", parent, k)
-		cur, err := readSysctl(p)
+// ReadParentARP returns parent's current values of the ParentARP keys,
+// for RestoreSysctls; the caller records them before SetParentARP.
+func ReadParentARP(parent string) (map[string]string, error) {
+	old := map[string]string{}
+	for k := range ParentARP {
+		cur, err := readSysctl(fmt.Sprintf("ipv4/conf/%s/%s", parent, k))
 		if err != nil {
-			return old, err
+			return nil, err
 		}
 		old[k] = cur
-		if err := writeSysctl(p, val); err != nil {
-			return old, err
-		}
 	}
 	return old, nil
+}
+
+// SetParentARP applies ParentARP to parent.
+func SetParentARP(parent string) error {
+	for k, val := range ParentARP {
+		if err := writeSysctl(fmt.Sprintf("ipv4/conf/%s/%s", parent, k), val); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // RestoreSysctls puts back what SetParentARP replaced on ifname.

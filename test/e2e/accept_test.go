@@ -64,13 +64,14 @@ func TestAcceptMode(t *testing.T) {
 				// SIGKILL leaves the table and the VIP; cleanup removes both.
 				waitOwner(t, l, vip4, "n2", 10*time.Second)
 				procs[1].Stop(syscall.SIGTERM, 10*time.Second)
-				v := startVigil(t, l, n1, acceptPolicy(t, l, false))
+				pol := acceptPolicy(t, l, false)
+				v := startVigil(t, l, n1, pol)
 				waitOwner(t, l, vip4, "n1", 10*time.Second)
 				v.Proc.Stop(syscall.SIGKILL, 5*time.Second)
 				if tables := n1.MustExec("nft", "list", "tables"); !strings.Contains(tables, "inet vigil") || !n1.HasAddr(vip4) {
 					t.Fatalf("SIGKILL should leave the rules and the VIP: %q", tables)
 				}
-				out, err := n1.Exec(vigilBin, "cleanup", "--state-dir", filepath.Join(l.Dir, "n1-state"), "--socket", filepath.Join(l.Dir, "n1.sock"))
+				out, err := n1.Exec(vigilBin, "cleanup", "--state-dir", filepath.Join(l.Dir, "n1-state"), "--policy", pol, "--node", "n1")
 				if err != nil {
 					t.Fatalf("vigil cleanup: %v\n%s", err, out)
 				}

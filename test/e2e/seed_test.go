@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -89,7 +90,7 @@ func TestCleanupAfterKill(t *testing.T) {
 	s := site{version: 3, interval: "100ms"}
 	pol := s.policy(t, l, 1, 1)
 	cleanup := func() (string, error) {
-		return n.Exec(vigilBin, "cleanup", "--state-dir", filepath.Join(l.Dir, n.Name+"-state"), "--socket", filepath.Join(l.Dir, n.Name+".sock"))
+		return n.Exec(vigilBin, "cleanup", "--state-dir", filepath.Join(l.Dir, n.Name+"-state"), "--policy", pol, "--node", n.Name)
 	}
 	v := startVigil(t, l, n, pol)
 	waitOwner(t, l, s.vipOf(0), "n1", 5*time.Second)
@@ -121,6 +122,18 @@ func TestCleanupAfterKill(t *testing.T) {
 	if !n.HasAddr(s.vipOf(0)) {
 		t.Fatal("SIGKILL removed the VIP; the test needs it left behind")
 	}
+	// A forged record entry naming the node's own address is not
+	// trusted: cleanup removes the VIP, never the node's address.
+	rec := filepath.Join(l.Dir, n.Name+"-state", "vips.json")
+	b, err := os.ReadFile(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := strings.Replace(string(b), `"vips":[`, fmt.Sprintf(`"vips":[{"prefix":"%s/24","interface":"eth0"},`, n.Addr4), 1)
+	if forged == string(b) {
+		t.Fatalf("record %s: cannot forge an entry", b)
+	}
+	os.WriteFile(rec, []byte(forged), 0o600)
 	// Something that answers on the dead agent's socket does not make
 	// cleanup believe an agent runs.
 	var fake net.Listener

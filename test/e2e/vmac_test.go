@@ -118,7 +118,7 @@ func TestVirtualMAC(t *testing.T) {
 			if out := n1.MustExec("ip", "-br", "link"); !strings.Contains(out, "vrrp.80") {
 				t.Fatalf("SIGKILL should leave vrrp.80:\n%s", out)
 			}
-			if out, err := n1.Exec(vigilBin, "cleanup", "--state-dir", filepath.Join(l.Dir, "n1-state"), "--socket", filepath.Join(l.Dir, "n1.sock")); err != nil {
+			if out, err := n1.Exec(vigilBin, "cleanup", "--state-dir", filepath.Join(l.Dir, "n1-state"), "--policy", pol, "--node", "n1"); err != nil {
 				t.Fatalf("vigil cleanup: %v\n%s", err, out)
 			}
 			vmacLeftovers(t, n1, "after SIGKILL and cleanup")
