@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vigil-ha/vigil/plugins/internal/script"
 	"github.com/vigil-ha/vigil/sdk"
 )
 
@@ -77,6 +78,11 @@ func (n *Notifier) Configure(_ context.Context, m map[string]any) error {
 			errs = append(errs, sdk.ConfigError{Attribute: attr, Message: fmt.Sprintf("%s cannot be run: %v", cmd[0], err)})
 		}
 	}
+	if n.cfg.FIFO != "" {
+		if fi, err := os.Lstat(n.cfg.FIFO); err == nil && fi.Mode()&os.ModeNamedPipe == 0 {
+			errs = append(errs, sdk.ConfigError{Attribute: "fifo", Message: fmt.Sprintf("%s is not a FIFO (a symbolic link or a file is never written); name the FIFO itself, made with mkfifo", n.cfg.FIFO)})
+		}
+	}
 	if set == 0 && n.cfg.FIFO == "" {
 		errs = append(errs, sdk.ConfigError{Message: "nothing to do: set command, master, backup, fault, stop or fifo"})
 	}
@@ -111,7 +117,7 @@ func (n *Notifier) Notify(ctx context.Context, ev sdk.Event) error {
 	}
 	generic := kind == "INSTANCE" || st != "STOP"
 	if n.cfg.FIFO != "" && generic {
-		if err := writeFIFO(n.cfg.FIFO, fmt.Sprintf("%s %q %s %s\n", kind, name, st, prio)); err != nil {
+		if err := writeFIFO(ctx, n.cfg.FIFO, fmt.Sprintf("%s %q %s %s\n", kind, name, st, prio)); err != nil {
 			return err
 		}
 	}
@@ -129,10 +135,9 @@ func (n *Notifier) Notify(ctx context.Context, ev sdk.Event) error {
 func (n *Notifier) run(ctx context.Context, argv []string) {
 	ctx, cancel := context.WithTimeout(ctx, n.timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd := script.Command(ctx, argv)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.WaitDelay = time.Second
 	if err := cmd.Run(); err != nil {
 		line, _, _ := strings.Cut(strings.TrimSpace(out.String()), "\n")
 		if ctx.Err() != nil {
@@ -143,16 +148,36 @@ func (n *Notifier) run(ctx context.Context, argv []string) {
 	}
 }
 
-// writeFIFO writes one line without blocking: no reader is an error.
-func writeFIFO(path, line string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		if errors.Is(err, syscall.ENXIO) {
-			return fmt.Errorf("fifo %s has no reader", path)
-		}
+// fifoWriteTimeout bounds a write to a FIFO whose reader stopped reading
+// (its buffer full) when the call has no deadline of its own.
+const fifoWriteTimeout = 5 * time.Second
+
+// writeFIFO writes one line to the FIFO at path, never blocking for
+// longer than ctx allows: no reader is an error, and so is a reader that
+// does not take the line in time. Only a FIFO is written: a symbolic
+// link or a regular file at path (which the plugin's user could then be
+// made to overwrite or append to) is refused.
+func writeFIFO(ctx context.Context, path, line string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
+	switch {
+	case errors.Is(err, syscall.ENXIO):
+		return fmt.Errorf("fifo %s has no reader", path)
+	case errors.Is(err, syscall.ELOOP):
+		return fmt.Errorf("fifo %s is a symbolic link; name the FIFO itself", path)
+	case err != nil:
 		return fmt.Errorf("fifo %s: %w", path, err)
 	}
 	defer f.Close()
-	_, err = f.WriteString(line)
-	return err
+	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		return fmt.Errorf("fifo %s is not a FIFO (mkfifo it)", path)
+	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(fifoWriteTimeout)
+	}
+	f.SetWriteDeadline(deadline)
+	if _, err := f.WriteString(line); err != nil {
+		return fmt.Errorf("fifo %s: %w", path, err)
+	}
+	return nil
 }

@@ -124,3 +124,57 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestFIFOReaderThatStopsReading: a reader that holds the FIFO open and
+// never reads fills its buffer; the write ends at the call's deadline
+// with an error instead of hanging the notifier (and, in a shared
+// process, every other block).
+func TestFIFOReaderThatStopsReading(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	syscall.Mkfifo(fifo, 0o600)
+	r, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	n := configured(t, map[string]any{"fifo": fifo})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	var last error
+	for i := 0; i < 10000 && time.Since(start) < 5*time.Second; i++ {
+		if last = n.Notify(ctx, sdk.Event{Instance: "VI_1", To: "MASTER", Priority: 100}); last != nil {
+			break
+		}
+	}
+	if last == nil {
+		t.Fatal("10,000 lines went into a FIFO nobody reads")
+	}
+	if took := time.Since(start); took > 4*time.Second {
+		t.Errorf("the write held the notifier %v", took)
+	}
+}
+
+// TestFIFOMustBeAFIFO: a symbolic link or a regular file where the FIFO
+// should be is refused at configure time and never written.
+func TestFIFOMustBeAFIFO(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "precious")
+	os.WriteFile(target, []byte("keep\n"), 0o600)
+	link := filepath.Join(dir, "link")
+	os.Symlink(target, link)
+	for _, path := range []string{link, target} {
+		err := New().(*Notifier).Configure(context.Background(), map[string]any{"fifo": path})
+		if err == nil || !strings.Contains(err.Error(), "not a FIFO") {
+			t.Errorf("fifo %s: %v", path, err)
+		}
+		// Swapped in after configuration: still never written.
+		n := &Notifier{cfg: config{FIFO: path}, timeout: time.Second}
+		if err := n.Notify(context.Background(), sdk.Event{Instance: "VI_1", To: "MASTER"}); err == nil {
+			t.Errorf("fifo %s: written", path)
+		}
+	}
+	if b, _ := os.ReadFile(target); string(b) != "keep\n" {
+		t.Errorf("the file behind the FIFO's name was written: %q", b)
+	}
+}

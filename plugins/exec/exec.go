@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigil-ha/vigil/plugins/internal/script"
 	"github.com/vigil-ha/vigil/sdk"
 )
 
@@ -51,10 +52,9 @@ func (c *Check) Configure(_ context.Context, m map[string]any) error {
 // Check runs the command once; the check's timeout is on ctx, and a
 // command still running then is killed and counts as failed.
 func (c *Check) Check(ctx context.Context) (sdk.Result, error) {
-	cmd := exec.CommandContext(ctx, c.cfg.Command[0], c.cfg.Command[1:]...)
+	cmd := script.Command(ctx, c.cfg.Command)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.WaitDelay = time.Second
 	start := time.Now()
 	err := cmd.Run()
 	line, _, _ := strings.Cut(strings.TrimSpace(out.String()), "\n")

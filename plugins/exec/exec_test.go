@@ -2,7 +2,11 @@ package execcheck_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -41,4 +45,33 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("Configure(%v) = %v, want ConfigErrors", cfg, err)
 		}
 	}
+}
+
+// TestTimeoutKillsTheScriptsChildren: a check script that times out is
+// killed with what it started; nothing of it runs on.
+func TestTimeoutKillsTheScriptsChildren(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "child")
+	c := execcheck.New().(sdk.Check)
+	if err := c.Configure(context.Background(), map[string]any{"command": []any{"/bin/sh", "-c", "sleep 30 & echo $! > " + pidFile + "; wait"}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if r, err := c.Check(ctx); err != nil || r.Healthy {
+		t.Fatalf("a hung script: %+v %v", r, err)
+	}
+	b, _ := os.ReadFile(pidFile)
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("no child pid: %q", b)
+	}
+	for range 100 {
+		st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil || strings.Contains(string(st), ") Z ") {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	t.Errorf("the script's child %d outlived the check's timeout", pid)
 }
