@@ -6,9 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/user"
+	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclwrite"
@@ -72,6 +76,7 @@ func (c *validateCommand) Run(args []string) int {
 	code := 0
 	for _, path := range fs.Args() {
 		site, files, diags := policy.Load(path, loadOptions(*users))
+		diags = append(diags, exposedSecrets(site, files)...)
 		if site != nil && *plugins {
 			diags = append(diags, agent.ValidatePlugins(site.Configs(), self(), builtinSet{})...)
 		}
@@ -90,6 +95,25 @@ func (c *validateCommand) Run(args []string) int {
 		}
 	}
 	return code
+}
+
+// exposedSecrets warns about each policy file every user can read when
+// the policy holds a password.
+func exposedSecrets(site *policy.Site, files map[string]*hcl.File) hcl.Diagnostics {
+	if site == nil || !slices.ContainsFunc(site.Configs(), (*policy.Config).HoldsSecret) {
+		return nil
+	}
+	var diags hcl.Diagnostics
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		fi, err := os.Stat(name)
+		if err != nil || fi.Mode().Perm()&0o004 == 0 {
+			continue
+		}
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Password readable by every user",
+			Detail: fmt.Sprintf("%s holds a password and every user of this machine can read it (mode %04o). chmod o-r %s; the package installs the policy root:vigil 0640.", name, fi.Mode().Perm(), name),
+			Subject: &hcl.Range{Filename: name, Start: hcl.InitialPos, End: hcl.InitialPos}})
+	}
+	return diags
 }
 
 type jsonDiag struct {
@@ -246,8 +270,7 @@ func (c *fmtCommand) Run(args []string) int {
 			code = 1
 			continue
 		}
-		st, _ := os.Stat(path)
-		if err := os.WriteFile(path, out, st.Mode().Perm()); err != nil {
+		if err := replaceFile(path, out); err != nil {
 			c.ui.Error(err.Error())
 			code = 1
 			continue
@@ -255,6 +278,52 @@ func (c *fmtCommand) Run(args []string) int {
 		c.ui.Output(path)
 	}
 	return code
+}
+
+// replaceFile puts b in place of the file at path (through a symbolic
+// link, the file it names) atomically: a new file with the old one's mode
+// and owner, synced, renamed over it. A crash or a full disk leaves the
+// old policy whole, never a truncated one.
+func replaceFile(path string, b []byte) (err error) {
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return err
+	}
+	st, err := os.Stat(real)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(real), "."+filepath.Base(real)+".*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			os.Remove(tmp.Name())
+		}
+	}()
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		tmp.Chown(int(sys.Uid), int(sys.Gid)) // as root; otherwise the file is ours already
+	}
+	if err = tmp.Chmod(st.Mode().Perm()); err == nil {
+		if _, err = tmp.Write(b); err == nil {
+			err = tmp.Sync()
+		}
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err = os.Rename(tmp.Name(), real); err != nil {
+		return err
+	}
+	if d, derr := os.Open(filepath.Dir(real)); derr == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
 }
 
 func jsonIndent(v any) ([]byte, error) { return json.MarshalIndent(v, "", "  ") }

@@ -198,3 +198,83 @@ func TestFmtDiffStdinAndValidateJSON(t *testing.T) {
 		t.Errorf("validate -json: exit %d, %v, %+v\n%s", code, err, got, rec.OutputWriter.String())
 	}
 }
+
+// TestFmtWritesAtomically: fmt never rewrites the policy in place (a
+// crash or a full disk would leave it truncated): a new file with the old
+// mode takes its place in one rename, through a symbolic link the file it
+// names, the link kept.
+func TestFmtWritesAtomically(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "site.hcl")
+	messy := "instance \"VI_1\" {\nvrid=1\n  vips    = [\"192.0.2.1/24\"]\n}\n"
+	os.WriteFile(real, []byte(messy), 0o640)
+	link := filepath.Join(dir, "current.hcl")
+	os.Symlink("site.hcl", link)
+	before, _ := os.Stat(real)
+	_, ui := testUI()
+	if code := (&fmtCommand{ui: ui}).Run([]string{link}); code != 0 {
+		t.Fatalf("fmt: exit %d", code)
+	}
+	after, err := os.Stat(real)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if os.SameFile(before, after) {
+		t.Error("the policy was rewritten in place, not replaced")
+	}
+	if after.Mode().Perm() != 0o640 {
+		t.Errorf("mode %o, want 640", after.Mode().Perm())
+	}
+	if fi, _ := os.Lstat(link); fi.Mode()&os.ModeSymlink == 0 {
+		t.Error("the symbolic link was replaced by a file")
+	}
+	if b, _ := os.ReadFile(real); !strings.Contains(string(b), "  vrid = 1") {
+		t.Errorf("not formatted: %s", b)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".site.hcl.*")); len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+// TestValidateWarnsOfReadablePasswords: a policy holding a password that
+// every user can read gets a warning naming the file and the fix; one
+// without a password, or not readable by others, gets none.
+func TestValidateWarnsOfReadablePasswords(t *testing.T) {
+	dir := t.TempDir()
+	withPass := `instance "VI_1" {
+  vrid      = 1
+  interface = "eth0"
+  vips      = ["192.0.2.1/24"]
+  auth {
+    type     = "pass"
+    password = "s3cret"
+  }
+}
+`
+	noPass := strings.Replace(withPass, "  auth {\n    type     = \"pass\"\n    password = \"s3cret\"\n  }\n", "", 1)
+	for _, tc := range []struct {
+		src  string
+		mode os.FileMode
+		warn bool
+	}{
+		{withPass, 0o644, true},
+		{withPass, 0o640, false},
+		{noPass, 0o644, false},
+	} {
+		path := filepath.Join(dir, "p.hcl")
+		os.WriteFile(path, []byte(tc.src), tc.mode)
+		os.Chmod(path, tc.mode)
+		mock, ui := testUI()
+		(&validateCommand{ui: ui}).Run([]string{path})
+		got := strings.Contains(mock.ErrorWriter.String(), "Password readable by every user")
+		if got != tc.warn {
+			t.Errorf("mode %o, password %v: warned %v:\n%s", tc.mode, tc.src == withPass, got, mock.ErrorWriter.String())
+		}
+		if got && !strings.Contains(mock.ErrorWriter.String(), "chmod o-r "+path) {
+			t.Errorf("the warning does not say what to do:\n%s", mock.ErrorWriter.String())
+		}
+		if strings.Contains(mock.ErrorWriter.String(), "s3cret") {
+			t.Error("the password was printed")
+		}
+	}
+}

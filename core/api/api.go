@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime/metrics"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 
 	"github.com/vigil-ha/vigil/core/caps"
 	"github.com/vigil-ha/vigil/core/engine"
+	"github.com/vigil-ha/vigil/core/safetext"
 )
 
 // DefaultSocket is where the agent listens unless told otherwise.
@@ -192,9 +195,58 @@ func Fetch(path string) (Status, error) {
 		return Status{}, fmt.Errorf("status from %s: %v", path, errors.Unwrap(err))
 	}
 	defer resp.Body.Close()
+	// Whatever answers on the socket is read as untrusted: at most
+	// MaxStatusBytes, every string made one printable line.
+	body := io.LimitReader(resp.Body, MaxStatusBytes+1)
 	var st Status
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+	dec := json.NewDecoder(body)
+	if err := dec.Decode(&st); err != nil {
+		if n, _ := io.Copy(io.Discard, body); n > 0 || errors.Is(err, io.ErrUnexpectedEOF) {
+			return Status{}, fmt.Errorf("status from %s: larger than %d bytes or cut short: %w", path, MaxStatusBytes, err)
+		}
 		return Status{}, fmt.Errorf("status from %s: %w", path, err)
 	}
+	cleanStrings(reflect.ValueOf(&st).Elem())
 	return st, nil
+}
+
+// MaxStatusBytes bounds the status document a client reads (a node with
+// thousands of instances writes a few MiB).
+const MaxStatusBytes = 64 << 20
+
+// maxField bounds each string of a status read back.
+const maxField = 4096
+
+// cleanStrings escapes and bounds every string reachable from v.
+func cleanStrings(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.String:
+		if v.CanSet() {
+			v.SetString(safetext.Clean(v.String(), maxField))
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			cleanStrings(v.Field(i))
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			cleanStrings(v.Index(i))
+		}
+	case reflect.Pointer:
+		if !v.IsNil() {
+			cleanStrings(v.Elem())
+		}
+	case reflect.Map:
+		for _, k := range v.MapKeys() {
+			e := reflect.New(v.Type().Elem()).Elem()
+			e.Set(v.MapIndex(k))
+			cleanStrings(e)
+			nk := k
+			if k.Kind() == reflect.String {
+				v.SetMapIndex(k, reflect.Value{})
+				nk = reflect.ValueOf(safetext.Clean(k.String(), maxField)).Convert(k.Type())
+			}
+			v.SetMapIndex(nk, e)
+		}
+	}
 }

@@ -1,7 +1,10 @@
 package api
 
 import (
+	"encoding/json"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -9,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vigil-ha/vigil/core/engine"
 )
 
 func serve(t *testing.T, gid int) (string, *Server) {
@@ -98,5 +103,59 @@ func TestNoAgent(t *testing.T) {
 	_, err := Fetch(filepath.Join(t.TempDir(), "none.sock"))
 	if err == nil || !strings.Contains(err.Error(), "no agent at") || strings.Contains(err.Error(), "http://") {
 		t.Errorf("error %v", err)
+	}
+}
+
+// fakeAgent answers GET /status on a socket with body, as anything that
+// took the socket's place could.
+func fakeAgent(t *testing.T, body func(w io.Writer)) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "vigil.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { body(w) })}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return path
+}
+
+// TestFetchTrustsNothing: a status read back is bounded in size, and its
+// strings (map keys included) reach the terminal as one printable line
+// each: no escape sequence, no forged line.
+func TestFetchTrustsNothing(t *testing.T) {
+	evil := "VI_1\x1b[2J\nVI_2 entering MASTER state"
+	sock := fakeAgent(t, func(w io.Writer) {
+		json.NewEncoder(w).Encode(Status{Site: evil, Instances: []engine.Status{{Name: evil, Counters: map[string]uint64{evil: 1}}},
+			Checks: []Check{{Name: "c", Message: strings.Repeat("x", 1<<20)}}})
+	})
+	st, err := Fetch(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{st.Site, st.Instances[0].Name, st.Checks[0].Message} {
+		if strings.ContainsAny(s, "\x1b\n") || len(s) > maxField+64 {
+			t.Errorf("string not made safe: %.80q (%d bytes)", s, len(s))
+		}
+	}
+	for k := range st.Instances[0].Counters {
+		if strings.ContainsAny(k, "\x1b\n") {
+			t.Errorf("counter name not made safe: %q", k)
+		}
+	}
+
+	huge := fakeAgent(t, func(w io.Writer) {
+		w.Write([]byte(`{"site":"`))
+		chunk := []byte(strings.Repeat("x", 1<<20))
+		for range MaxStatusBytes>>20 + 2 {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+		w.Write([]byte(`"}`))
+	})
+	if _, err := Fetch(huge); err == nil {
+		t.Error("a status larger than MaxStatusBytes was read whole")
 	}
 }

@@ -2,14 +2,12 @@ package pluginhost
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/vigil-ha/vigil/core/safetext"
 )
 
 // What a plugin says (its log lines on stderr, its check messages, its
@@ -24,27 +22,8 @@ const MaxMessage = 512
 // maxLogLine bounds one plugin log line.
 const maxLogLine = 1024
 
-// Clean makes s safe to log: one line, control characters escaped (as Go
-// quotes them), at most max bytes with a marker when cut.
-func Clean(s string, max int) string {
-	var b strings.Builder
-	for _, r := range s {
-		if b.Len() >= max {
-			b.WriteString("…(truncated)")
-			break
-		}
-		switch {
-		case r == utf8.RuneError:
-			b.WriteString(`\ufffd`)
-		case unicode.IsControl(r) || r == '\u2028' || r == '\u2029':
-			q := strconv.QuoteRune(r)
-			b.WriteString(q[1 : len(q)-1])
-		default:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
+// Clean is safetext.Clean: one line, control characters escaped, bounded.
+func Clean(s string, max int) string { return safetext.Clean(s, max) }
 
 // pluginLogLines is how many log lines a plugin may write per second; the
 // rest are counted and the count is logged once lines flow again.

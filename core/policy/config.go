@@ -8,6 +8,7 @@ import (
 
 	"encoding/json"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -212,4 +213,37 @@ type PluginConfig struct {
 	JSON   json.RawMessage
 	Ranges map[string]hcl.Range
 	Block  hcl.Range
+}
+
+// secretWords name config attributes that hold a secret.
+var secretWords = []string{"password", "secret", "token", "passphrase", "key"}
+
+// HoldsSecret reports whether c carries a secret: a VRRP password, or a
+// plugin config attribute named like one (smtp-notify's password).
+func (c *Config) HoldsSecret() bool {
+	for _, in := range c.Instances {
+		if in.Auth.Type != vrrp.AuthNone {
+			return true
+		}
+	}
+	var cfgs []PluginConfig
+	for _, x := range c.Checks {
+		cfgs = append(cfgs, x.Config)
+	}
+	for _, x := range c.Actions {
+		cfgs = append(cfgs, x.Config)
+	}
+	for _, x := range c.Notifiers {
+		cfgs = append(cfgs, x.Config)
+	}
+	for _, pc := range cfgs {
+		for attr := range pc.Ranges {
+			for _, w := range secretWords {
+				if strings.Contains(strings.ToLower(attr), w) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }

@@ -46,6 +46,14 @@ func (b *builder) instancesInto(site *Site) {
 			ni.Accept = !inst.Strict || prio == priority.Owner
 			if in.Accept != nil {
 				ni.Accept = *in.Accept
+				if !ni.Accept && prio == priority.Owner {
+					who := "this node"
+					if n != "" {
+						who = "node " + n
+					}
+					b.err(attrRange(in.Body, "accept", in.DefRange), "Accept mode off for the address owner",
+						"%s owns the addresses (priority 255): they are its own, which RFC 5798 6.1 has the owner always accept, and the drop rules would cut it off them. Remove accept = false, or give %s a priority below 255.", who, who)
+				}
 			}
 			ni.Track = tracks[n]
 			if all, ok := tracks[""]; ok {

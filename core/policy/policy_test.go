@@ -496,13 +496,14 @@ action "restart" {
 func TestAcceptMode(t *testing.T) {
 	for _, c := range []struct {
 		site, inst string
+		prioA      int // a is the owner unless said otherwise (accept = false is refused there)
 		want       map[string]bool
 	}{
-		{"", "", map[string]bool{"a": true, "b": true}},
-		{"strict = true", "", map[string]bool{"a": true, "b": false}},
-		{"strict = true", "accept = true", map[string]bool{"a": true, "b": true}},
-		{"", "accept = false", map[string]bool{"a": false, "b": false}},
-		{"strict = true", "strict = false", map[string]bool{"a": true, "b": true}},
+		{"", "", 255, map[string]bool{"a": true, "b": true}},
+		{"strict = true", "", 255, map[string]bool{"a": true, "b": false}},
+		{"strict = true", "accept = true", 255, map[string]bool{"a": true, "b": true}},
+		{"", "accept = false", 200, map[string]bool{"a": false, "b": false}},
+		{"strict = true", "strict = false", 255, map[string]bool{"a": true, "b": true}},
 	} {
 		src := fmt.Sprintf(`
 site "s" {
@@ -518,10 +519,10 @@ instance "VI_1" {
   vrid     = 1
   version  = 3
   vips     = ["192.0.2.24/24"]
-  priority = { a = 255, b = 100 }
+  priority = { a = %d, b = 100 }
   %s
 }
-`, c.site, c.inst)
+`, c.site, c.prioA, c.inst)
 		site, _, diags := policy.Parse("accept.hcl", []byte(src), opts())
 		if diags.HasErrors() {
 			t.Fatalf("%s / %s: %v", c.site, c.inst, diags)
