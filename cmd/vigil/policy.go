@@ -110,7 +110,7 @@ func exposedSecrets(site *policy.Site, files map[string]*hcl.File) hcl.Diagnosti
 			continue
 		}
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Password readable by every user",
-			Detail: fmt.Sprintf("%s holds a password and every user of this machine can read it (mode %04o). chmod o-r %s; the package installs the policy root:vigil 0640.", name, fi.Mode().Perm(), name),
+			Detail:  fmt.Sprintf("%s holds a password and every user of this machine can read it (mode %04o). chmod o-r %s; the package installs the policy root:vigil 0640.", name, fi.Mode().Perm(), name),
 			Subject: &hcl.Range{Filename: name, Start: hcl.InitialPos, End: hcl.InitialPos}})
 	}
 	return diags
