@@ -6,17 +6,20 @@
 package metrics
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 
 	"github.com/vigil-ha/vigil/core/api"
 	"github.com/vigil-ha/vigil/core/engine"
@@ -166,6 +169,61 @@ func Handler(src Source) http.Handler {
 	})
 }
 
+// MaxConns bounds the connections the listener holds; more wait in the
+// kernel's backlog. With the scrape cache, whatever the network sends costs
+// the agent (one scheduler thread, shared with the adverts) at most one
+// render a second and MaxConns connections' worth of parsing.
+const MaxConns = 4
+
+// CacheFor is how long a rendered scrape is served again as it is.
+var CacheFor = time.Second
+
+// cached serves h's answer to GET again for ttl, rendering it at most once
+// per ttl whatever the number of scrapes.
+func cached(h http.Handler, ttl time.Duration) http.Handler {
+	var mu sync.Mutex
+	var at time.Time
+	var rec *recorder
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		if rec == nil || time.Since(at) >= ttl {
+			plain := r.Clone(r.Context())
+			plain.Header.Del("Accept-Encoding") // one rendering serves every client
+			next := &recorder{header: http.Header{}, status: http.StatusOK}
+			h.ServeHTTP(next, plain)
+			if next.status == http.StatusOK {
+				rec, at = next, time.Now()
+			} else {
+				mu.Unlock()
+				next.replay(w)
+				return
+			}
+		}
+		cur := rec
+		mu.Unlock()
+		cur.replay(w)
+	})
+}
+
+// recorder keeps one response for replay.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header         { return r.header }
+func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
+func (r *recorder) WriteHeader(code int)        { r.status = code }
+
+func (r *recorder) replay(w http.ResponseWriter) {
+	for k, v := range r.header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(r.status)
+	w.Write(r.body.Bytes())
+}
+
 // Server is a running metrics listener.
 type Server struct {
 	srv  *http.Server
@@ -179,11 +237,11 @@ func Listen(addr string, src Source, log hclog.Logger) (*Server, error) {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", Handler(src))
-	s := &Server{Addr: ln.Addr().String(), srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: 30 * time.Second, MaxHeaderBytes: 8 << 10}}
+	mux.Handle("GET /metrics", cached(Handler(src), CacheFor))
+	s := &Server{Addr: ln.Addr().String(), srv: &http.Server{Handler: mux, ReadHeaderTimeout: 3 * time.Second,
+		ReadTimeout: 5 * time.Second, WriteTimeout: 10 * time.Second, IdleTimeout: 5 * time.Second, MaxHeaderBytes: 8 << 10}}
 	go func() {
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.srv.Serve(netutil.LimitListener(ln, MaxConns)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("metrics listener stopped", "address", s.Addr, "error", err)
 		}
 	}()

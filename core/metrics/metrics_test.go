@@ -1,10 +1,17 @@
 package metrics
 
 import (
+	"io"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -110,5 +117,62 @@ func TestKeepalivedExporterNames(t *testing.T) {
 		if !ok || got != tc.want {
 			t.Errorf("%s%v = %v (present %v), want %v", tc.name, tc.labels, got, ok, tc.want)
 		}
+	}
+}
+
+// TestListenerIsBounded: whatever the network sends, the listener holds
+// at most MaxConns connections (connections that send nothing do not get
+// more), and a flood of scrapes renders the metrics once per CacheFor:
+// the agent's one scheduler thread, which also sends the adverts, does a
+// bounded amount of work for it.
+func TestListenerIsBounded(t *testing.T) {
+	var renders atomic.Int64
+	src := Source{
+		Instances: func() []engine.Status { renders.Add(1); return nil },
+		Checks:    func() []api.Check { return nil },
+		Notifiers: func() []api.Notifier { return nil },
+		Tracks:    func(string) []string { return nil },
+	}
+	srv, err := Listen("127.0.0.1:0", src, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	get := func(timeout time.Duration) error {
+		c := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true}}
+		resp, err := c.Get("http://" + srv.Addr + "/metrics")
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		return err
+	}
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Add(1)
+		go func() { defer wg.Done(); get(5 * time.Second) }()
+	}
+	wg.Wait()
+	if n := renders.Load(); n > 2 {
+		t.Errorf("50 scrapes rendered the metrics %d times, want once per %v", n, CacheFor)
+	}
+	// Connections that hold a slot and send nothing.
+	var idle []net.Conn
+	for range MaxConns {
+		c, err := net.Dial("tcp", srv.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		idle = append(idle, c)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if err := get(time.Second); err == nil {
+		t.Errorf("a scrape was served while %d connections held every slot", MaxConns)
+	}
+	for _, c := range idle {
+		c.Close()
+	}
+	if err := get(5 * time.Second); err != nil {
+		t.Errorf("scrape once the slots are free: %v", err)
 	}
 }
