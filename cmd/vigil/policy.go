@@ -29,6 +29,7 @@ func loadOptions(checkUsers bool) policy.Options {
 	o := policy.Options{Builtins: builtinKinds()}
 	if checkUsers {
 		o.UserExists = func(name string) bool { _, err := user.Lookup(name); return err == nil }
+		o.GroupExists = func(name string) bool { _, err := user.LookupGroup(name); return err == nil }
 	}
 	return o
 }

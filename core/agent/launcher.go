@@ -28,11 +28,11 @@ func (l *launcher) spec(cfg *policy.Config, block, name string, kind sdk.Kind, c
 	s := pluginhost.Spec{Name: block, Plugin: name, Kind: kind, Config: config, User: cfg.PluginUser, MaxBackoff: cfg.PluginRestartMax}
 	for _, p := range cfg.Plugins {
 		if p.Name == name && p.Path == "" && l.builtins.Has(name) {
-			s.User, s.PassEnv = p.User, p.PassEnv // a built-in's options
+			s.User, s.Group, s.PassEnv = p.User, p.Group, p.PassEnv // a built-in's options
 			break
 		}
 		if p.Name == name {
-			s.Path, s.Args, s.SHA256, s.User, s.PassEnv = p.Path, p.Args, p.SHA256, p.User, p.PassEnv
+			s.Path, s.Args, s.SHA256, s.User, s.Group, s.PassEnv = p.Path, p.Args, p.SHA256, p.User, p.Group, p.PassEnv
 			return s, nil
 		}
 	}

@@ -39,7 +39,7 @@ type script struct {
 
 	interval, timeout  string
 	weight, rise, fall *int
-	user               string
+	user, group        string
 	at                 string
 }
 
@@ -204,7 +204,7 @@ func (c *converter) read(n Node) (*nodeConf, error) {
 					v := atoi(o, c, o.Arg(0))
 					sc.fall = &v
 				case "user":
-					sc.user = o.Arg(0)
+					sc.user, sc.group = o.Arg(0), o.Arg(1)
 				default:
 					c.warn(o, "vrrp_script %s is not imported", o.Key)
 				}

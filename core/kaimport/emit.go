@@ -3,6 +3,7 @@ package kaimport
 import (
 	"bytes"
 	"fmt"
+	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -644,59 +645,100 @@ func NodeName(path string) string {
 	return strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 }
 
-// scriptUser carries keepalived's rule for who runs scripts: a vrrp_script's
-// user, else global script_user, else root. The exec checks run as that
-// user (the built-in exec plugin's user); the site's plugin_user stays for
-// the other plugins.
-func (c *converter) scriptUser(body, site *hclwrite.Body, first *nodeConf) {
-	global := "root"
-	if v := first.global["script_user"]; len(v) > 0 {
-		global = v[0]
+// UserExists reports whether a local user exists; the import asks it of
+// keepalived_script, as keepalived does on the node it runs on. Tests set
+// it.
+var UserExists = func(name string) bool { _, err := user.Lookup(name); return err == nil }
+
+// runAs is a script's user and group ("" for the user's own).
+type runAs struct{ user, group string }
+
+func (r runAs) String() string {
+	if r.group == "" {
+		return r.user
 	}
-	users := map[string]bool{}
-	var at string
-	for _, sc := range c.execScripts {
-		u := global
-		if sc.user != "" {
-			u = sc.user
+	return r.user + ":" + r.group
+}
+
+// scriptUser carries keepalived's rule for who runs scripts (its
+// lib/notify.c): a vrrp_script's user [group], else global script_user
+// [group], else the user keepalived_script if it exists, else root. The
+// exec checks run as that user (the built-in exec plugin's user); the
+// site's plugin_user stays for the other plugins. Vigil runs every exec
+// check as one user: where keepalived's scripts run as several, the import
+// takes, the same every run, the first in file order that is not root,
+// and says so.
+func (c *converter) scriptUser(body, site *hclwrite.Body, first *nodeConf) {
+	global, explicit := runAs{user: "root"}, false
+	if v := first.global["script_user"]; len(v) > 0 {
+		global, explicit = runAs{v[0], ""}, true
+		if len(v) > 1 {
+			global.group = v[1]
 		}
-		users[u] = true
-		at = sc.at
+	} else if UserExists("keepalived_script") {
+		global = runAs{user: "keepalived_script"}
+	}
+	var order []runAs
+	seen := map[runAs]bool{}
+	var at string
+	add := func(r runAs, where string) {
+		if !seen[r] {
+			seen[r] = true
+			order = append(order, r)
+		}
+		if at == "" {
+			at = where
+		}
+	}
+	for _, sc := range c.execScripts {
+		r := global
+		if sc.user != "" {
+			r = runAs{sc.user, sc.group}
+		}
+		add(r, sc.at)
 	}
 	if len(c.notifyScripts) > 0 {
-		users[global] = true
-		if at == "" {
-			at = c.notifyScripts[0].at
-		}
+		add(global, c.notifyScripts[0].at)
 	}
-	if len(users) == 0 {
-		if global != "root" {
-			site.SetAttributeValue("plugin_user", cty.StringVal(global))
+	if len(order) == 0 {
+		if explicit && global.user != "root" {
+			site.SetAttributeValue("plugin_user", cty.StringVal(global.user))
 		}
 		return
 	}
-	var user string
-	for u := range users {
-		user = u
+	chosen := order[0]
+	for _, r := range order {
+		if r.user != "root" {
+			chosen = r
+			break
+		}
 	}
-	if len(users) > 1 {
-		c.warnings = append(c.warnings, Warning{At: at, Msg: "vrrp_scripts run as different users in keepalived; Vigil runs every exec check as one user: imported as " + user + ", check the others can run as it"})
+	if len(order) > 1 {
+		var all []string
+		for _, r := range order {
+			all = append(all, r.String())
+		}
+		c.warnings = append(c.warnings, Warning{At: at, Msg: "keepalived runs these scripts as different users (" + strings.Join(all, ", ") + "); Vigil runs every exec check as one user: imported as " + chosen.String() + ", the first that is not root; check the others can run as it"})
 	}
-	if user == "root" {
-		msg := "keepalived runs these scripts as root (no script_user): imported with the exec and exec-notify plugins as root, which needs the agent to run as root (docs/operating.md); set their plugin blocks' user to an unprivileged user if the scripts allow"
+	switch {
+	case chosen.user == "root":
+		msg := "keepalived runs these scripts as root (no script_user, and no keepalived_script user on this machine): imported with the exec and exec-notify plugins as root, which needs the agent to run as root (docs/operating.md); set their plugin blocks' user to an unprivileged user if the scripts allow"
 		if _, secure := first.global["enable_script_security"]; secure {
 			msg += "; enable_script_security is not imported, Vigil checks plugin binaries, not the scripts they run"
 		}
 		c.warnings = append(c.warnings, Warning{At: at, Msg: msg})
+	case !explicit && chosen == global:
+		c.warnings = append(c.warnings, Warning{At: at, Msg: "keepalived runs these scripts as keepalived_script (no script_user; that user exists on this machine): imported as keepalived_script; create it on every node"})
 	}
-	if len(c.execScripts) > 0 {
-		pb := body.AppendNewBlock("plugin", []string{"exec"}).Body()
+	for _, name := range []string{"exec", "exec-notify"} {
+		if (name == "exec" && len(c.execScripts) == 0) || (name == "exec-notify" && len(c.notifyScripts) == 0) {
+			continue
+		}
+		pb := body.AppendNewBlock("plugin", []string{name}).Body()
 		body.AppendNewline()
-		pb.SetAttributeValue("user", cty.StringVal(user))
-	}
-	if len(c.notifyScripts) > 0 {
-		pb := body.AppendNewBlock("plugin", []string{"exec-notify"}).Body()
-		body.AppendNewline()
-		pb.SetAttributeValue("user", cty.StringVal(user))
+		pb.SetAttributeValue("user", cty.StringVal(chosen.user))
+		if chosen.group != "" {
+			pb.SetAttributeValue("group", cty.StringVal(chosen.group))
+		}
 	}
 }

@@ -116,7 +116,7 @@ func TestImportFindings(t *testing.T) {
 			want:  []string{`check "chk_w10"`, "weight   = 10", `track           = ["chk_w10"]`}},
 		{name: "scripts without script_user run as root, as in keepalived",
 			confs: map[string]string{"": "global_defs {\n  enable_script_security\n}\nvrrp_script chk {\n  script \"/bin/true\"\n  weight -5\n}\n" + strings.Replace(vi1, "priority 100", "priority 100\n  track_script {\n    chk\n  }", 1)},
-			want:  []string{"plugin \"exec\" {\n  user = \"root\"\n}"}, warn: []string{"runs these scripts as root (no script_user)", "enable_script_security is not imported"}},
+			want:  []string{"plugin \"exec\" {\n  user = \"root\"\n}"}, warn: []string{"runs these scripts as root (no script_user, and no keepalived_script user", "enable_script_security is not imported"}},
 		{name: "script_user carries over to the exec checks",
 			confs: map[string]string{"": "global_defs {\n  script_user nobody\n}\nvrrp_script chk {\n  script \"/bin/true\"\n  weight -5\n}\n" + strings.Replace(vi1, "priority 100", "priority 100\n  track_script {\n    chk\n  }", 1)},
 			want:  []string{"plugin \"exec\" {\n  user = \"nobody\"\n}"}},
@@ -278,5 +278,59 @@ func TestFIFONeverHangs(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("import hangs on a FIFO:\n%s", src)
 		}
+	}
+}
+
+// TestScriptUser: keepalived's rule for who runs a script (a vrrp_script's
+// user [group], else script_user [group], else keepalived_script where
+// that user exists, else root), and one user for every exec check chosen
+// the same way every run: the first in file order that is not root.
+func TestScriptUser(t *testing.T) {
+	track := func(names ...string) string {
+		body := ""
+		for _, n := range names {
+			body += "    " + n + "\n"
+		}
+		return strings.Replace(vi1, "priority 100", "priority 100\n  track_script {\n"+body+"  }", 1)
+	}
+	scripts := "vrrp_script a {\n  script \"/bin/true\"\n  user root\n}\nvrrp_script b {\n  script \"/bin/true\"\n  user nobody nogroup\n}\nvrrp_script c {\n  script \"/bin/true\"\n  user daemon\n}\n"
+	for _, tc := range []struct {
+		name     string
+		conf     string
+		kaScript bool // keepalived_script exists on the importing machine
+		want     string
+		warn     string
+	}{
+		{"no script_user, no keepalived_script: root", "vrrp_script a {\n  script \"/bin/true\"\n}\n" + track("a"), false,
+			"plugin \"exec\" {\n  user = \"root\"\n}", "no keepalived_script user on this machine"},
+		{"no script_user, keepalived_script exists: it", "vrrp_script a {\n  script \"/bin/true\"\n}\n" + track("a"), true,
+			"plugin \"exec\" {\n  user = \"keepalived_script\"\n}", "runs these scripts as keepalived_script"},
+		{"script_user with a group keeps the group", "global_defs {\n  script_user nobody nogroup\n}\nvrrp_script a {\n  script \"/bin/true\"\n}\n" + track("a"), true,
+			"plugin \"exec\" {\n  user = \"nobody\"\n  group = \"nogroup\"\n}", ""},
+		{"several users: the first not root, in file order", scripts + track("a", "b", "c"), false,
+			"plugin \"exec\" {\n  user = \"nobody\"\n  group = \"nogroup\"\n}", "different users (root, nobody:nogroup, daemon)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func(old func(string) bool) { kaimport.UserExists = old }(kaimport.UserExists)
+			kaimport.UserExists = func(name string) bool { return name == "keepalived_script" && tc.kaScript }
+			var first string
+			for i := range 20 {
+				out, warns, err := importText(t, map[string]string{"": tc.conf})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if i == 0 {
+					first = out
+					if !strings.Contains(strings.Join(strings.Fields(out), " "), strings.Join(strings.Fields(tc.want), " ")) {
+						t.Fatalf("policy lacks %q:\n%s", tc.want, out)
+					}
+					if tc.warn != "" && !strings.Contains(warns, tc.warn) {
+						t.Errorf("warnings lack %q:\n%s", tc.warn, warns)
+					}
+				} else if out != first {
+					t.Fatalf("run %d imported differently:\n%s\nthen:\n%s", i, first, out)
+				}
+			}
+		})
 	}
 }

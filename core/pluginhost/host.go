@@ -43,6 +43,7 @@ type Spec struct {
 	Shared bool
 	SHA256 string // expected hex digest of Path; "" means not pinned
 	User   string // run as this user; "" or "root" means as the agent
+	Group  string // and this group; "" for the user's own
 	// PassEnv names variables of the agent's environment the plugin gets
 	// besides PATH, LANG, LANGUAGE, LC_* and TZ.
 	PassEnv []string
@@ -122,7 +123,7 @@ func Launch(spec Spec, log hclog.Logger) (*Plugin, error) {
 
 // credential is the user a plugin runs as, or nil for the agent's own
 // (only "" or, for an agent that runs as root, "root" explicitly).
-func credential(name string) (*syscall.Credential, error) {
+func credential(name, group string) (*syscall.Credential, error) {
 	if name == "" {
 		return nil, nil
 	}
@@ -135,10 +136,21 @@ func credential(name string) (*syscall.Credential, error) {
 	if err1 != nil || err2 != nil {
 		return nil, fmt.Errorf("plugin user %q has a non-numeric uid/gid", name)
 	}
+	if group != "" {
+		g, err := user.LookupGroup(group)
+		if err != nil {
+			return nil, fmt.Errorf("plugin group %q: %w", group, err)
+		}
+		if gid, err = strconv.ParseUint(g.Gid, 10, 32); err != nil {
+			return nil, fmt.Errorf("plugin group %q has a non-numeric gid", group)
+		}
+	}
 	euid := os.Geteuid()
 	switch {
-	case uid == 0 && euid == 0:
+	case uid == 0 && euid == 0 && group == "":
 		return nil, nil // root asked for by name (the policy warns)
+	case uid == 0 && euid == 0:
+		return &syscall.Credential{Uid: 0, Gid: uint32(gid), Groups: []uint32{}}, nil
 	case uid == 0:
 		return nil, fmt.Errorf("plugin user %q: the agent runs as uid %d and cannot start plugins as root", name, euid)
 	case int(uid) == euid:

@@ -207,6 +207,16 @@ func TestRunsAsUser(t *testing.T) {
 	if _, err := p.Check(context.Background(), 0); err != nil {
 		t.Errorf("check as nobody: %v", err)
 	}
+	// With a group (keepalived's script_user USER GROUP): that gid.
+	spec.Group = "daemon"
+	g := launch(t, spec)
+	status, _ = os.ReadFile("/proc/" + strconv.Itoa(g.Pid()) + "/status")
+	if !strings.Contains(string(status), "Uid:\t65534\t") || !strings.Contains(string(status), "Gid:\t1\t") {
+		t.Errorf("plugin is not running as nobody:daemon:\n%s", status)
+	}
+	if _, err := g.Check(context.Background(), 0); err != nil {
+		t.Errorf("check as nobody:daemon: %v", err)
+	}
 }
 
 // TestHungPlugin: a check that never answers times out at the check's

@@ -53,7 +53,7 @@ func acquire(s Spec, agentLog, blockLog hclog.Logger) *proc {
 	if !s.Shared {
 		return &proc{spec: s, log: blockLog, backoff: MinBackoff, refs: 1}
 	}
-	key := strings.Join(append([]string{s.User, s.MaxBackoff.String(), s.Path}, append(s.Args, s.PassEnv...)...), "\x00")
+	key := strings.Join(append([]string{s.User, s.Group, s.MaxBackoff.String(), s.Path}, append(s.Args, s.PassEnv...)...), "\x00")
 	shared.Lock()
 	defer shared.Unlock()
 	if pr, ok := shared.m[key]; ok {
@@ -223,7 +223,7 @@ func (pr *proc) startCount() int {
 // start launches the process; pr.mu is held.
 func (pr *proc) start() error {
 	s := pr.spec
-	cred, err := credential(s.User)
+	cred, err := credential(s.User, s.Group)
 	if err != nil {
 		return err
 	}

@@ -193,8 +193,11 @@ func (b *builder) indexBlocks() {
 		if p.User != nil {
 			b.checkUser(*p.User, attrRange(p.Body, "user", p.DefRange), false)
 		}
+		if p.Group != nil && b.opts.GroupExists != nil && !b.opts.GroupExists(*p.Group) {
+			b.err(attrRange(p.Body, "group", p.DefRange), "Unknown group", "No local group %q to run plugin %s as. Create it (groupadd --system %s) or name an existing one.", *p.Group, p.Name, *p.Group)
+		}
 		if b.builtinBlock(p) && (p.SHA256 != nil || len(p.Args) > 0) {
-			b.err(p.DefRange, "Settings a built-in plugin cannot take", "plugin %q without a path sets options of the built-in plugin of that name, which is part of vigil itself: only user applies. Give a path to run an external binary instead.", p.Name)
+			b.err(p.DefRange, "Settings a built-in plugin cannot take", "plugin %q without a path sets options of the built-in plugin of that name, which is part of vigil itself: only user and group apply. Give a path to run an external binary instead.", p.Name)
 		}
 	}
 	if len(b.raw.Checks)+len(b.raw.Actions)+len(b.raw.Notifiers) > 0 {

@@ -201,6 +201,7 @@ type Plugin struct {
 	Args   []string
 	SHA256 string // lower-case hex, "" when not pinned
 	User   string
+	Group  string // "" for the user's own
 	// PassEnv names environment variables the plugin gets besides the
 	// locale, time zone and PATH.
 	PassEnv []string

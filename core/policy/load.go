@@ -25,6 +25,8 @@ type Options struct {
 	// that does not is refused at load, not when a check first runs. Nil
 	// skips the check (validate on another machine than the node).
 	UserExists func(name string) bool
+	// GroupExists is UserExists for a plugin's group.
+	GroupExists func(name string) bool
 }
 
 // A policy is input like any other: these bounds are checked before the

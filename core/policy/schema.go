@@ -150,6 +150,7 @@ type pluginBlock struct {
 	Args     []string  `hcl:"args,optional" doc:"Arguments the binary is started with."`
 	SHA256   *string   `hcl:"sha256,optional" doc:"Expected SHA-256 of the binary, hex; a mismatch refuses to start it."`
 	User     *string   `hcl:"user,optional" doc:"User this plugin runs as. Default: the site's plugin_user."`
+	Group    *string   `hcl:"group,optional" doc:"Group this plugin runs as (keepalived's script_user USER GROUP). Default: the user's own group."`
 	PassEnv  []string  `hcl:"pass_env,optional" doc:"Variables of the agent's environment this plugin gets besides PATH, LANG, LANGUAGE, LC_* and TZ (e.g. [\"HTTPS_PROXY\"]). Nothing else is passed."`
 	Body     hcl.Body  `hcl:",body"`
 	DefRange hcl.Range `hcl:",def_range"`

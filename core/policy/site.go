@@ -45,6 +45,9 @@ func (b *builder) commonConfig() *Config {
 		if p.User != nil {
 			pl.User = *p.User
 		}
+		if p.Group != nil {
+			pl.Group = *p.Group
+		}
 		c.Plugins = append(c.Plugins, pl)
 	}
 	for _, ck := range b.raw.Checks {
