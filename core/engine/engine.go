@@ -159,7 +159,13 @@ func New(opts Options) (*Engine, error) {
 		opts.Links = netlinkLinks{}
 	}
 	if opts.Firewall == nil {
-		opts.Firewall = &firewall.Tables{}
+		opts.Firewall = &firewall.Tables{Restored: func(err error) {
+			if err != nil {
+				log.Error("accept mode rules were removed by someone else and could not be put back", "table", "inet "+firewall.Table, "error", err)
+				return
+			}
+			log.Warn("accept mode rules were removed by someone else (nft flush ruleset?); put back", "table", "inet "+firewall.Table)
+		}}
 	}
 	if opts.VMACs == nil {
 		opts.VMACs = kernelVMACs{}

@@ -11,7 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
+	"sync"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -21,18 +24,68 @@ import (
 // Table is the name of Vigil's nftables table (family inet).
 const Table = "vigil"
 
-// Tables replaces the table's rules and addresses in one atomic batch.
-type Tables struct{}
+// ErrNotOurs is returned when a table of Vigil's name holds what Vigil
+// never makes: someone else's, never changed or deleted.
+var ErrNotOurs = errors.New("nftables table inet " + Table + " exists and is not Vigil's (other sets or chains): rename it; Vigil will not touch it")
+
+// WatchEvery is how often a table in force is checked for, so that
+// someone else's `nft flush ruleset` is undone.
+var WatchEvery = 2 * time.Second
+
+// Tables replaces the table's rules and addresses in one atomic batch, and
+// while there are addresses to drop, puts the table back if someone else
+// removed it. It works in the network namespace of its first Drop.
+type Tables struct {
+	// Restored is told when the table had gone and was made again (or
+	// could not be: err).
+	Restored func(err error)
+
+	mu    sync.Mutex
+	ns    *os.File     // the network namespace it works in
+	addrs []netip.Addr // in force
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+func (t *Tables) conn() (*nftables.Conn, error) {
+	if t.ns == nil {
+		ns, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			return nil, fmt.Errorf("nftables: %w", err)
+		}
+		t.ns = ns
+	}
+	c, err := nftables.New(nftables.WithNetNSFd(int(t.ns.Fd())))
+	if err != nil {
+		return nil, fmt.Errorf("nftables: %w", err)
+	}
+	return c, nil
+}
 
 // Drop makes the table drop packets to (in) and from (out) addrs, or
 // removes it when addrs is empty; a node whose instances all accept never
 // touches nftables.
 func (t *Tables) Drop(addrs []netip.Addr) error {
-	c, err := nftables.New()
-	if err != nil {
-		return fmt.Errorf("nftables: %w", err)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.apply(addrs); err != nil {
+		return err
 	}
-	exists, err := exists(c)
+	t.addrs = slices.Clone(addrs)
+	if len(addrs) > 0 && t.stop == nil {
+		t.stop, t.done = make(chan struct{}), make(chan struct{})
+		go t.watch(t.stop, t.done)
+	}
+	return nil
+}
+
+// apply makes the kernel's table hold addrs; t.mu is held.
+func (t *Tables) apply(addrs []netip.Addr) error {
+	c, err := t.conn()
+	if err != nil {
+		return err
+	}
+	exists, err := ours(c)
 	if err != nil {
 		return err
 	}
@@ -53,27 +106,67 @@ func (t *Tables) Drop(addrs []netip.Addr) error {
 	return nil
 }
 
-// Close removes the table.
-func (t *Tables) Close() error { return Remove() }
-
-// Remove deletes the table if it exists: what a run that died left.
-func Remove() error {
-	c, err := nftables.New()
-	if err != nil {
-		return fmt.Errorf("nftables: %w", err)
+// watch puts the table back while addresses are in force and it is gone.
+func (t *Tables) watch(stop, done chan struct{}) {
+	defer close(done)
+	tick := time.NewTicker(WatchEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		t.mu.Lock()
+		var err error
+		restored := false
+		if c, cerr := t.conn(); cerr != nil {
+			err = cerr
+		} else if present, perr := ours(c); perr == nil && !present && len(t.addrs) > 0 {
+			err, restored = t.apply(t.addrs), true
+		}
+		t.mu.Unlock()
+		if restored && t.Restored != nil {
+			t.Restored(err)
+		}
 	}
-	ok, err := exists(c)
-	if err != nil || !ok {
-		return err
-	}
-	c.DelTable(&nftables.Table{Family: nftables.TableFamilyINet, Name: Table})
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("remove nftables table inet %s: %w", Table, err)
-	}
-	return nil
 }
 
-func exists(c *nftables.Conn) (bool, error) {
+// Close removes the table and ends the watch.
+func (t *Tables) Close() error {
+	t.mu.Lock()
+	stop, done := t.stop, t.done
+	t.stop, t.addrs = nil, nil
+	t.mu.Unlock()
+	if stop != nil {
+		close(stop)
+		<-done
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	err := t.apply(nil)
+	if t.ns != nil {
+		t.ns.Close()
+		t.ns = nil
+	}
+	return err
+}
+
+// Remove deletes the table if it exists and is Vigil's: what a run that
+// died left.
+func Remove() error {
+	t := &Tables{}
+	defer func() {
+		if t.ns != nil {
+			t.ns.Close()
+		}
+	}()
+	return t.apply(nil)
+}
+
+// ours reports whether the table exists; one of that name that holds
+// anything Vigil does not make is ErrNotOurs.
+func ours(c *nftables.Conn) (bool, error) {
 	tables, err := c.ListTablesOfFamily(nftables.TableFamilyINet)
 	if err != nil {
 		if errors.Is(err, unix.EPROTONOSUPPORT) || errors.Is(err, unix.ENOENT) {
@@ -81,8 +174,36 @@ func exists(c *nftables.Conn) (bool, error) {
 		}
 		return false, fmt.Errorf("nftables: %w", err)
 	}
-	return slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == Table }), nil
+	i := slices.IndexFunc(tables, func(t *nftables.Table) bool { return t.Name == Table })
+	if i < 0 {
+		return false, nil
+	}
+	sets, err := c.GetSets(tables[i])
+	if err != nil {
+		return false, fmt.Errorf("nftables: %w", err)
+	}
+	for _, s := range sets {
+		if !slices.Contains(setNames, s.Name) {
+			return true, ErrNotOurs
+		}
+	}
+	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return false, fmt.Errorf("nftables: %w", err)
+	}
+	for _, ch := range chains {
+		if ch.Table.Name == Table && !slices.Contains(chainNames, ch.Name) {
+			return true, ErrNotOurs
+		}
+	}
+	return true, nil
 }
+
+// What Vigil's table holds, and nothing else.
+var (
+	setNames   = []string{"no_accept4", "no_accept6", "nd"}
+	chainNames = []string{"input", "output"}
+)
 
 // ndTypes are ICMPv6 router/neighbor discovery (133-137), which a VIP
 // must still answer and send.

@@ -1,6 +1,7 @@
 package firewall_test
 
 import (
+	"errors"
 	"net/netip"
 	"strings"
 	"testing"
@@ -31,10 +32,11 @@ func TestDropsOnlyWhatItIsTold(t *testing.T) {
 			t.Fatalf("%v unreachable before any rule", a)
 		}
 	}
+	tbl := &firewall.Tables{}
 	drop := func(addrs ...netip.Addr) {
 		t.Helper()
 		var err error
-		n.Do(func() { err = (&firewall.Tables{}).Drop(addrs) })
+		n.Do(func() { err = tbl.Drop(addrs) })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,6 +62,8 @@ func TestDropsOnlyWhatItIsTold(t *testing.T) {
 	if reach(vip4) || !reach(vip6) {
 		t.Error("replacing the addresses did not take")
 	}
+	tbl.Close()
+	tbl = &firewall.Tables{}
 	drop() // emptied: the table goes
 	if strings.Contains(nft(), "vigil") {
 		t.Errorf("table left after emptying: %q", nft())
@@ -73,5 +77,54 @@ func TestDropsOnlyWhatItIsTold(t *testing.T) {
 	n.Do(func() { err = firewall.Remove() }) // nothing there: no error
 	if err != nil {
 		t.Error(err)
+	}
+}
+
+// TestTableIsVigilsAlone: a table of Vigil's name that someone else made
+// (other chains) is never changed or removed; Vigil's own table, removed
+// by someone else's `nft flush ruleset`, is put back while its addresses
+// are in force.
+func TestTableIsVigilsAlone(t *testing.T) {
+	lab.Require(t, "nft")
+	l := lab.New(t, 1)
+	n := l.Nodes[0]
+	vip4 := netip.MustParseAddr("192.0.2.50")
+	n.MustExec("nft", "add", "table", "inet", "vigil")
+	n.MustExec("nft", "add", "chain", "inet", "vigil", "theirs")
+	var err error
+	n.Do(func() { err = (&firewall.Tables{}).Drop([]netip.Addr{vip4}) })
+	if !errors.Is(err, firewall.ErrNotOurs) {
+		t.Errorf("Drop over someone else's table: %v", err)
+	}
+	n.Do(func() { err = firewall.Remove() })
+	if out := n.MustExec("nft", "list", "table", "inet", "vigil"); !errors.Is(err, firewall.ErrNotOurs) || !strings.Contains(out, "chain theirs") {
+		t.Errorf("Remove of someone else's table: %v; left %q", err, out)
+	}
+	n.MustExec("nft", "delete", "table", "inet", "vigil")
+
+	defer func(old time.Duration) { firewall.WatchEvery = old }(firewall.WatchEvery)
+	firewall.WatchEvery = 100 * time.Millisecond
+	restored := make(chan error, 10)
+	tbl := &firewall.Tables{Restored: func(err error) { restored <- err }}
+	n.Do(func() { err = tbl.Drop([]netip.Addr{vip4}) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tbl.Close()
+	n.MustExec("nft", "flush", "ruleset")
+	select {
+	case err := <-restored:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the table was not put back after nft flush ruleset")
+	}
+	if out := n.MustExec("nft", "list", "tables"); !strings.Contains(out, "table inet vigil") {
+		t.Errorf("after the restore: %q", out)
+	}
+	n.Do(func() { err = tbl.Close() })
+	if out := n.MustExec("nft", "list", "tables"); err != nil || strings.Contains(out, "vigil") {
+		t.Errorf("Close: %v; tables %q", err, out)
 	}
 }
