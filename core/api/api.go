@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"golang.org/x/net/netutil"
+	"golang.org/x/sys/unix"
 
 	"github.com/vigil-ha/vigil/core/caps"
 	"github.com/vigil-ha/vigil/core/engine"
@@ -142,7 +143,7 @@ func listenPrivate(path string, gid int) (*net.UnixListener, error) {
 	}
 	defer os.RemoveAll(tmp)
 	staged := filepath.Join(tmp, "s")
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: staged, Net: "unix"})
+	ln, err := bindWithGroup(staged, gid)
 	if err != nil {
 		return nil, err
 	}
@@ -150,9 +151,6 @@ func listenPrivate(path string, gid int) (*net.UnixListener, error) {
 	mode := os.FileMode(0o600)
 	if gid >= 0 {
 		mode = 0o660
-		// An agent that is not root and not in the group needs
-		// CAP_CHOWN for this one call.
-		err = caps.With([]caps.Cap{caps.Chown}, func() error { return os.Lchown(staged, -1, gid) })
 	}
 	if err == nil {
 		err = os.Chmod(staged, mode)
@@ -166,6 +164,33 @@ func listenPrivate(path string, gid int) (*net.UnixListener, error) {
 		return nil, fmt.Errorf("status socket %s: %w", path, err)
 	}
 	return ln, nil
+}
+
+// bindWithGroup binds the socket at path, created with group gid (-1:
+// the agent's own). The group comes from the thread's file system gid
+// while it binds, which needs only the CAP_SETGID an agent holds to start
+// plugins as their group, not CAP_CHOWN and chown.
+func bindWithGroup(path string, gid int) (*net.UnixListener, error) {
+	bind := func() (*net.UnixListener, error) {
+		return net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	}
+	if gid < 0 || gid == os.Getegid() {
+		return bind()
+	}
+	var ln *net.UnixListener
+	err := caps.With([]caps.Cap{caps.SetGID}, func() error {
+		// setfsgid answers with the previous value whatever happens;
+		// asking again with -1 (never valid) reads the one in force.
+		old, _ := unix.SetfsgidRetGid(gid)
+		defer unix.SetfsgidRetGid(old)
+		if cur, _ := unix.SetfsgidRetGid(-1); cur != gid {
+			return fmt.Errorf("status socket group %d: the agent may not take it (it needs CAP_SETGID)", gid)
+		}
+		var err error
+		ln, err = bind()
+		return err
+	})
+	return ln, err
 }
 
 // Close stops serving and removes the socket.

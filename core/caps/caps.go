@@ -2,9 +2,9 @@
 // moment needs. The unit grants them as ambient capabilities, which every
 // thread holds effective and every child would inherit; Restrict leaves
 // only CAP_NET_ADMIN and CAP_NET_RAW effective on every thread, keeps the
-// few the agent raises for one call (starting a plugin as its user,
-// killing a hung one, giving the status socket its group) in the permitted
-// set only, and empties the inheritable and ambient sets. With raises one
+// two the agent raises for one call (CAP_SETUID and CAP_SETGID: starting a
+// plugin as its user, giving the status socket its group) in the
+// permitted set only, and empties the inheritable and ambient sets. With raises one
 // of those on a single locked thread for the length of one call.
 //
 // Capabilities are per thread in Linux. Restrict changes every thread of
@@ -30,9 +30,7 @@ type Cap uint
 
 // The capabilities the agent uses.
 const (
-	Chown    Cap = unix.CAP_CHOWN     // the status socket's group
-	Kill     Cap = unix.CAP_KILL      // a hung plugin of another user
-	SetGID   Cap = unix.CAP_SETGID    // a plugin started as its user
+	SetGID   Cap = unix.CAP_SETGID    // a plugin started as its group; the status socket's group
 	SetUID   Cap = unix.CAP_SETUID    // a plugin started as its user
 	NetAdmin Cap = unix.CAP_NET_ADMIN // addresses, links, nftables, sysctls
 	NetRaw   Cap = unix.CAP_NET_RAW   // VRRP, ARP and NA sockets
@@ -42,7 +40,7 @@ const (
 var Working = []Cap{NetAdmin, NetRaw}
 
 // Raisable are held permitted but not effective, for With.
-var Raisable = []Cap{Chown, Kill, SetGID, SetUID}
+var Raisable = []Cap{SetGID, SetUID}
 
 // Sets are a thread's three capability sets as bit masks.
 type Sets struct{ Effective, Permitted, Inheritable uint64 }

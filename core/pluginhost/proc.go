@@ -1,10 +1,10 @@
 package pluginhost
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,7 +32,7 @@ type proc struct {
 
 	mu        sync.Mutex
 	client    *plugin.Client
-	cmd       *exec.Cmd // the running process's, for a kill go-plugin cannot do
+	thread    *spawner // the thread the running process was forked from
 	rpc       plugin.ClientProtocol
 	started   time.Time
 	backoff   time.Duration
@@ -87,33 +87,66 @@ func release(pr *proc) {
 	}
 	if pr.client != nil {
 		pr.stop()
-		pr.client, pr.rpc = nil, nil
+		pr.client, pr.rpc, pr.thread = nil, nil, nil
 	}
 }
 
 // stop ends the process: go-plugin asks it to exit and waits 2 s; one
-// that has not exited by then is killed with CAP_KILL (go-plugin's own kill
-// cannot reach a plugin of another user from an agent that is not root,
-// and would wait for it forever). pr.mu is held.
+// that has not exited by then is killed (go-plugin's own kill cannot reach
+// a plugin of another user from an agent that is not root, and would wait
+// for it forever). pr.mu is held.
 func (pr *proc) stop() {
-	cmd := pr.cmd
-	t := time.AfterFunc(2500*time.Millisecond, func() { pr.killCmd(cmd) })
+	th := pr.thread
+	t := time.AfterFunc(2500*time.Millisecond, th.kill)
 	defer t.Stop()
 	pr.client.Kill()
+	th.kill() // the process is gone; so goes its thread
 }
 
-// hardKill sends SIGKILL to the running process, through the process's
-// pidfd (never a reused pid), with CAP_KILL raised for the call.
-func (pr *proc) hardKill() { pr.killCmd(pr.cmd) }
+// hardKill kills the running process at once.
+func (pr *proc) hardKill() { pr.thread.kill() }
 
-func (pr *proc) killCmd(cmd *exec.Cmd) {
-	if cmd == nil || cmd.Process == nil {
+// spawner is the OS thread a plugin process is forked from, held for the
+// process's life. The process has Pdeathsig SIGKILL, which the kernel
+// sends when the thread that forked it exits: ending the spawner kills the
+// process, whatever its user, without CAP_KILL and without a pid that
+// could be reused.
+type spawner struct {
+	once  sync.Once
+	end   chan struct{}
+	ended chan struct{}
+}
+
+// spawn runs start on a thread of its own, locked for good, with raise
+// effective there for the call (caps.With).
+func spawn(raise []caps.Cap, start func() error) (*spawner, error) {
+	sp := &spawner{end: make(chan struct{}), ended: make(chan struct{})}
+	errc := make(chan error, 1)
+	go func() {
+		defer close(sp.ended)
+		// Never unlocked: the runtime ends the thread with this goroutine.
+		runtime.LockOSThread()
+		err := caps.With(raise, start)
+		errc <- err
+		if err == nil {
+			<-sp.end
+		}
+	}()
+	if err := <-errc; err != nil {
+		<-sp.ended
+		return nil, err
+	}
+	return sp, nil
+}
+
+// kill ends the thread, and so the process; it returns once the thread
+// is gone. A nil spawner does nothing.
+func (sp *spawner) kill() {
+	if sp == nil {
 		return
 	}
-	err := caps.With([]caps.Cap{caps.Kill}, func() error { return cmd.Process.Kill() })
-	if err != nil && !errors.Is(err, os.ErrProcessDone) {
-		pr.log.Error("cannot kill plugin process", "pid", cmd.Process.Pid, "error", err)
-	}
+	sp.once.Do(func() { close(sp.end) })
+	<-sp.ended
 }
 
 // live returns the running process's connection and its start count,
@@ -131,7 +164,7 @@ func (pr *proc) live() (plugin.ClientProtocol, int, error) {
 		// It died since the last call.
 		ran := time.Since(pr.started)
 		pr.stop()
-		pr.client, pr.rpc = nil, nil
+		pr.client, pr.rpc, pr.thread = nil, nil, nil
 		if ran >= StableAfter {
 			pr.backoff = MinBackoff
 		}
@@ -159,9 +192,8 @@ func (pr *proc) failed(gen int) {
 	if pr.starts != gen || pr.client == nil {
 		return
 	}
-	pr.hardKill()
 	pr.stop()
-	pr.client, pr.rpc = nil, nil
+	pr.client, pr.rpc, pr.thread = nil, nil, nil
 	pr.nextStart = time.Now().Add(pr.backoff)
 	pr.backoff = min(pr.backoff*2, pr.spec.MaxBackoff)
 }
@@ -264,25 +296,21 @@ func (pr *proc) start() error {
 	}
 	client := plugin.NewClient(config)
 	var rpc plugin.ClientProtocol
-	// The child is forked from the thread caps.With locks, with
+	// The child is forked from a thread of its own (spawn), with
 	// CAP_SETUID and CAP_SETGID effective there alone (to become its
 	// user) and nothing inheritable or ambient (an agent run unprivileged
 	// holds CAP_NET_ADMIN and CAP_NET_RAW as ambient capabilities, which
-	// an exec would pass on). Pdeathsig follows that thread, which lives
-	// on: caps.With hands it back to the runtime.
-	err = caps.With(raise, func() (err error) {
+	// an exec would pass on). A start that fails ends that thread, and
+	// with it whatever had started.
+	th, err := spawn(raise, func() (err error) {
 		rpc, err = client.Client()
 		return err
 	})
 	if err != nil {
-		pr.cmd = cmd
-		pr.client = client
-		pr.hardKill()
 		client.Kill()
-		pr.client, pr.cmd = nil, nil
 		return fmt.Errorf("start plugin %s (%s): %w", s.Plugin, s.Path, err)
 	}
-	pr.client, pr.cmd, pr.rpc, pr.started = client, cmd, rpc, time.Now()
+	pr.client, pr.thread, pr.rpc, pr.started = client, th, rpc, time.Now()
 	pr.starts++
 	if pr.starts > 1 {
 		pr.log.Info("plugin restarted", "restarts", pr.starts-1)

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -58,7 +59,24 @@ func TestDebianPackage(t *testing.T) {
 	if out := run("stat", "-c", "%a %U:%G", "/etc/vigil/site.hcl"); strings.TrimSpace(out) != "640 root:vigil" {
 		t.Errorf("/etc/vigil/site.hcl is %s; want 640 root:vigil (it may hold passwords)", out)
 	}
+	// Plugins run as a user of their own, outside the agent's group: the
+	// policy is not theirs to read.
+	if out := run("id", "-nG", "vigil-plugin"); strings.Contains(" "+out+" ", " vigil ") {
+		t.Errorf("vigil-plugin is in the agent's group: %s", out)
+	}
 	run("/usr/bin/vigil", "validate", "/etc/vigil/site.hcl")
+	// postinst follows no symbolic link: a link where the policy should be
+	// is reported, and the file it names keeps its owner and mode.
+	target := filepath.Join(t.TempDir(), "elsewhere.hcl")
+	os.WriteFile(target, []byte("# not the policy\n"), 0o600)
+	os.Rename("/etc/vigil/site.hcl", "/etc/vigil/site.hcl.keep")
+	os.Symlink(target, "/etc/vigil/site.hcl")
+	out, err := exec.Command("/var/lib/dpkg/info/vigil.postinst", "configure").CombinedOutput()
+	os.Remove("/etc/vigil/site.hcl")
+	os.Rename("/etc/vigil/site.hcl.keep", "/etc/vigil/site.hcl")
+	if fi, _ := os.Stat(target); err != nil || fi.Mode().Perm() != 0o600 || fi.Sys().(*syscall.Stat_t).Gid != 0 || !strings.Contains(string(out), "symbolic link") {
+		t.Errorf("postinst over a symbolic link: %v, target mode %v, said %q", err, fi.Mode(), out)
+	}
 	if out := run("systemd-analyze", "verify", "/lib/systemd/system/vigil.service"); strings.TrimSpace(out) != "" {
 		t.Errorf("systemd-analyze verify:\n%s", out)
 	}

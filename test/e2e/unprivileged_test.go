@@ -20,7 +20,7 @@ import (
 const capNetAdminRaw = "0000000000003000"
 
 // unitCaps are the capabilities the packaged unit grants (AmbientCapabilities).
-const unitCaps = "+net_admin,+net_raw,+setuid,+setgid,+kill,+chown"
+const unitCaps = "+net_admin,+net_raw,+setuid,+setgid"
 
 // procStatus returns the named fields of /proc/PID/status.
 func procStatus(pid int, fields ...string) map[string]string {
@@ -100,6 +100,18 @@ check "hostile" {
   }
 }
 
+# A third-party check that hangs: killed at its timeout and started
+# again, although it runs as another user and the agent has no CAP_KILL.
+check "stuck" {
+  plugin   = "testplugin"
+  interval = "500ms"
+  timeout  = "200ms"
+  weight   = -1
+  config {
+    mode = "hang"
+  }
+}
+
 plugin "file-check" {
   path   = %q
   sha256 = %q
@@ -111,7 +123,7 @@ plugin "testplugin" {
   args   = ["check"]
 }
 `, probePort, flag, state, sock, pol, fileCheckBin, sha(t, fileCheckBin), testPluginBin, sha(t, testPluginBin))
-	labPol := s.pluginPolicy(t, l, 1, 1, `  plugin_user = "vigil-plugin"`, []string{"web", "in-service", "hostile"}, extra)
+	labPol := s.pluginPolicy(t, l, 1, 1, "  plugin_user = \"vigil-plugin\"\n  status_group = \"daemon\"", []string{"web", "in-service", "hostile", "stuck"}, extra)
 	src, err := os.ReadFile(labPol)
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +153,11 @@ plugin "testplugin" {
 	if st := procStatus(pid, "Uid", "CapEff", "CapInh", "CapAmb"); !maps.Equal(st, want) {
 		t.Errorf("agent runs with %v, want %v", st, want)
 	}
-	lab.WaitFor(t, 10*time.Second, "three plugin processes (the built-ins', file-check's, testplugin's)", func() bool { return len(pluginPIDs(pid)) == 3 })
+	lab.WaitFor(t, 10*time.Second, "four plugin processes (the built-ins', file-check's, two testplugins)", func() bool { return len(pluginPIDs(pid)) == 4 })
+	// status_group: the socket is the group's, made without CAP_CHOWN.
+	if fi, err := os.Stat(sock); err != nil || fi.Sys().(*syscall.Stat_t).Gid != 1 || fi.Mode().Perm() != 0o660 {
+		t.Errorf("status socket: %v, want group daemon (1), mode 0660", err)
+	}
 	uid := strconv.Itoa(pluginUID)
 	none := "0000000000000000"
 	for _, p := range pluginPIDs(pid) {
@@ -179,9 +195,22 @@ plugin "testplugin" {
 
 	// The check fails: its weight applies (one node: the address stays).
 	os.Remove(flag)
-	lab.WaitFor(t, 5*time.Second, "priority 50 after the failing check", func() bool {
+	// The stuck check was killed at its timeout and started again.
+	lab.WaitFor(t, 10*time.Second, "the stuck check's plugin restarted", func() bool {
 		st, err := api.Fetch(sock)
-		return err == nil && len(st.Instances) == 1 && st.Instances[0].Priority == 50
+		if err != nil {
+			return false
+		}
+		for _, c := range st.Checks {
+			if c.Name == "stuck" {
+				return c.Restarts >= 1
+			}
+		}
+		return false
+	})
+	lab.WaitFor(t, 5*time.Second, "priority 49 after the failing checks", func() bool {
+		st, err := api.Fetch(sock)
+		return err == nil && len(st.Instances) == 1 && st.Instances[0].Priority == 49
 	})
 
 	v.Cmd.Process.Signal(syscall.SIGTERM)
