@@ -166,12 +166,25 @@ func (as *actions) next(name string, run *actionRun) *pendingRun {
 	}
 }
 
+// mayReadConfig reports whether action a may be given check c's config
+// (nginx-action follows nginx-process's pid_file and match): only when
+// both are built-ins, Vigil's own code. A third-party plugin receives no
+// config but its own block's.
+func (as *actions) mayReadConfig(cfg *policy.Config, a policy.Action, c policy.Check) bool {
+	if as.launcher == nil {
+		return false
+	}
+	sa, err1 := as.spec(cfg, a.Name, a.Plugin, sdk.KindAction, nil)
+	sc, err2 := as.spec(cfg, c.Name, c.Plugin, sdk.KindCheck, nil)
+	return err1 == nil && err2 == nil && sa.Builtin && sc.Builtin
+}
+
 // run runs the action for one failure, with its retries, and applies the
 // outcome.
 func (as *actions) run(cfg *policy.Config, a policy.Action, ch track.Change, failure uint64) {
 	trig := sdk.Trigger{Check: ch.Check, Node: cfg.Node, Instances: a.Instances, Reason: ch.Message}
 	for _, c := range cfg.Checks {
-		if c.Name == ch.Check && len(c.Config.JSON) > 0 {
+		if c.Name == ch.Check && len(c.Config.JSON) > 0 && as.mayReadConfig(cfg, a, c) {
 			json.Unmarshal(c.Config.JSON, &trig.CheckConfig)
 		}
 	}

@@ -243,3 +243,28 @@ func TestRunningActionMovesToRelaunchedPlugin(t *testing.T) {
 		t.Error("the new process's yield was not applied")
 	}
 }
+
+// TestActionReadsOnlyBuiltinChecksConfig: a built-in action is given a
+// built-in check's config (nginx-action follows nginx-process's pid_file);
+// a third-party action, or one whose check is a third-party plugin, gets
+// none: no plugin receives another block's config.
+func TestActionReadsOnlyBuiltinChecksConfig(t *testing.T) {
+	as := newActions(&launcher{log: hclog.NewNullLogger(), self: "/proc/self/exe", builtins: allBuiltin{}}, newFakeEngine())
+	third := policy.Plugin{Name: "mine", Path: "/usr/lib/vigil/plugins/mine"}
+	for _, tc := range []struct {
+		name          string
+		action, check string
+		want          bool
+	}{
+		{"built-in action, built-in check", "nginx-action", "nginx-process", true},
+		{"third-party action", "mine", "nginx-process", false},
+		{"third-party check", "nginx-action", "mine", false},
+	} {
+		cfg := &policy.Config{Plugins: []policy.Plugin{third}}
+		a := policy.Action{Name: "restart", Plugin: tc.action}
+		c := policy.Check{Name: "nginx", Plugin: tc.check}
+		if got := as.mayReadConfig(cfg, a, c); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
