@@ -17,6 +17,7 @@ go run ./packaging/gendocs -vigil "$root/usr/bin/vigil" -version "$version" -out
 install -D -m 0644 packaging/vigil.service "$root/lib/systemd/system/vigil.service"
 install -D -m 0644 packaging/site.hcl "$root/etc/vigil/site.hcl"
 install -D -m 0644 packaging/default "$root/etc/default/vigil"
+install -D -m 0644 packaging/polkit/50-vigil.rules "$root/usr/share/polkit-1/rules.d/50-vigil.rules"
 install -D -m 0644 "$gen/man8/vigil.8.gz" "$root/usr/share/man/man8/vigil.8.gz"
 install -D -m 0644 "$gen/man5/vigil-policy.5.gz" "$root/usr/share/man/man5/vigil-policy.5.gz"
 install -D -m 0644 "$gen/completion/vigil.bash" "$root/usr/share/bash-completion/completions/vigil"

@@ -1,5 +1,9 @@
 // Package nginxaction is the nginx-action action, "restart or yield": when
-// the nginx check fails it starts nginx and waits for its master process.
+// the nginx check fails it restarts nginx and waits for its master process:
+// on a node that systemd runs, by asking systemd to restart nginx.service
+// over D-Bus (no root needed: the package's polkit rule lets the plugin
+// user restart that unit, and nothing else); elsewhere by running the start
+// command (which needs root to bind nginx's ports).
 // If nginx comes back the outcome is recovered and nothing moves; if not,
 // the outcome is yield and the agent puts the named instances in FAULT
 // (their addresses go to the backups) while the daemon keeps running. The
@@ -12,10 +16,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/coreos/go-systemd/v22/dbus"
 
 	"github.com/vigil-ha/vigil/plugins/internal/nginxproc"
 	"github.com/vigil-ha/vigil/sdk"
@@ -27,6 +34,7 @@ var _ sdk.Action = (*Action)(nil)
 type Action struct {
 	cfg struct {
 		Start   []string     `json:"start"`
+		Unit    string       `json:"unit"`
 		Wait    sdk.Duration `json:"wait"`
 		PIDFile string       `json:"pid_file"`
 		Match   string       `json:"match"`
@@ -45,19 +53,26 @@ func (a *Action) Info(context.Context) (sdk.Info, error) {
 	return sdk.Info{Name: "nginx-action", Kind: sdk.KindAction, Version: "1"}, nil
 }
 
-// Configure reads start (the command that starts nginx, default
-// ["/usr/sbin/nginx"]), wait (how long to wait for the master, default 5s,
-// the seed's sleep) and pid_file / match (how to find the master, as the
-// nginx-process check does).
+// Configure reads unit (the systemd unit to restart, default
+// nginx.service), start (the command that starts nginx where systemd does
+// not run the node, default ["/usr/sbin/nginx"]), wait (how long to wait
+// for the master, default 5s, the seed's sleep) and pid_file / match (how
+// to find the master, as the nginx-process check does).
 func (a *Action) Configure(_ context.Context, m map[string]any) error {
 	if err := sdk.DecodeConfig(m, &a.cfg); err != nil {
 		return err
 	}
 	var errs sdk.ConfigErrors
+	if a.cfg.Unit == "" {
+		a.cfg.Unit = "nginx.service"
+	}
+	if !strings.HasSuffix(a.cfg.Unit, ".service") || strings.ContainsAny(a.cfg.Unit, "/ ") {
+		errs = append(errs, sdk.ConfigError{Attribute: "unit", Message: fmt.Sprintf("%q is not a service unit name, like \"nginx.service\"", a.cfg.Unit)})
+	}
 	if len(a.cfg.Start) == 0 {
 		a.cfg.Start = []string{"/usr/sbin/nginx"}
 	}
-	if _, err := exec.LookPath(a.cfg.Start[0]); err != nil {
+	if _, err := exec.LookPath(a.cfg.Start[0]); err != nil && !systemdRuns() {
 		errs = append(errs, sdk.ConfigError{Attribute: "start", Message: fmt.Sprintf("%s cannot be run: %v", a.cfg.Start[0], err)})
 	}
 	if a.cfg.Wait == 0 {
@@ -82,6 +97,9 @@ func (a *Action) Run(ctx context.Context, t sdk.Trigger) (sdk.Outcome, string, e
 	find := a.finder(t)
 	if pid, err := find.Find(); err == nil {
 		return sdk.Recovered, fmt.Sprintf("nginx master process %d is already running", pid), nil
+	}
+	if systemdRuns() {
+		return a.restartUnit(ctx, find)
 	}
 	cmd := exec.Command(a.cfg.Start[0], a.cfg.Start[1:]...)
 	var out limitedBuffer
@@ -119,6 +137,50 @@ func (a *Action) Run(ctx context.Context, t sdk.Trigger) (sdk.Outcome, string, e
 		}
 		if pid, err := find.Find(); err == nil {
 			return sdk.Recovered, fmt.Sprintf("started nginx with %s: master process %d after %v", cmdline, pid, time.Since(start).Round(time.Millisecond)), nil
+		}
+	}
+}
+
+// systemdRuns reports whether systemd runs this node (sd_booted's test).
+var systemdRuns = func() bool {
+	fi, err := os.Lstat("/run/systemd/system")
+	return err == nil && fi.IsDir()
+}
+
+// restartUnit asks systemd to restart the unit, waits for the job's
+// result and then for the master: recovered when both come in time, yield
+// otherwise (the unit failed: its configuration, a port taken ...).
+func (a *Action) restartUnit(ctx context.Context, find nginxproc.Finder) (sdk.Outcome, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(a.cfg.Wait))
+	defer cancel()
+	start := time.Now()
+	conn, err := dbus.NewSystemConnectionContext(ctx)
+	if err != nil {
+		return sdk.Yield, fmt.Sprintf("cannot reach systemd to restart %s: %v", a.cfg.Unit, err), nil
+	}
+	defer conn.Close()
+	done := make(chan string, 1)
+	if _, err := conn.RestartUnitContext(ctx, a.cfg.Unit, "replace", done); err != nil {
+		return sdk.Yield, fmt.Sprintf("systemd refused to restart %s: %v", a.cfg.Unit, err), nil
+	}
+	select {
+	case result := <-done:
+		if result != "done" {
+			return sdk.Yield, fmt.Sprintf("restart of %s: %s (journalctl -u %s)", a.cfg.Unit, result, a.cfg.Unit), nil
+		}
+	case <-ctx.Done():
+		return sdk.Yield, fmt.Sprintf("restart of %s did not finish within %v", a.cfg.Unit, time.Duration(a.cfg.Wait)), nil
+	}
+	tick := time.NewTicker(poll)
+	defer tick.Stop()
+	for {
+		if pid, err := find.Find(); err == nil {
+			return sdk.Recovered, fmt.Sprintf("restarted %s through systemd: master process %d after %v", a.cfg.Unit, pid, time.Since(start).Round(time.Millisecond)), nil
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return sdk.Yield, fmt.Sprintf("%s restarted but no nginx master process after %v", a.cfg.Unit, time.Duration(a.cfg.Wait)), nil
 		}
 	}
 }
