@@ -196,6 +196,23 @@ func TestSeedAsDeployed(t *testing.T) {
 	}
 	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
 
+	t.Run("polkit lets vigil-plugin restart nginx.service and nothing else", func(t *testing.T) {
+		as := func(args ...string) error {
+			_, err := n1.Enter(append([]string{"setpriv", "--reuid=vigil-plugin", "--regid=vigil-plugin", "--clear-groups", "systemctl", "--no-ask-password"}, args...)...)
+			return err
+		}
+		if err := as("restart", "nginx.service"); err != nil {
+			t.Errorf("vigil-plugin could not restart nginx.service: %v", err)
+		}
+		for _, args := range [][]string{{"stop", "nginx.service"}, {"restart", "dbus.service"}, {"start", "systemd-tmpfiles-clean.service"}} {
+			if err := as(args...); err == nil {
+				t.Errorf("vigil-plugin may systemctl %s", strings.Join(args, " "))
+			}
+		}
+		lab.WaitFor(t, 10*time.Second, "n1's nginx check passing again", func() bool { return checkPasses(n1, "nginx") })
+		owners("n1", "n2", "n3")
+	})
+
 	t.Run("nginx stopped and killed: restarted through systemd, nothing moves", func(t *testing.T) {
 		for _, how := range [][]string{{"stop", "nginx.service"}, {"kill", "-s", "KILL", "nginx.service"}} {
 			before := nginxMain(t, n1)
@@ -251,6 +268,7 @@ func TestSeedAsDeployed(t *testing.T) {
 			return pid != 0 && pid != before
 		})
 		owners("n1", "n2", "n3")
+		waitMail("n3", "VI_3", 2)
 		if j := n3.Journal("vigil.service"); !strings.Contains(j, "removed VIP left by a previous run") {
 			t.Errorf("ExecStopPost's cleanup removed nothing:\n%s", j)
 		}
@@ -260,11 +278,13 @@ func TestSeedAsDeployed(t *testing.T) {
 		before := mainPID(t, n3, "vigil.service")
 		syscall.Kill(hostPID(t, n3, before), syscall.SIGSTOP)
 		owners("n1", "n2", "n2") // silent master: n2 (80) takes over
+		waitMail("n2", "VI_3", 1)
 		lab.WaitFor(t, 30*time.Second, "the watchdog to restart vigil.service on n3", func() bool {
 			pid := mainPID(t, n3, "vigil.service")
 			return pid != 0 && pid != before
 		})
 		owners("n1", "n2", "n3")
+		waitMail("n3", "VI_3", 3)
 		if j := n3.Journal("vigil.service"); !strings.Contains(j, "Watchdog timeout") {
 			t.Errorf("no watchdog timeout in the journal:\n%s", j)
 		}
@@ -308,6 +328,7 @@ func TestSeedAsDeployed(t *testing.T) {
 			t.Fatal(err)
 		}
 		owners("n1", "n1", "n3")
+		waitMail("n1", "VI_2", 2)
 		if n2.HasAddr(vip(1)) {
 			t.Error("VI_2 stayed on the powered-off node")
 		}
