@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,18 +12,13 @@ import (
 	"github.com/vigil-ha/vigil/test/lab"
 )
 
-// footprint sums, over every process of the daemon in the node's namespace
-// (nginx excluded), RSS, PSS and anonymous memory in KiB, from
+// cgroupFootprint sums, over every process of a service (as its systemd's
+// cgroup lists them), RSS, PSS and anonymous memory in KiB, from
 // /proc/PID/smaps_rollup. PSS divides each shared page among the processes
-// mapping it, so the sum is what the daemon costs the node.
-func footprint(t *testing.T, n *lab.Node) (rss, pss, anon int64, procs int) {
-	out, _ := exec.Command("ip", "netns", "pids", n.NS).Output()
-	for _, pid := range strings.Fields(string(out)) {
-		cmdline, _ := os.ReadFile(filepath.Join("/proc", pid, "cmdline"))
-		if strings.HasPrefix(string(cmdline), "nginx") || len(cmdline) == 0 {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", pid, "smaps_rollup"))
+// mapping it, so the sum is what the service costs the node.
+func cgroupFootprint(pids []int) (rss, pss, anon int64, procs int) {
+	for _, pid := range pids {
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "smaps_rollup"))
 		if err != nil {
 			continue // a script that ended meanwhile
 		}
@@ -48,14 +42,29 @@ func footprint(t *testing.T, n *lab.Node) (rss, pss, anon int64, procs int) {
 	return rss, pss, anon, procs
 }
 
-// TestBenchmarkNodeFootprint: a seed-shaped node, idle as master of three
-// instances, its nginx watched and restarted, mail on every transition.
-// keepalived runs the seed's restart-or-kill script every 4 s with
-// smtp_alert; Vigil runs nginx-process, nginx-action as root and
-// smtp-notify. The SMTP server is down, as the seed's mail relay would
-// be here: both daemons keep their mail for later. Three alternating runs.
+// TestBenchmarkNodeFootprint: a seed-shaped node as deployed (the package
+// installed, systemd as PID 1, nginx.service), idle as master of three
+// instances, its nginx watched and restarted, mail on every transition;
+// every process of the daemon's service summed (systemd's cgroup).
+// keepalived runs under its own Debian unit with the seed's restart-or-kill
+// script every 4 s and smtp_alert; Vigil under the packaged unit with
+// nginx-process, nginx-action (restarting nginx.service over D-Bus as
+// vigil-plugin) and smtp-notify. The SMTP server is down, as the seed's
+// mail relay would be here: both daemons keep their mail for later. Three
+// alternating runs.
 func TestBenchmarkNodeFootprint(t *testing.T) {
 	benchEnabled(t)
+	lab.Require(t, "keepalived", "nginx")
+	installedPackage(t, "0.1.0+footprint")
+	for _, f := range []string{"/etc/keepalived/keepalived.conf", "/etc/keepalived/nginx_check.sh"} {
+		if _, err := os.Stat(f); err == nil {
+			t.Fatalf("%s exists on this machine; not touching it", f)
+		}
+		t.Cleanup(func() { os.Remove(f) })
+	}
+	os.MkdirAll("/etc/keepalived", 0o755)
+	os.WriteFile("/etc/keepalived/nginx_check.sh", []byte("#!/bin/bash\nalive() { kill -0 $(cat /run/nginx.pid) 2>/dev/null; }\nif ! alive; then\n  systemctl start nginx\n  sleep 5\n  alive || exit 1\nfi\n"), 0o755)
+	os.WriteFile("/etc/keepalived/keepalived.conf", []byte(footprintKeepalived("/etc/keepalived/nginx_check.sh")), 0o644)
 	const reps = 3
 	type sample struct {
 		rss, pss, anon float64
@@ -67,25 +76,18 @@ func TestBenchmarkNodeFootprint(t *testing.T) {
 			t.Run(fmt.Sprintf("%s-%d", im, r), func(t *testing.T) {
 				l := lab.New(t, 1)
 				n := l.Nodes[0]
-				n.StartNginx(8080)
-				pidFile := filepath.Join(l.Dir, n.Name+"-nginx", "nginx.pid")
-				lab.WaitFor(t, 5*time.Second, "nginx", func() bool { _, err := os.Stat(pidFile); return err == nil })
-				start := fmt.Sprintf("nginx -p %[1]s -c %[1]s/nginx.conf -g 'daemon on;'", filepath.Join(l.Dir, n.Name+"-nginx"))
-				if im == "vigil" {
-					pol := filepath.Join(l.Dir, "node.hcl")
-					os.WriteFile(pol, []byte(footprintPolicy(n.Addr4.String(), pidFile)), 0o644)
-					startVigil(t, l, n, pol)
-				} else {
-					script := filepath.Join(l.Dir, "nginx_check.sh")
-					os.WriteFile(script, []byte(fmt.Sprintf("#!/bin/bash\nalive() { kill -0 $(cat %s) 2>/dev/null; }\nif ! alive; then\n  %s\n  sleep 5\n  alive || exit 1\nfi\n", pidFile, start)), 0o755)
-					n.StartKeepalived(footprintKeepalived(script))
-				}
+				writeInstalledPolicy(t, footprintPolicy(n.Addr4.String(), "/run/nginx.pid"))
+				sn := l.BootSystemd(n, "")
+				sn.MustSystemctl("start", "nginx.service")
+				unit := im + ".service"
+				sn.MustSystemctl("start", unit)
 				lab.WaitFor(t, 30*time.Second, im+" master of three instances", func() bool {
 					return n.HasAddr(idleVIP(1)) && n.HasAddr(idleVIP(2)) && n.HasAddr(idleVIP(3))
 				})
 				time.Sleep(15 * time.Second) // past start-up: Vigil's plugins settle after 10 s
-				rss, pss, anon, procs := footprint(t, n)
+				rss, pss, anon, procs := cgroupFootprint(sn.ServicePIDs(unit))
 				runs[im] = append(runs[im], sample{float64(rss) / 1024, float64(pss) / 1024, float64(anon) / 1024, procs})
+				t.Logf("%s: %d processes, RSS %.1f MiB, PSS %.1f MiB, anonymous %.1f MiB", im, procs, float64(rss)/1024, float64(pss)/1024, float64(anon)/1024)
 			})
 		}
 	}
@@ -109,7 +111,7 @@ func TestBenchmarkNodeFootprint(t *testing.T) {
 
 func footprintPolicy(addr, pidFile string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "site \"node\" {\n  plugin_user = \"nobody\"\n  notify      = [\"ops-mail\"]\n}\n\nnode \"n1\" {\n  interface = \"eth0\"\n  address   = %q\n}\n\n", addr)
+	fmt.Fprintf(&b, "site \"node\" {\n  notify = [\"ops-mail\"]\n}\n\nnode \"n1\" {\n  interface = \"eth0\"\n  address   = %q\n}\n\n", addr)
 	for i := 1; i <= 3; i++ {
 		fmt.Fprintf(&b, "instance \"VI_%d\" {\n  vrid     = %d\n  vips     = [\"%s/24\"]\n  priority = { n1 = 100 }\n  track    = [\"nginx\"]\n}\n\n", i, 50+i, idleVIP(i))
 	}
@@ -134,10 +136,6 @@ notifier "ops-mail" {
     from   = "lb@example.org"
     to     = ["ops@example.org"]
   }
-}
-
-plugin "nginx-action" {
-  user = "root"
 }
 `, pidFile)
 	return b.String()
