@@ -2,16 +2,23 @@ package sdk
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	pb "github.com/vigil-ha/vigil/sdk/internal/proto/v1"
 	"github.com/vigil-ha/vigil/sdk/internal/wire"
@@ -31,14 +38,69 @@ func Serve(p Base) {
 		fmt.Fprintln(os.Stderr, "sdk.Serve: cannot make the process undumpable:", err)
 		os.Exit(1)
 	}
+	key, err := readAuthKey()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sdk.Serve:", err)
+		os.Exit(1)
+	}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: wire.Handshake,
 		Plugins:         set,
-		GRPCServer:      plugin.DefaultGRPCServer,
+		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			return grpc.NewServer(append(opts, grpc.ChainUnaryInterceptor(key.unary), grpc.ChainStreamInterceptor(key.stream))...)
+		},
 		// JSON logs on stderr are read by the agent and tagged with the
 		// plugin's name.
 		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: os.Stderr, JSONFormat: true}),
 	})
+}
+
+// authKey is the key the agent gave this process at its start; every call
+// of a Vigil service must carry it.
+type authKey []byte
+
+// readAuthKey reads the key from the pipe the agent passed (wire.AuthFDEnv),
+// once: a process that read it first (it could only race us before this
+// one became undumpable) leaves this one without a key, and it stops.
+func readAuthKey() (authKey, error) {
+	fd, err := strconv.Atoi(os.Getenv(wire.AuthFDEnv))
+	if err != nil || fd < 3 {
+		return nil, errors.New("started without the agent's key (" + wire.AuthFDEnv + "): a plugin is started by vigil agent")
+	}
+	f := os.NewFile(uintptr(fd), "vigil-auth")
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 256))
+	if err != nil || len(b) < 32 {
+		return nil, fmt.Errorf("no key from the agent on descriptor %d", fd)
+	}
+	os.Unsetenv(wire.AuthFDEnv)
+	return authKey(b), nil
+}
+
+func (k authKey) check(ctx context.Context, method string) error {
+	if !strings.HasPrefix(method, wire.VigilServices) {
+		return nil // go-plugin's own: health, shutdown, stdio
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	got := md.Get(wire.AuthKey)
+	if len(got) != 1 || subtle.ConstantTimeCompare([]byte(got[0]), k) != 1 {
+		return status.Error(codes.Unauthenticated, "only the agent that started this plugin may call it")
+	}
+	return nil
+}
+
+func (k authKey) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if err := k.check(ctx, info.FullMethod); err != nil {
+		return nil, err
+	}
+	return h(ctx, req)
+}
+
+func (k authKey) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	if err := k.check(ss.Context(), info.FullMethod); err != nil {
+		return err
+	}
+	return h(srv, ss)
 }
 
 // pluginSet is the go-plugin map serving p under its kind.

@@ -189,14 +189,14 @@ func (p *Plugin) live() (*host.Client, error) {
 	if p.closed {
 		return nil, errors.New("plugin closed")
 	}
-	rpc, gen, err := p.proc.live()
+	rpc, key, gen, err := p.proc.live()
 	if err != nil {
 		return nil, err
 	}
 	if p.impl != nil && p.gen == gen {
 		return p.impl, nil
 	}
-	impl, err := p.attach(rpc)
+	impl, err := p.attach(rpc, key)
 	if err != nil {
 		if p.proc.key == "" {
 			p.proc.failed(gen) // the process is this block's alone
@@ -209,13 +209,14 @@ func (p *Plugin) live() (*host.Client, error) {
 
 // attach checks that the process serves the plugin the policy asked for
 // and configures the block on it.
-func (p *Plugin) attach(rpc plugin.ClientProtocol) (*host.Client, error) {
+func (p *Plugin) attach(rpc plugin.ClientProtocol, key string) (*host.Client, error) {
 	s := p.spec
 	raw, err := rpc.Dispense(string(s.Kind))
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s: %w", s.Plugin, err)
 	}
 	impl := raw.(*host.Client)
+	impl.Authenticate(key)
 	if p.proc.key != "" {
 		impl.For(string(s.Kind)+" "+s.Name, s.Plugin)
 	}

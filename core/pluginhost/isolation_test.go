@@ -26,9 +26,9 @@ func (rawCodec) Name() string { return "proto" }
 
 // TestOnlyTheAgentCanCall: another process of the plugin's user that
 // reaches a shared plugin process's socket cannot call it: it cannot
-// reconfigure another block (here, make a failing check pass) nor reach
-// any service. go-plugin's AutoMTLS: the client's certificate is the
-// agent's alone.
+// reconfigure another block (here, make a failing check pass). Every call
+// of a Vigil service must carry the key the agent gave the process at its
+// start, on a pipe nothing else can read.
 func TestOnlyTheAgentCanCall(t *testing.T) {
 	needRoot(t)
 	spec := sharedSpec("web", "tcheck", sdk.KindCheck, `{"mode":"fail"}`)

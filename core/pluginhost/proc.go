@@ -1,6 +1,8 @@
 package pluginhost
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -33,6 +35,7 @@ type proc struct {
 	mu        sync.Mutex
 	client    *plugin.Client
 	thread    *spawner // the thread the running process was forked from
+	authKey   string   // the running process's key: only calls with it are answered
 	rpc       plugin.ClientProtocol
 	started   time.Time
 	backoff   time.Duration
@@ -149,16 +152,16 @@ func (sp *spawner) kill() {
 	<-sp.ended
 }
 
-// live returns the running process's connection and its start count,
-// restarting a dead process once its backoff has passed.
-func (pr *proc) live() (plugin.ClientProtocol, int, error) {
+// live returns the running process's connection, its key and its start
+// count, restarting a dead process once its backoff has passed.
+func (pr *proc) live() (plugin.ClientProtocol, string, int, error) {
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
 	if pr.refs <= 0 {
-		return nil, 0, fmt.Errorf("plugin closed")
+		return nil, "", 0, fmt.Errorf("plugin closed")
 	}
 	if pr.client != nil && !pr.client.Exited() {
-		return pr.rpc, pr.starts, nil
+		return pr.rpc, pr.authKey, pr.starts, nil
 	}
 	if pr.client != nil {
 		// It died since the last call.
@@ -173,14 +176,14 @@ func (pr *proc) live() (plugin.ClientProtocol, int, error) {
 		pr.backoff = min(pr.backoff*2, pr.spec.MaxBackoff)
 	}
 	if wait := time.Until(pr.nextStart); wait > 0 {
-		return nil, 0, fmt.Errorf("%w; restart in %v", ErrDown, wait.Round(time.Millisecond))
+		return nil, "", 0, fmt.Errorf("%w; restart in %v", ErrDown, wait.Round(time.Millisecond))
 	}
 	if err := pr.start(); err != nil {
 		pr.nextStart = time.Now().Add(pr.backoff)
 		pr.backoff = min(pr.backoff*2, pr.spec.MaxBackoff)
-		return nil, 0, err
+		return nil, "", 0, err
 	}
-	return pr.rpc, pr.starts, nil
+	return pr.rpc, pr.authKey, pr.starts, nil
 }
 
 // failed ends start gen of a process that turned out unusable (it is not
@@ -272,6 +275,26 @@ func (pr *proc) start() error {
 		afterVerify(s.Path)
 		cmd.Path, cmd.ExtraFiles = childBinary, []*os.File{bin}
 	}
+	// The process's key, on a pipe it reads once at start: a key in its
+	// environment or arguments could be read by another process of its
+	// user from /proc.
+	keyBytes := make([]byte, 32)
+	if _, err := rand.Read(keyBytes); err != nil {
+		return fmt.Errorf("start plugin %s: key: %w", s.Plugin, err)
+	}
+	key := hex.EncodeToString(keyBytes)
+	r, w, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("start plugin %s: %w", s.Plugin, err)
+	}
+	defer r.Close()
+	_, err = w.WriteString(key) // 64 bytes: less than a pipe holds, never blocks
+	w.Close()
+	if err != nil {
+		return fmt.Errorf("start plugin %s: key: %w", s.Plugin, err)
+	}
+	cmd.ExtraFiles = append(cmd.ExtraFiles, r)
+	cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%d", host.AuthFDEnv, 2+len(cmd.ExtraFiles)))
 	nullStdin()
 	config := &plugin.ClientConfig{
 		HandshakeConfig:  host.Handshake,
@@ -281,11 +304,6 @@ func (pr *proc) start() error {
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		Logger:           newPluginLogger(pr.log),
 		StartTimeout:     s.CallTimeout,
-		// Only this agent can talk to the plugin: a fresh client
-		// certificate per start, the plugin's own in its handshake line
-		// on stdout, which nothing else reads. Another process of the
-		// plugin's user that reaches its socket cannot call it.
-		AutoMTLS: true,
 	}
 	var raise []caps.Cap
 	if cred != nil {
@@ -310,7 +328,7 @@ func (pr *proc) start() error {
 		client.Kill()
 		return fmt.Errorf("start plugin %s (%s): %w", s.Plugin, s.Path, err)
 	}
-	pr.client, pr.thread, pr.rpc, pr.started = client, th, rpc, time.Now()
+	pr.client, pr.thread, pr.rpc, pr.authKey, pr.started = client, th, rpc, key, time.Now()
 	pr.starts++
 	if pr.starts > 1 {
 		pr.log.Info("plugin restarted", "restarts", pr.starts-1)

@@ -57,18 +57,31 @@ type Client struct {
 	// block and plugin name every call, for a process serving several
 	// blocks (see Router); empty for a process of its own.
 	block, plugin string
+	// auth is the key the process was started with (Authenticate).
+	auth string
 }
+
+// Authenticate makes every later call carry key, the one the process was
+// given at its start: the plugin answers Vigil's calls only with it.
+func (c *Client) Authenticate(key string) { c.auth = key }
 
 // For makes every later call name the policy block and plugin it is for.
 func (c *Client) For(block, plugin string) { c.block, c.plugin = block, plugin }
 
-// out adds the block and plugin to a call's metadata.
+// out adds the key, and the block and plugin, to a call's metadata.
 func (c *Client) out(ctx context.Context) context.Context {
+	if c.auth != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, wire.AuthKey, c.auth)
+	}
 	if c.block == "" {
 		return ctx
 	}
 	return metadata.AppendToOutgoingContext(ctx, wire.BlockKey, c.block, wire.PluginKey, c.plugin)
 }
+
+// AuthFDEnv names the variable that tells a plugin which descriptor its
+// key comes on (core/pluginhost passes it).
+const AuthFDEnv = wire.AuthFDEnv
 
 // Forget ends the block in a shared process (its other blocks go on).
 func (c *Client) Forget(ctx context.Context) error {

@@ -16,13 +16,14 @@ import (
 // cgroup lists them), RSS, PSS and anonymous memory in KiB, from
 // /proc/PID/smaps_rollup. PSS divides each shared page among the processes
 // mapping it, so the sum is what the service costs the node.
-func cgroupFootprint(pids []int) (rss, pss, anon int64, procs int) {
+func cgroupFootprint(t *testing.T, pids []int) (rss, pss, anon int64, procs int) {
 	for _, pid := range pids {
 		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "smaps_rollup"))
 		if err != nil {
 			continue // a script that ended meanwhile
 		}
 		procs++
+		var r, p, a int64
 		for _, line := range strings.Split(string(b), "\n") {
 			f := strings.Fields(line)
 			if len(f) < 2 {
@@ -31,13 +32,17 @@ func cgroupFootprint(pids []int) (rss, pss, anon int64, procs int) {
 			kb, _ := strconv.ParseInt(f[1], 10, 64)
 			switch f[0] {
 			case "Rss:":
-				rss += kb
+				r = kb
 			case "Pss:":
-				pss += kb
+				p = kb
 			case "Anonymous:":
-				anon += kb
+				a = kb
 			}
 		}
+		rss, pss, anon = rss+r, pss+p, anon+a
+		cmd, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+		t.Logf("  %s: RSS %.1f MiB, PSS %.1f MiB, anonymous %.1f MiB", strings.ReplaceAll(strings.TrimRight(string(cmd), "\x00"), "\x00", " "),
+			float64(r)/1024, float64(p)/1024, float64(a)/1024)
 	}
 	return rss, pss, anon, procs
 }
@@ -85,7 +90,7 @@ func TestBenchmarkNodeFootprint(t *testing.T) {
 					return n.HasAddr(idleVIP(1)) && n.HasAddr(idleVIP(2)) && n.HasAddr(idleVIP(3))
 				})
 				time.Sleep(15 * time.Second) // past start-up: Vigil's plugins settle after 10 s
-				rss, pss, anon, procs := cgroupFootprint(sn.ServicePIDs(unit))
+				rss, pss, anon, procs := cgroupFootprint(t, sn.ServicePIDs(unit))
 				runs[im] = append(runs[im], sample{float64(rss) / 1024, float64(pss) / 1024, float64(anon) / 1024, procs})
 				t.Logf("%s: %d processes, RSS %.1f MiB, PSS %.1f MiB, anonymous %.1f MiB", im, procs, float64(rss)/1024, float64(pss)/1024, float64(anon)/1024)
 			})

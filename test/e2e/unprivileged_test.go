@@ -90,7 +90,8 @@ check "in-service" {
 
 check "hostile" {
   plugin   = "testplugin"
-  interval = "200ms"
+  interval = "1s"
+  timeout  = "900ms"
   weight   = -1
   config {
     mode   = "hostile"
@@ -167,9 +168,10 @@ plugin "testplugin" {
 		}
 	}
 
-	// The hostile check has run a few times by now; it reports what
-	// worked, and nothing may have.
-	time.Sleep(time.Second)
+	// The hostile check has run a few times by now, the last ones
+	// against siblings that have settled (2 s); it reports what worked,
+	// and nothing may have.
+	time.Sleep(3 * time.Second)
 	st, err := api.Fetch(sock)
 	if err != nil {
 		t.Fatalf("status: %v", err)

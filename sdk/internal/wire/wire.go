@@ -24,7 +24,19 @@ const (
 	PluginKey = "vigil-plugin"
 	// ForgetKey on a Configure call ends the block instead of configuring it.
 	ForgetKey = "vigil-forget"
+	// AuthKey carries the key the agent gave the process at its start:
+	// a plugin answers Vigil's calls only with it, so only the agent can
+	// call it (another process of the plugin's user can reach its socket).
+	AuthKey = "vigil-auth"
 )
+
+// AuthFDEnv names the descriptor the plugin reads its key from, once, at
+// start: a pipe whose writing end the agent closes after the key.
+const AuthFDEnv = "VIGIL_AUTH_FD"
+
+// VigilServices is the prefix of the methods the key guards; go-plugin's
+// own (health, shutdown, stdio) stay open to its client.
+const VigilServices = "/vigil.plugin.v1."
 
 // Token cannot be named outside the sdk's tree, so only sdk/host can
 // implement Shared.

@@ -13,7 +13,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 )
 
 // attack tries, as a plugin gone bad, everything that would let a plugin
@@ -49,6 +49,12 @@ func attack(c config) (won []string) {
 	agent := os.Getppid()
 	try("signalled the agent", func() error { return syscall.Kill(agent, syscall.SIGSTOP) })
 	for _, pid := range siblings(agent) {
+		if age(pid) < 2*time.Second {
+			// In its first milliseconds, before it makes itself
+			// undumpable, a plugin holds nothing to steal: its config
+			// and its key come after. Only settled siblings count.
+			continue
+		}
 		try(fmt.Sprintf("read plugin %d's environment", pid), func() error {
 			_, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
 			return err
@@ -62,9 +68,27 @@ func attack(c config) (won []string) {
 		})
 	}
 	for _, sock := range pluginSockets() {
-		try("called the plugin process at "+sock, func() error { return callHealth(sock) })
+		try("called the plugin process at "+sock, func() error { return callVigil(sock) })
 	}
 	return won
+}
+
+// age is how long pid has run.
+func age(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	up, err2 := os.ReadFile("/proc/uptime")
+	if err != nil || err2 != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 20 {
+		return 0
+	}
+	start, _ := strconv.ParseFloat(f[19], 64) // clock ticks after boot; USER_HZ is 100 on Linux
+	var now float64
+	fmt.Sscan(string(up), &now)
+	return time.Duration((now - start/100) * float64(time.Second))
 }
 
 // siblings are the agent's other children.
@@ -99,14 +123,29 @@ func pluginSockets() (out []string) {
 	return out
 }
 
-func callHealth(sock string) error {
-	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+// rawCodec sends bytes already encoded, as a hostile process speaking
+// the plugin protocol by hand would.
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) ([]byte, error) { return *v.(*[]byte), nil }
+func (rawCodec) Unmarshal(b []byte, v any) error {
+	*v.(*[]byte) = append([]byte(nil), b...)
+	return nil
+}
+func (rawCodec) Name() string { return "proto" }
+
+// callVigil asks the process at sock who it is, as the agent would but
+// without the agent's key.
+func callVigil(sock string) error {
+	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.ForceCodec(rawCodec{})))
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	_, err = grpc_health_v1.NewHealthClient(conn).Check(ctx, &grpc_health_v1.HealthCheckRequest{Service: "plugin"})
-	return err
+	ctx = metadata.AppendToOutgoingContext(ctx, "vigil-block", "check web", "vigil-plugin", "http-probe")
+	req, resp := []byte{}, []byte{}
+	return conn.Invoke(ctx, "/vigil.plugin.v1.Base/Info", &req, &resp)
 }
