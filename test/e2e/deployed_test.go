@@ -323,6 +323,55 @@ func TestSeedAsDeployed(t *testing.T) {
 		}
 	})
 
+	t.Run("the sandbox lets every feature work: virtual MAC, accept mode, status_group, scripts", func(t *testing.T) {
+		pol, _ := os.ReadFile("/etc/vigil/site.hcl")
+		defer func() {
+			writeInstalledPolicy(t, string(pol))
+			for _, sn := range nodes {
+				sn.MustSystemctl("reload", "vigil.service")
+			}
+		}()
+		extra := strings.Replace(string(pol), `notify = ["ops-mail"]`, "notify = [\"ops-mail\"]\n  status_group = \"adm\"", 1) + `
+instance "VI_4" {
+  vrid     = 24
+  version  = 3
+  vips     = ["192.0.2.27/24"]
+  priority = { n1 = 100 }
+  use_vmac = true
+  accept   = false
+  track    = ["script"]
+}
+
+check "script" {
+  plugin   = "exec"
+  interval = "1s"
+  weight   = -10
+  config {
+    command = ["/bin/sh", "-c", "test -S /run/vigil/vigil.sock && pidof nginx >/dev/null"]
+  }
+}
+`
+		writeInstalledPolicy(t, extra)
+		for _, sn := range nodes {
+			sn.MustSystemctl("reload", "vigil.service")
+		}
+		lab.WaitFor(t, 15*time.Second, "VI_4 on n1's virtual MAC", func() bool {
+			out, _ := n1.Exec("ip", "-br", "addr", "show", "dev", "vrrp.24")
+			return strings.Contains(out, "192.0.2.27")
+		})
+		if out, _ := n1.Exec("nft", "list", "table", "inet", "vigil"); !strings.Contains(out, "192.0.2.27") {
+			t.Errorf("accept mode rules under the sandbox: %q", out)
+		}
+		if out, _ := n1.Enter("stat", "-c", "%G %a", "/run/vigil/vigil.sock"); strings.TrimSpace(out) != "adm 660" {
+			t.Errorf("status socket under the sandbox: %q, want group adm, mode 660", out)
+		}
+		lab.WaitFor(t, 10*time.Second, "the exec script check passing under the sandbox", func() bool { return checkPasses(n1, "script") })
+		owners("n1", "n2", "n3")
+		if j := n1.Journal("vigil.service"); strings.Contains(j, "operation not permitted") || strings.Contains(j, "permission denied") {
+			t.Errorf("the sandbox refused something:\n%s", j)
+		}
+	})
+
 	t.Run("a node powers off: its VIP moves, no address stays behind", func(t *testing.T) {
 		if err := n2.Poweroff(30 * time.Second); err != nil {
 			t.Fatal(err)
