@@ -164,8 +164,6 @@ func (m *Machine) Priority() uint8 { return m.prio }
 // Faults is the set of reasons the instance is held in Fault.
 func (m *Machine) Faults() FaultReason { return m.fault }
 
-// MasterAdverInterval is the interval learned from the master (v3) or ours.
-func (m *Machine) MasterAdverInterval() time.Duration { return m.masterAdverInterval }
 
 // Master is the address and priority of the master last accepted in Backup.
 func (m *Machine) Master() (netip.Addr, uint8) { return m.masterAddr, m.masterPrio }

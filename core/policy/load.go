@@ -129,37 +129,6 @@ func precheck(path string, src []byte) *hcl.Diagnostic {
 	return nil
 }
 
-// skipHeredoc returns the offset of the last byte of the heredoc that
-// starts at i (<<ID or <<-ID, then lines up to one that is ID alone), or i+1
-// when no heredoc starts there. Its text is a template: quotes in it open
-// no string, but ${ } in it could nest; those are counted by a recursive
-// look at its text as if it were inside a string.
-func skipHeredoc(src []byte, i int) int {
-	j := i + 2
-	if j < len(src) && src[j] == '-' {
-		j++
-	}
-	k := j
-	for k < len(src) && (src[k] == '_' || src[k] == '-' || src[k] >= 'a' && src[k] <= 'z' || src[k] >= 'A' && src[k] <= 'Z' || src[k] >= '0' && src[k] <= '9') {
-		k++
-	}
-	if k == j || k >= len(src) || src[k] != '\n' && src[k] != '\r' {
-		return i + 1
-	}
-	id := src[j:k]
-	for line := k + 1; line < len(src); {
-		end := bytes.IndexByte(src[line:], '\n')
-		if end < 0 {
-			end = len(src) - line
-		}
-		if bytes.Equal(bytes.TrimSpace(src[line:line+end]), id) {
-			return line + end - 1
-		}
-		line += end + 1
-	}
-	return len(src) - 1
-}
-
 func invalidUTF8(src []byte) int {
 	for off := 0; off < len(src); {
 		r, n := utf8.DecodeRune(src[off:])
