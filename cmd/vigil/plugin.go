@@ -1,6 +1,15 @@
 package main
 
-import "github.com/vigil-ha/vigil/plugins/builtin"
+import (
+	"time"
+
+	"github.com/vigil-ha/vigil/core/footprint"
+	"github.com/vigil-ha/vigil/plugins/builtin"
+)
+
+// settleAfter is when a built-in plugin process has started, been
+// configured and served its first calls.
+const settleAfter = 10 * time.Second
 
 type pluginCommand struct{ ui *ui }
 
@@ -20,6 +29,9 @@ func (c *pluginCommand) Run(args []string) int {
 		c.ui.Error(c.Help())
 		return 1
 	}
+	// Start-up is over once the agent has configured the plugin and made
+	// its first calls; what only start-up needed is given back.
+	time.AfterFunc(settleAfter, footprint.Settle)
 	serve := builtin.Serve
 	if args[0] == "--shared" {
 		serve = func(string) error { return builtin.ServeShared() }

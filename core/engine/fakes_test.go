@@ -98,12 +98,6 @@ func (w *fakeWire) inject(t *testing.T, ifname string, adv vrrp.Advert, src stri
 	h(transport.Packet{Data: b, Src: from, Dst: vrrp.GroupV4, TTL: 255, At: time.Now()})
 }
 
-func (w *fakeWire) sentTo(vrid uint8) []uint8 {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return append([]uint8(nil), w.sent[vrid]...)
-}
-
 // fakeAddrs is an interface address table with Linux's answers: adding an
 // address that is there is EEXIST (Add reports false), removing one that
 // is not is a no-op.

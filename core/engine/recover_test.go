@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -150,5 +151,37 @@ func TestVMACRecoveryTrustsOnlyWhatItChecks(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestInstanceWithoutVIPs: keepalived's notify-only VRRPv2 instance (no
+// virtual_ipaddress) elects a master, advertises no address and touches
+// no address.
+func TestInstanceWithoutVIPs(t *testing.T) {
+	addrs := newFakeAddrs()
+	r := newRig(t, addrs)
+	if err := r.e.Apply(config(t, `
+instance "NOTIFY_ONLY" {
+  vrid     = 9
+  priority = { n1 = 200, n2 = 100 }
+}
+`)); err != nil {
+		t.Fatal(err)
+	}
+	// VRRPv2's whole seconds: the master-down interval is about 3.2 s.
+	for deadline := time.Now().Add(6 * time.Second); r.state("NOTIFY_ONLY") != "MASTER"; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("NOTIFY_ONLY is %s, want MASTER\n%s", r.state("NOTIFY_ONLY"), r.log.String())
+		}
+	}
+	r.wire.mu.Lock()
+	sent := len(r.wire.sent[9])
+	r.wire.mu.Unlock()
+	if sent == 0 {
+		t.Error("a master without VIPs sent no advert")
+	}
+	r.e.Shutdown()
+	if got := addrs.removals(); len(got) > 0 || len(addrs.list()) > 0 {
+		t.Errorf("addresses touched: removed %v, on %v", got, addrs.list())
 	}
 }

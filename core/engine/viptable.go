@@ -141,14 +141,6 @@ func (t *vipTable) remove(a vip.Addr) error {
 	return err
 }
 
-// holds reports whether this run added a and has it on.
-func (t *vipTable) holds(a vip.Addr) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	_, ok := t.held[vipKey(a)]
-	return ok
-}
-
 // writer saves the record when an address turned out to be someone
 // else's, off the takeover's path.
 func (t *vipTable) writer() {

@@ -174,7 +174,14 @@ func (b *builder) addresses(in *instanceBlock, out *Instance) {
 	}
 	out.ExcludedVIPs = b.vips(in, "excluded_vips", in.ExcludedVIPs)
 	if len(out.VIPs) == 0 && len(in.VIPs) == 0 && len(in.VIPBlocks) == 0 {
-		b.err(in.DefRange, "No virtual addresses", "Instance %q has no vips: add vips = [\"192.0.2.24/24\"] or vip blocks.", in.Name)
+		// As keepalived: a VRRPv2 instance without VIPs runs (an election
+		// whose outcome only notifiers act on) and advertises no
+		// address; VRRPv3 requires one (RFC 5798 5.2.5).
+		if out.Version == vrrp.V3 {
+			b.err(in.DefRange, "No virtual addresses", "Instance %q has no vips, which VRRPv3 requires (RFC 5798 5.2.5): add vips = [\"192.0.2.24/24\"] or vip blocks, or use version = 2 for an instance only notifiers act on.", in.Name)
+		} else {
+			b.warn(in.DefRange, "No virtual addresses", "Instance %q has no vips: it elects a master and notifies, and moves no address (keepalived's notify-only instance). Add vips = [\"192.0.2.24/24\"] if it should.", in.Name)
+		}
 	}
 	if len(out.VIPs) > vrrp.MaxAddrs {
 		b.err(b.vipRange(in, vrrp.MaxAddrs, len(out.VIPs)), "Too many VIPs for one advert",

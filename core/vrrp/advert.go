@@ -172,6 +172,9 @@ func (a *Advert) validateForSend(src, dst netip.Addr) error {
 	if len(a.Addrs) > MaxAddrs {
 		return fmt.Errorf("%w: %d addresses, at most %d fit", ErrAddrCount, len(a.Addrs), MaxAddrs)
 	}
+	if len(a.Addrs) == 0 && a.Version == V3 {
+		return fmt.Errorf("%w: VRRPv3 needs at least one address (RFC 5798 5.2.5)", ErrAddrCount)
+	}
 	v6 := addrLen(a.Addrs) == 16
 	if len(a.Addrs) == 0 && src.IsValid() {
 		v6 = !src.Unmap().Is4()
@@ -222,7 +225,11 @@ func (a *Advert) Unmarshal(b []byte, src, dst netip.Addr) error {
 		alen = 16
 	}
 	count := int(b[3])
-	if count == 0 { // RFC 5798 §5.2.5: at least one address
+	// RFC 5798 §5.2.5: at least one address. keepalived runs a VRRPv2
+	// instance without VIPs (a notify-only one) and advertises it with a
+	// count of 0; its VRRPv3 refuses such an instance. So v2 takes 0, v3
+	// does not.
+	if count == 0 && ver == V3 {
 		return fmt.Errorf("%w: no address", ErrAddrCount)
 	}
 	want := headerLen + count*alen

@@ -1,6 +1,7 @@
 package vrrp_test
 
 import (
+	"bytes"
 	"errors"
 	"net/netip"
 	"reflect"
@@ -57,7 +58,7 @@ func TestUnmarshalErrors(t *testing.T) {
 		{"v2 over IPv6 (RFC 3768 is IPv4 only)", good, src6, dst6, vrrp.ErrVersion},
 		{"type 2 (§5.2.2 type)", mut(good, func(b []byte) []byte { b[0] = 0x22; return b }), src4, dst4, vrrp.ErrType},
 		{"count larger than packet (§7.1 count)", mut(good, func(b []byte) []byte { b[3] = 2; return b }), src4, dst4, vrrp.ErrShort},
-		{"count 0 (§5.2.5: at least one address)", mut(good3[:8], func(b []byte) []byte { b[3] = 0; return b }), src4, dst4, vrrp.ErrAddrCount},
+		{"v3 count 0 (§5.2.5: at least one address; keepalived v3 refuses such an instance)", mut(good3[:8], func(b []byte) []byte { b[3] = 0; return b }), src4, dst4, vrrp.ErrAddrCount},
 		{"trailing bytes (§7.1 count)", append(append([]byte(nil), good...), 0, 0, 0, 0), src4, dst4, vrrp.ErrAddrCount},
 		{"v2 checksum (§7.1 checksum)", mut(good, func(b []byte) []byte { b[7] ^= 1; return b }), src4, dst4, vrrp.ErrChecksum},
 		{"v2 password changes checksum", mut(good, func(b []byte) []byte { b[len(b)-1] = 'x'; return b }), src4, dst4, vrrp.ErrChecksum},
@@ -238,5 +239,35 @@ func TestRoundTripIPv6(t *testing.T) {
 	back.Checksum = 0
 	if !reflect.DeepEqual(a, back) {
 		t.Errorf("round trip:\n%+v\n%+v", a, back)
+	}
+}
+
+// TestKeepalivedV2WithoutVIP: keepalived 2.2.7 runs a VRRPv2 instance with
+// no virtual_ipaddress (it logs "No VIP specified; at least one is
+// sensible") and advertises it with an address count of 0: the 8-byte
+// header and 8 bytes of auth data, as captured from it (VRID 51, priority
+// 100, no auth, 1 s). Vigil decodes it, verifies it, and sends the same
+// bytes for the same instance; its VRRPv3 refuses a count of 0 in both
+// directions, as keepalived's v3 refuses the instance ("at least one is
+// required").
+func TestKeepalivedV2WithoutVIP(t *testing.T) {
+	captured := []byte{0x21, 0x33, 0x64, 0x00, 0x00, 0x01, 0x7a, 0xcb, 0, 0, 0, 0, 0, 0, 0, 0}
+	src := netip.MustParseAddr("192.0.2.5")
+	var a vrrp.Advert
+	if err := a.Unmarshal(captured, src, vrrp.GroupV4); err != nil {
+		t.Fatalf("keepalived's advert without VIP: %v", err)
+	}
+	if a.VRID != 51 || a.Priority != 100 || len(a.Addrs) != 0 || a.Interval != time.Second {
+		t.Errorf("decoded %+v", a)
+	}
+	if err := vrrp.Verify(&a, src, 255, &vrrp.Expect{Version: vrrp.V2, Interval: time.Second}); err != nil {
+		t.Errorf("verify: %v", err)
+	}
+	out, err := (&vrrp.Advert{Version: vrrp.V2, VRID: 51, Priority: 100, Interval: time.Second}).Marshal(src, vrrp.GroupV4)
+	if err != nil || !bytes.Equal(out, captured) {
+		t.Errorf("Vigil's advert without VIP: %x %v, want keepalived's %x", out, err, captured)
+	}
+	if _, err := (&vrrp.Advert{Version: vrrp.V3, VRID: 51, Priority: 100, Interval: time.Second}).Marshal(src, vrrp.GroupV4); !errors.Is(err, vrrp.ErrAddrCount) {
+		t.Errorf("a v3 advert without address was encoded: %v", err)
 	}
 }

@@ -7,9 +7,6 @@ package builtin
 import (
 	"fmt"
 	"sort"
-	"time"
-
-	"github.com/vigil-ha/vigil/core/footprint"
 
 	"github.com/vigil-ha/vigil/plugins/exec"
 	"github.com/vigil-ha/vigil/plugins/exec-notify"
@@ -21,10 +18,6 @@ import (
 	"github.com/vigil-ha/vigil/sdk"
 	"github.com/vigil-ha/vigil/sdk/host"
 )
-
-// settleAfter is when a built-in plugin process has started, been
-// configured and served its first calls.
-const settleAfter = 10 * time.Second
 
 type entry struct {
 	kind sdk.Kind
@@ -59,9 +52,6 @@ func Serve(name string) error {
 	if err != nil {
 		return err
 	}
-	// Start-up is over once the agent has configured the plugin and made
-	// its first calls; what only start-up needed is given back.
-	time.AfterFunc(settleAfter, footprint.Settle)
 	sdk.Serve(p)
 	return nil
 }
@@ -69,7 +59,6 @@ func Serve(name string) error {
 // ServeShared runs this process as the home of every built-in block the
 // agent routes to it; it returns when the agent ends it.
 func ServeShared() error {
-	time.AfterFunc(settleAfter, footprint.Settle)
 	sdk.Serve(&host.Router{New: New})
 	return nil
 }

@@ -30,8 +30,6 @@ func benchEnabled(t *testing.T) {
 	}
 }
 
-type sample struct{ vip, reply time.Duration }
-
 type stat struct{ min, med, max time.Duration }
 
 func stats(ds []time.Duration) stat {
