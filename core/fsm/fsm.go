@@ -164,7 +164,6 @@ func (m *Machine) Priority() uint8 { return m.prio }
 // Faults is the set of reasons the instance is held in Fault.
 func (m *Machine) Faults() FaultReason { return m.fault }
 
-
 // Master is the address and priority of the master last accepted in Backup.
 func (m *Machine) Master() (netip.Addr, uint8) { return m.masterAddr, m.masterPrio }
 
