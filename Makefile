@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin
 FUZZTIME ?= 5m
 
-.PHONY: all build test vet fmt-check docs bench bench-failover bench-idle bench-footprint bench-flood bench-soak bench-nginx demo fuzz proto clean deb
+.PHONY: all build test vet fmt-check guards docs bench bench-failover bench-idle bench-footprint bench-flood bench-soak bench-nginx demo fuzz proto clean deb
 
 all: build
 
@@ -23,11 +23,17 @@ deb:
 # The one test command: README and .ci/run both call it. Tests that need root
 # (network namespaces, keepalived, nginx) skip with a message when not root
 # and fail under CI=true when something they need is missing.
-test: vet fmt-check
+test: vet fmt-check guards
 	$(GO) test -count=1 -timeout 25m ./...
 
 vet:
 	$(GO) vet ./...
+
+# The house rules (scripts/guards.sh): staticcheck, a tidy go.mod, the
+# layering, no big file in git, every fuzz target for FUZZ_GUARD_TIME
+# (10s) on top of its corpus.
+guards:
+	GO=$(GO) bash scripts/guards.sh
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -112,7 +112,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("status socket: %w", err)
 	}
-	defer srv.Close()
+	defer func() { srv.Close() }() // the socket of the time: a reload may replace it
 	ms := newMetricsServer(log, eng, cs, ns)
 	if err := ms.apply(cfg); err != nil {
 		return fmt.Errorf("metrics listener: %w", err)
@@ -194,6 +194,9 @@ func Run(ctx context.Context, o Options) error {
 			if err := ms.apply(next); err != nil {
 				log.Error("reload: metrics listener did not start", "error", err)
 			}
+			if next.StatusGroup != current.StatusGroup {
+				srv = relistenStatus(log, o.Socket, srv, next.StatusGroup, status)
+			}
 			current = next
 			site.Store(&next.Site)
 			log.Info("reload done", "instances", len(next.Instances))
@@ -201,6 +204,24 @@ func Run(ctx context.Context, o Options) error {
 			settle.Reset(settleAfter(next))
 		}
 	}
+}
+
+// relistenStatus gives the status socket the policy's new status_group:
+// a new socket in its place, or the old one kept if that fails.
+func relistenStatus(log hclog.Logger, path string, old *api.Server, group string, status func() api.Status) *api.Server {
+	gid, err := groupID(group)
+	if err != nil {
+		log.Error("reload: status_group unchanged", "error", err)
+		return old
+	}
+	old.Close()
+	srv, err := api.Listen(path, gid, status)
+	if err != nil {
+		log.Error("reload: status socket could not be made again; vigil status answers after a restart", "error", err)
+		return old
+	}
+	log.Info("status socket group changed", "status_group", group)
+	return srv
 }
 
 // groupID is the status socket's group, or -1 for root only.

@@ -40,22 +40,36 @@ type Tables struct {
 	// could not be: err).
 	Restored func(err error)
 
-	mu    sync.Mutex
-	ns    *os.File     // the network namespace it works in
-	addrs []netip.Addr // in force
-	stop  chan struct{}
-	done  chan struct{}
+	mu      sync.Mutex
+	ns      *os.File // another network namespace it works in (tests), nil for the process's
+	nsKnown bool
+	addrs   []netip.Addr // in force
+	stop    chan struct{}
+	done    chan struct{}
 }
 
+// conn opens nftables in the table's namespace: the process's own, with
+// no namespace switch (setns needs a privilege the agent does not have,
+// and the unit's RestrictNamespaces forbids it), unless the first Drop came
+// from a thread in another namespace (tests drive a lab node that way).
 func (t *Tables) conn() (*nftables.Conn, error) {
-	if t.ns == nil {
-		ns, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			return nil, fmt.Errorf("nftables: %w", err)
+	if !t.nsKnown {
+		t.nsKnown = true
+		here, err1 := os.Stat("/proc/thread-self/ns/net")
+		proc, err2 := os.Stat("/proc/self/ns/net")
+		if err1 == nil && err2 == nil && !os.SameFile(here, proc) {
+			ns, err := os.Open("/proc/thread-self/ns/net")
+			if err != nil {
+				return nil, fmt.Errorf("nftables: %w", err)
+			}
+			t.ns = ns
 		}
-		t.ns = ns
 	}
-	c, err := nftables.New(nftables.WithNetNSFd(int(t.ns.Fd())))
+	var opts []nftables.ConnOption
+	if t.ns != nil {
+		opts = append(opts, nftables.WithNetNSFd(int(t.ns.Fd())))
+	}
+	c, err := nftables.New(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("nftables: %w", err)
 	}
@@ -149,6 +163,7 @@ func (t *Tables) Close() error {
 		t.ns.Close()
 		t.ns = nil
 	}
+	t.nsKnown = false
 	return err
 }
 

@@ -252,6 +252,11 @@ func TestSeedAsDeployed(t *testing.T) {
 			t.Errorf("VI_2 moved %v after the stop; a resigning master hands over at once", took)
 		}
 		waitMail("n1", "VI_2", 1)
+		// KillMode=mixed: systemd signals the agent alone, which ends its
+		// plugins after resigning; none is killed under it mid-stop.
+		if j := n2.Journal("vigil.service"); strings.Contains(j, "signal: terminated") {
+			t.Errorf("plugins were terminated under the stopping agent:\n%s", j)
+		}
 		n2.MustSystemctl("start", "vigil.service")
 		owners("n1", "n2", "n3")
 		waitMail("n2", "VI_2", 2)
