@@ -42,7 +42,8 @@ type Action struct {
 		// (containers on this host); off by default.
 		AnyPIDNamespace bool `json:"any_pid_namespace"`
 	}
-	find nginxproc.Finder
+	find    nginxproc.Finder
+	useUnit bool // restart the unit through systemd, not run start
 }
 
 // New returns an unconfigured action.
@@ -55,7 +56,8 @@ func (a *Action) Info(context.Context) (sdk.Info, error) {
 
 // Configure reads unit (the systemd unit to restart, default
 // nginx.service), start (the command that starts nginx where systemd does
-// not run the node, default ["/usr/sbin/nginx"]), wait (how long to wait
+// not run the node, or where the policy names start and no unit; default
+// ["/usr/sbin/nginx"]), wait (how long to wait
 // for the master, default 5s, the seed's sleep) and pid_file / match (how
 // to find the master, as the nginx-process check does).
 func (a *Action) Configure(_ context.Context, m map[string]any) error {
@@ -63,6 +65,10 @@ func (a *Action) Configure(_ context.Context, m map[string]any) error {
 		return err
 	}
 	var errs sdk.ConfigErrors
+	// Under systemd the unit is restarted, unless the policy names a start
+	// command and no unit (nginx run by other means: the demo's
+	// namespaces, a container).
+	a.useUnit = systemdRuns() && (a.cfg.Unit != "" || len(a.cfg.Start) == 0)
 	if a.cfg.Unit == "" {
 		a.cfg.Unit = "nginx.service"
 	}
@@ -72,7 +78,7 @@ func (a *Action) Configure(_ context.Context, m map[string]any) error {
 	if len(a.cfg.Start) == 0 {
 		a.cfg.Start = []string{"/usr/sbin/nginx"}
 	}
-	if _, err := exec.LookPath(a.cfg.Start[0]); err != nil && !systemdRuns() {
+	if _, err := exec.LookPath(a.cfg.Start[0]); err != nil && !a.useUnit {
 		errs = append(errs, sdk.ConfigError{Attribute: "start", Message: fmt.Sprintf("%s cannot be run: %v", a.cfg.Start[0], err)})
 	}
 	if a.cfg.Wait == 0 {
@@ -98,7 +104,7 @@ func (a *Action) Run(ctx context.Context, t sdk.Trigger) (sdk.Outcome, string, e
 	if pid, err := find.Find(); err == nil {
 		return sdk.Recovered, fmt.Sprintf("nginx master process %d is already running", pid), nil
 	}
-	if systemdRuns() {
+	if a.useUnit {
 		return a.restartUnit(ctx, find)
 	}
 	cmd := exec.Command(a.cfg.Start[0], a.cfg.Start[1:]...)
