@@ -133,7 +133,7 @@ func TestHostilePolicyFiles(t *testing.T) {
 	// Many errors: the first 50 are printed, then a count.
 	var b strings.Builder
 	for i := range 300 {
-		fmt.Fprintf(&b, "instance \"VI_%d\" {\n  vrid = 999\n}\n", i)
+		fmt.Fprintf(&b, "instance \"VI_%d\" {\n  vrid = 999\n  vips = [\"192.0.2.1/24\"]\n}\n", i)
 	}
 	rec, u := testUI()
 	(&validateCommand{ui: u}).Run([]string{writePolicy(t, b.String())})

@@ -133,7 +133,7 @@ func TestArrivalStamp(t *testing.T) {
 		if v6 {
 			group = vrrp.GroupV6
 		}
-		adv := vrrp.Advert{Version: vrrp.V3, VRID: 9, Priority: 100, Interval: time.Second}
+		adv := vrrp.Advert{Version: vrrp.V3, VRID: 9, Priority: 100, Interval: time.Second, Addrs: []netip.Addr{vipFor(v6)}}
 		msg, err := adv.Marshal(tx.Source(), group)
 		if err != nil {
 			t.Fatal(err)
@@ -186,7 +186,7 @@ func TestSendAllocatesNothing(t *testing.T) {
 		if v6 {
 			group, peer = vrrp.GroupV6, l.Nodes[1].Addr6
 		}
-		adv := vrrp.Advert{Version: vrrp.V3, VRID: 7, Priority: 100, Interval: time.Second}
+		adv := vrrp.Advert{Version: vrrp.V3, VRID: 7, Priority: 100, Interval: time.Second, Addrs: []netip.Addr{vipFor(v6)}}
 		for _, dst := range []netip.Addr{group, peer} {
 			msg, err := adv.Marshal(c.Source(), dst)
 			if err != nil {
@@ -259,4 +259,13 @@ func wireHeaders(t *testing.T, n *lab.Node, v6 bool) <-chan [2]int {
 		}
 	}()
 	return out
+}
+
+// vipFor is an address a VRRPv3 advert of that family carries (RFC 5798
+// 5.2.5: at least one).
+func vipFor(v6 bool) netip.Addr {
+	if v6 {
+		return netip.MustParseAddr("2001:db8::24")
+	}
+	return netip.MustParseAddr("192.0.2.24")
 }
