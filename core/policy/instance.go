@@ -1,18 +1,18 @@
 package policy
 
 import (
-	"github.com/vigil-ha/vigil/core/priority"
-
 	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/vigil-ha/vigil/core/priority"
 	"github.com/vigil-ha/vigil/core/vrrp"
 )
 
@@ -211,8 +211,8 @@ func (b *builder) unicastPeers(in *instanceBlock, out *Instance) {
 func (b *builder) tracking(in *instanceBlock, out *Instance) {
 	for _, ti := range in.TrackInterfaces {
 		out.TrackIfs = append(out.TrackIfs, TrackInterface{Name: ti.Name, Weight: *ti.Weight, Fault: *ti.Weight == 0})
-		if w := *ti.Weight; w < -253 || w > 253 {
-			b.err(ti.DefRange, "Weight out of range", "weight = %d: weights run from -253 to 253.", w)
+		if w := *ti.Weight; w < -priority.MaxWeight || w > priority.MaxWeight {
+			b.err(ti.DefRange, "Weight out of range", "weight = %d: weights run from -%d to %d.", w, priority.MaxWeight, priority.MaxWeight)
 		}
 	}
 }
@@ -362,15 +362,15 @@ func (b *builder) garp(in *instanceBlock, out *Instance) {
 	}
 }
 
-func (b *builder) checkInterval(in *instanceBlock, ver vrrp.Version, d interface{ Seconds() float64 }) {
+func (b *builder) checkInterval(in *instanceBlock, ver vrrp.Version, d time.Duration) {
 	rng := attrRange(in.Body, "advert_interval", in.DefRange)
-	s := d.Seconds()
 	switch {
-	case s <= 0:
+	case d <= 0:
 		b.err(rng, "Invalid advert_interval", "advert_interval must be positive, like \"1s\".")
-	case ver == vrrp.V2 && (s != float64(int(s)) || s > 255):
+	case vrrp.ValidInterval(ver, d):
+	case ver == vrrp.V2:
 		b.err(rng, "VRRPv2 interval must be whole seconds", "advert_interval = %q: VRRPv2 carries the interval in whole seconds, 1s to 255s. For sub-second adverts use version = 3.", *in.AdvertInterval)
-	case ver == vrrp.V3 && (int64(s*1000+0.5)%10 != 0 || s > 40.95):
+	case ver == vrrp.V3:
 		b.err(rng, "VRRPv3 interval must be a multiple of 10ms", "advert_interval = %q: VRRPv3 carries centiseconds, 10ms to 40.95s.", *in.AdvertInterval)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/vigil-ha/vigil/core/priority"
 )
 
 // This file: the site block: settings common to every node's configuration.
@@ -64,8 +66,8 @@ func (b *builder) commonConfig() *Config {
 		if out.Timeout > out.Interval && out.Interval > 0 {
 			b.warn(attrRange(ck.Body, "timeout", ck.DefRange), "Timeout longer than interval", "A run may take %v but a new one is due every %v; runs will be skipped while one is pending.", out.Timeout, out.Interval)
 		}
-		if out.Weight < -253 || out.Weight > 253 {
-			b.err(attrRange(ck.Body, "weight", ck.DefRange), "Weight out of range", "weight = %d: weights run from -253 to 253 (0 means a failing check puts the instance in FAULT).", out.Weight)
+		if out.Weight < -priority.MaxWeight || out.Weight > priority.MaxWeight {
+			b.err(attrRange(ck.Body, "weight", ck.DefRange), "Weight out of range", "weight = %d: weights run from -%d to %d (0 means a failing check puts the instance in FAULT).", out.Weight, priority.MaxWeight, priority.MaxWeight)
 		}
 		for _, rf := range []struct {
 			name string

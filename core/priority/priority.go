@@ -18,6 +18,9 @@ const (
 	// Lowest and Highest bound a priority once any weight applies, as
 	// keepalived clamps it.
 	Lowest, Highest = 1, 254
+	// MaxWeight bounds a weight either way (keepalived's -253..253): a
+	// valued source below -MaxWeight faults.
+	MaxWeight = Highest - Lowest
 )
 
 // Source is something an instance tracks: a check or an interface.
@@ -54,7 +57,7 @@ func (s Source) Valued(v int64) (delta int, fault bool) {
 	}
 	v = min(max(v, -1<<20), 1<<20) // no overflow whatever a file holds
 	d := v * int64(s.Weight)
-	if d < -253 {
+	if d < -MaxWeight {
 		return 0, true
 	}
 	return int(min(d, Highest)), false

@@ -153,14 +153,27 @@ func (a *Advert) AppendMarshal(b []byte, src, dst netip.Addr) ([]byte, error) {
 	return b, nil
 }
 
+// ValidInterval reports whether an advert of version v can carry d: whole
+// seconds from 1 to 255 (RFC 3768), centiseconds from 10ms to 40.95s
+// (RFC 5798). The one rule: the policy checks advert_interval with it.
+func ValidInterval(v Version, d time.Duration) bool {
+	switch v {
+	case V2:
+		return d > 0 && d%time.Second == 0 && d <= maxV2Interval*time.Second
+	case V3:
+		return d > 0 && d%centisecond == 0 && d <= maxV3Interval*centisecond
+	}
+	return false
+}
+
 func (a *Advert) validateForSend(src, dst netip.Addr) error {
 	switch a.Version {
 	case V2:
-		if a.Interval <= 0 || a.Interval%time.Second != 0 || a.Interval > maxV2Interval*time.Second {
+		if !ValidInterval(V2, a.Interval) {
 			return fmt.Errorf("%w: v2 needs whole seconds from 1 to 255, got %v", ErrInterval, a.Interval)
 		}
 	case V3:
-		if a.Interval <= 0 || a.Interval%centisecond != 0 || a.Interval > maxV3Interval*centisecond {
+		if !ValidInterval(V3, a.Interval) {
 			return fmt.Errorf("%w: v3 needs a multiple of 10ms up to 40.95s, got %v", ErrInterval, a.Interval)
 		}
 		if !src.IsValid() || !dst.IsValid() {
