@@ -81,6 +81,9 @@ type Event struct {
 	From, To string // INIT, BACKUP, MASTER, FAULT
 	Reason   string
 	Time     time.Time
+	// Priority is the instance's base priority on this node (the
+	// policy's, before the weights of what it tracks), as keepalived's
+	// notify scripts get it; 0 for a sync group.
 	Priority int
 	VIPs     []string
 }

@@ -1,5 +1,5 @@
 // Command vigil is the Vigil daemon and its tools: one binary, one
-// subcommand per job (see DESIGN.md's command-line contract).
+// subcommand per job (the README lists them, docs/operating.md runs them).
 //
 // The dispatcher is a few lines of the standard library rather than a CLI
 // framework on purpose: every agent and every built-in plugin process runs

@@ -49,8 +49,11 @@ type Status struct {
 
 // TrackState is a tracked source as the status shows it.
 type TrackState struct {
-	Down   bool `json:"down"`
-	Weight int  `json:"weight"` // added to the priority while down (Fault: FAULT instead)
+	Down bool `json:"down"`
+	// Weight is the source's weight: subtracted while down if negative,
+	// added while up if positive; for a valued source (a track file) the
+	// delta its number gives now. Fault: FAULT instead of weighing.
+	Weight int  `json:"weight"`
 	Fault  bool `json:"fault,omitempty"`
 }
 

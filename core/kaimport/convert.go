@@ -1,8 +1,10 @@
 package kaimport
 
 import (
+	"bytes"
 	"fmt"
 	"net"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -11,6 +13,44 @@ import (
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
 )
+
+// Convert reads each node's keepalived configuration and returns the
+// policy. With one Node whose Name is "", the policy is a per-node file in
+// keepalived's shape; otherwise a site with one node block per Node.
+func Convert(nodes []Node) ([]byte, []Warning, error) {
+	c := &converter{}
+	var confs []*nodeConf
+	seen := map[string]string{}
+	for _, n := range nodes {
+		abs, _ := filepath.Abs(n.Path)
+		if prev, dup := seen[abs]; dup {
+			return nil, nil, fmt.Errorf("%s is given for node %q and node %q: each node needs its own configuration", n.Path, prev, n.Name)
+		}
+		seen[abs] = n.Name
+		nc, err := c.read(n)
+		if err != nil {
+			return nil, nil, err
+		}
+		confs = append(confs, nc)
+	}
+	if len(confs) == 0 {
+		return nil, nil, fmt.Errorf("no keepalived configuration given")
+	}
+	site := len(confs) > 1 || confs[0].name != ""
+	f := hclwrite.NewEmptyFile()
+	body := f.Body()
+	first := confs[0]
+
+	mail := c.emitSite(body, first, site)
+	if site {
+		c.emitNodes(body, confs)
+	}
+	usedScripts := c.emitInstances(body, confs, site, mail)
+	c.emitSyncGroups(body, first, mail)
+	c.emitChecks(body, confs, usedScripts)
+	c.emitTail(body, first, mail)
+	return append(bytes.TrimRight(hclwrite.Format(f.Bytes()), "\n"), '\n'), c.warnings, nil
+}
 
 // Node is one keepalived configuration and the node it belongs to ("" for
 // a per-node policy).

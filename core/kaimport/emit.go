@@ -1,7 +1,6 @@
 package kaimport
 
 import (
-	"bytes"
 	"fmt"
 	"os/user"
 	"path/filepath"
@@ -13,44 +12,6 @@ import (
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
 )
-
-// Convert reads each node's keepalived configuration and returns the
-// policy. With one Node whose Name is "", the policy is a per-node file in
-// keepalived's shape; otherwise a site with one node block per Node.
-func Convert(nodes []Node) ([]byte, []Warning, error) {
-	c := &converter{}
-	var confs []*nodeConf
-	seen := map[string]string{}
-	for _, n := range nodes {
-		abs, _ := filepath.Abs(n.Path)
-		if prev, dup := seen[abs]; dup {
-			return nil, nil, fmt.Errorf("%s is given for node %q and node %q: each node needs its own configuration", n.Path, prev, n.Name)
-		}
-		seen[abs] = n.Name
-		nc, err := c.read(n)
-		if err != nil {
-			return nil, nil, err
-		}
-		confs = append(confs, nc)
-	}
-	if len(confs) == 0 {
-		return nil, nil, fmt.Errorf("no keepalived configuration given")
-	}
-	site := len(confs) > 1 || confs[0].name != ""
-	f := hclwrite.NewEmptyFile()
-	body := f.Body()
-	first := confs[0]
-
-	mail := c.emitSite(body, first, site)
-	if site {
-		c.emitNodes(body, confs)
-	}
-	usedScripts := c.emitInstances(body, confs, site, mail)
-	c.emitSyncGroups(body, first, mail)
-	c.emitChecks(body, confs, usedScripts)
-	c.emitTail(body, first, mail)
-	return append(bytes.TrimRight(hclwrite.Format(f.Bytes()), "\n"), '\n'), c.warnings, nil
-}
 
 // emitSite writes the site block from the first file's global_defs, and
 // reports whether mail is to be imported.
