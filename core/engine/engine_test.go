@@ -377,7 +377,7 @@ instance "VI_6" {
 		t.Fatalf("only %d of a million adverts handled; the test proves little", got)
 	}
 	var n int
-	r.e.do(func(time.Time) { n = len(r.e.heard) })
+	r.e.do(func(time.Time) { n = len(r.e.env.peers) })
 	if n != 0 {
 		t.Fatalf("heard table holds %d senders after a million sources, want 0 (none is a peer)", n)
 	}
@@ -496,7 +496,7 @@ instance "VI_1" {
 	if err := r.e.Apply(config(t, accepting)); err != nil {
 		t.Fatal(err)
 	}
-	recorded := func() bool { _, err := os.Stat(filepath.Join(r.dir, firewallRecord)); return err == nil }
+	recorded := func() bool { _, err := os.Stat(filepath.Join(r.dir, acceptModeRecord)); return err == nil }
 	if _, calls, _ := r.fw.state(); calls != 0 || recorded() {
 		t.Errorf("the firewall was reached %d times (recorded %v) with every instance accepting", calls, recorded())
 	}
@@ -635,5 +635,46 @@ instance "VI_1" {
 	r.wire.mu.Unlock()
 	if !onParent || !addrs.has("vmac52 192.0.2.52/24") {
 		t.Errorf("adverts on eth0: %v; addresses %v", onParent, addrs.list())
+	}
+}
+
+// A master whose VIP set changes in place keeps the VIPs that stay: they
+// stay on record for crash recovery, nobody is blamed for them, and they
+// go at the stop. (The old code added them again, took the kernel's
+// "already there" for someone else's address and dropped them from the
+// record.)
+func TestInPlaceVIPChangeKeepsTheOthers(t *testing.T) {
+	addrs := newFakeAddrs()
+	r := newRig(t, addrs)
+	policy := `
+instance "VI_1" {
+  vrid     = 1
+  version  = 3
+  advert_interval = "10ms"
+  vips     = [%s]
+  priority = { n1 = 200, n2 = 100 }
+}
+`
+	if err := r.e.Apply(config(t, sprintf(policy, `"192.0.2.12/24", "192.0.2.32/24"`))); err != nil {
+		t.Fatal(err)
+	}
+	r.waitState(t, "VI_1", "MASTER")
+	if err := r.e.Apply(config(t, sprintf(policy, `"192.0.2.22/24", "192.0.2.32/24"`))); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(r.log.String(), "by someone else") {
+		t.Errorf("the VIP that stayed was taken for someone else's:\n%s", r.log.String())
+	}
+	// The record is rewritten off the loop: watch it for a while (20
+	// looks, 10 ms apart).
+	for range 20 {
+		if rec := r.record(t); !strings.Contains(rec, "192.0.2.22/24") || !strings.Contains(rec, "192.0.2.32/24") {
+			t.Fatalf("crash record lost a VIP the master holds: %s", rec)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r.e.Shutdown()
+	if got := addrs.list(); len(got) != 0 {
+		t.Errorf("left behind at stop: %v", got)
 	}
 }

@@ -106,6 +106,7 @@ type fakeAddrs struct {
 	on      map[string]bool
 	removed []string        // every address actually removed, in order
 	fail    map[string]bool // addresses whose removal fails
+	failAdd map[string]bool // addresses whose addition fails
 	closed  bool
 }
 
@@ -123,6 +124,9 @@ func (f *fakeAddrs) Prepare(string) error { return nil }
 func (f *fakeAddrs) Add(a vip.Addr) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.failAdd[key(a)] {
+		return false, errors.New("operation not permitted")
+	}
 	if f.on[key(a)] {
 		return false, nil
 	}
@@ -190,6 +194,11 @@ func (f *fakeAnnouncer) Burst([]vip.Addr, int, time.Duration, time.Duration) err
 	return nil
 }
 func (f *fakeAnnouncer) Close() {}
+func (f *fakeAnnouncer) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.bursts
+}
 
 type fakeLinks struct {
 	mu      sync.Mutex
@@ -328,6 +337,12 @@ func (f *fakeFirewall) state() ([]netip.Addr, int, bool) {
 
 func newRig(t *testing.T, addrs *fakeAddrs) *rig {
 	t.Helper()
+	return newRigWith(t, addrs, Options{})
+}
+
+// newRigWith is a rig whose engine also gets opts' effects.
+func newRigWith(t *testing.T, addrs *fakeAddrs, opts Options) *rig {
+	t.Helper()
 	r := &rig{wire: newFakeWire("192.0.2.1"), addrs: addrs, ann: &fakeAnnouncer{}, links: &fakeLinks{},
 		log: &logbuf.Buffer{}, dir: t.TempDir(), fw: &fakeFirewall{}, vmacs: &fakeVMACs{}}
 	var err error
@@ -339,6 +354,7 @@ func newRig(t *testing.T, addrs *fakeAddrs) *rig {
 			r.transitions = append(r.transitions, tr)
 			r.mu.Unlock()
 		},
+		Effects: opts.Effects,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -1,14 +1,13 @@
 package engine
 
 import (
-	"github.com/vigil-ha/vigil/core/priority"
-	"slices"
-
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/vigil-ha/vigil/core/policy"
+	"github.com/vigil-ha/vigil/core/priority"
 )
 
 // Fast handover (docs/handover.md). Plain VRRP moves an address from a
@@ -29,25 +28,29 @@ type heard struct {
 	interval time.Duration
 }
 
-// noteSender records that src is alive (it advertises) or, with priority 0,
+// heardTable is which of the site's nodes advertise now, shared by the
+// node's instances; it is used on the loop only.
+type heardTable map[netip.Addr]heard
+
+// note records that src is alive (it advertises) or, with priority 0,
 // that it is leaving: it is then no longer counted on as a successor. Only
 // the policy's peers are kept: the table is bounded by the site, whatever
 // sources the segment sends from.
-func (e *Engine) noteSender(now time.Time, in *instance, src netip.Addr, prio uint8, interval time.Duration) {
-	if !slices.ContainsFunc(in.cfg.Peers, func(p policy.Peer) bool { return p.Addr == src }) {
+func (h heardTable) note(now time.Time, peers []policy.Peer, src netip.Addr, prio uint8, interval time.Duration) {
+	if !slices.ContainsFunc(peers, func(p policy.Peer) bool { return p.Addr == src }) {
 		return
 	}
 	if prio == 0 {
-		delete(e.heard, src)
+		delete(h, src)
 		return
 	}
-	e.heard[src] = heard{at: now, interval: interval}
+	h[src] = heard{at: now, interval: interval}
 }
 
 // alive reports whether addr advertised within three of its intervals.
-func (e *Engine) alive(now time.Time, addr netip.Addr) bool {
-	h, ok := e.heard[addr]
-	return ok && now.Before(h.at.Add(3*h.interval))
+func (h heardTable) alive(now time.Time, addr netip.Addr) bool {
+	s, ok := h[addr]
+	return ok && now.Before(s.at.Add(3*s.interval))
 }
 
 // liveBackupAbove is a peer that the policy ranks above priority prio and
@@ -55,7 +58,7 @@ func (e *Engine) alive(now time.Time, addr netip.Addr) bool {
 func (in *instance) liveBackupAbove(now time.Time, prio uint8) *policy.Peer {
 	for i := range in.cfg.Peers {
 		p := &in.cfg.Peers[i]
-		if p.Addr.IsValid() && priority.Outranks(p.Priority, p.Addr, prio, in.ch.Source()) && in.e.alive(now, p.Addr) {
+		if p.Addr.IsValid() && priority.Outranks(p.Priority, p.Addr, prio, in.ch.Source()) && in.env.peers.alive(now, p.Addr) {
 			return p
 		}
 	}

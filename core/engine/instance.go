@@ -4,9 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"maps"
 	"net/netip"
-	"slices"
 	"sync"
 	"time"
 
@@ -24,7 +22,7 @@ import (
 // "loop-owned" are touched only on the engine's loop.
 type instance struct {
 	cfg  policy.Instance
-	e    *Engine
+	env  *instanceEnv
 	log  hclog.Logger
 	m    *fsm.Machine
 	ch   Channel
@@ -55,10 +53,39 @@ type instance struct {
 	status Status
 }
 
-func newInstance(e *Engine, cfg policy.Instance) (*instance, error) {
+// instanceEnv is what an instance uses of the node it runs on, and all
+// it sees of the engine.
+type instanceEnv struct {
+	log     hclog.Logger
+	now     func() time.Time
+	fx      *effects
+	vmacs   *vmacTable
+	adverts Adverts
+	peers   heardTable
+	group   syncGroups
+	linkUp  func(name string) bool
+	// deliver hands a received advert to the loop; notify tells the
+	// notifiers of a transition (nil: nobody listens).
+	deliver func(*instance, transport.Packet)
+	notify  func(Transition)
+	// primaryAddr finds an interface's advert source (transport.PrimaryAddr).
+	primaryAddr func(ifname string, v6 bool) (netip.Addr, error)
+	// Set by each apply from the policy.
+	startupDelay     time.Duration
+	checkAdvertAddrs bool
+}
+
+// syncGroups carries an instance's changes to its sync group (the
+// engine, which knows the other members).
+type syncGroups interface {
+	followTransition(now time.Time, in *instance, a fsm.Action)
+	syncFaults(now time.Time, in *instance)
+}
+
+func newInstance(e *instanceEnv, cfg policy.Instance) (*instance, error) {
 	// Messages start with the instance name, as keepalived's do, so that
 	// "grep 'VI_1 entering MASTER'" finds them; no logger name repeats it.
-	in := &instance{cfg: cfg, e: e, log: e.log, heapIndex: -1,
+	in := &instance{cfg: cfg, env: e, log: e.log, heapIndex: -1,
 		deltas: map[string]int{}, faults: map[fsm.FaultReason]map[string]bool{}, lastLog: map[string]time.Time{}}
 	ifname, src := cfg.Interface, cfg.SourceAddr
 	if v, ok := in.vmac(); ok {
@@ -130,6 +157,7 @@ func instanceAddrs(cfg policy.Instance) []vip.Addr {
 }
 
 // setVIPs derives what the instance configures and advertises from cfg.
+// Its effects claim the addresses (Engine.apply), before it can add them.
 func (in *instance) setVIPs(cfg policy.Instance) {
 	in.vips = append(in.vips[:0], instanceAddrs(cfg)...)
 	var advertised []netip.Addr
@@ -143,22 +171,12 @@ func (in *instance) setVIPs(cfg policy.Instance) {
 	}
 	in.mu.Unlock()
 	in.expect = vrrp.Expect{Version: cfg.Version, AuthType: cfg.Auth.Type, Password: cfg.Auth.Password,
-		Interval: cfg.Interval, Addrs: advertised, CheckAddrs: in.e.checkAdvertAddrs, Peers: cfg.UnicastPeers}
-	// Interfaces are resolved and sockets opened now, not at the takeover;
-	// one that is not there yet is looked up again when its address is
-	// added.
-	prepared := map[string]bool{}
-	for _, a := range in.vips {
-		key := fmt.Sprintf("%s/%v", a.Interface, a.Prefix.Addr().Is6())
-		if prepared[key] {
-			continue
-		}
-		prepared[key] = true
-		if err := errors.Join(in.e.nl.Prepare(a.Interface), in.e.announcer.Prepare(a.Interface, a.Prefix.Addr().Is6())); err != nil {
-			in.log.Warn(in.cfg.Name+" cannot prepare a VIP interface; it is tried again at the takeover", "interface", a.Interface, "error", err)
-		}
-	}
-	in.e.vips.claim(cfg.Name, in.vips)
+		Interval: cfg.Interval, Addrs: advertised, CheckAddrs: in.env.checkAdvertAddrs, Peers: cfg.UnicastPeers}
+}
+
+// mastership is the instance as its effects see it, holding addrs.
+func (in *instance) mastership(addrs []vip.Addr) Mastership {
+	return Mastership{Instance: &in.cfg, Addrs: addrs}
 }
 
 func (in *instance) count(name string) {
@@ -182,7 +200,6 @@ func (in *instance) logLimited(now time.Time, key, msg string, args ...any) {
 func (in *instance) start(now time.Time) {
 	in.initialLinks(now)
 	in.exec(in.m.Start(now))
-	in.e.fix(in)
 }
 
 func (in *instance) packet(now time.Time, p transport.Packet) {
@@ -206,7 +223,7 @@ func (in *instance) packet(now time.Time, p transport.Packet) {
 	if in.rx.Priority == 0 {
 		in.count("priority_zero_received")
 	}
-	in.e.noteSender(now, in, p.Src, in.rx.Priority, in.rx.Interval)
+	in.env.peers.note(now, in.cfg.Peers, p.Src, in.rx.Priority, in.rx.Interval)
 	in.m.SetSuccessor(in.successorTo(p.Src))
 	in.eventAt = now
 	in.exec(in.m.Advert(now, fsm.Advert{Src: p.Src, Priority: in.rx.Priority, Interval: in.rx.Interval}))
@@ -224,7 +241,7 @@ func (in *instance) exec(actions []fsm.Action) {
 	// write to the log's file, tens of microseconds a takeover's address,
 	// advert and gratuitous ARP must not wait for.
 	if in.eventAt.IsZero() {
-		in.eventAt = in.e.now() // a start, a link or fault change: no earlier event
+		in.eventAt = in.env.now() // a start, a link or fault change: no earlier event
 	}
 	var logs []func()
 	for _, a := range actions {
@@ -239,11 +256,11 @@ func (in *instance) exec(actions []fsm.Action) {
 				in.send(a.Priority)
 			}
 		case fsm.AddVIPs:
-			in.addVIPs()
-			logs = append(logs, func() { in.log.Info(in.cfg.Name + " setting protocol VIPs") })
+			err := in.env.fx.assert(in.mastership(in.vips))
+			logs = append(logs, func() { in.log.Info(in.cfg.Name + " setting protocol VIPs"); in.logEffects(err) })
 		case fsm.RemoveVIPs:
 			in.log.Info(in.cfg.Name + " removing protocol VIPs")
-			in.removeVIPs()
+			in.logEffects(in.env.fx.withdraw(in.mastership(in.vips)))
 		case fsm.SendGratuitous:
 			logs = append(logs, in.announce())
 		case fsm.Transition:
@@ -256,7 +273,7 @@ func (in *instance) exec(actions []fsm.Action) {
 		// arrival) to addresses on, advert and announcements out.
 		in.tookOver = false
 		in.mu.Lock()
-		in.status.LastTakeover = max(in.e.now().Sub(in.eventAt), time.Nanosecond)
+		in.status.LastTakeover = max(in.env.now().Sub(in.eventAt), time.Nanosecond)
 		in.mu.Unlock()
 	}
 	in.eventAt = time.Time{}
@@ -267,7 +284,7 @@ func (in *instance) exec(actions []fsm.Action) {
 	// addresses are on: waking the dispatcher (a disk write) must not
 	// compete with a takeover.
 	for _, t := range in.notes {
-		in.e.onTransition(t)
+		in.env.notify(t)
 	}
 	in.notes = in.notes[:0]
 	// The group follows after this machine's actions are all carried out:
@@ -275,7 +292,7 @@ func (in *instance) exec(actions []fsm.Action) {
 	for len(in.synced) > 0 {
 		a := in.synced[0]
 		in.synced = in.synced[1:]
-		in.e.followTransition(in.e.now(), in, a)
+		in.env.group.followTransition(in.env.now(), in, a)
 	}
 }
 
@@ -299,54 +316,35 @@ func (in *instance) sendTo(prio uint8, dsts ...netip.Addr) {
 		}
 		if err != nil {
 			in.count("send_errors")
-			in.logLimited(in.e.now(), "send", fmt.Sprintf("%s cannot send advert to %v", in.cfg.Name, dst), "error", err)
+			in.logLimited(in.env.now(), "send", fmt.Sprintf("%s cannot send advert to %v", in.cfg.Name, dst), "error", err)
 			continue
 		}
 		in.count("adverts_sent")
 	}
 }
 
-func (in *instance) addVIPs() {
-	for _, a := range in.vips {
-		if err := in.e.vips.add(in.cfg.Name, a); err != nil {
-			in.log.Error(in.cfg.Name+" cannot add VIP", "vip", a.Prefix, "interface", a.Interface, "error", err)
-		}
+// logEffects logs, one line each, what the effects could not do.
+func (in *instance) logEffects(err error) {
+	for _, e := range splitJoined(err) {
+		in.log.Error(in.cfg.Name+" "+errors.Unwrap(e).Error(), "effect", effectName(e))
 	}
 }
 
-func (in *instance) removeVIPs() {
-	for _, a := range in.vips {
-		if err := in.e.vips.remove(a); err != nil {
-			in.log.Error(in.cfg.Name+" cannot remove VIP", "vip", a.Prefix, "interface", a.Interface, "error", err)
-		}
-	}
-}
-
-// announce sends the gratuitous ARP/NA burst, or starts it when it is
-// paced, and returns the log line saying so for the caller to write.
+// announce has the effects tell the network (gratuitous ARP/NA, sent or
+// started when paced) and returns the log line saying so for the caller
+// to write.
 func (in *instance) announce() (logSent func()) {
-	g := in.cfg.GARP
-	logSent = func() {
-		in.log.Info(fmt.Sprintf("%s sending gratuitous ARP/NA on %s for %d VIPs", in.cfg.Name, in.cfg.Interface, len(in.vips)), "repeat", g.MasterRepeat)
+	err := in.env.fx.announce(in.mastership(in.vips))
+	return func() {
+		in.log.Info(fmt.Sprintf("%s sending gratuitous ARP/NA on %s for %d VIPs", in.cfg.Name, in.cfg.Interface, len(in.vips)), "repeat", in.cfg.GARP.MasterRepeat)
+		in.logEffects(err)
 	}
-	vips := append([]vip.Addr(nil), in.vips...)
-	burst := func() {
-		if err := in.e.announcer.Burst(vips, g.MasterRepeat, g.Interval, g.NAInterval); err != nil {
-			in.log.Warn(in.cfg.Name+" gratuitous ARP/NA failed", "error", err)
-		}
-	}
-	if g.Interval > 0 || g.NAInterval > 0 {
-		go burst() // paced bursts must not hold up adverts
-		return logSent
-	}
-	burst()
-	return logSent
 }
 
 func (in *instance) transition(a fsm.Action) {
 	in.mu.Lock()
 	in.status.State = a.To.String()
-	in.status.Since = in.e.now()
+	in.status.Since = in.env.now()
 	in.status.Transitions++
 	switch {
 	case a.To == fsm.Master:
@@ -359,8 +357,8 @@ func (in *instance) transition(a fsm.Action) {
 		in.status.Master, in.status.MasterPriority = "", 0
 	}
 	in.mu.Unlock()
-	if in.e.onTransition != nil {
-		in.notes = append(in.notes, Transition{Instance: in.cfg.Name, From: a.From.String(), To: a.To.String(), Reason: a.Reason, At: in.e.now()})
+	if in.env.notify != nil {
+		in.notes = append(in.notes, Transition{Instance: in.cfg.Name, From: a.From.String(), To: a.To.String(), Reason: a.Reason, At: in.env.now()})
 	}
 	if in.cfg.SyncGroup != "" {
 		in.synced = append(in.synced, a) // carried to the group once exec is done
@@ -438,31 +436,18 @@ func (in *instance) setFault(now time.Time, r fsm.FaultReason, source string, on
 	}
 	in.exec(in.m.SetFault(now, r, len(set) > 0, why))
 	if r != fsm.FaultSync {
-		in.e.syncFaults(now, in)
+		in.env.group.syncFaults(now, in)
 	}
 }
 
-func (in *instance) snapshot() Status {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	s := in.status
-	s.VIPs = slices.Clone(in.status.VIPs)
-	s.Tracking = maps.Clone(in.status.Tracking)
-	s.Counters = make(map[string]uint64, len(in.status.Counters))
-	for k, v := range in.status.Counters {
-		s.Counters[k] = v
-	}
-	return s
-}
-
-// shutdown stops the instance on the loop: a master resigns.
+// shutdown stops the instance on the loop: a master resigns and
+// withdraws, the effects forget its addresses.
 func (in *instance) shutdown(now time.Time) {
 	in.exec(in.m.Shutdown(now))
 	in.stopped = true
-	in.e.fix(in)
 	in.ch.Close()
-	in.e.vips.unclaim(in.vips)
+	in.env.fx.unclaim(in.mastership(in.vips))
 	if v, ok := in.vmac(); ok {
-		in.e.vmacs.release(v)
+		in.env.vmacs.release(v)
 	}
 }

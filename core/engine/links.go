@@ -82,9 +82,9 @@ func (in *instance) linkChanged(now time.Time, name string, up bool) {
 // initialLinks applies the current state of the instance's interfaces at
 // start, before the first event can arrive.
 func (in *instance) initialLinks(now time.Time) {
-	in.linkChanged(now, in.cfg.Interface, in.e.links.links.Up(in.cfg.Interface))
+	in.linkChanged(now, in.cfg.Interface, in.env.linkUp(in.cfg.Interface))
 	for _, t := range in.cfg.TrackIfs {
-		in.linkChanged(now, t.Name, in.e.links.links.Up(t.Name))
+		in.linkChanged(now, t.Name, in.env.linkUp(t.Name))
 	}
 }
 

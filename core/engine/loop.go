@@ -127,7 +127,7 @@ func (e *Engine) packet(pf packetFor) {
 	}
 	at := pf.p.At
 	if at.IsZero() {
-		at = e.now()
+		at = e.env.now()
 	}
 	pf.in.packet(at, pf.p)
 	e.fix(pf.in)
@@ -184,7 +184,7 @@ func (e *Engine) loop() {
 			// machine that would not.
 			for served := 0; len(e.timers) > 0 && served <= 2*len(e.instances); served++ {
 				in := e.timers[0]
-				at, ok := tickTime(in, e.now())
+				at, ok := tickTime(in, e.env.now())
 				if !ok {
 					break
 				}
@@ -193,7 +193,7 @@ func (e *Engine) loop() {
 				e.fix(in)
 			}
 		case f := <-e.work:
-			f(e.now())
+			f(e.env.now())
 		case <-e.quit:
 			return
 		}

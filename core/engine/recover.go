@@ -12,7 +12,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/vigil-ha/vigil/core/firewall"
 	"github.com/vigil-ha/vigil/core/policy"
 	"github.com/vigil-ha/vigil/core/statefile"
 	"github.com/vigil-ha/vigil/core/vip"
@@ -73,37 +72,31 @@ func bootID() string {
 	return strings.TrimSpace(string(b))
 }
 
+// recovery undoes what one effect of a dead run recorded in stateDir, as
+// far as scope allows; what it cannot undo stays recorded.
+type recovery func(stateDir string, scope *Scope, boot string, log hclog.Logger) error
+
+// recoveries are the effects' recoveries, and the virtual MACs', in the
+// order a stop undoes them: rules, then addresses, then interfaces.
+var recoveries = []recovery{recoverAcceptMode, recoverAddrs, recoverKernelVMACs}
+
 // Recover undoes what a previous run recorded as its own and left behind
-// (it crashed or was killed), within scope: its addresses, its virtual MAC
-// interfaces and the parent settings it replaced, its accept mode rules
-// (Vigil's own nftables table). A nil scope (no policy to check against)
-// removes no address and no interface, and keeps their records. It sends
-// nothing. It logs each thing it removes and each record it refuses.
+// (it crashed or was killed), within scope: its accept mode rules
+// (Vigil's own nftables table), its addresses, its virtual MAC interfaces
+// and the parent settings it replaced. A nil scope (no policy to check
+// against) removes no address and no interface, and keeps their records.
+// It sends nothing. It logs each thing it removes and each record it
+// refuses.
 func Recover(stateDir string, scope *Scope, log hclog.Logger) error {
 	if stateDir == "" {
 		return nil
 	}
 	boot := bootID()
-	// Accept mode's rules of a run that died go too (the table is Vigil's),
-	// only if it recorded that it may have made them in this boot: nftables
-	// is never reached on a node that does not use it.
-	if rec := filepath.Join(stateDir, firewallRecord); fileExists(rec) {
-		if b, _ := statefile.Read(rec, 256); strings.TrimSpace(string(b)) != boot {
-			log.Info("ignoring an accept mode record from an earlier boot", "path", rec)
-			os.Remove(rec)
-		} else if err := firewall.Remove(); err != nil {
-			log.Warn("cannot remove a previous run's accept mode rules", "table", "inet "+firewall.Table, "error", err)
-		} else {
-			log.Info("removed a previous run's accept mode rules", "table", "inet "+firewall.Table)
-			os.Remove(rec)
-		}
+	var errs []error
+	for _, r := range recoveries {
+		errs = append(errs, r(stateDir, scope, boot, log))
 	}
-	nl, err := vip.NewConfigurer()
-	if err != nil {
-		return err
-	}
-	defer nl.Close()
-	return errors.Join(recoverWith(nl, stateDir, scope, boot, log), recoverVMACs(kernelVMACs{}, stateDir, scope, boot, log))
+	return errors.Join(errs...)
 }
 
 func fileExists(p string) bool {
@@ -126,6 +119,16 @@ func readRecord(path string, v any, log hclog.Logger) (ok bool, err error) {
 		return false, os.Remove(path)
 	}
 	return true, nil
+}
+
+// recoverAddrs removes a dead run's addresses through netlink.
+func recoverAddrs(stateDir string, scope *Scope, boot string, log hclog.Logger) error {
+	nl, err := vip.NewConfigurer()
+	if err != nil {
+		return err
+	}
+	defer nl.Close()
+	return recoverWith(nl, stateDir, scope, boot, log)
 }
 
 func recoverWith(nl Addresses, stateDir string, scope *Scope, boot string, log hclog.Logger) error {
@@ -190,6 +193,10 @@ func validParentSettings(old map[string]string) bool {
 		}
 	}
 	return true
+}
+
+func recoverKernelVMACs(stateDir string, scope *Scope, boot string, log hclog.Logger) error {
+	return recoverVMACs(kernelVMACs{}, stateDir, scope, boot, log)
 }
 
 // recoverVMACs removes what a run that died recorded, within scope: its

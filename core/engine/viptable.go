@@ -101,13 +101,16 @@ func (t *vipTable) unclaim(addrs []vip.Addr) {
 }
 
 // add configures a. An address found already configured is someone
-// else's: it is not held, so nothing of this run removes it.
+// else's, unless this run added it before (a master asserted again after
+// a reload): it is not held, so nothing of this run removes it.
 func (t *vipTable) add(who string, a vip.Addr) error {
 	added, err := t.nl.Add(a)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	k := vipKey(a)
+	_, ours := t.held[k]
 	switch {
+	case ours && err == nil: // added now (someone removed it) or still on
 	case added:
 		t.held[k] = a
 		delete(t.foreign, k)
