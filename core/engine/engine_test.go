@@ -678,3 +678,35 @@ instance "VI_1" {
 		t.Errorf("left behind at stop: %v", got)
 	}
 }
+
+// An instance authenticates adverts through the auth its policy picks: a
+// wrong password is counted and moves nothing; the right one is obeyed.
+func TestInstanceAuthenticatesAdverts(t *testing.T) {
+	r := newRig(t, newFakeAddrs())
+	err := r.e.Apply(config(t, `
+instance "VI_1" {
+  vrid     = 1
+  version  = 2
+  advert_interval = "1s"
+  vips     = ["192.0.2.11/24"]
+  priority = { n1 = 200, n2 = 100 }
+  auth { 
+    type = "pass"
+    password = "1322"
+  }
+}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	adv := vrrp.Advert{Version: vrrp.V2, VRID: 1, Priority: 250, Interval: time.Second, Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.11")}}
+	vrrp.NewPassword("wrong").Fields(&adv)
+	r.wire.inject(t, "eth0", adv, "192.0.2.2")
+	r.waitFor(t, "the wrong password to be counted", func(s Status) bool { return s.Counters["dropped_auth"] == 1 })
+	if st := r.e.Status()[0]; st.Master != "" {
+		t.Fatalf("wrong password obeyed: state %s master %q", st.State, st.Master)
+	}
+	vrrp.NewPassword("1322").Fields(&adv)
+	r.wire.inject(t, "eth0", adv, "192.0.2.2")
+	r.waitFor(t, "the right password to be obeyed", func(s Status) bool { return s.Master == "192.0.2.2" })
+}

@@ -392,6 +392,22 @@ func (r *rig) waitState(t *testing.T, name, want string) {
 	}
 }
 
+// waitFor waits (at most 3 s, polling every 5 ms) until the first
+// instance's status satisfies ok, and fails the test otherwise.
+func (r *rig) waitFor(t *testing.T, what string, ok func(Status) bool) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		if st := r.e.Status(); len(st) > 0 && ok(st[0]) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s: %+v\nlog:\n%s", what, r.e.Status(), r.log.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func (r *rig) state(name string) string {
 	for _, s := range r.e.Status() {
 		if s.Name == name {

@@ -38,6 +38,7 @@ type instance struct {
 	eventAt  time.Time
 	tookOver bool
 
+	auth   vrrp.Auth // how its adverts are authenticated (authFor)
 	expect vrrp.Expect
 	rx     vrrp.Advert
 	out    []byte
@@ -170,8 +171,18 @@ func (in *instance) setVIPs(cfg policy.Instance) {
 		in.status.VIPs = append(in.status.VIPs, v.Prefix.String())
 	}
 	in.mu.Unlock()
-	in.expect = vrrp.Expect{Version: cfg.Version, AuthType: cfg.Auth.Type, Password: cfg.Auth.Password,
+	in.auth = authFor(cfg)
+	in.expect = vrrp.Expect{Version: cfg.Version, Auth: in.auth,
 		Interval: cfg.Interval, Addrs: advertised, CheckAddrs: in.env.checkAdvertAddrs, Peers: cfg.UnicastPeers}
+}
+
+// authFor is the advert authentication of an instance: the one place
+// that maps the policy's auth to the codec's.
+func authFor(cfg policy.Instance) vrrp.Auth {
+	if cfg.Version == vrrp.V2 && cfg.Auth.Type == vrrp.AuthPass {
+		return vrrp.Password(cfg.Auth.Password)
+	}
+	return vrrp.NoAuth{}
 }
 
 // mastership is the instance as its effects see it, holding addrs.
@@ -204,7 +215,11 @@ func (in *instance) start(now time.Time) {
 
 func (in *instance) packet(now time.Time, p transport.Packet) {
 	in.count("adverts_received")
-	if err := in.rx.Unmarshal(p.Data, p.Src, p.Dst); err != nil {
+	msg, err := in.auth.Open(p.Data, p.Src)
+	if err == nil {
+		err = in.rx.Unmarshal(msg, p.Src, p.Dst)
+	}
+	if err != nil {
 		in.count("dropped_" + vrrp.Reason(err))
 		in.logLimited(now, vrrp.Reason(err), fmt.Sprintf("%s dropped malformed advert from %v", in.cfg.Name, p.Src), "error", err)
 		return
@@ -306,11 +321,14 @@ func (in *instance) send(prio uint8) {
 
 // sendTo sends an advert at prio to each of dsts.
 func (in *instance) sendTo(prio uint8, dsts ...netip.Addr) {
-	adv := vrrp.Advert{Version: in.cfg.Version, VRID: in.cfg.VRID, Priority: prio, Interval: in.cfg.Interval,
-		AuthType: in.cfg.Auth.Type, Password: in.cfg.Auth.Password, Addrs: in.expect.Addrs}
+	adv := vrrp.Advert{Version: in.cfg.Version, VRID: in.cfg.VRID, Priority: prio, Interval: in.cfg.Interval, Addrs: in.expect.Addrs}
+	in.auth.Fields(&adv)
 	for _, dst := range dsts {
 		var err error
 		in.out, err = adv.AppendMarshal(in.out[:0], in.ch.Source(), dst)
+		if err == nil {
+			in.out, err = in.auth.Seal(in.out, in.ch.Source())
+		}
 		if err == nil {
 			err = in.ch.Send(in.out, dst)
 		}

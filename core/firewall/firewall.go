@@ -48,6 +48,14 @@ type Tables struct {
 	done    chan struct{}
 }
 
+// processNS is the network namespace the process started in, read while
+// the package initialises (on the main thread, locked there by the
+// runtime). /proc/self/ns/net would not do: it is the main thread's
+// namespace now, and a test that enters a lab namespace may be running
+// on the main thread; the table's watcher, on another thread, then made
+// the table again in the host's namespace.
+var processNS, processNSErr = os.Stat("/proc/thread-self/ns/net")
+
 // conn opens nftables in the table's namespace: the process's own, with
 // no namespace switch (setns needs a privilege the agent does not have,
 // and the unit's RestrictNamespaces forbids it), unless the first Drop came
@@ -55,9 +63,8 @@ type Tables struct {
 func (t *Tables) conn() (*nftables.Conn, error) {
 	if !t.nsKnown {
 		t.nsKnown = true
-		here, err1 := os.Stat("/proc/thread-self/ns/net")
-		proc, err2 := os.Stat("/proc/self/ns/net")
-		if err1 == nil && err2 == nil && !os.SameFile(here, proc) {
+		here, err := os.Stat("/proc/thread-self/ns/net")
+		if err == nil && processNSErr == nil && !os.SameFile(here, processNS) {
 			ns, err := os.Open("/proc/thread-self/ns/net")
 			if err != nil {
 				return nil, fmt.Errorf("nftables: %w", err)

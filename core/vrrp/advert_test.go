@@ -152,9 +152,55 @@ func TestV3ReservedBitsIgnored(t *testing.T) {
 	}
 }
 
+// The auth seam: each kind fills in what it sends and refuses what it
+// does not (RFC 3768 §7.1: the auth type must match, then the data).
+func TestAuth(t *testing.T) {
+	pass := vrrp.NewPassword("1322")
+	cases := []struct {
+		name string
+		auth vrrp.Auth
+		sent vrrp.Auth // what the sender authenticated with
+		v    vrrp.Version
+		want error
+	}{
+		{"none to none", vrrp.NoAuth{}, vrrp.NoAuth{}, vrrp.V2, nil},
+		{"PASS to none", vrrp.NoAuth{}, pass, vrrp.V2, vrrp.ErrAuthType},
+		{"none to PASS", pass, vrrp.NoAuth{}, vrrp.V2, vrrp.ErrAuthType},
+		{"PASS to PASS", pass, pass, vrrp.V2, nil},
+		{"wrong password", pass, vrrp.NewPassword("1323"), vrrp.V2, vrrp.ErrAuth},
+		{"long password cut at 8 bytes, as keepalived does", vrrp.NewPassword("12345678"), vrrp.NewPassword("123456789"), vrrp.V2, nil},
+		{"v3 has no auth field", vrrp.NoAuth{}, vrrp.NoAuth{}, vrrp.V3, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a := vrrp.Advert{Version: c.v, VRID: 1, Priority: 100, Interval: time.Second, Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.10")}}
+			c.sent.Fields(&a)
+			msg, err := a.Marshal(src4, vrrp.GroupV4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if msg, err = c.sent.Seal(msg, src4); err != nil {
+				t.Fatal(err)
+			}
+			pdu, err := c.auth.Open(msg, src4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got vrrp.Advert
+			if err := got.Unmarshal(pdu, src4, vrrp.GroupV4); err != nil {
+				t.Fatal(err)
+			}
+			exp := vrrp.Expect{Version: c.v, Auth: c.auth, Interval: time.Second}
+			if err := vrrp.Verify(&got, src4, 255, &exp); !errors.Is(err, c.want) || (c.want == nil) != (err == nil) {
+				t.Fatalf("got %v, want %v", err, c.want)
+			}
+		})
+	}
+}
+
 func TestVerify(t *testing.T) {
 	base := v2Advert()
-	want := vrrp.Expect{Version: vrrp.V2, AuthType: vrrp.AuthPass, Password: base.Password, Interval: time.Second,
+	want := vrrp.Expect{Version: vrrp.V2, Auth: vrrp.Password(base.Password), Interval: time.Second,
 		Addrs: base.Addrs, CheckAddrs: true}
 	other := [8]byte{'w', 'r', 'o', 'n', 'g'}
 	cases := []struct {
@@ -186,7 +232,7 @@ func TestVerify(t *testing.T) {
 	a := base
 	a.Version, a.Interval = vrrp.V3, 3*time.Second
 	w3 := want
-	w3.Version = vrrp.V3
+	w3.Version, w3.Auth = vrrp.V3, vrrp.NoAuth{}
 	if err := vrrp.Verify(&a, src4, 255, &w3); err != nil {
 		t.Errorf("v3 with another interval: %v", err)
 	}

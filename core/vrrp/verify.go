@@ -9,9 +9,9 @@ import (
 
 // Expect is what the receiving instance is configured with.
 type Expect struct {
-	Version  Version
-	AuthType AuthType
-	Password [8]byte
+	Version Version
+	// Auth checks the advert's authentication; nil is NoAuth.
+	Auth Auth
 	// Interval is our advert interval. v2 requires the master's to match;
 	// v3 learns the master's instead (RFC 5798 §6.4.2), so it is not checked.
 	Interval time.Duration
@@ -28,7 +28,7 @@ type Expect struct {
 
 // Verify applies the receive checks that need configuration and the IP
 // header: TTL / hop limit 255, the source (a configured unicast peer, or a
-// link-local address for IPv6), version, v2 auth type and password, v2
+// link-local address for IPv6), version, authentication (want.Auth), v2
 // interval, and optionally the address list.
 func Verify(a *Advert, src netip.Addr, ttl int, want *Expect) error {
 	if ttl != TTL {
@@ -43,16 +43,15 @@ func Verify(a *Advert, src netip.Addr, ttl int, want *Expect) error {
 	if a.Version != want.Version {
 		return fmt.Errorf("%w: got v%d, instance runs v%d", ErrVersion, a.Version, want.Version)
 	}
-	if a.Version == V2 {
-		if a.AuthType != want.AuthType {
-			return fmt.Errorf("%w: got %v, want %v", ErrAuthType, a.AuthType, want.AuthType)
-		}
-		if a.AuthType == AuthPass && a.Password != want.Password {
-			return fmt.Errorf("%w: wrong password", ErrAuth)
-		}
-		if a.Interval != want.Interval {
-			return fmt.Errorf("%w: got %v, ours %v", ErrInterval, a.Interval, want.Interval)
-		}
+	auth := want.Auth
+	if auth == nil {
+		auth = NoAuth{}
+	}
+	if err := auth.Check(a); err != nil {
+		return err
+	}
+	if a.Version == V2 && a.Interval != want.Interval {
+		return fmt.Errorf("%w: got %v, ours %v", ErrInterval, a.Interval, want.Interval)
 	}
 	if want.CheckAddrs && !sameSet(a.Addrs, want.Addrs) {
 		return fmt.Errorf("%w: got %d addresses, ours %d", ErrAddrList, len(a.Addrs), len(want.Addrs))
