@@ -14,9 +14,11 @@ import (
 
 	"github.com/vigil-ha/vigil/core/api"
 	"github.com/vigil-ha/vigil/core/engine"
+	"github.com/vigil-ha/vigil/core/fsm"
 	"github.com/vigil-ha/vigil/core/notify"
 	"github.com/vigil-ha/vigil/core/pluginhost"
 	"github.com/vigil-ha/vigil/core/policy"
+	"github.com/vigil-ha/vigil/core/syncgroup"
 	"github.com/vigil-ha/vigil/sdk"
 )
 
@@ -32,8 +34,8 @@ type notifiers struct {
 	seq     atomic.Uint64
 	// The last state each instance entered and each sync group was
 	// reported in, for keepalived's GROUP notifications.
-	states      map[string]string
-	groupStates map[string]string
+	states      map[string]fsm.State
+	groupStates map[string]fsm.State
 
 	// Transitions wait here for the dispatcher, so that the engine's
 	// loop reporting one never waits for a disk.
@@ -51,7 +53,7 @@ type runningNotifier struct {
 
 func newNotifiers(l *launcher, stateDir string) *notifiers {
 	return &notifiers{launcher: l, stateDir: stateDir, running: map[string]*runningNotifier{},
-		states: map[string]string{}, groupStates: map[string]string{}, wake: make(chan struct{}, 1)}
+		states: map[string]fsm.State{}, groupStates: map[string]fsm.State{}, wake: make(chan struct{}, 1)}
 }
 
 // apply makes the running notifiers match cfg, before the engine starts,
@@ -145,7 +147,9 @@ func (ns *notifiers) queue(t engine.Transition) {
 	if ns.cfg == nil {
 		return
 	}
-	ns.states[t.Instance] = t.To
+	if st, ok := fsm.ParseState(t.To); ok {
+		ns.states[t.Instance] = st
+	}
 	var inst *policy.Instance
 	for i := range ns.cfg.Instances {
 		if ns.cfg.Instances[i].Name == t.Instance {
@@ -174,20 +178,22 @@ func (ns *notifiers) queueGroup(name string, t engine.Transition) {
 		return
 	}
 	g := ns.cfg.SyncGroups[i]
-	var members []string
+	var members []syncgroup.Member
 	for _, m := range g.Instances {
-		members = append(members, ns.states[m])
+		st, started := ns.states[m]
+		members = append(members, syncgroup.Member{State: st, Started: started})
 	}
-	to, from := groupState(members), ns.groupStates[name]
-	if from == "" {
-		from = "INIT"
+	to := syncgroup.State(members)
+	from, reported := ns.groupStates[name]
+	if !reported {
+		from = fsm.Init
 	}
 	if to == from {
 		return
 	}
 	ns.groupStates[name] = to
 	ev := sdk.Event{Site: ns.cfg.Site, Node: ns.cfg.Node, RouterID: ns.cfg.RouterID, Group: name,
-		From: from, To: to, Reason: t.Reason, Time: t.At}
+		From: from.String(), To: to.String(), Reason: t.Reason, Time: t.At}
 	for _, in := range ns.cfg.Instances {
 		if slices.Contains(g.Instances, in.Name) {
 			for _, v := range in.VIPs {
@@ -198,35 +204,6 @@ func (ns *notifiers) queueGroup(name string, t engine.Transition) {
 	ns.push(g.Notify, ev)
 }
 
-// groupState is the state a sync group is in given its members' (keepalived's
-// rules): FAULT while a member is in FAULT, MASTER once every member is
-// MASTER, INIT when none runs, BACKUP otherwise. A member that stopped
-// (INIT) does not count, so that a group stopping member by member reports
-// no BACKUP in between; one not started yet ("") keeps the group from MASTER.
-func groupState(members []string) string {
-	running, masters, unstarted := 0, 0, false
-	for _, s := range members {
-		switch s {
-		case "FAULT":
-			return "FAULT"
-		case "MASTER":
-			masters++
-		case "":
-			unstarted = true
-			continue
-		case "INIT":
-			continue
-		}
-		running++
-	}
-	switch {
-	case running == 0:
-		return "INIT"
-	case masters == running && !unstarted:
-		return "MASTER"
-	}
-	return "BACKUP"
-}
 
 // push puts ev, numbered, into the queue of each named notifier.
 func (ns *notifiers) push(names []string, ev sdk.Event) {

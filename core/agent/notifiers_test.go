@@ -107,22 +107,3 @@ func TestSyncGroupNotifications(t *testing.T) {
 	}
 }
 
-func TestGroupState(t *testing.T) {
-	for _, c := range []struct {
-		members []string
-		want    string
-	}{
-		{[]string{"", ""}, "INIT"},
-		{[]string{"BACKUP", ""}, "BACKUP"},
-		{[]string{"MASTER", ""}, "BACKUP"}, // a member not started yet
-		{[]string{"MASTER", "MASTER"}, "MASTER"},
-		{[]string{"MASTER", "BACKUP"}, "BACKUP"},
-		{[]string{"MASTER", "FAULT"}, "FAULT"},
-		{[]string{"MASTER", "INIT"}, "MASTER"}, // stopping
-		{[]string{"INIT", "INIT"}, "INIT"},
-	} {
-		if got := groupState(c.members); got != c.want {
-			t.Errorf("groupState(%q) = %s, want %s", c.members, got, c.want)
-		}
-	}
-}

@@ -5,15 +5,12 @@ import (
 	"time"
 
 	"github.com/vigil-ha/vigil/core/fsm"
+	"github.com/vigil-ha/vigil/core/syncgroup"
 )
 
-// Sync groups (keepalived's vrrp_sync_group): the instances of a group
-// change state together on a node. One entering MASTER takes the group's
-// backups with it; one leaving MASTER for BACKUP makes the others resign
-// (priority 0, so their backups follow at once); one in FAULT holds the
-// others in FAULT until no member has a fault of its own. Weights are not
-// used inside a group (the policy turns them into faults, as keepalived
-// does), so that members of one node cannot pull each other both ways.
+// Sync groups (keepalived's vrrp_sync_group): the engine carries each
+// member's change to the others by the rules of core/syncgroup (who takes
+// over, who resigns, who is held in FAULT).
 
 const syncSource = "sync group"
 
@@ -39,10 +36,10 @@ func (e *Engine) followTransition(now time.Time, in *instance, a fsm.Action) {
 	defer func() { e.syncing = false }()
 	why := fmt.Sprintf("sync group %s: %s entered %s", in.cfg.SyncGroup, in.cfg.Name, a.To)
 	for _, o := range e.members(in) {
-		switch {
-		case a.To == fsm.Master:
+		switch syncgroup.Follow(a.From, a.To, o.m.State()) {
+		case syncgroup.TakeOver:
 			o.exec(o.m.SyncMaster(now, why))
-		case a.To == fsm.Backup && a.From == fsm.Master && o.m.State() == fsm.Master:
+		case syncgroup.Resign:
 			o.exec(o.m.Resign(now, why))
 		}
 		e.fix(o)
@@ -60,19 +57,18 @@ func (e *Engine) syncFaults(now time.Time, in *instance) {
 	was := e.syncing
 	e.syncing = true
 	defer func() { e.syncing = was }()
-	for _, o := range group {
-		held, cause := false, ""
-		for _, p := range group {
-			if p != o && p.m.Faults()&^fsm.FaultSync != 0 {
-				held, cause = true, p.cfg.Name
-			}
-		}
+	faulty := make([]bool, len(group)) // a fault of its own, not the group's
+	for i, o := range group {
+		faulty[i] = o.m.Faults()&^fsm.FaultSync != 0
+	}
+	for i, o := range group {
+		held, cause := syncgroup.Held(faulty, i)
 		if held == (o.m.Faults()&fsm.FaultSync != 0) {
 			continue
 		}
 		why := fmt.Sprintf("sync group %s: no member in FAULT", in.cfg.SyncGroup)
 		if held {
-			why = fmt.Sprintf("sync group %s: %s is in FAULT", in.cfg.SyncGroup, cause)
+			why = fmt.Sprintf("sync group %s: %s is in FAULT", in.cfg.SyncGroup, group[cause].cfg.Name)
 		}
 		o.setFault(now, fsm.FaultSync, syncSource, held, why)
 		e.fix(o)

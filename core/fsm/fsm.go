@@ -39,6 +39,16 @@ func (s State) String() string {
 	return fmt.Sprintf("State(%d)", uint8(s))
 }
 
+// ParseState is the State whose String is s.
+func ParseState(s string) (State, bool) {
+	for _, st := range []State{Init, Backup, Master, Fault} {
+		if st.String() == s {
+			return st, true
+		}
+	}
+	return 0, false
+}
+
 // Config is what the state machine needs of an instance's configuration.
 type Config struct {
 	Version vrrp.Version

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"github.com/vigil-ha/vigil/core/priority"
+	"github.com/vigil-ha/vigil/core/syncgroup"
 
 	"fmt"
 	"io"
@@ -168,15 +169,15 @@ func (s *Site) scenarios(nodes []string) []scenario {
 // because another member of its sync group is.
 func (s *Site) effective(node, name string, sc scenario) (int, bool) {
 	p, ok := s.ownEffective(node, name, sc)
-	if !ok {
-		return p, ok
-	}
+	var mates []bool
 	for _, m := range s.groupMates(node, name) {
-		if _, mok := s.ownEffective(node, m, sc); !mok {
-			return 0, false
-		}
+		_, mok := s.ownEffective(node, m, sc)
+		mates = append(mates, mok)
 	}
-	return p, ok
+	if !syncgroup.Eligible(ok, mates...) {
+		return 0, false
+	}
+	return p, true
 }
 
 // groupMates are the other instances of name's sync group that node runs.

@@ -1,5 +1,7 @@
 package policy
 
+import "github.com/vigil-ha/vigil/core/syncgroup"
+
 // This file: sync_group blocks: members, and the rule that their tracked sources fault.
 
 func (b *builder) syncGroupsInto(site *Site) {
@@ -27,16 +29,17 @@ func (b *builder) syncGroupsInto(site *Site) {
 					continue
 				}
 				in.SyncGroup = g.Name
-				// keepalived ignores weights in a sync group: a failing
-				// check or a down interface puts the group in FAULT.
+				// A member's tracked sources fault instead of weighing.
 				weighted := false
 				for j := range in.Track {
-					weighted = weighted || !in.Track[j].Fault
-					in.Track[j].Fault = true
+					src, ignored := syncgroup.Track(in.Track[j].Source())
+					weighted = weighted || ignored
+					in.Track[j].Fault = src.Fault
 				}
 				for j := range in.TrackIfs {
-					weighted = weighted || !in.TrackIfs[j].Fault
-					in.TrackIfs[j].Fault = true
+					src, ignored := syncgroup.Track(in.TrackIfs[j].Source())
+					weighted = weighted || ignored
+					in.TrackIfs[j].Fault = src.Fault
 				}
 				if weighted && !warned[in.Name] {
 					warned[in.Name] = true
