@@ -204,7 +204,6 @@ func (ns *notifiers) queueGroup(name string, t engine.Transition) {
 	ns.push(g.Notify, ev)
 }
 
-
 // push puts ev, numbered, into the queue of each named notifier.
 func (ns *notifiers) push(names []string, ev sdk.Event) {
 	if len(names) == 0 {

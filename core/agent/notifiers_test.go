@@ -106,4 +106,3 @@ func TestSyncGroupNotifications(t *testing.T) {
 		}
 	}
 }
-

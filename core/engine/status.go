@@ -77,7 +77,6 @@ func (e *Engine) Status() []Status {
 	return out
 }
 
-
 // snapshot copies the instance's status for a reader off the loop.
 func (in *instance) snapshot() Status {
 	in.mu.Lock()
@@ -91,4 +90,3 @@ func (in *instance) snapshot() Status {
 	}
 	return s
 }
-

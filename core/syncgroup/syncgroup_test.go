@@ -86,7 +86,7 @@ func TestState(t *testing.T) {
 		{[]Member{none, none}, fsm.Init},
 		{[]Member{m(fsm.Init), none}, fsm.Init},
 		{[]Member{m(fsm.Master), m(fsm.Master)}, fsm.Master},
-		{[]Member{m(fsm.Master), none}, fsm.Backup}, // one not started keeps the group from MASTER
+		{[]Member{m(fsm.Master), none}, fsm.Backup},        // one not started keeps the group from MASTER
 		{[]Member{m(fsm.Master), m(fsm.Init)}, fsm.Master}, // stopping member by member
 		{[]Member{m(fsm.Init), m(fsm.Init)}, fsm.Init},
 		{[]Member{m(fsm.Backup), none}, fsm.Backup},

@@ -26,7 +26,7 @@ type Auth interface {
 // NoAuth is no authentication: VRRPv3's only kind, VRRPv2's auth type 0.
 type NoAuth struct{}
 
-func (NoAuth) Fields(a *Advert) { a.AuthType, a.Password = AuthNone, [8]byte{} }
+func (NoAuth) Fields(a *Advert)                              { a.AuthType, a.Password = AuthNone, [8]byte{} }
 func (NoAuth) Seal(msg []byte, _ netip.Addr) ([]byte, error) { return msg, nil }
 func (NoAuth) Open(msg []byte, _ netip.Addr) ([]byte, error) { return msg, nil }
 
@@ -52,7 +52,7 @@ func NewPassword(p string) Password {
 	return pw
 }
 
-func (p Password) Fields(a *Advert) { a.AuthType, a.Password = AuthPass, p }
+func (p Password) Fields(a *Advert)                            { a.AuthType, a.Password = AuthPass, p }
 func (Password) Seal(msg []byte, _ netip.Addr) ([]byte, error) { return msg, nil }
 func (Password) Open(msg []byte, _ netip.Addr) ([]byte, error) { return msg, nil }
 
