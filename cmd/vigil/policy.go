@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclwrite"
 
 	"github.com/vigil-ha/vigil/core/agent"
+	"github.com/vigil-ha/vigil/core/config"
 	"github.com/vigil-ha/vigil/core/policy"
 	"github.com/vigil-ha/vigil/plugins/builtin"
 )
@@ -101,7 +102,7 @@ func (c *validateCommand) Run(args []string) int {
 // exposedSecrets warns about each policy file every user can read when
 // the policy holds a password.
 func exposedSecrets(site *policy.Site, files map[string]*hcl.File) hcl.Diagnostics {
-	if site == nil || !slices.ContainsFunc(site.Configs(), (*policy.Config).HoldsSecret) {
+	if site == nil || !slices.ContainsFunc(site.Configs(), (*config.Config).HoldsSecret) {
 		return nil
 	}
 	var diags hcl.Diagnostics

@@ -11,9 +11,9 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/vigil-ha/vigil/core/config"
 	"github.com/vigil-ha/vigil/core/fsm"
 	"github.com/vigil-ha/vigil/core/pluginhost"
-	"github.com/vigil-ha/vigil/core/policy"
 	"github.com/vigil-ha/vigil/core/track"
 	"github.com/vigil-ha/vigil/sdk"
 )
@@ -49,7 +49,7 @@ type actions struct {
 }
 
 type runningAction struct {
-	cfg    policy.Action
+	cfg    config.Action
 	spec   pluginhost.Spec
 	plugin actionPlugin
 }
@@ -73,11 +73,11 @@ func newActions(l *launcher, eng instances) *actions {
 // and plugin settings are unchanged keeps its process, so that a run in
 // progress during a reload is not cut off; a changed one is relaunched,
 // and a run in progress takes the new process from its next attempt.
-func (as *actions) apply(cfg *policy.Config) hcl.Diagnostics {
+func (as *actions) apply(cfg *config.Config) hcl.Diagnostics {
 	as.mu.Lock()
 	defer as.mu.Unlock()
 	var diags hcl.Diagnostics
-	want := map[string]policy.Action{}
+	want := map[string]config.Action{}
 	for _, a := range cfg.Actions {
 		want[a.Name] = a
 	}
@@ -124,7 +124,7 @@ func (as *actions) plugin(name string) actionPlugin {
 
 // start runs a for the check's failure unless a run of it is under way;
 // then the failure waits, and runs next if it is still current.
-func (as *actions) start(cfg *policy.Config, a policy.Action, ch track.Change, failure uint64) {
+func (as *actions) start(cfg *config.Config, a config.Action, ch track.Change, failure uint64) {
 	as.mu.Lock()
 	if run, busy := as.busy[a.Name]; busy {
 		run.next = &pendingRun{ch, failure}
@@ -170,7 +170,7 @@ func (as *actions) next(name string, run *actionRun) *pendingRun {
 // (nginx-action follows nginx-process's pid_file and match): only when
 // both are built-ins, Vigil's own code. A third-party plugin receives no
 // config but its own block's.
-func (as *actions) mayReadConfig(cfg *policy.Config, a policy.Action, c policy.Check) bool {
+func (as *actions) mayReadConfig(cfg *config.Config, a config.Action, c config.Check) bool {
 	if as.launcher == nil {
 		return false
 	}
@@ -181,7 +181,7 @@ func (as *actions) mayReadConfig(cfg *policy.Config, a policy.Action, c policy.C
 
 // run runs the action for one failure, with its retries, and applies the
 // outcome.
-func (as *actions) run(cfg *policy.Config, a policy.Action, ch track.Change, failure uint64) {
+func (as *actions) run(cfg *config.Config, a config.Action, ch track.Change, failure uint64) {
 	trig := sdk.Trigger{Check: ch.Check, Node: cfg.Node, Instances: a.Instances, Reason: ch.Message}
 	for _, c := range cfg.Checks {
 		if c.Name == ch.Check && len(c.Config.JSON) > 0 && as.mayReadConfig(cfg, a, c) {
@@ -222,7 +222,7 @@ func (as *actions) run(cfg *policy.Config, a policy.Action, ch track.Change, fai
 
 // awaitRecovery gives the check one more run to see what the action
 // restored; if it still fails with the same failure, its weight applies.
-func (as *actions) awaitRecovery(cfg *policy.Config, a policy.Action, ch track.Change, failure uint64) {
+func (as *actions) awaitRecovery(cfg *config.Config, a config.Action, ch track.Change, failure uint64) {
 	var grace time.Duration
 	for _, c := range cfg.Checks {
 		if c.Name == ch.Check {
@@ -239,7 +239,7 @@ func (as *actions) awaitRecovery(cfg *policy.Config, a policy.Action, ch track.C
 
 // release lifts the holds of the actions that yielded for check, which
 // passes again.
-func (as *actions) release(cfg *policy.Config, check string) {
+func (as *actions) release(cfg *config.Config, check string) {
 	for _, a := range cfg.Actions {
 		if a.When != check {
 			continue

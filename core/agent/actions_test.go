@@ -10,9 +10,9 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/vigil-ha/vigil/core/config"
 	"github.com/vigil-ha/vigil/core/fsm"
 	"github.com/vigil-ha/vigil/core/pluginhost"
-	"github.com/vigil-ha/vigil/core/policy"
 	"github.com/vigil-ha/vigil/core/track"
 	"github.com/vigil-ha/vigil/sdk"
 )
@@ -136,18 +136,18 @@ func newRig(next func() *fakeAction) *rig {
 
 // config is a node with check web, action restart (yielding VI_1) and
 // the action's timeout, which a reload may change.
-func config(timeout time.Duration, retries int) *policy.Config {
-	return &policy.Config{
+func actionConfig(timeout time.Duration, retries int) *config.Config {
+	return &config.Config{
 		Node:      "n1",
-		Checks:    []policy.Check{{Name: "web", Plugin: "http-probe", Interval: time.Second, Timeout: time.Second}},
-		Actions:   []policy.Action{{Name: "restart", Plugin: "nginx-action", When: "web", Instances: []string{"VI_1"}, Timeout: timeout, Retries: retries}},
-		Instances: []policy.Instance{{Name: "VI_1", Track: []policy.TrackCheck{{Check: "web", Weight: -20}}}},
+		Checks:    []config.Check{{Name: "web", Plugin: "http-probe", Interval: time.Second, Timeout: time.Second}},
+		Actions:   []config.Action{{Name: "restart", Plugin: "nginx-action", When: "web", Instances: []string{"VI_1"}, Timeout: timeout, Retries: retries}},
+		Instances: []config.Instance{{Name: "VI_1", Track: []config.TrackCheck{{Check: "web", Weight: -20}}}},
 	}
 }
 
 // applyActions applies cfg's actions and registers check web as running
 // (a real check would start a plugin process).
-func (r *rig) applyActions(t *testing.T, cfg *policy.Config) {
+func (r *rig) applyActions(t *testing.T, cfg *config.Config) {
 	t.Helper()
 	r.cs.mu.Lock()
 	r.cs.cfg = cfg
@@ -179,7 +179,7 @@ func (r *rig) waitIdle(t *testing.T) {
 func TestActionRunsOneAtATime(t *testing.T) {
 	act := newFakeAction(sdk.Yield, 50*time.Millisecond)
 	r := newRig(func() *fakeAction { return act })
-	r.applyActions(t, config(time.Second, 0))
+	r.applyActions(t, actionConfig(time.Second, 0))
 	for range 200 {
 		r.cs.changed(track.Change{Check: "web", Failing: true, Message: "down"})
 	}
@@ -199,10 +199,10 @@ func TestActionRunsOneAtATime(t *testing.T) {
 // progress is not cut off.
 func TestReloadKeepsUnchangedAction(t *testing.T) {
 	r := newRig(func() *fakeAction { return newFakeAction(sdk.Recovered, 100*time.Millisecond) })
-	r.applyActions(t, config(time.Second, 0))
+	r.applyActions(t, actionConfig(time.Second, 0))
 	r.cs.changed(track.Change{Check: "web", Failing: true})
 	time.Sleep(10 * time.Millisecond) // the run is under way
-	r.applyActions(t, config(time.Second, 0))
+	r.applyActions(t, actionConfig(time.Second, 0))
 	r.waitIdle(t)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -220,7 +220,7 @@ func TestReloadKeepsUnchangedAction(t *testing.T) {
 // failure as if there were no action).
 func TestRunningActionMovesToRelaunchedPlugin(t *testing.T) {
 	r := newRig(func() *fakeAction { return newFakeAction(sdk.Yield, 20*time.Millisecond) })
-	r.applyActions(t, config(time.Second, 1))
+	r.applyActions(t, actionConfig(time.Second, 1))
 	r.mu.Lock()
 	first := r.opened[0]
 	first.hold = time.Hour // the first process never answers by itself
@@ -229,7 +229,7 @@ func TestRunningActionMovesToRelaunchedPlugin(t *testing.T) {
 	for deadline := time.Now().Add(2 * time.Second); first.runs.Load() == 0 && time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond)
 	}
-	r.applyActions(t, config(2*time.Second, 1)) // changed: relaunched
+	r.applyActions(t, actionConfig(2*time.Second, 1)) // changed: relaunched
 	r.waitIdle(t)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -250,7 +250,7 @@ func TestRunningActionMovesToRelaunchedPlugin(t *testing.T) {
 // none: no plugin receives another block's config.
 func TestActionReadsOnlyBuiltinChecksConfig(t *testing.T) {
 	as := newActions(&launcher{log: hclog.NewNullLogger(), self: "/proc/self/exe", builtins: allBuiltin{}}, newFakeEngine())
-	third := policy.Plugin{Name: "mine", Path: "/usr/lib/vigil/plugins/mine"}
+	third := config.Plugin{Name: "mine", Path: "/usr/lib/vigil/plugins/mine"}
 	for _, tc := range []struct {
 		name          string
 		action, check string
@@ -260,9 +260,9 @@ func TestActionReadsOnlyBuiltinChecksConfig(t *testing.T) {
 		{"third-party action", "mine", "nginx-process", false},
 		{"third-party check", "nginx-action", "mine", false},
 	} {
-		cfg := &policy.Config{Plugins: []policy.Plugin{third}}
-		a := policy.Action{Name: "restart", Plugin: tc.action}
-		c := policy.Check{Name: "nginx", Plugin: tc.check}
+		cfg := &config.Config{Plugins: []config.Plugin{third}}
+		a := config.Action{Name: "restart", Plugin: tc.action}
+		c := config.Check{Name: "nginx", Plugin: tc.check}
 		if got := as.mayReadConfig(cfg, a, c); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}

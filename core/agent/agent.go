@@ -21,6 +21,7 @@ import (
 
 	"github.com/vigil-ha/vigil/core/api"
 	"github.com/vigil-ha/vigil/core/caps"
+	"github.com/vigil-ha/vigil/core/config"
 	"github.com/vigil-ha/vigil/core/engine"
 	"github.com/vigil-ha/vigil/core/footprint"
 	"github.com/vigil-ha/vigil/core/policy"
@@ -236,7 +237,7 @@ func groupID(name string) (int, error) {
 	return strconv.Atoi(g.Gid)
 }
 
-func load(o Options) (*policy.Config, error) {
+func load(o Options) (*config.Config, error) {
 	site, files, diags := policy.Load(o.Policy, o.LoadOptions)
 	if o.Diagnostics != nil && len(diags) > 0 {
 		o.Diagnostics(files, diags)
@@ -250,7 +251,7 @@ func load(o Options) (*policy.Config, error) {
 // settleAfter is when start-up work is over: every instance has had its
 // master-down interval (at most 3 intervals plus skew) and its second
 // gratuitous ARP burst.
-func settleAfter(cfg *policy.Config) time.Duration {
+func settleAfter(cfg *config.Config) time.Duration {
 	d := 5 * time.Second
 	for _, in := range cfg.Instances {
 		d = max(d, 4*in.Interval+in.GARP.MasterDelay+time.Second)

@@ -13,9 +13,9 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/vigil-ha/vigil/core/api"
+	"github.com/vigil-ha/vigil/core/config"
 	"github.com/vigil-ha/vigil/core/fsm"
 	"github.com/vigil-ha/vigil/core/pluginhost"
-	"github.com/vigil-ha/vigil/core/policy"
 	"github.com/vigil-ha/vigil/core/track"
 	"github.com/vigil-ha/vigil/sdk"
 )
@@ -39,12 +39,12 @@ type checks struct {
 	acts *actions
 
 	mu      sync.Mutex
-	cfg     *policy.Config
+	cfg     *config.Config
 	running map[string]*runningCheck
 }
 
 type runningCheck struct {
-	cfg     policy.Check
+	cfg     config.Check
 	plugin  *pluginhost.Plugin
 	timed   *timedChecker
 	tracker *track.Tracker
@@ -66,11 +66,11 @@ func newChecks(l *launcher, eng instances, acts *actions) *checks {
 // instances they weigh on. A check whose settings and tracking are
 // unchanged keeps running with its rise/fall state, so that a reload
 // cannot lift a failing check's weight. Actions follow.
-func (cs *checks) apply(prev, cfg *policy.Config) hcl.Diagnostics {
+func (cs *checks) apply(prev, cfg *config.Config) hcl.Diagnostics {
 	cs.mu.Lock()
 	cs.cfg = cfg
 	var diags hcl.Diagnostics
-	want := map[string]policy.Check{}
+	want := map[string]config.Check{}
 	for _, c := range cfg.Checks {
 		want[c.Name] = c
 	}
@@ -103,15 +103,15 @@ func (cs *checks) apply(prev, cfg *policy.Config) hcl.Diagnostics {
 
 // sameTracking reports whether check name is tracked by the same instances
 // with the same weights in both configurations.
-func sameTracking(a, b *policy.Config, name string) bool {
+func sameTracking(a, b *config.Config, name string) bool {
 	if a == nil {
 		return false
 	}
 	return reflect.DeepEqual(tracking(a, name), tracking(b, name))
 }
 
-func tracking(cfg *policy.Config, check string) map[string]policy.TrackCheck {
-	out := map[string]policy.TrackCheck{}
+func tracking(cfg *config.Config, check string) map[string]config.TrackCheck {
+	out := map[string]config.TrackCheck{}
 	for _, in := range cfg.Instances {
 		for _, t := range in.Track {
 			if t.Check == check {
@@ -123,7 +123,7 @@ func tracking(cfg *policy.Config, check string) map[string]policy.TrackCheck {
 }
 
 // start launches a check; cs.mu is held.
-func (cs *checks) start(cfg *policy.Config, c policy.Check) error {
+func (cs *checks) start(cfg *config.Config, c config.Check) error {
 	p, err := cs.launch(cfg, c.Name, c.Plugin, sdk.KindCheck, c.Config.JSON, func(s *pluginhost.Spec) { s.CallTimeout = max(c.Timeout, c.Interval) })
 	if err != nil {
 		return err
@@ -152,7 +152,7 @@ func (cs *checks) changed(ch track.Change) {
 		}
 	}
 	cs.mu.Unlock()
-	var recover []policy.Action
+	var recover []config.Action
 	for _, a := range cfg.Actions {
 		if a.When == ch.Check {
 			recover = append(recover, a)

@@ -5,8 +5,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/vigil-ha/vigil/core/config"
 	"github.com/vigil-ha/vigil/core/pluginhost"
-	"github.com/vigil-ha/vigil/core/policy"
 	"github.com/vigil-ha/vigil/sdk"
 )
 
@@ -24,8 +24,8 @@ type launcher struct {
 }
 
 // spec builds the launch spec of plugin name for a policy block.
-func (l *launcher) spec(cfg *policy.Config, block, name string, kind sdk.Kind, config []byte) (pluginhost.Spec, error) {
-	s := pluginhost.Spec{Name: block, Plugin: name, Kind: kind, Config: config, User: cfg.PluginUser, MaxBackoff: cfg.PluginRestartMax}
+func (l *launcher) spec(cfg *config.Config, block, name string, kind sdk.Kind, blockConfig []byte) (pluginhost.Spec, error) {
+	s := pluginhost.Spec{Name: block, Plugin: name, Kind: kind, Config: blockConfig, User: cfg.PluginUser, MaxBackoff: cfg.PluginRestartMax}
 	for _, p := range cfg.Plugins {
 		if p.Name == name && p.Path == "" && l.builtins.Has(name) {
 			s.User, s.Group, s.PassEnv = p.User, p.Group, p.PassEnv // a built-in's options
@@ -44,7 +44,7 @@ func (l *launcher) spec(cfg *policy.Config, block, name string, kind sdk.Kind, c
 }
 
 // launch starts a block's plugin with the spec adjusted by tune.
-func (l *launcher) launch(cfg *policy.Config, block, name string, kind sdk.Kind, config []byte, tune func(*pluginhost.Spec)) (*pluginhost.Plugin, error) {
+func (l *launcher) launch(cfg *config.Config, block, name string, kind sdk.Kind, config []byte, tune func(*pluginhost.Spec)) (*pluginhost.Plugin, error) {
 	s, err := l.spec(cfg, block, name, kind, config)
 	if err != nil {
 		return nil, err

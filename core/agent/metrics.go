@@ -5,9 +5,9 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/vigil-ha/vigil/core/config"
 	"github.com/vigil-ha/vigil/core/engine"
 	"github.com/vigil-ha/vigil/core/metrics"
-	"github.com/vigil-ha/vigil/core/policy"
 )
 
 // metricsServer runs the policy's metrics listener, if it names one, and
@@ -17,7 +17,7 @@ type metricsServer struct {
 	src metrics.Source
 
 	mu   sync.Mutex
-	cfg  *policy.Config
+	cfg  *config.Config
 	addr string
 	srv  *metrics.Server
 }
@@ -51,7 +51,7 @@ func (m *metricsServer) tracks(instance string) []string {
 
 // apply follows the policy: start, move or stop the listener. A listener
 // that cannot start is an error at start-up and a logged one on reload.
-func (m *metricsServer) apply(cfg *policy.Config) error {
+func (m *metricsServer) apply(cfg *config.Config) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.cfg = cfg

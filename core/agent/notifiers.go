@@ -13,11 +13,11 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/vigil-ha/vigil/core/api"
+	"github.com/vigil-ha/vigil/core/config"
 	"github.com/vigil-ha/vigil/core/engine"
 	"github.com/vigil-ha/vigil/core/fsm"
 	"github.com/vigil-ha/vigil/core/notify"
 	"github.com/vigil-ha/vigil/core/pluginhost"
-	"github.com/vigil-ha/vigil/core/policy"
 	"github.com/vigil-ha/vigil/core/syncgroup"
 	"github.com/vigil-ha/vigil/sdk"
 )
@@ -29,7 +29,7 @@ type notifiers struct {
 	stateDir string
 
 	mu      sync.Mutex
-	cfg     *policy.Config
+	cfg     *config.Config
 	running map[string]*runningNotifier
 	seq     atomic.Uint64
 	// The last state each instance entered and each sync group was
@@ -45,7 +45,7 @@ type notifiers struct {
 }
 
 type runningNotifier struct {
-	cfg    policy.Notifier
+	cfg    config.Notifier
 	plugin *pluginhost.Plugin
 	queue  *notify.Queue
 	cancel context.CancelFunc
@@ -59,12 +59,12 @@ func newNotifiers(l *launcher, stateDir string) *notifiers {
 // apply makes the running notifiers match cfg, before the engine starts,
 // so that its first transitions are queued. A notifier whose settings are
 // unchanged keeps running and keeps its queue.
-func (ns *notifiers) apply(cfg *policy.Config) hcl.Diagnostics {
+func (ns *notifiers) apply(cfg *config.Config) hcl.Diagnostics {
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
 	ns.cfg = cfg
 	var diags hcl.Diagnostics
-	want := map[string]policy.Notifier{}
+	want := map[string]config.Notifier{}
 	for _, n := range cfg.Notifiers {
 		want[n.Name] = n
 	}
@@ -86,7 +86,7 @@ func (ns *notifiers) apply(cfg *policy.Config) hcl.Diagnostics {
 	return diags
 }
 
-func (ns *notifiers) start(cfg *policy.Config, n policy.Notifier) error {
+func (ns *notifiers) start(cfg *config.Config, n config.Notifier) error {
 	// A notifier's own timeouts govern (smtp-notify waits 30s to connect,
 	// as keepalived does); the call bound only stops a hung plugin.
 	p, err := ns.launch(cfg, n.Name, n.Plugin, sdk.KindNotifier, n.Config.JSON, func(s *pluginhost.Spec) { s.CallTimeout = 2 * time.Minute })
@@ -150,7 +150,7 @@ func (ns *notifiers) queue(t engine.Transition) {
 	if st, ok := fsm.ParseState(t.To); ok {
 		ns.states[t.Instance] = st
 	}
-	var inst *policy.Instance
+	var inst *config.Instance
 	for i := range ns.cfg.Instances {
 		if ns.cfg.Instances[i].Name == t.Instance {
 			inst = &ns.cfg.Instances[i]
@@ -173,7 +173,7 @@ func (ns *notifiers) queue(t engine.Transition) {
 // queueGroup reports a sync group's change of state, as keepalived's GROUP
 // notifications do, when t changes the state the group is in as a whole.
 func (ns *notifiers) queueGroup(name string, t engine.Transition) {
-	i := slices.IndexFunc(ns.cfg.SyncGroups, func(g policy.SyncGroup) bool { return g.Name == name })
+	i := slices.IndexFunc(ns.cfg.SyncGroups, func(g config.SyncGroup) bool { return g.Name == name })
 	if i < 0 {
 		return
 	}

@@ -11,9 +11,9 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/vigil-ha/vigil/core/config"
 	"github.com/vigil-ha/vigil/core/engine"
 	"github.com/vigil-ha/vigil/core/notify"
-	"github.com/vigil-ha/vigil/core/policy"
 	"github.com/vigil-ha/vigil/sdk"
 )
 
@@ -49,13 +49,13 @@ func (r *recordingSender) lines() []string {
 // and the members' own notifiers hear the members; before, the group's
 // notifiers got every member's change instead.
 func TestSyncGroupNotifications(t *testing.T) {
-	vip := func(s string) policy.VIP { return policy.VIP{Prefix: netip.MustParsePrefix(s)} }
-	cfg := &policy.Config{Site: "s", Node: "n1",
-		Instances: []policy.Instance{
-			{Name: "VI_1", SyncGroup: "G", VIPs: []policy.VIP{vip("192.0.2.1/24")}, Notify: []string{"inst"}},
-			{Name: "VI_2", SyncGroup: "G", VIPs: []policy.VIP{vip("198.51.100.1/24")}},
+	vip := func(s string) config.VIP { return config.VIP{Prefix: netip.MustParsePrefix(s)} }
+	cfg := &config.Config{Site: "s", Node: "n1",
+		Instances: []config.Instance{
+			{Name: "VI_1", SyncGroup: "G", VIPs: []config.VIP{vip("192.0.2.1/24")}, Notify: []string{"inst"}},
+			{Name: "VI_2", SyncGroup: "G", VIPs: []config.VIP{vip("198.51.100.1/24")}},
 		},
-		SyncGroups: []policy.SyncGroup{{Name: "G", Instances: []string{"VI_1", "VI_2"}, Notify: []string{"grp"}}},
+		SyncGroups: []config.SyncGroup{{Name: "G", Instances: []string{"VI_1", "VI_2"}, Notify: []string{"grp"}}},
 	}
 	ns := newNotifiers(&launcher{log: hclog.NewNullLogger()}, t.TempDir())
 	ns.cfg = cfg

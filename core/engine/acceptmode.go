@@ -11,8 +11,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/vigil-ha/vigil/core/config"
 	"github.com/vigil-ha/vigil/core/firewall"
-	"github.com/vigil-ha/vigil/core/policy"
 	"github.com/vigil-ha/vigil/core/statefile"
 )
 
@@ -45,7 +45,7 @@ func (*acceptModeEffect) Announce(Mastership) error { return nil }
 func (*acceptModeEffect) Withdraw(Mastership) error { return nil }
 func (*acceptModeEffect) Unclaim(Mastership)        {}
 
-func (e *acceptModeEffect) Policy(cfg *policy.Config) error {
+func (e *acceptModeEffect) Policy(cfg *config.Config) error {
 	var drops []netip.Addr
 	for _, in := range cfg.Instances {
 		if in.Accept {

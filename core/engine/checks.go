@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/vigil-ha/vigil/core/config"
 	"github.com/vigil-ha/vigil/core/fsm"
-	"github.com/vigil-ha/vigil/core/policy"
 )
 
 // The check API: the agent's checks and actions move instances through
@@ -14,7 +14,7 @@ import (
 // SetCheck applies a check's state to every instance that tracks it, by
 // the same rules as an interface's: its weight, or FAULT.
 func (e *Engine) SetCheck(check string, failing bool, why string) {
-	e.eachTrack(check, func(now time.Time, in *instance, t policy.TrackCheck) {
+	e.eachTrack(check, func(now time.Time, in *instance, t config.TrackCheck) {
 		in.track(now, fsm.FaultCheck, "check "+check, t.Source(), failing, why)
 	})
 }
@@ -22,14 +22,14 @@ func (e *Engine) SetCheck(check string, failing bool, why string) {
 // SetCheckValue weighs the number a valued check read (keepalived's
 // track_file) on every instance that tracks it (priority.Source.Valued).
 func (e *Engine) SetCheckValue(check string, value int64, why string) {
-	e.eachTrack(check, func(now time.Time, in *instance, t policy.TrackCheck) {
+	e.eachTrack(check, func(now time.Time, in *instance, t config.TrackCheck) {
 		in.trackValue(now, fsm.FaultCheck, "check "+check, t.Source(), value, why)
 	})
 }
 
 // eachTrack runs apply, on the loop, for every instance's track of check,
 // in policy order, and settles each instance after.
-func (e *Engine) eachTrack(check string, apply func(now time.Time, in *instance, t policy.TrackCheck)) {
+func (e *Engine) eachTrack(check string, apply func(now time.Time, in *instance, t config.TrackCheck)) {
 	e.do(func(now time.Time) {
 		for _, name := range e.order {
 			in, ok := e.instances[name]

@@ -7,7 +7,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/vigil-ha/vigil/core/policy"
+	"github.com/vigil-ha/vigil/core/config"
 	"github.com/vigil-ha/vigil/core/vip"
 )
 
@@ -16,7 +16,7 @@ import (
 // its interface), or, for Unclaim and an in-place Withdraw, those it gives
 // up.
 type Mastership struct {
-	Instance *policy.Instance
+	Instance *config.Instance
 	Addrs    []vip.Addr
 }
 
@@ -46,7 +46,7 @@ func (m Mastership) Name() string { return m.Instance.Name }
 // each with the effect's name; one effect failing never stops the others.
 type Effect interface {
 	Name() string
-	Policy(cfg *policy.Config) error
+	Policy(cfg *config.Config) error
 	Claim(ms []Mastership) error
 	Assert(m Mastership) error
 	Announce(m Mastership) error
@@ -78,7 +78,7 @@ func (fx *effects) each(reverse bool, f func(Effect) error) error {
 	return errors.Join(errs...)
 }
 
-func (fx *effects) policy(cfg *policy.Config) error {
+func (fx *effects) policy(cfg *config.Config) error {
 	return fx.each(false, func(e Effect) error { return e.Policy(cfg) })
 }
 func (fx *effects) claim(ms []Mastership) error {
@@ -155,7 +155,7 @@ type addrEffect struct {
 }
 
 func (addrEffect) Name() string                { return "addresses" }
-func (addrEffect) Policy(*policy.Config) error { return nil }
+func (addrEffect) Policy(*config.Config) error { return nil }
 func (addrEffect) Announce(Mastership) error   { return nil }
 func (addrEffect) Close() error                { return nil } // the table is released after the announcer closes
 
@@ -217,7 +217,7 @@ type announceEffect struct {
 }
 
 func (announceEffect) Name() string                { return "announcements" }
-func (announceEffect) Policy(*policy.Config) error { return nil }
+func (announceEffect) Policy(*config.Config) error { return nil }
 func (announceEffect) Assert(Mastership) error     { return nil }
 func (announceEffect) Withdraw(Mastership) error   { return nil }
 func (announceEffect) Unclaim(Mastership)          {}

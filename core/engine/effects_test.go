@@ -10,8 +10,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/vigil-ha/vigil/core/config"
 	"github.com/vigil-ha/vigil/core/fsm"
-	"github.com/vigil-ha/vigil/core/policy"
 )
 
 // journal records the calls of fake effects, in order.
@@ -55,7 +55,7 @@ func (f *fakeEffect) rec(hook string, m Mastership) error {
 	}
 	return nil
 }
-func (f *fakeEffect) Policy(cfg *policy.Config) error {
+func (f *fakeEffect) Policy(cfg *config.Config) error {
 	f.j.add(fmt.Sprintf("%s policy %d", f.name, len(cfg.Instances)))
 	return nil
 }
@@ -99,7 +99,7 @@ instance "VI_2" {
 func TestEffectsRunInOrder(t *testing.T) {
 	j := &journal{}
 	r := newRigWith(t, newFakeAddrs(), Options{Effects: []Effect{&fakeEffect{name: "A", j: j}, &fakeEffect{name: "B", j: j}}})
-	if err := r.e.Apply(config(t, sprintf(twoInstances, `"192.0.2.11/24"`))); err != nil {
+	if err := r.e.Apply(nodeConfig(t, sprintf(twoInstances, `"192.0.2.11/24"`))); err != nil {
 		t.Fatal(err)
 	}
 	r.waitState(t, "VI_1", "MASTER")
@@ -116,7 +116,7 @@ func TestEffectsRunInOrder(t *testing.T) {
 
 	// An in-place change: the master withdraws what went and asserts the
 	// new set; the effects forget what went.
-	if err := r.e.Apply(config(t, sprintf(twoInstances, `"192.0.2.21/24"`))); err != nil {
+	if err := r.e.Apply(nodeConfig(t, sprintf(twoInstances, `"192.0.2.21/24"`))); err != nil {
 		t.Fatal(err)
 	}
 	want = []string{
@@ -158,7 +158,7 @@ func TestEffectFailureIsJoinedAndLogged(t *testing.T) {
 	j := &journal{}
 	addrs := newFakeAddrs()
 	r := newRigWith(t, addrs, Options{Effects: []Effect{&fakeEffect{name: "A", j: j, fail: "assert"}, &fakeEffect{name: "B", j: j}}})
-	if err := r.e.Apply(config(t, sprintf(twoInstances, `"192.0.2.11/24"`))); err != nil {
+	if err := r.e.Apply(nodeConfig(t, sprintf(twoInstances, `"192.0.2.11/24"`))); err != nil {
 		t.Fatal(err)
 	}
 	r.waitState(t, "VI_1", "MASTER")
@@ -180,7 +180,7 @@ func TestAddressFailureLogged(t *testing.T) {
 	addrs := newFakeAddrs()
 	addrs.failAdd = map[string]bool{"eth0 192.0.2.11/24": true}
 	r := newRig(t, addrs)
-	if err := r.e.Apply(config(t, sprintf(twoInstances, `"192.0.2.11/24", "192.0.2.31/24"`))); err != nil {
+	if err := r.e.Apply(nodeConfig(t, sprintf(twoInstances, `"192.0.2.11/24", "192.0.2.31/24"`))); err != nil {
 		t.Fatal(err)
 	}
 	r.waitState(t, "VI_1", "MASTER")

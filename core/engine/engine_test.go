@@ -34,7 +34,7 @@ instance "VI_1" {
 func TestOwnerAddressIsNeverRemoved(t *testing.T) {
 	addrs := newFakeAddrs("eth0 192.0.2.1/24")
 	r := newRig(t, addrs)
-	if err := r.e.Apply(config(t, ownerPolicy)); err != nil {
+	if err := r.e.Apply(nodeConfig(t, ownerPolicy)); err != nil {
 		t.Fatal(err)
 	}
 	r.waitState(t, "VI_1", "MASTER") // the owner takes over at once
@@ -62,7 +62,7 @@ func TestOwnerAddressIsNeverRemoved(t *testing.T) {
 		t.Fatal("the node's own address is gone")
 	}
 	// Crash recovery from what the run left on disk touches nothing.
-	if err := recoverWith(addrs, r.dir, NewScope(config(t, ownerPolicy)), bootID(), hclog.NewNullLogger()); err != nil {
+	if err := recoverWith(addrs, r.dir, NewScope(nodeConfig(t, ownerPolicy)), bootID(), hclog.NewNullLogger()); err != nil {
 		t.Fatal(err)
 	}
 	if got := addrs.removals(); len(got) > 0 {
@@ -74,7 +74,7 @@ func TestOwnerAddressIsNeverRemoved(t *testing.T) {
 func TestAddedVIPIsRemovedOnFaultAndStop(t *testing.T) {
 	addrs := newFakeAddrs()
 	r := newRig(t, addrs)
-	if err := r.e.Apply(config(t, ownerPolicy)); err != nil {
+	if err := r.e.Apply(nodeConfig(t, ownerPolicy)); err != nil {
 		t.Fatal(err)
 	}
 	r.waitState(t, "VI_1", "MASTER")
@@ -102,7 +102,7 @@ func TestAddedVIPIsRemovedOnFaultAndStop(t *testing.T) {
 func TestCrashRecordComesBeforeTheAddress(t *testing.T) {
 	addrs := newFakeAddrs("eth0 192.0.2.50/24")
 	r := newRig(t, addrs)
-	cfg := config(t, `
+	cfg := nodeConfig(t, `
 instance "VI_1" {
   vrid     = 7
   version  = 3
@@ -147,7 +147,7 @@ instance "VI_1" {
 func TestAddressAddedBySomeoneElseLaterIsKept(t *testing.T) {
 	addrs := newFakeAddrs()
 	r := newRig(t, addrs)
-	if err := r.e.Apply(config(t, `
+	if err := r.e.Apply(nodeConfig(t, `
 instance "VI_1" {
   vrid     = 7
   version  = 3
@@ -197,14 +197,14 @@ instance "VI_3" {
   priority = { n1 = %d, n2 = 100 }
 }
 `
-	if err := r.e.Apply(config(t, sprintf(base, `"192.0.2.12/24"`, 200))); err != nil {
+	if err := r.e.Apply(nodeConfig(t, sprintf(base, `"192.0.2.12/24"`, 200))); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range []string{"VI_1", "VI_2", "VI_3"} {
 		r.waitState(t, n, "MASTER")
 	}
 	before1, before2 := len(r.transitionsOf("VI_1")), len(r.transitionsOf("VI_2"))
-	if err := r.e.Apply(config(t, sprintf(base, `"192.0.2.22/24"`, 150))); err != nil {
+	if err := r.e.Apply(nodeConfig(t, sprintf(base, `"192.0.2.22/24"`, 150))); err != nil {
 		t.Fatal(err)
 	}
 	r.waitState(t, "VI_3", "MASTER")
@@ -233,7 +233,7 @@ instance "VI_3" {
 func TestSyncGroupSharesFault(t *testing.T) {
 	addrs := newFakeAddrs()
 	r := newRig(t, addrs)
-	if err := r.e.Apply(config(t, `
+	if err := r.e.Apply(nodeConfig(t, `
 instance "VI_1" {
   vrid     = 1
   version  = 3
@@ -276,7 +276,7 @@ func sprintf(format string, args ...any) string { return fmt.Sprintf(format, arg
 // (core/priority): weights while failing or down, FAULT without weight.
 func TestChecksAndInterfacesWeighAlike(t *testing.T) {
 	r := newRig(t, newFakeAddrs())
-	if err := r.e.Apply(config(t, `
+	if err := r.e.Apply(nodeConfig(t, `
 check "web" {
   plugin = "http-probe"
   weight = -50
@@ -344,7 +344,7 @@ instance "VI_1" {
 // (the table used to grow by one entry per source, forever).
 func TestHeardTableIsBounded(t *testing.T) {
 	r := newRig(t, newFakeAddrs())
-	if err := r.e.Apply(config(t, `
+	if err := r.e.Apply(nodeConfig(t, `
 instance "VI_6" {
   vrid     = 7
   version  = 3
@@ -388,7 +388,7 @@ instance "VI_6" {
 // the VIPs, and the last takeover's duration are in the status.
 func TestStatusCountsWhatMetricsReport(t *testing.T) {
 	r := newRig(t, newFakeAddrs())
-	if err := r.e.Apply(config(t, ownerPolicy)); err != nil {
+	if err := r.e.Apply(nodeConfig(t, ownerPolicy)); err != nil {
 		t.Fatal(err)
 	}
 	r.waitState(t, "VI_1", "MASTER")
@@ -452,7 +452,7 @@ func TestSlowStartDoesNotExpireBackups(t *testing.T) {
 	}
 	go master(1)
 	go master(2)
-	if err := r.e.Apply(config(t, `
+	if err := r.e.Apply(nodeConfig(t, `
 instance "VI_1" {
   vrid            = 1
   version         = 3
@@ -493,7 +493,7 @@ instance "VI_1" {
   priority = { n1 = 200, n2 = 100 }
 }
 `
-	if err := r.e.Apply(config(t, accepting)); err != nil {
+	if err := r.e.Apply(nodeConfig(t, accepting)); err != nil {
 		t.Fatal(err)
 	}
 	recorded := func() bool { _, err := os.Stat(filepath.Join(r.dir, acceptModeRecord)); return err == nil }
@@ -518,7 +518,7 @@ instance "VI_2" {
   priority = { n1 = 255, n2 = 100 }
 }
 `
-	if err := r.e.Apply(config(t, strict)); err != nil {
+	if err := r.e.Apply(nodeConfig(t, strict)); err != nil {
 		t.Fatal(err)
 	}
 	want := []netip.Addr{netip.MustParseAddr("192.0.2.11"), netip.MustParseAddr("198.51.100.11")}
@@ -528,7 +528,7 @@ instance "VI_2" {
 	r.fw.mu.Lock()
 	r.fw.err = errors.New("nf_tables not loaded")
 	r.fw.mu.Unlock()
-	if err := r.e.Apply(config(t, accepting)); err == nil || !strings.Contains(err.Error(), "accept mode") {
+	if err := r.e.Apply(nodeConfig(t, accepting)); err == nil || !strings.Contains(err.Error(), "accept mode") {
 		t.Errorf("apply with a failing firewall: %v", err)
 	}
 	if len(r.e.Status()) != 2 {
@@ -537,13 +537,13 @@ instance "VI_2" {
 	r.fw.mu.Lock()
 	r.fw.err = nil
 	r.fw.mu.Unlock()
-	if err := r.e.Apply(config(t, accepting)); err != nil {
+	if err := r.e.Apply(nodeConfig(t, accepting)); err != nil {
 		t.Fatal(err)
 	}
 	if drops, _, _ := r.fw.state(); len(drops) != 0 {
 		t.Errorf("reloaded to accept everywhere, still dropping %v", drops)
 	}
-	if err := r.e.Apply(config(t, strict)); err != nil {
+	if err := r.e.Apply(nodeConfig(t, strict)); err != nil {
 		t.Fatal(err)
 	}
 	r.e.Shutdown()
@@ -559,7 +559,7 @@ instance "VI_2" {
 func TestVMACLifecycle(t *testing.T) {
 	addrs := newFakeAddrs()
 	r := newRig(t, addrs)
-	vmacCfg := config(t, `
+	vmacCfg := nodeConfig(t, `
 instance "VI_1" {
   vrid     = 51
   version  = 3
@@ -615,7 +615,7 @@ instance "VI_1" {
 func TestVMACXmitBase(t *testing.T) {
 	addrs := newFakeAddrs()
 	r := newRig(t, addrs)
-	if err := r.e.Apply(config(t, `
+	if err := r.e.Apply(nodeConfig(t, `
 instance "VI_1" {
   vrid     = 52
   version  = 3
@@ -655,11 +655,11 @@ instance "VI_1" {
   priority = { n1 = 200, n2 = 100 }
 }
 `
-	if err := r.e.Apply(config(t, sprintf(policy, `"192.0.2.12/24", "192.0.2.32/24"`))); err != nil {
+	if err := r.e.Apply(nodeConfig(t, sprintf(policy, `"192.0.2.12/24", "192.0.2.32/24"`))); err != nil {
 		t.Fatal(err)
 	}
 	r.waitState(t, "VI_1", "MASTER")
-	if err := r.e.Apply(config(t, sprintf(policy, `"192.0.2.22/24", "192.0.2.32/24"`))); err != nil {
+	if err := r.e.Apply(nodeConfig(t, sprintf(policy, `"192.0.2.22/24", "192.0.2.32/24"`))); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(r.log.String(), "by someone else") {
@@ -683,7 +683,7 @@ instance "VI_1" {
 // wrong password is counted and moves nothing; the right one is obeyed.
 func TestInstanceAuthenticatesAdverts(t *testing.T) {
 	r := newRig(t, newFakeAddrs())
-	err := r.e.Apply(config(t, `
+	err := r.e.Apply(nodeConfig(t, `
 instance "VI_1" {
   vrid     = 1
   version  = 2

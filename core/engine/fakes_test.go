@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/vigil-ha/vigil/core/config"
 	"github.com/vigil-ha/vigil/core/policy"
 	"github.com/vigil-ha/vigil/core/transport"
 	"github.com/vigil-ha/vigil/core/vip"
@@ -428,7 +429,7 @@ func (r *rig) record(t *testing.T) string {
 
 // config builds node n1's configuration from a site policy body (the node
 // block is added here).
-func config(t *testing.T, body string) *policy.Config {
+func nodeConfig(t *testing.T, body string) *config.Config {
 	t.Helper()
 	src := "node \"n1\" {\n  interface = \"eth0\"\n  address = \"192.0.2.1\"\n}\nnode \"n2\" {\n  interface = \"eth0\"\n  address = \"192.0.2.2\"\n}\n" + body
 	site, _, diags := policy.Parse("test.hcl", []byte(src), policy.Options{})

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/vigil-ha/vigil/core/policy"
+	"github.com/vigil-ha/vigil/core/config"
 	"github.com/vigil-ha/vigil/core/priority"
 )
 
@@ -36,8 +36,8 @@ type heardTable map[netip.Addr]heard
 // that it is leaving: it is then no longer counted on as a successor. Only
 // the policy's peers are kept: the table is bounded by the site, whatever
 // sources the segment sends from.
-func (h heardTable) note(now time.Time, peers []policy.Peer, src netip.Addr, prio uint8, interval time.Duration) {
-	if !slices.ContainsFunc(peers, func(p policy.Peer) bool { return p.Addr == src }) {
+func (h heardTable) note(now time.Time, peers []config.Peer, src netip.Addr, prio uint8, interval time.Duration) {
+	if !slices.ContainsFunc(peers, func(p config.Peer) bool { return p.Addr == src }) {
 		return
 	}
 	if prio == 0 {
@@ -55,7 +55,7 @@ func (h heardTable) alive(now time.Time, addr netip.Addr) bool {
 
 // liveBackupAbove is a peer that the policy ranks above priority prio and
 // that is known to be alive, or nil.
-func (in *instance) liveBackupAbove(now time.Time, prio uint8) *policy.Peer {
+func (in *instance) liveBackupAbove(now time.Time, prio uint8) *config.Peer {
 	for i := range in.cfg.Peers {
 		p := &in.cfg.Peers[i]
 		if p.Addr.IsValid() && priority.Outranks(p.Priority, p.Addr, prio, in.ch.Source()) && in.env.peers.alive(now, p.Addr) {

@@ -10,8 +10,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/vigil-ha/vigil/core/config"
 	"github.com/vigil-ha/vigil/core/fsm"
-	"github.com/vigil-ha/vigil/core/policy"
 	"github.com/vigil-ha/vigil/core/priority"
 	"github.com/vigil-ha/vigil/core/transport"
 	"github.com/vigil-ha/vigil/core/vip"
@@ -21,7 +21,7 @@ import (
 // instance is one VRRP instance. Its state machine and everything below
 // "loop-owned" are touched only on the engine's loop.
 type instance struct {
-	cfg  policy.Instance
+	cfg  config.Instance
 	env  *instanceEnv
 	log  hclog.Logger
 	m    *fsm.Machine
@@ -83,7 +83,7 @@ type syncGroups interface {
 	syncFaults(now time.Time, in *instance)
 }
 
-func newInstance(e *instanceEnv, cfg policy.Instance) (*instance, error) {
+func newInstance(e *instanceEnv, cfg config.Instance) (*instance, error) {
 	// Messages start with the instance name, as keepalived's do, so that
 	// "grep 'VI_1 entering MASTER'" finds them; no logger name repeats it.
 	in := &instance{cfg: cfg, env: e, log: e.log, heapIndex: -1,
@@ -145,9 +145,9 @@ func (in *instance) vmac() (vip.VMAC, bool) {
 
 // instanceAddrs are the addresses an instance configures as master: its
 // VIPs, then its excluded VIPs, each on its interface.
-func instanceAddrs(cfg policy.Instance) []vip.Addr {
+func instanceAddrs(cfg config.Instance) []vip.Addr {
 	var out []vip.Addr
-	for _, v := range append(append([]policy.VIP(nil), cfg.VIPs...), cfg.ExcludedVIPs...) {
+	for _, v := range append(append([]config.VIP(nil), cfg.VIPs...), cfg.ExcludedVIPs...) {
 		ifname := v.Interface
 		if ifname == "" {
 			ifname = cmp.Or(cfg.VMAC, cfg.Interface) // on the virtual MAC, if there is one
@@ -159,7 +159,7 @@ func instanceAddrs(cfg policy.Instance) []vip.Addr {
 
 // setVIPs derives what the instance configures and advertises from cfg.
 // Its effects claim the addresses (Engine.apply), before it can add them.
-func (in *instance) setVIPs(cfg policy.Instance) {
+func (in *instance) setVIPs(cfg config.Instance) {
 	in.vips = append(in.vips[:0], instanceAddrs(cfg)...)
 	var advertised []netip.Addr
 	for _, v := range cfg.VIPs {
@@ -178,7 +178,7 @@ func (in *instance) setVIPs(cfg policy.Instance) {
 
 // authFor is the advert authentication of an instance: the one place
 // that maps the policy's auth to the codec's.
-func authFor(cfg policy.Instance) vrrp.Auth {
+func authFor(cfg config.Instance) vrrp.Auth {
 	if cfg.Version == vrrp.V2 && cfg.Auth.Type == vrrp.AuthPass {
 		return vrrp.Password(cfg.Auth.Password)
 	}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/vigil-ha/vigil/core/policy"
+	"github.com/vigil-ha/vigil/core/config"
 	"github.com/vigil-ha/vigil/core/statefile"
 	"github.com/vigil-ha/vigil/core/vip"
 )
@@ -35,7 +35,7 @@ type Scope struct {
 }
 
 // NewScope is what cfg's instances could have added on this node.
-func NewScope(cfg *policy.Config) *Scope {
+func NewScope(cfg *config.Config) *Scope {
 	s := &Scope{vips: map[string]bool{}, own: map[netip.Addr]bool{}, vmacs: map[string]vip.VMAC{}}
 	for _, in := range cfg.Instances {
 		if in.SourceAddr.IsValid() {

@@ -49,7 +49,7 @@ func writeRecord(t *testing.T, dir, name string, v any) {
 // never the node's own; a record of an earlier boot is ignored; an
 // address whose removal failed stays recorded.
 func TestRecoveryTrustsOnlyWhatItChecks(t *testing.T) {
-	scope := NewScope(config(t, scopePolicy))
+	scope := NewScope(nodeConfig(t, scopePolicy))
 	entry := func(p, ifname string) savedVIP { return savedVIP{Prefix: p, Interface: ifname} }
 	for _, tc := range []struct {
 		name    string
@@ -115,7 +115,7 @@ func TestRecoveryTrustsOnlyWhatItChecks(t *testing.T) {
 // interface that is no parent of the policy's virtual MACs ("all"
 // included), nor deletes an interface the policy does not make.
 func TestVMACRecoveryTrustsOnlyWhatItChecks(t *testing.T) {
-	scope := NewScope(config(t, scopePolicy))
+	scope := NewScope(nodeConfig(t, scopePolicy))
 	ours := vip.VMAC{Name: "vrrp.3", Parent: "eth0", VRID: 3, V6: true}
 	for _, tc := range []struct {
 		name  string
@@ -160,7 +160,7 @@ func TestVMACRecoveryTrustsOnlyWhatItChecks(t *testing.T) {
 func TestInstanceWithoutVIPs(t *testing.T) {
 	addrs := newFakeAddrs()
 	r := newRig(t, addrs)
-	if err := r.e.Apply(config(t, `
+	if err := r.e.Apply(nodeConfig(t, `
 instance "NOTIFY_ONLY" {
   vrid     = 9
   priority = { n1 = 200, n2 = 100 }

@@ -6,8 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/vigil-ha/vigil/core/config"
 	"github.com/vigil-ha/vigil/core/fsm"
-	"github.com/vigil-ha/vigil/core/policy"
 	"github.com/vigil-ha/vigil/core/vip"
 )
 
@@ -16,19 +16,19 @@ import (
 // instance whose only change is its VIP set updates its addresses in place;
 // any other change restarts that instance alone. On error the instances
 // already running stay as they were.
-func (e *Engine) Apply(cfg *policy.Config) error {
+func (e *Engine) Apply(cfg *config.Config) error {
 	e.links.start()
 	var err error
 	e.do(func(now time.Time) { err = e.apply(now, cfg) })
 	return err
 }
 
-func (e *Engine) apply(now time.Time, cfg *policy.Config) error {
+func (e *Engine) apply(now time.Time, cfg *config.Config) error {
 	if err := e.env.fx.policy(cfg); err != nil {
 		return err
 	}
 	e.env.startupDelay, e.env.checkAdvertAddrs = cfg.StartupDelay, cfg.CheckAdvertAddrs
-	want := map[string]policy.Instance{}
+	want := map[string]config.Instance{}
 	var order []string
 	for _, in := range cfg.Instances {
 		want[in.Name] = in
@@ -108,7 +108,7 @@ func (e *Engine) apply(now time.Time, cfg *policy.Config) error {
 	return nil
 }
 
-func sameButVIPs(a, b policy.Instance) bool {
+func sameButVIPs(a, b config.Instance) bool {
 	a.VIPs, a.ExcludedVIPs, b.VIPs, b.ExcludedVIPs = nil, nil, nil, nil
 	return reflect.DeepEqual(a, b)
 }

@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"github.com/vigil-ha/vigil/core/config"
+
 	"encoding/hex"
 	"fmt"
 	"net/netip"
@@ -18,7 +20,7 @@ type Site struct {
 	Name    string
 	PerNode bool     // keepalived's shape: no node blocks, one node's file
 	Nodes   []string // in file order; empty for a per-node file
-	configs map[string]*Config
+	configs map[string]*config.Config
 	// instances in file order, with every node's priority, for plan.
 	instances []siteInstance
 	nodeAddrs map[string]netip.Addr
@@ -33,7 +35,7 @@ type siteInstance struct {
 
 // Config returns the configuration node runs. A per-node file answers for
 // any name (and for ""), as keepalived would run it on whichever host.
-func (s *Site) Config(node string) (*Config, error) {
+func (s *Site) Config(node string) (*config.Config, error) {
 	if s.PerNode {
 		c := *s.configs[""]
 		c.Node = node
@@ -47,8 +49,8 @@ func (s *Site) Config(node string) (*Config, error) {
 }
 
 // Configs returns every node's configuration (one for a per-node file).
-func (s *Site) Configs() []*Config {
-	out := make([]*Config, 0, len(s.configs))
+func (s *Site) Configs() []*config.Config {
+	out := make([]*config.Config, 0, len(s.configs))
 	for _, k := range keys(s.configs) {
 		out = append(out, s.configs[k])
 	}
@@ -106,7 +108,7 @@ func build(path string, raw *fileSchema, body *hclsyntax.Body, opts Options) (*S
 	b.perNode = len(raw.Nodes) == 0
 	b.indexBlocks()
 	site := &Site{File: path, Name: b.site.Name, PerNode: b.perNode, Nodes: b.nodeNames,
-		configs: map[string]*Config{}, nodeAddrs: map[string]netip.Addr{}, routerIDs: map[string]string{}}
+		configs: map[string]*config.Config{}, nodeAddrs: map[string]netip.Addr{}, routerIDs: map[string]string{}}
 
 	common := b.commonConfig()
 	nodes := b.nodeNames
@@ -114,7 +116,7 @@ func build(path string, raw *fileSchema, body *hclsyntax.Body, opts Options) (*S
 		nodes = []string{""}
 	}
 	for _, n := range nodes {
-		c := common.clone()
+		c := withoutInstances(common)
 		c.Node = n
 		if nb := b.nodes[n]; nb != nil {
 			c.RouterID = n
@@ -254,7 +256,8 @@ func keys[V any](m map[string]V) []string {
 	return out
 }
 
-func (c *Config) clone() *Config {
+// withoutInstances is a copy of c's node-wide settings.
+func withoutInstances(c *config.Config) *config.Config {
 	n := *c
 	n.Instances = nil
 	return &n

@@ -1,6 +1,10 @@
 package policy
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/vigil-ha/vigil/core/config"
+)
 
 // This file: check blocks: which node runs which check.
 
@@ -13,14 +17,14 @@ func (b *builder) checksPerNode(site *Site) {
 			ck := b.checks[check]
 			return ck == nil || len(ck.Nodes) == 0 || node == "" || slices.Contains(ck.Nodes, node)
 		}
-		var checks []Check
+		var checks []config.Check
 		for _, ck := range c.Checks {
 			if runs(ck.Name) {
 				checks = append(checks, ck)
 			}
 		}
 		for i := range c.Instances {
-			var tr []TrackCheck
+			var tr []config.TrackCheck
 			for _, t := range c.Instances[i].Track {
 				if runs(t.Check) {
 					tr = append(tr, t)
@@ -28,7 +32,7 @@ func (b *builder) checksPerNode(site *Site) {
 			}
 			c.Instances[i].Track = tr
 		}
-		var actions []Action
+		var actions []config.Action
 		for _, a := range c.Actions {
 			if !runs(a.When) {
 				continue
@@ -37,7 +41,7 @@ func (b *builder) checksPerNode(site *Site) {
 				// An action without instances yields those that track its
 				// check on this node.
 				for _, in := range c.Instances {
-					if slices.ContainsFunc(in.Track, func(t TrackCheck) bool { return t.Check == a.When }) {
+					if slices.ContainsFunc(in.Track, func(t config.TrackCheck) bool { return t.Check == a.When }) {
 						a.Instances = append(a.Instances, in.Name)
 					}
 				}

@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"github.com/vigil-ha/vigil/core/config"
+
 	"cmp"
 	"fmt"
 	"net/netip"
@@ -74,7 +76,7 @@ func (b *builder) instancesInto(site *Site) {
 			}
 			for _, other := range nodes {
 				if p, ok := prios[other]; ok && other != n {
-					ni.Peers = append(ni.Peers, Peer{Node: other, Priority: p, Addr: site.nodeAddrs[other]})
+					ni.Peers = append(ni.Peers, config.Peer{Node: other, Priority: p, Addr: site.nodeAddrs[other]})
 				}
 			}
 			if *in.Unicast && len(in.UnicastPeers) == 0 {
@@ -103,9 +105,9 @@ func (b *builder) instancesInto(site *Site) {
 // instance resolves what an instance block says for every node, the base
 // priority of each node that runs it and the checks each tracks
 // (trackChecks); ok is false when the block has errors.
-func (b *builder) instance(in *instanceBlock) (inst Instance, prios map[string]uint8, tracks map[string][]TrackCheck, ok bool) {
+func (b *builder) instance(in *instanceBlock) (inst config.Instance, prios map[string]uint8, tracks map[string][]config.TrackCheck, ok bool) {
 	errs := len(b.diags)
-	inst = Instance{Name: in.Name, Preempt: *in.Preempt}
+	inst = config.Instance{Name: in.Name, Preempt: *in.Preempt}
 	b.identity(in, &inst)
 	b.addresses(in, &inst)
 	b.auth(in, &inst)
@@ -122,7 +124,7 @@ func (b *builder) instance(in *instanceBlock) (inst Instance, prios map[string]u
 }
 
 // identity: interface, VRID, version and timers.
-func (b *builder) identity(in *instanceBlock, out *Instance) {
+func (b *builder) identity(in *instanceBlock, out *config.Instance) {
 	if in.Interface != nil {
 		out.Interface = *in.Interface
 	}
@@ -150,7 +152,7 @@ func (b *builder) identity(in *instanceBlock, out *Instance) {
 
 // addresses: vips, vip blocks and excluded_vips, one family, at most what
 // an advert carries.
-func (b *builder) addresses(in *instanceBlock, out *Instance) {
+func (b *builder) addresses(in *instanceBlock, out *config.Instance) {
 	out.VIPs = b.vips(in, "vips", in.VIPs)
 	for _, vb := range in.VIPBlocks {
 		v, ok := b.vip(vb.Address, vb.DefRange)
@@ -190,7 +192,7 @@ func (b *builder) addresses(in *instanceBlock, out *Instance) {
 	b.families(in, out)
 }
 
-func (b *builder) unicastPeers(in *instanceBlock, out *Instance) {
+func (b *builder) unicastPeers(in *instanceBlock, out *config.Instance) {
 	for i, p := range in.UnicastPeers {
 		a, err := netip.ParseAddr(p)
 		rng := elemRange(in.Body, "unicast_peers", i, in.DefRange)
@@ -208,9 +210,9 @@ func (b *builder) unicastPeers(in *instanceBlock, out *Instance) {
 // tracking: the interfaces that weigh on the instance (its checks are per
 // node, trackChecks). A weight of 0 faults (the sync group rule adds the
 // rest later).
-func (b *builder) tracking(in *instanceBlock, out *Instance) {
+func (b *builder) tracking(in *instanceBlock, out *config.Instance) {
 	for _, ti := range in.TrackInterfaces {
-		out.TrackIfs = append(out.TrackIfs, TrackInterface{Name: ti.Name, Weight: *ti.Weight, Fault: *ti.Weight == 0})
+		out.TrackIfs = append(out.TrackIfs, config.TrackInterface{Name: ti.Name, Weight: *ti.Weight, Fault: *ti.Weight == 0})
 		if w := *ti.Weight; w < -priority.MaxWeight || w > priority.MaxWeight {
 			b.err(ti.DefRange, "Weight out of range", "weight = %d: weights run from -%d to %d.", w, priority.MaxWeight, priority.MaxWeight)
 		}
@@ -220,8 +222,8 @@ func (b *builder) tracking(in *instanceBlock, out *Instance) {
 // trackChecks evaluates track: a list of check names for every node (under
 // the key ""), or in a site a map of node name to list, as keepalived
 // sites often track a check only in the instance a node is master of.
-func (b *builder) trackChecks(in *instanceBlock) map[string][]TrackCheck {
-	out := map[string][]TrackCheck{}
+func (b *builder) trackChecks(in *instanceBlock) map[string][]config.TrackCheck {
+	out := map[string][]config.TrackCheck{}
 	attr, given := in.Body.(*hclsyntax.Body).Attributes["track"]
 	if !given {
 		out[""] = nil
@@ -233,7 +235,7 @@ func (b *builder) trackChecks(in *instanceBlock) map[string][]TrackCheck {
 			b.err(expr.Range(), "Invalid track", "track is a list of check names, e.g. [\"nginx\"], or in a site a map of node name to such a list.")
 			return
 		}
-		out[node] = []TrackCheck{}
+		out[node] = []config.TrackCheck{}
 		for _, e := range tuple.Exprs {
 			v, d := e.Value(nil)
 			if d.HasErrors() || v.IsNull() || v.Type() != cty.String {
@@ -246,7 +248,7 @@ func (b *builder) trackChecks(in *instanceBlock) map[string][]TrackCheck {
 				b.err(e.Range(), "Unknown check", "track names %q, but there is no check block of that name.%s", t, Suggest(t, keys(b.checks)))
 				continue
 			}
-			out[node] = append(out[node], TrackCheck{Check: t, Weight: *ck.Weight, Fault: *ck.Weight == 0})
+			out[node] = append(out[node], config.TrackCheck{Check: t, Weight: *ck.Weight, Fault: *ck.Weight == 0})
 		}
 	}
 	obj, isMap := attr.Expr.(*hclsyntax.ObjectConsExpr)
@@ -273,7 +275,7 @@ func (b *builder) trackChecks(in *instanceBlock) map[string][]TrackCheck {
 }
 
 // vmac: the virtual MAC interface, named as keepalived names it.
-func (b *builder) vmac(in *instanceBlock, out *Instance) {
+func (b *builder) vmac(in *instanceBlock, out *config.Instance) {
 	if !*in.UseVMAC {
 		for _, a := range []string{"vmac_interface", "vmac_xmit_base"} {
 			if _, set := in.Body.(*hclsyntax.Body).Attributes[a]; set {
@@ -306,7 +308,7 @@ const strictMaxVIPs = 20
 
 // strict refuses, in strict mode, what the VRRP RFCs forbid or keepalived's
 // vrrp_strict refuses, each at its attribute.
-func (b *builder) strict(in *instanceBlock, out *Instance) {
+func (b *builder) strict(in *instanceBlock, out *config.Instance) {
 	out.Strict = *b.site.Strict
 	if in.Strict != nil {
 		out.Strict = *in.Strict
@@ -348,7 +350,7 @@ func (b *builder) strict(in *instanceBlock, out *Instance) {
 }
 
 // garp: gratuitous ARP / NA settings, the instance's over the site's.
-func (b *builder) garp(in *instanceBlock, out *Instance) {
+func (b *builder) garp(in *instanceBlock, out *config.Instance) {
 	out.GARP.MasterDelay, _ = b.duration(in.Body, "garp_master_delay", cmp.Or(in.GARPMasterDelay, b.site.GARPMasterDelay), in.DefRange)
 	out.GARP.MasterRefresh, _ = b.duration(in.Body, "garp_master_refresh", cmp.Or(in.GARPMasterRefresh, b.site.GARPMasterRefresh), in.DefRange)
 	out.GARP.Interval, _ = b.duration(b.site.Body, "garp_interval", b.site.GARPInterval, b.site.DefRange)
@@ -375,8 +377,8 @@ func (b *builder) checkInterval(in *instanceBlock, ver vrrp.Version, d time.Dura
 	}
 }
 
-func (b *builder) vips(in *instanceBlock, attr string, list []string) []VIP {
-	var out []VIP
+func (b *builder) vips(in *instanceBlock, attr string, list []string) []config.VIP {
+	var out []config.VIP
 	for i, s := range list {
 		if v, ok := b.vip(s, elemRange(in.Body, attr, i, in.DefRange)); ok {
 			out = append(out, v)
@@ -385,7 +387,7 @@ func (b *builder) vips(in *instanceBlock, attr string, list []string) []VIP {
 	return out
 }
 
-func (b *builder) vip(s string, rng hcl.Range) (VIP, bool) {
+func (b *builder) vip(s string, rng hcl.Range) (config.VIP, bool) {
 	p, err := netip.ParsePrefix(s)
 	if err != nil {
 		if a, err2 := netip.ParseAddr(s); err2 == nil {
@@ -397,13 +399,13 @@ func (b *builder) vip(s string, rng hcl.Range) (VIP, bool) {
 		} else {
 			b.err(rng, "Invalid VIP", "%q is not an address with a prefix, like \"192.0.2.24/24\" or \"2001:db8::24/64\".", s)
 		}
-		return VIP{}, false
+		return config.VIP{}, false
 	}
-	return VIP{Prefix: p, Scope: "global"}, true
+	return config.VIP{Prefix: p, Scope: "global"}, true
 }
 
 // families checks every VIP has the instance's family and v2 has no IPv6.
-func (b *builder) families(in *instanceBlock, out *Instance) {
+func (b *builder) families(in *instanceBlock, out *config.Instance) {
 	all := append(slices.Clone(out.VIPs), out.ExcludedVIPs...)
 	if len(out.VIPs) == 0 {
 		return
@@ -439,7 +441,7 @@ func familyWord(v6 bool) string {
 	return "IPv4"
 }
 
-func (b *builder) auth(in *instanceBlock, out *Instance) {
+func (b *builder) auth(in *instanceBlock, out *config.Instance) {
 	a := in.Auth
 	if a == nil {
 		return
@@ -551,7 +553,7 @@ func hasKey(obj *hclsyntax.ObjectConsExpr, name string) bool {
 // 1-254: keepalived clamps there, so the weights do less than they say.
 // It reports whether it warned, so that an instance draws one warning, not
 // one per node.
-func (b *builder) weightRange(in *instanceBlock, node string, inst *Instance) bool {
+func (b *builder) weightRange(in *instanceBlock, node string, inst *config.Instance) bool {
 	var sources []priority.Source
 	for _, t := range inst.Track {
 		if ck := b.checks[t.Check]; ck != nil && node != "" && len(ck.Nodes) > 0 && !slices.Contains(ck.Nodes, node) {
@@ -588,7 +590,7 @@ func (b *builder) weightRange(in *instanceBlock, node string, inst *Instance) bo
 // that owns the address master whenever it is up. Vigil never removes an
 // address it found configured, so on that node the VIP would answer even
 // while another node is master.
-func (b *builder) ownerAddress(in *instanceBlock, node string, inst *Instance) {
+func (b *builder) ownerAddress(in *instanceBlock, node string, inst *config.Instance) {
 	if !inst.SourceAddr.IsValid() || inst.Priority == 255 {
 		return
 	}

@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"github.com/vigil-ha/vigil/core/config"
+
 	"github.com/vigil-ha/vigil/core/priority"
 	"github.com/vigil-ha/vigil/core/syncgroup"
 
@@ -114,7 +116,7 @@ func (s *Site) Plan(node string) *Plan {
 	return p
 }
 
-func (s *Site) instance(name string) *Instance {
+func (s *Site) instance(name string) *config.Instance {
 	for _, c := range s.configs {
 		for i := range c.Instances {
 			if c.Instances[i].Name == name {
@@ -126,7 +128,7 @@ func (s *Site) instance(name string) *Instance {
 }
 
 // nodeInstance is the instance as node runs it, or nil.
-func (s *Site) nodeInstance(node, name string) *Instance {
+func (s *Site) nodeInstance(node, name string) *config.Instance {
 	c := s.configs[node]
 	if c == nil {
 		return nil
@@ -254,7 +256,7 @@ func (s *Site) failure(name string, nodes []string, normal []NodePrio, sc scenar
 		touched := false
 		for _, n := range append(s.groupMates(sc.node, name), name) {
 			inst := s.nodeInstance(sc.node, n)
-			touched = touched || inst != nil && (slices.ContainsFunc(inst.Track, func(t TrackCheck) bool { return t.Check == sc.check }) || slices.Contains(sc.yielded, n))
+			touched = touched || inst != nil && (slices.ContainsFunc(inst.Track, func(t config.TrackCheck) bool { return t.Check == sc.check }) || slices.Contains(sc.yielded, n))
 		}
 		if !touched {
 			return Failure{}, false

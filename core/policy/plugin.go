@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"github.com/vigil-ha/vigil/core/config"
+
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -55,11 +57,12 @@ func (b *builder) pluginKind(name, kind string, body hcl.Body, rng hcl.Range) {
 	}
 }
 
-func (b *builder) pluginConfig(cb *configBlock) PluginConfig {
-	pc := PluginConfig{JSON: []byte("{}"), Ranges: map[string]hcl.Range{}}
+func (b *builder) pluginConfig(cb *configBlock) config.PluginConfig {
+	pc := config.PluginConfig{JSON: []byte("{}"), Ranges: map[string]config.Range{}}
 	if cb == nil {
 		return pc
 	}
+	var block hcl.Range // the config block, for an error in it as a whole
 	attrs, diags := cb.Remain.JustAttributes()
 	b.diags = append(b.diags, diags...)
 	obj := map[string]cty.Value{}
@@ -70,10 +73,11 @@ func (b *builder) pluginConfig(cb *configBlock) PluginConfig {
 			continue
 		}
 		obj[name] = v
-		pc.Ranges[name] = a.Expr.Range()
+		pc.Ranges[name] = configRange(a.Expr.Range())
 	}
 	if sb, ok := cb.Remain.(*hclsyntax.Body); ok {
-		pc.Block = sb.SrcRange
+		block = sb.SrcRange
+		pc.Block = configRange(block)
 		for _, blk := range sb.Blocks {
 			b.err(blk.DefRange(), "Nested block in plugin config", "Plugin settings are attributes (name = value); write %s = { ... } instead of a block.", blk.Type)
 		}
@@ -81,9 +85,16 @@ func (b *builder) pluginConfig(cb *configBlock) PluginConfig {
 	v := cty.ObjectVal(obj)
 	js, err := ctyjson.Marshal(v, v.Type())
 	if err != nil {
-		b.err(pc.Block, "Plugin config cannot be encoded", "%v", err)
+		b.err(block, "Plugin config cannot be encoded", "%v", err)
 		return pc
 	}
 	pc.JSON = js
 	return pc
+}
+
+// configRange is r as the resolved config keeps it.
+func configRange(r hcl.Range) config.Range {
+	return config.Range{Filename: r.Filename,
+		Start: config.Pos{Line: r.Start.Line, Column: r.Start.Column, Byte: r.Start.Byte},
+		End:   config.Pos{Line: r.End.Line, Column: r.End.Column, Byte: r.End.Byte}}
 }

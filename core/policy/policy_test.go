@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-ha/vigil/core/config"
 	"github.com/vigil-ha/vigil/core/policy"
 	"github.com/vigil-ha/vigil/core/vrrp"
 )
@@ -100,13 +101,13 @@ func TestSeedSiteResolves(t *testing.T) {
 		t.Fatalf("lb03 config: %+v", c)
 	}
 	vi3 := c.Instances[2]
-	want := policy.Instance{
+	want := config.Instance{
 		Name: "VI_3", Interface: "ens192", VRID: 23, Version: vrrp.V2, Interval: time.Second, Priority: 100,
-		Preempt: true, Auth: policy.Auth{Type: vrrp.AuthPass, Password: [8]byte{'1', '3', '2', '2'}},
+		Preempt: true, Auth: config.Auth{Type: vrrp.AuthPass, Password: [8]byte{'1', '3', '2', '2'}},
 		SourceAddr: netip.MustParseAddr("10.2.61.23"),
-		Track:      []policy.TrackCheck{{Check: "nginx", Weight: -25}},
+		Track:      []config.TrackCheck{{Check: "nginx", Weight: -25}},
 		Notify:     []string{"ops-mail"},
-		GARP:       policy.GARP{MasterDelay: 5 * time.Second, MasterRepeat: 5},
+		GARP:       config.GARP{MasterDelay: 5 * time.Second, MasterRepeat: 5},
 	}
 	if vi3.Name != want.Name || vi3.Interface != want.Interface || vi3.VRID != want.VRID || vi3.Version != want.Version ||
 		vi3.Interval != want.Interval || vi3.Priority != want.Priority || vi3.Preempt != want.Preempt || vi3.Auth != want.Auth ||
@@ -117,7 +118,7 @@ func TestSeedSiteResolves(t *testing.T) {
 	if len(vi3.VIPs) != 1 || vi3.VIPs[0].Prefix != netip.MustParsePrefix("10.2.61.26/24") {
 		t.Errorf("VIPs %+v", vi3.VIPs)
 	}
-	if len(vi3.Peers) != 2 || vi3.Peers[0] != (policy.Peer{Node: "lb01", Priority: 60, MaxPriority: 60, Addr: netip.MustParseAddr("10.2.61.21")}) {
+	if len(vi3.Peers) != 2 || vi3.Peers[0] != (config.Peer{Node: "lb01", Priority: 60, MaxPriority: 60, Addr: netip.MustParseAddr("10.2.61.21")}) {
 		t.Errorf("peers %+v", vi3.Peers)
 	}
 	if len(c.Checks) != 1 || c.Checks[0].Interval != 4*time.Second || c.Checks[0].Timeout != 4*time.Second || c.Checks[0].Rise != 1 {

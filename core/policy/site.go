@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"github.com/vigil-ha/vigil/core/config"
+
 	"net"
 	"strconv"
 	"strings"
@@ -15,9 +17,9 @@ import (
 
 // commonConfig resolves what every node shares: site settings, checks,
 // actions, notifiers, plugins.
-func (b *builder) commonConfig() *Config {
+func (b *builder) commonConfig() *config.Config {
 	s := b.site
-	c := &Config{File: b.path, Site: s.Name, CheckAdvertAddrs: *s.CheckAdvertAddrs, PluginUser: *s.PluginUser, PluginDir: *s.PluginDir}
+	c := &config.Config{File: b.path, Site: s.Name, CheckAdvertAddrs: *s.CheckAdvertAddrs, PluginUser: *s.PluginUser, PluginDir: *s.PluginDir}
 	if s.StatusGroup != nil {
 		c.StatusGroup = *s.StatusGroup
 	}
@@ -37,7 +39,7 @@ func (b *builder) commonConfig() *Config {
 	}
 	b.notifyNames(s.Body, "notify", s.Notify, s.DefRange)
 	for _, p := range b.raw.Plugins {
-		pl := Plugin{Name: p.Name, Path: pluginPath(s, &p), Args: p.Args, User: *s.PluginUser, PassEnv: p.PassEnv}
+		pl := config.Plugin{Name: p.Name, Path: pluginPath(s, &p), Args: p.Args, User: *s.PluginUser, PassEnv: p.PassEnv}
 		if b.builtinBlock(&p) {
 			pl.Path = ""
 		}
@@ -54,7 +56,7 @@ func (b *builder) commonConfig() *Config {
 	}
 	for _, ck := range b.raw.Checks {
 		b.pluginKind(ck.Plugin, "check", ck.Body, ck.DefRange)
-		out := Check{Name: ck.Name, Plugin: ck.Plugin, Weight: *ck.Weight, Rise: *ck.Rise, Fall: *ck.Fall, Config: b.pluginConfig(ck.Config)}
+		out := config.Check{Name: ck.Name, Plugin: ck.Plugin, Weight: *ck.Weight, Rise: *ck.Rise, Fall: *ck.Fall, Config: b.pluginConfig(ck.Config)}
 		out.Interval, _ = b.duration(ck.Body, "interval", ck.Interval, ck.DefRange)
 		out.Timeout = out.Interval
 		if ck.Timeout != nil {
@@ -84,7 +86,7 @@ func (b *builder) commonConfig() *Config {
 	}
 	for _, a := range b.raw.Actions {
 		b.pluginKind(a.Plugin, "action", a.Body, a.DefRange)
-		out := Action{Name: a.Name, Plugin: a.Plugin, When: a.When, Retries: *a.Retries, Config: b.pluginConfig(a.Config)}
+		out := config.Action{Name: a.Name, Plugin: a.Plugin, When: a.When, Retries: *a.Retries, Config: b.pluginConfig(a.Config)}
 		out.Timeout, _ = b.duration(a.Body, "timeout", a.Timeout, a.DefRange)
 		if _, ok := b.checks[a.When]; !ok {
 			b.err(attrRange(a.Body, "when", a.DefRange), "Unknown check", "when = %q names no check block.%s", a.When, Suggest(a.When, keys(b.checks)))
@@ -102,7 +104,7 @@ func (b *builder) commonConfig() *Config {
 	}
 	for _, n := range b.raw.Notifiers {
 		b.pluginKind(n.Plugin, "notifier", n.Body, n.DefRange)
-		c.Notifiers = append(c.Notifiers, Notifier{Name: n.Name, Plugin: n.Plugin, Config: b.pluginConfig(n.Config)})
+		c.Notifiers = append(c.Notifiers, config.Notifier{Name: n.Name, Plugin: n.Plugin, Config: b.pluginConfig(n.Config)})
 	}
 	return c
 }

@@ -1,6 +1,9 @@
 package policy
 
-import "github.com/vigil-ha/vigil/core/syncgroup"
+import (
+	"github.com/vigil-ha/vigil/core/config"
+	"github.com/vigil-ha/vigil/core/syncgroup"
+)
 
 // This file: sync_group blocks: members, and the rule that their tracked sources fault.
 
@@ -22,7 +25,7 @@ func (b *builder) syncGroupsInto(site *Site) {
 		}
 		warned := map[string]bool{}
 		for _, c := range site.configs {
-			c.SyncGroups = append(c.SyncGroups, SyncGroup{Name: g.Name, Instances: g.Instances, Notify: g.Notify})
+			c.SyncGroups = append(c.SyncGroups, config.SyncGroup{Name: g.Name, Instances: g.Instances, Notify: g.Notify})
 			for i := range c.Instances {
 				in := &c.Instances[i]
 				if member[in.Name] != g.Name {

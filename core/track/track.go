@@ -12,7 +12,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/vigil-ha/vigil/core/policy"
+	"github.com/vigil-ha/vigil/core/config"
 	"github.com/vigil-ha/vigil/sdk"
 )
 
@@ -72,7 +72,7 @@ var FlapHold = time.Second
 
 // Tracker runs one check.
 type Tracker struct {
-	cfg      policy.Check
+	cfg      config.Check
 	c        Checker
 	log      hclog.Logger
 	onChange func(Change)
@@ -92,7 +92,7 @@ type Tracker struct {
 }
 
 // New returns a tracker; Run starts it.
-func New(cfg policy.Check, c Checker, log hclog.Logger, onChange func(Change)) *Tracker {
+func New(cfg config.Check, c Checker, log hclog.Logger, onChange func(Change)) *Tracker {
 	return &Tracker{cfg: cfg, c: c, log: log, onChange: onChange, counter: Counter{Rise: cfg.Rise, Fall: cfg.Fall}}
 }
 

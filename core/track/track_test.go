@@ -9,7 +9,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/vigil-ha/vigil/core/policy"
+	"github.com/vigil-ha/vigil/core/config"
 	"github.com/vigil-ha/vigil/sdk"
 )
 
@@ -75,7 +75,7 @@ func (f *fakeChecker) Watch(ctx context.Context, report func(sdk.Result)) error 
 func TestTrackerPollsAndPushes(t *testing.T) {
 	f := &fakeChecker{healthy: true, push: make(chan sdk.Result)}
 	changes := make(chan Change, 8)
-	tr := New(policy.Check{Name: "web", Interval: time.Hour, Timeout: time.Second, Rise: 1, Fall: 1}, f, hclog.NewNullLogger(),
+	tr := New(config.Check{Name: "web", Interval: time.Hour, Timeout: time.Second, Rise: 1, Fall: 1}, f, hclog.NewNullLogger(),
 		func(c Change) { changes <- c })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -99,7 +99,7 @@ func TestTrackerPollsAndPushes(t *testing.T) {
 func TestPluginErrorIsFailure(t *testing.T) {
 	f := &fakeChecker{err: errors.New("plugin timed out")}
 	changes := make(chan Change, 8)
-	tr := New(policy.Check{Name: "web", Interval: 10 * time.Millisecond, Timeout: time.Second, Rise: 1, Fall: 2}, f, hclog.NewNullLogger(),
+	tr := New(config.Check{Name: "web", Interval: 10 * time.Millisecond, Timeout: time.Second, Rise: 1, Fall: 2}, f, hclog.NewNullLogger(),
 		func(c Change) { changes <- c })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -126,7 +126,7 @@ func TestFlappingCheckIsHeld(t *testing.T) {
 	f := &fakeChecker{healthy: true, push: make(chan sdk.Result)}
 	var mu sync.Mutex
 	var got []Change
-	tr := New(policy.Check{Name: "web", Interval: time.Hour, Timeout: time.Second, Rise: 1, Fall: 1}, f, hclog.NewNullLogger(),
+	tr := New(config.Check{Name: "web", Interval: time.Hour, Timeout: time.Second, Rise: 1, Fall: 1}, f, hclog.NewNullLogger(),
 		func(c Change) { mu.Lock(); got = append(got, c); mu.Unlock() })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -177,7 +177,7 @@ func TestValueChangesAreReported(t *testing.T) {
 	FlapHold = 0
 	f := &fakeChecker{healthy: true, push: make(chan sdk.Result)}
 	changes := make(chan Change, 8)
-	tr := New(policy.Check{Name: "drain", Interval: time.Hour, Timeout: time.Second, Rise: 1, Fall: 1}, f, hclog.NewNullLogger(),
+	tr := New(config.Check{Name: "drain", Interval: time.Hour, Timeout: time.Second, Rise: 1, Fall: 1}, f, hclog.NewNullLogger(),
 		func(c Change) { changes <- c })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -1,18 +1,16 @@
-// Package policy reads Vigil's HCL site policies: it decodes and validates a
-// file (every problem reported with file:line:col), resolves the part one
-// node runs into a Config for the engine, and plans who owns each address.
-package policy
+// Package config holds what one node runs, as core/policy resolves it
+// from a site policy: plain values, defaults applied, names checked. The
+// engine, the tracker and the agent read it without the HCL machinery
+// (hcl.Range alone, for plugins' diagnostics).
+package config
 
 import (
-	"github.com/vigil-ha/vigil/core/priority"
-
 	"encoding/json"
 	"net/netip"
 	"strings"
 	"time"
 
-	"github.com/hashicorp/hcl/v2"
-
+	"github.com/vigil-ha/vigil/core/priority"
 	"github.com/vigil-ha/vigil/core/vrrp"
 )
 
@@ -212,8 +210,21 @@ type Plugin struct {
 // plugin's complaint about one can point at the line.
 type PluginConfig struct {
 	JSON   json.RawMessage
-	Ranges map[string]hcl.Range
-	Block  hcl.Range
+	Ranges map[string]Range
+	Block  Range
+}
+
+// Range is a span of a policy file, as hcl.Range has it (core/policy
+// makes it, the agent turns it back into one for a diagnostic); a type of
+// its own keeps the HCL machinery out of what the engine imports.
+type Range struct {
+	Filename   string
+	Start, End Pos
+}
+
+// Pos is a position in a file: line and column from 1, byte offset from 0.
+type Pos struct {
+	Line, Column, Byte int
 }
 
 // secretWords name config attributes that hold a secret.
