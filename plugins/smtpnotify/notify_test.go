@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-ha/vigil/plugins/smtp-notify"
+	"github.com/vigil-ha/vigil/plugins/smtpnotify"
 	"github.com/vigil-ha/vigil/sdk"
 	"github.com/vigil-ha/vigil/test/mailtest"
 )

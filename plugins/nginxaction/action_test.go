@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-ha/vigil/plugins/nginx-action"
+	"github.com/vigil-ha/vigil/plugins/nginxaction"
 	"github.com/vigil-ha/vigil/sdk"
 )
 

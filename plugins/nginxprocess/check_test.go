@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-ha/vigil/plugins/nginx-process"
+	"github.com/vigil-ha/vigil/plugins/nginxprocess"
 	"github.com/vigil-ha/vigil/sdk"
 )
 

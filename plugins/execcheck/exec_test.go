@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-ha/vigil/plugins/exec"
+	"github.com/vigil-ha/vigil/plugins/execcheck"
 	"github.com/vigil-ha/vigil/sdk"
 )
 
