@@ -51,9 +51,8 @@ type Options struct {
 // Run runs the node until ctx ends or SIGTERM/SIGINT arrives.
 func Run(ctx context.Context, o Options) error {
 	log := o.Log
-	sup := o.Supervisor
-	if sup == nil {
-		sup = Systemd{}
+	if o.Supervisor == nil {
+		o.Supervisor = Systemd{}
 	}
 	// Before anything else runs: only CAP_NET_ADMIN and CAP_NET_RAW stay
 	// effective, nothing is inheritable.
@@ -83,61 +82,14 @@ func Run(ctx context.Context, o Options) error {
 	if err := engine.Recover(o.StateDir, engine.NewScope(cfg), log); err != nil {
 		return err
 	}
-	l := &launcher{log: log, self: o.Self, builtins: o.Builtins}
-	ns := newNotifiers(l, o.StateDir)
-	eng, err := engine.New(engine.Options{Log: log, StateDir: o.StateDir, OnTransition: ns.transition})
+	r, err := start(o, cfg)
 	if err != nil {
 		return err
 	}
-	cs := newChecks(l, eng, newActions(l, eng))
-	dctx, stopDispatch := context.WithCancel(context.Background())
-	go ns.dispatch(dctx)
-	defer ns.stop()
-	defer cs.stop()
-	// Last out: queue the transitions of the shutdown itself before the
-	// dispatcher stops (deferred calls run in reverse order).
-	defer func() { stopDispatch(); ns.dispatch(canceled()) }()
-	current := cfg
-	// The status socket's goroutines read the site's name while a reload
-	// replaces the policy.
-	var site atomic.Pointer[string]
-	site.Store(&cfg.Site)
-	gid, err := groupID(cfg.StatusGroup)
-	if err != nil {
+	defer r.close()
+	if err := r.apply(nil, cfg); err != nil {
+		r.eng.Shutdown()
 		return err
-	}
-	status := func() api.Status {
-		return api.Status{Site: *site.Load(), Node: o.Node, Policy: o.Policy, Instances: eng.Status(), Checks: cs.snapshot(), Notifiers: ns.snapshot()}
-	}
-	srv, err := api.Listen(o.Socket, gid, status)
-	if err != nil {
-		return fmt.Errorf("status socket: %w", err)
-	}
-	defer func() { srv.Close() }() // the socket of the time: a reload may replace it
-	ms := newMetricsServer(log, eng, cs, ns)
-	if err := ms.apply(cfg); err != nil {
-		return fmt.Errorf("metrics listener: %w", err)
-	}
-	defer ms.close()
-	log.Info("starting", "site", cfg.Site, "router_id", cfg.RouterID, "instances", len(cfg.Instances), "policy", o.Policy)
-	// A plugin that cannot start or refuses its config is a policy error:
-	// say where and stop before anything runs on a half-working policy.
-	pluginsFailed := func(d hcl.Diagnostics) error {
-		if o.Diagnostics != nil {
-			o.Diagnostics(nil, d)
-		}
-		return errors.New(o.Policy + ": plugins could not start with this policy")
-	}
-	if d := ns.apply(cfg); d.HasErrors() {
-		return pluginsFailed(d)
-	}
-	if err := eng.Apply(cfg); err != nil {
-		eng.Shutdown()
-		return err
-	}
-	if d := cs.apply(nil, cfg); d.HasErrors() {
-		eng.Shutdown()
-		return pluginsFailed(d)
 	}
 	// Start-up makes garbage (netlink replies, the policy's syntax tree) that
 	// the runtime returns to the OS only slowly, and grows the instances'
@@ -148,63 +100,180 @@ func Run(ctx context.Context, o Options) error {
 	defer settle.Stop()
 	wctx, stopWatchdog := context.WithCancel(context.Background())
 	defer stopWatchdog()
-	go watchdog(wctx, sup, eng.Alive, func() { log.Error("engine loop did not answer in time; not telling the watchdog") })
-	sup.Notify("READY=1")
+	go watchdog(wctx, o.Supervisor, r.eng.Alive, func() { log.Error("engine loop did not answer in time; not telling the watchdog") })
+	o.Supervisor.Notify("READY=1")
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 	for {
 		select {
 		case <-ctx.Done():
-			log.Info("stopping")
-			sup.Notify("STOPPING=1")
-			eng.Shutdown()
+			r.stop()
 			return nil
 		case s := <-sigs:
-			if s == syscall.SIGUSR1 {
+			switch s {
+			case syscall.SIGUSR1:
 				// keepalived users' habit: the whole state, in the log.
-				for _, l := range status().Dump() {
+				for _, l := range r.status().Dump() {
 					log.Info(l.Msg, l.KV...)
 				}
-				continue
-			}
-			if s != syscall.SIGHUP {
-				log.Info("stopping on signal", "signal", s.String())
-				sup.Notify("STOPPING=1")
-				eng.Shutdown()
-				log.Info("stopped")
+			case syscall.SIGHUP:
+				if next := r.reload(); next != nil {
+					settle.Reset(settleAfter(next))
+				}
+			default:
+				r.stop("signal", s.String())
 				return nil
 			}
-			log.Info("received SIGHUP, reloading policy", "policy", o.Policy)
-			sup.Notify(reloading())
-			next, err := load(o)
-			if err != nil {
-				log.Error("reload failed, keeping the running policy", "error", err)
-				sup.Notify("READY=1")
-				continue
-			}
-			if d := ns.apply(next); d.HasErrors() {
-				log.Error("reload: notifiers did not start", "error", d.Error())
-			}
-			if err := eng.Apply(next); err != nil {
-				log.Error("reload applied with errors", "error", err)
-			}
-			if d := cs.apply(current, next); d.HasErrors() {
-				log.Error("reload: checks or actions did not start", "error", d.Error())
-			}
-			if err := ms.apply(next); err != nil {
-				log.Error("reload: metrics listener did not start", "error", err)
-			}
-			if next.StatusGroup != current.StatusGroup {
-				srv = relistenStatus(log, o.Socket, srv, next.StatusGroup, status)
-			}
-			current = next
-			site.Store(&next.Site)
-			log.Info("reload done", "instances", len(next.Instances))
-			sup.Notify("READY=1")
-			settle.Reset(settleAfter(next))
 		}
 	}
+}
+
+// running is a node's parts once started: the engine, its checks and
+// actions, notifiers, the status socket and the metrics listener.
+type running struct {
+	o       Options
+	log     hclog.Logger
+	eng     *engine.Engine
+	cs      *checks
+	ns      *notifiers
+	ms      *metricsServer
+	srv     *api.Server // the status socket of the time: a reload may replace it
+	current *config.Config
+	// site is read by the status socket's goroutines while a reload
+	// replaces the policy.
+	site         atomic.Pointer[string]
+	stopDispatch context.CancelFunc
+}
+
+// start makes the node's parts, with cfg's status group; nothing runs
+// an instance until apply.
+func start(o Options, cfg *config.Config) (*running, error) {
+	l := &launcher{log: o.Log, self: o.Self, builtins: o.Builtins}
+	r := &running{o: o, log: o.Log, ns: newNotifiers(l, o.StateDir)}
+	r.site.Store(&cfg.Site)
+	gid, err := groupID(cfg.StatusGroup)
+	if err != nil {
+		return nil, err
+	}
+	if r.eng, err = engine.New(engine.Options{Log: o.Log, StateDir: o.StateDir, OnTransition: r.ns.transition}); err != nil {
+		return nil, err
+	}
+	r.cs = newChecks(l, r.eng, newActions(l, r.eng))
+	dctx, stopDispatch := context.WithCancel(context.Background())
+	r.stopDispatch = stopDispatch
+	go r.ns.dispatch(dctx)
+	if r.srv, err = api.Listen(o.Socket, gid, r.status); err != nil {
+		r.close()
+		return nil, fmt.Errorf("status socket: %w", err)
+	}
+	r.ms = newMetricsServer(o.Log, r.eng, r.cs, r.ns)
+	return r, nil
+}
+
+func (r *running) status() api.Status {
+	return api.Status{Site: *r.site.Load(), Node: r.o.Node, Policy: r.o.Policy, Instances: r.eng.Status(), Checks: r.cs.snapshot(), Notifiers: r.ns.snapshot()}
+}
+
+// apply carries a policy to every part, in the same order at start-up
+// (prev nil) and on reload: notifiers first (the engine's first
+// transitions are queued for them), the metrics listener, the engine,
+// the checks and actions, the status socket's group. At start-up the
+// first failure is returned (a plugin that cannot start or refuses its
+// config is a policy error: said where, and nothing runs on a half-working
+// policy); on reload each failure is logged and the rest still applies.
+func (r *running) apply(prev, next *config.Config) error {
+	startup := prev == nil
+	if startup {
+		r.log.Info("starting", "site", next.Site, "router_id", next.RouterID, "instances", len(next.Instances), "policy", r.o.Policy)
+	}
+	steps := []struct {
+		what string // on reload, after "reload: "
+		run  func() error
+	}{
+		{"notifiers did not start", func() error { return r.plugins(r.ns.apply(next), startup) }},
+		{"metrics listener did not start", func() error {
+			if err := r.ms.apply(next); err != nil {
+				return fmt.Errorf("metrics listener: %w", err)
+			}
+			return nil
+		}},
+		{"engine applied with errors", func() error { return r.eng.Apply(next) }},
+		{"checks or actions did not start", func() error { return r.plugins(r.cs.apply(prev, next), startup) }},
+	}
+	for _, st := range steps {
+		err := st.run()
+		switch {
+		case err == nil:
+		case startup:
+			return err
+		default:
+			r.log.Error("reload: "+st.what, "error", err)
+		}
+	}
+	if !startup && next.StatusGroup != prev.StatusGroup {
+		r.srv = relistenStatus(r.log, r.o.Socket, r.srv, next.StatusGroup, r.status)
+	}
+	r.current = next
+	r.site.Store(&next.Site)
+	return nil
+}
+
+// plugins turns plugins' refusals into an error: at start-up printed as
+// policy diagnostics (file:line:col), on reload in the error, for the log.
+func (r *running) plugins(d hcl.Diagnostics, startup bool) error {
+	switch {
+	case !d.HasErrors():
+		return nil
+	case !startup:
+		return errors.New(d.Error())
+	}
+	if r.o.Diagnostics != nil {
+		r.o.Diagnostics(nil, d)
+	}
+	return errors.New(r.o.Policy + ": plugins could not start with this policy")
+}
+
+// reload reads the policy again and applies it, or keeps the running one
+// if it does not load; it returns the policy applied, or nil.
+func (r *running) reload() *config.Config {
+	r.log.Info("received SIGHUP, reloading policy", "policy", r.o.Policy)
+	r.o.Supervisor.Notify(reloading())
+	defer r.o.Supervisor.Notify("READY=1")
+	next, err := load(r.o)
+	if err != nil {
+		r.log.Error("reload failed, keeping the running policy", "error", err)
+		return nil
+	}
+	r.apply(r.current, next)
+	r.log.Info("reload done", "instances", len(next.Instances))
+	return next
+}
+
+// stop resigns every instance (priority 0, addresses removed); kv says
+// why, for the log.
+func (r *running) stop(kv ...any) {
+	r.log.Info("stopping", kv...)
+	r.o.Supervisor.Notify("STOPPING=1")
+	r.eng.Shutdown()
+	r.log.Info("stopped")
+}
+
+// close ends what start made, once the caller stopped the engine: the
+// metrics listener, the status socket, the dispatcher (after it has
+// queued the transitions of the shutdown itself), the checks and actions,
+// the notifiers.
+func (r *running) close() {
+	if r.ms != nil {
+		r.ms.close()
+	}
+	if r.srv != nil {
+		r.srv.Close()
+	}
+	r.stopDispatch()
+	r.ns.dispatch(canceled())
+	r.cs.stop()
+	r.ns.stop()
 }
 
 // relistenStatus gives the status socket the policy's new status_group:
