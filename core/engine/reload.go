@@ -34,49 +34,8 @@ func (e *Engine) apply(now time.Time, cfg *config.Config) error {
 		want[in.Name] = in
 		order = append(order, in.Name)
 	}
-	// Stop what is gone or changed beyond its VIPs first, so that a VRID
-	// or an address moving between instances is free when the new one
-	// claims it.
-	type moved struct {
-		in  *instance
-		old []vip.Addr
-	}
-	var inPlace []moved
-	for _, name := range e.order {
-		in, ok := e.instances[name]
-		if !ok {
-			continue
-		}
-		nc, keep := want[name]
-		switch {
-		case !keep:
-			e.log.Info(name + " removed from policy, stopping")
-			e.stopInstance(now, in)
-		case reflect.DeepEqual(in.cfg, nc):
-		case sameButVIPs(in.cfg, nc):
-			e.log.Info(name + " VIPs changed, updating in place")
-			inPlace = append(inPlace, moved{in, slices.Clone(in.vips)})
-			in.cfg = nc
-			in.setVIPs(nc)
-		default:
-			e.log.Info(name + " settings changed, restarting it")
-			e.stopInstance(now, in)
-		}
-	}
-	var errs []error
-	var started []*instance
-	for _, name := range order {
-		if _, running := e.instances[name]; running {
-			continue
-		}
-		in, err := newInstance(&e.env, want[name])
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		e.instances[name] = in
-		started = append(started, in)
-	}
+	inPlace := e.stopChanged(now, want)
+	started, errs := e.newInstances(order, want)
 	// Every address is claimed (on record, sockets open) before any
 	// instance can add one.
 	var claims []Mastership
@@ -106,6 +65,63 @@ func (e *Engine) apply(now time.Time, cfg *config.Config) error {
 		return fmt.Errorf("starting instances: %v", errs)
 	}
 	return nil
+}
+
+// vipChange is an instance whose VIP set a reload changes in place, and
+// the addresses it had.
+type vipChange struct {
+	in  *instance
+	old []vip.Addr
+}
+
+// stopChanged stops the instances that are gone or changed beyond their
+// VIPs, first, so that a VRID or an address moving between instances is
+// free when the new one claims it; it takes the new VIP set of those
+// whose VIPs alone changed, and returns them.
+func (e *Engine) stopChanged(now time.Time, want map[string]config.Instance) []vipChange {
+	var inPlace []vipChange
+	for _, name := range e.order {
+		in, ok := e.instances[name]
+		if !ok {
+			continue
+		}
+		nc, keep := want[name]
+		switch {
+		case !keep:
+			e.log.Info(name + " removed from policy, stopping")
+			e.stopInstance(now, in)
+		case reflect.DeepEqual(in.cfg, nc):
+		case sameButVIPs(in.cfg, nc):
+			e.log.Info(name + " VIPs changed, updating in place")
+			inPlace = append(inPlace, vipChange{in, slices.Clone(in.vips)})
+			in.cfg = nc
+			in.setVIPs(nc)
+		default:
+			e.log.Info(name + " settings changed, restarting it")
+			e.stopInstance(now, in)
+		}
+	}
+	return inPlace
+}
+
+// newInstances makes, in policy order, the instances not running; they
+// start once their addresses are claimed.
+func (e *Engine) newInstances(order []string, want map[string]config.Instance) ([]*instance, []error) {
+	var started []*instance
+	var errs []error
+	for _, name := range order {
+		if _, running := e.instances[name]; running {
+			continue
+		}
+		in, err := newInstance(&e.env, want[name])
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		e.instances[name] = in
+		started = append(started, in)
+	}
+	return started, errs
 }
 
 func sameButVIPs(a, b config.Instance) bool {

@@ -38,75 +38,91 @@ func (b *builder) commonConfig() *config.Config {
 		b.err(attrRange(s.Body, "version", s.DefRange), "Invalid VRRP version", "version = %d: VRRP versions are 2 (RFC 3768) and 3 (RFC 5798).", v)
 	}
 	b.notifyNames(s.Body, "notify", s.Notify, s.DefRange)
-	for _, p := range b.raw.Plugins {
-		pl := config.Plugin{Name: p.Name, Path: pluginPath(s, &p), Args: p.Args, User: *s.PluginUser, PassEnv: p.PassEnv}
-		if b.builtinBlock(&p) {
-			pl.Path = ""
-		}
-		if p.SHA256 != nil {
-			pl.SHA256 = strings.ToLower(*p.SHA256)
-		}
-		if p.User != nil {
-			pl.User = *p.User
-		}
-		if p.Group != nil {
-			pl.Group = *p.Group
-		}
-		c.Plugins = append(c.Plugins, pl)
+	for i := range b.raw.Plugins {
+		c.Plugins = append(c.Plugins, b.plugin(&b.raw.Plugins[i]))
 	}
-	for _, ck := range b.raw.Checks {
-		b.pluginKind(ck.Plugin, "check", ck.Body, ck.DefRange)
-		out := config.Check{Name: ck.Name, Plugin: ck.Plugin, Weight: *ck.Weight, Rise: *ck.Rise, Fall: *ck.Fall, Config: b.pluginConfig(ck.Config)}
-		out.Interval, _ = b.duration(ck.Body, "interval", ck.Interval, ck.DefRange)
-		out.Timeout = out.Interval
-		if ck.Timeout != nil {
-			out.Timeout, _ = b.duration(ck.Body, "timeout", ck.Timeout, ck.DefRange)
-		}
-		if out.Interval <= 0 && ck.Interval != nil {
-			b.err(attrRange(ck.Body, "interval", ck.DefRange), "Check interval must be positive", "interval = %q: give how often the check runs, like \"2s\".", *ck.Interval)
-		}
-		if out.Timeout > out.Interval && out.Interval > 0 {
-			b.warn(attrRange(ck.Body, "timeout", ck.DefRange), "Timeout longer than interval", "A run may take %v but a new one is due every %v; runs will be skipped while one is pending.", out.Timeout, out.Interval)
-		}
-		if out.Weight < -priority.MaxWeight || out.Weight > priority.MaxWeight {
-			b.err(attrRange(ck.Body, "weight", ck.DefRange), "Weight out of range", "weight = %d: weights run from -%d to %d (0 means a failing check puts the instance in FAULT).", out.Weight, priority.MaxWeight, priority.MaxWeight)
-		}
-		for _, rf := range []struct {
-			name string
-			v    int
-		}{{"rise", out.Rise}, {"fall", out.Fall}} {
-			if rf.v < 1 {
-				b.err(attrRange(ck.Body, rf.name, ck.DefRange), "Invalid "+rf.name, "%s = %d: it counts results in a row and must be at least 1.", rf.name, rf.v)
-			}
-		}
-		for i, n := range ck.Nodes {
-			b.nodeName(n, elemRange(ck.Body, "nodes", i, ck.DefRange))
-		}
-		c.Checks = append(c.Checks, out)
+	for i := range b.raw.Checks {
+		c.Checks = append(c.Checks, b.check(&b.raw.Checks[i]))
 	}
-	for _, a := range b.raw.Actions {
-		b.pluginKind(a.Plugin, "action", a.Body, a.DefRange)
-		out := config.Action{Name: a.Name, Plugin: a.Plugin, When: a.When, Retries: *a.Retries, Config: b.pluginConfig(a.Config)}
-		out.Timeout, _ = b.duration(a.Body, "timeout", a.Timeout, a.DefRange)
-		if _, ok := b.checks[a.When]; !ok {
-			b.err(attrRange(a.Body, "when", a.DefRange), "Unknown check", "when = %q names no check block.%s", a.When, Suggest(a.When, keys(b.checks)))
-		}
-		if out.Retries < 0 {
-			b.err(attrRange(a.Body, "retries", a.DefRange), "Invalid retries", "retries = %d: it must be 0 or more.", out.Retries)
-		}
-		for i, in := range a.Instances {
-			if _, ok := b.instances[in]; !ok {
-				b.err(elemRange(a.Body, "instances", i, a.DefRange), "Unknown instance", "%q names no instance block.%s", in, Suggest(in, keys(b.instances)))
-			}
-		}
-		out.Instances = a.Instances // none: each node's instances that track when (checksPerNode)
-		c.Actions = append(c.Actions, out)
+	for i := range b.raw.Actions {
+		c.Actions = append(c.Actions, b.action(&b.raw.Actions[i]))
 	}
 	for _, n := range b.raw.Notifiers {
 		b.pluginKind(n.Plugin, "notifier", n.Body, n.DefRange)
 		c.Notifiers = append(c.Notifiers, config.Notifier{Name: n.Name, Plugin: n.Plugin, Config: b.pluginConfig(n.Config)})
 	}
 	return c
+}
+
+// plugin resolves a plugin block.
+func (b *builder) plugin(p *pluginBlock) config.Plugin {
+	s := b.site
+	pl := config.Plugin{Name: p.Name, Path: pluginPath(s, p), Args: p.Args, User: *s.PluginUser, PassEnv: p.PassEnv}
+	if b.builtinBlock(p) {
+		pl.Path = ""
+	}
+	if p.SHA256 != nil {
+		pl.SHA256 = strings.ToLower(*p.SHA256)
+	}
+	if p.User != nil {
+		pl.User = *p.User
+	}
+	if p.Group != nil {
+		pl.Group = *p.Group
+	}
+	return pl
+}
+
+// check resolves and checks a check block.
+func (b *builder) check(ck *checkBlock) config.Check {
+	b.pluginKind(ck.Plugin, "check", ck.Body, ck.DefRange)
+	out := config.Check{Name: ck.Name, Plugin: ck.Plugin, Weight: *ck.Weight, Rise: *ck.Rise, Fall: *ck.Fall, Config: b.pluginConfig(ck.Config)}
+	out.Interval, _ = b.duration(ck.Body, "interval", ck.Interval, ck.DefRange)
+	out.Timeout = out.Interval
+	if ck.Timeout != nil {
+		out.Timeout, _ = b.duration(ck.Body, "timeout", ck.Timeout, ck.DefRange)
+	}
+	if out.Interval <= 0 && ck.Interval != nil {
+		b.err(attrRange(ck.Body, "interval", ck.DefRange), "Check interval must be positive", "interval = %q: give how often the check runs, like \"2s\".", *ck.Interval)
+	}
+	if out.Timeout > out.Interval && out.Interval > 0 {
+		b.warn(attrRange(ck.Body, "timeout", ck.DefRange), "Timeout longer than interval", "A run may take %v but a new one is due every %v; runs will be skipped while one is pending.", out.Timeout, out.Interval)
+	}
+	if out.Weight < -priority.MaxWeight || out.Weight > priority.MaxWeight {
+		b.err(attrRange(ck.Body, "weight", ck.DefRange), "Weight out of range", "weight = %d: weights run from -%d to %d (0 means a failing check puts the instance in FAULT).", out.Weight, priority.MaxWeight, priority.MaxWeight)
+	}
+	for _, rf := range []struct {
+		name string
+		v    int
+	}{{"rise", out.Rise}, {"fall", out.Fall}} {
+		if rf.v < 1 {
+			b.err(attrRange(ck.Body, rf.name, ck.DefRange), "Invalid "+rf.name, "%s = %d: it counts results in a row and must be at least 1.", rf.name, rf.v)
+		}
+	}
+	for i, n := range ck.Nodes {
+		b.nodeName(n, elemRange(ck.Body, "nodes", i, ck.DefRange))
+	}
+	return out
+}
+
+// action resolves and checks an action block.
+func (b *builder) action(a *actionBlock) config.Action {
+	b.pluginKind(a.Plugin, "action", a.Body, a.DefRange)
+	out := config.Action{Name: a.Name, Plugin: a.Plugin, When: a.When, Retries: *a.Retries, Config: b.pluginConfig(a.Config)}
+	out.Timeout, _ = b.duration(a.Body, "timeout", a.Timeout, a.DefRange)
+	if _, ok := b.checks[a.When]; !ok {
+		b.err(attrRange(a.Body, "when", a.DefRange), "Unknown check", "when = %q names no check block.%s", a.When, Suggest(a.When, keys(b.checks)))
+	}
+	if out.Retries < 0 {
+		b.err(attrRange(a.Body, "retries", a.DefRange), "Invalid retries", "retries = %d: it must be 0 or more.", out.Retries)
+	}
+	for i, in := range a.Instances {
+		if _, ok := b.instances[in]; !ok {
+			b.err(elemRange(a.Body, "instances", i, a.DefRange), "Unknown instance", "%q names no instance block.%s", in, Suggest(in, keys(b.instances)))
+		}
+	}
+	out.Instances = a.Instances // none: each node's instances that track when (checksPerNode)
+	return out
 }
 
 func (b *builder) notifyNames(body hcl.Body, attr string, names []string, rng hcl.Range) {

@@ -73,10 +73,26 @@ func (n *Notifier) Configure(_ context.Context, m map[string]any) error {
 	if err := sdk.DecodeConfig(m, &n.cfg); err != nil {
 		return err
 	}
-	c := &n.cfg
 	var errs sdk.ConfigErrors
 	bad := func(attr, msg string) { errs = append(errs, sdk.ConfigError{Attribute: attr, Message: msg}) }
+	n.configureServer(bad)
+	n.configureAddresses(bad)
+	n.configureTemplates(bad)
+	if len(errs) > 0 {
+		return errs
+	}
+	// A template that names a field events do not have fails now, not at
+	// the first failover.
+	if _, _, err := n.render(sampleEvent); err != nil {
+		return sdk.ConfigErrors{{Attribute: "subject", Message: err.Error()}}
+	}
+	return nil
+}
 
+// configureServer checks and completes where and how to connect: server
+// and port, TLS mode, CA file, credentials, timeout.
+func (n *Notifier) configureServer(bad func(attr, msg string)) {
+	c := &n.cfg
 	n.host = c.Server
 	if h, p, err := net.SplitHostPort(c.Server); err == nil {
 		port, perr := strconv.Atoi(p)
@@ -107,19 +123,6 @@ func (n *Notifier) Configure(_ context.Context, m map[string]any) error {
 	if c.Port < 1 || c.Port > 65535 {
 		bad("port", fmt.Sprintf("%d is not a TCP port", c.Port))
 	}
-	if a, err := mail.ParseAddress(c.From); err != nil {
-		bad("from", fmt.Sprintf("%q is not a mail address: %v", c.From, err))
-	} else if i := strings.LastIndexByte(a.Address, '@'); i >= 0 {
-		n.domain = a.Address[i+1:]
-	}
-	if len(c.To) == 0 {
-		bad("to", "required: at least one recipient")
-	}
-	for _, t := range c.To {
-		if _, err := mail.ParseAddress(t); err != nil {
-			bad("to", fmt.Sprintf("%q is not a mail address: %v", t, err))
-		}
-	}
 	if c.ConnectTimeout == 0 {
 		c.ConnectTimeout = sdk.Duration(30 * time.Second) // keepalived's smtp_connect_timeout
 	}
@@ -139,6 +142,29 @@ func (n *Notifier) Configure(_ context.Context, m map[string]any) error {
 	if (c.Username == "") != (c.Password == "") {
 		bad("username", "username and password go together")
 	}
+}
+
+// configureAddresses checks the sender and the recipients.
+func (n *Notifier) configureAddresses(bad func(attr, msg string)) {
+	c := &n.cfg
+	if a, err := mail.ParseAddress(c.From); err != nil {
+		bad("from", fmt.Sprintf("%q is not a mail address: %v", c.From, err))
+	} else if i := strings.LastIndexByte(a.Address, '@'); i >= 0 {
+		n.domain = a.Address[i+1:]
+	}
+	if len(c.To) == 0 {
+		bad("to", "required: at least one recipient")
+	}
+	for _, t := range c.To {
+		if _, err := mail.ParseAddress(t); err != nil {
+			bad("to", fmt.Sprintf("%q is not a mail address: %v", t, err))
+		}
+	}
+}
+
+// configureTemplates parses the subject and body, or their defaults.
+func (n *Notifier) configureTemplates(bad func(attr, msg string)) {
+	c := &n.cfg
 	var err error
 	if c.Subject == "" {
 		c.Subject = DefaultSubject
@@ -152,15 +178,6 @@ func (n *Notifier) Configure(_ context.Context, m map[string]any) error {
 	if n.body, err = template.New("body").Funcs(funcs).Option("missingkey=error").Parse(c.Body); err != nil {
 		bad("body", err.Error())
 	}
-	if len(errs) > 0 {
-		return errs
-	}
-	// A template that names a field events do not have fails now, not at
-	// the first failover.
-	if _, _, err := n.render(sampleEvent); err != nil {
-		return sdk.ConfigErrors{{Attribute: "subject", Message: err.Error()}}
-	}
-	return nil
 }
 
 var sampleEvent = sdk.Event{Seq: 1, Site: "site", Node: "node", RouterID: "node", Instance: "VI_1", From: "BACKUP", To: "MASTER",
