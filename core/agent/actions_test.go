@@ -162,15 +162,22 @@ func (r *rig) applyActions(t *testing.T, cfg *config.Config) {
 
 func (r *rig) waitIdle(t *testing.T) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+	waitUntil(t, "the action to end", func() bool {
 		r.cs.acts.mu.Lock()
-		idle := len(r.cs.acts.busy) == 0
-		r.cs.acts.mu.Unlock()
-		if idle {
-			return
+		defer r.cs.acts.mu.Unlock()
+		return len(r.cs.acts.busy) == 0
+	})
+}
+
+// waitUntil polls ok, every 2 ms for at most 5 s, and fails the test if
+// it never holds.
+func waitUntil(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !ok(); time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after 5s waiting for %s", what)
 		}
 	}
-	t.Fatal("the action is still running after 5s")
 }
 
 // A check failing over and over while its action runs starts one run at a
@@ -201,7 +208,10 @@ func TestReloadKeepsUnchangedAction(t *testing.T) {
 	r := newRig(func() *fakeAction { return newFakeAction(sdk.Recovered, 100*time.Millisecond) })
 	r.applyActions(t, actionConfig(time.Second, 0))
 	r.cs.changed(track.Change{Check: "web", Failing: true})
-	time.Sleep(10 * time.Millisecond) // the run is under way
+	r.mu.Lock()
+	running := r.opened[0]
+	r.mu.Unlock()
+	waitUntil(t, "the run to be under way", func() bool { return running.runs.Load() > 0 })
 	r.applyActions(t, actionConfig(time.Second, 0))
 	r.waitIdle(t)
 	r.mu.Lock()
@@ -226,9 +236,7 @@ func TestRunningActionMovesToRelaunchedPlugin(t *testing.T) {
 	first.hold = time.Hour // the first process never answers by itself
 	r.mu.Unlock()
 	r.cs.changed(track.Change{Check: "web", Failing: true})
-	for deadline := time.Now().Add(2 * time.Second); first.runs.Load() == 0 && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
-	}
+	waitUntil(t, "the first process to be running", func() bool { return first.runs.Load() > 0 })
 	r.applyActions(t, actionConfig(2*time.Second, 1)) // changed: relaunched
 	r.waitIdle(t)
 	r.mu.Lock()
