@@ -79,6 +79,7 @@ type script struct {
 
 	interval, timeout  string
 	weight, rise, fall *int
+	reverse            bool // keepalived's weight ... reverse
 	user, group        string
 	at                 string
 }
@@ -88,7 +89,8 @@ type vip struct{ addr, dev, label, scope string }
 type instance struct {
 	name, iface, advert, preemptDelay string
 	vrid, prio, version               int
-	nopreempt, smtpAlert              bool
+	nopreempt, initMaster             bool
+	smtpAlert                         *bool // unset: the global default
 	accept, strict                    *bool // accept / no_accept, strict_mode
 	useVMAC, vmacXmitBase             bool
 	vmacName                          string
@@ -101,7 +103,7 @@ type instance struct {
 	unicastSrc                        string
 	unicastPeers                      []string
 	garpDelay, garpRepeat             string
-	notify                            map[string]string // notify script per keepalived keyword
+	notify                            map[string]notifyScript // per keepalived keyword
 	at                                string
 }
 
@@ -114,30 +116,78 @@ type nodeConf struct {
 	scripts   map[string]*script
 	instances []*instance
 	groups    map[string][]string
-	groupMail map[string]bool // sync groups with smtp_alert
+	groupMail map[string]bool // sync groups' own smtp_alert
+	alerts    map[string]bool // global smtp_alert and smtp_alert_vrrp, when set
 	// groupNotify holds each sync group's notify scripts per keepalived
 	// keyword, groupAt where each group was defined.
-	groupNotify map[string]map[string]string
+	groupNotify map[string]map[string]notifyScript
 	groupAt     map[string]string
 	order       []string // groups in file order
+}
+
+// alert is whether an instance or sync group whose own smtp_alert is own
+// (nil: none) sends mail: its own, else the global smtp_alert_vrrp, else
+// the global smtp_alert, else not, as keepalived decides.
+func (nc *nodeConf) alert(own *bool) bool {
+	if own != nil {
+		return *own
+	}
+	if v, ok := nc.alerts["smtp_alert_vrrp"]; ok {
+		return v
+	}
+	return nc.alerts["smtp_alert"]
+}
+
+// groupAlert is alert for a sync group.
+func (nc *nodeConf) groupAlert(name string) bool {
+	if v, ok := nc.groupMail[name]; ok {
+		return nc.alert(&v)
+	}
+	return nc.alert(nil)
 }
 
 // notifyScripts are an instance's or a sync group's notify scripts, per
 // keepalived keyword, and the notifier they become.
 type notifyScripts struct {
 	notifier, at string
-	scripts      map[string]string
+	scripts      map[string]notifyScript
+}
+
+// notifyScript is a notify script and who keepalived runs it as: the
+// words after the (quoted) script are a user and a group.
+type notifyScript struct {
+	command string
+	as      runAs // zero: the global script user
+	at      string
+}
+
+// notifyScript reads a notify_* line.
+func (c *converter) notifyScript(s *Stmt) notifyScript {
+	n := notifyScript{command: s.Arg(0), at: s.String()}
+	if len(s.Args) > 1 {
+		n.as = runAs{user: s.Arg(1), group: s.Arg(2)}
+	}
+	if len(s.Args) > 3 {
+		c.warn(s, "%s: keepalived takes the script, a user and a group; the words after %q are ignored, as keepalived ignores them", s.Key, s.Arg(2))
+	}
+	return n
 }
 
 type converter struct {
 	warnings        []Warning
+	siteMail        bool            // every instance mails: the site's notify says so
 	needsRootAction bool            // an nginx-action was written: it starts nginx as root
 	execScripts     []*script       // scripts written as exec checks
 	notifyScripts   []notifyScripts // instances and sync groups whose notify scripts became an exec-notify notifier
 }
 
 func (c *converter) warn(s *Stmt, format string, args ...any) {
-	c.warnings = append(c.warnings, Warning{At: s.String(), Msg: fmt.Sprintf(format, args...)})
+	c.warnAt(s.String(), format, args...)
+}
+
+// warnAt warns of what is at a "file:line".
+func (c *converter) warnAt(at, format string, args ...any) {
+	c.warnings = append(c.warnings, Warning{At: at, Msg: fmt.Sprintf(format, args...)})
 }
 
 func atoi(s *Stmt, c *converter, v string) int {
@@ -194,134 +244,21 @@ func (c *converter) read(n Node) (*nodeConf, error) {
 	}
 	stmts = c.conditional(stmts, n.Name)
 	nc := &nodeConf{name: n.Name, global: map[string][]string{}, globalAt: map[string]string{}, scripts: map[string]*script{},
-		groups: map[string][]string{}, groupMail: map[string]bool{}, groupNotify: map[string]map[string]string{}, groupAt: map[string]string{}}
+		groups: map[string][]string{}, groupMail: map[string]bool{}, groupNotify: map[string]map[string]notifyScript{}, groupAt: map[string]string{},
+		alerts: map[string]bool{}}
 	var groupTracks []*Stmt // sync groups' track_script and track_interface, for their members
 	for _, s := range stmts {
 		switch s.Key {
 		case "global_defs":
-			for _, g := range s.Block {
-				switch g.Key {
-				case "router_id":
-					nc.routerID = g.Arg(0)
-				case "notification_email":
-					nc.globalAt[g.Key] = g.String()
-					for _, e := range g.Block {
-						nc.emails = append(nc.emails, e.Key)
-					}
-				case "vrrp_version", "vrrp_garp_master_delay", "vrrp_garp_master_repeat", "vrrp_garp_master_refresh", "vrrp_garp_interval",
-					"vrrp_gna_interval", "vrrp_startup_delay", "notification_email_from", "smtp_server", "smtp_connect_timeout", "script_user",
-					"notify_fifo", "vrrp_notify_fifo":
-					nc.global[g.Key] = g.Args
-					nc.globalAt[g.Key] = g.String()
-				case "vrrp_skip_check_adv_addr", "enable_script_security", "smtp_alert", "vrrp_strict", "max_auto_priority":
-					nc.global[g.Key] = []string{"on"}
-					nc.globalAt[g.Key] = g.String()
-					switch g.Key {
-					case "max_auto_priority":
-						c.warn(g, "max_auto_priority is not imported: Vigil does not raise its scheduling priority; its takeover timing does not depend on it (docs/benchmarks.md)")
-					}
-				default:
-					c.warn(g, "global_defs %s is not imported (no Vigil equivalent)", g.Key)
-				}
-			}
+			c.readGlobal(nc, s)
 		case "vrrp_script":
-			sc := &script{name: s.Arg(0), at: s.String()}
-			for _, o := range s.Block {
-				switch o.Key {
-				case "script":
-					sc.command = strings.Join(o.Args, " ")
-				case "interval":
-					sc.interval = seconds(o.Arg(0))
-				case "timeout":
-					sc.timeout = seconds(o.Arg(0))
-				case "weight":
-					v := atoi(o, c, o.Arg(0))
-					sc.weight = &v
-				case "rise":
-					v := atoi(o, c, o.Arg(0))
-					sc.rise = &v
-				case "fall":
-					v := atoi(o, c, o.Arg(0))
-					sc.fall = &v
-				case "user":
-					sc.user, sc.group = o.Arg(0), o.Arg(1)
-				default:
-					c.warn(o, "vrrp_script %s is not imported", o.Key)
-				}
-			}
-			if sc.command == "" {
-				c.warn(s, "vrrp_script %s is refused: it has no script line this node uses, and a check without a command would always pass", sc.name)
-				sc = nil
-			}
-			if sc != nil {
-				nc.scripts[sc.name] = sc
-			}
+			c.readScript(nc, s)
 		case "track_file", "vrrp_track_file":
-			sc := &script{name: s.Arg(0), at: s.String()}
-			one := 1 // keepalived's default weight
-			sc.weight = &one
-			for _, o := range s.Block {
-				switch o.Key {
-				case "file":
-					sc.file = o.Arg(0)
-				case "weight":
-					v := atoi(o, c, o.Arg(0))
-					if o.Arg(1) == "reverse" {
-						v = -v
-					}
-					sc.weight = &v
-				case "init_file":
-					v := 0
-					if len(o.Args) > 0 && o.Arg(0) != "overwrite" {
-						v = atoi(o, c, o.Arg(0))
-					}
-					sc.init = &v
-					sc.initOverwrite = slices.Contains(o.Args, "overwrite")
-				default:
-					c.warn(o, "track_file %s is not imported", o.Key)
-				}
-			}
-			if sc.file == "" {
-				c.warn(s, "track_file %s is refused: it names no file", sc.name)
-				continue
-			}
-			if _, dup := nc.scripts[sc.name]; dup {
-				c.warn(s, "track_file %s is refused: a vrrp_script has that name, and Vigil's checks share one namespace", sc.name)
-				continue
-			}
-			nc.scripts[sc.name] = sc
+			c.readTrackFile(nc, s)
 		case "vrrp_instance":
 			nc.instances = append(nc.instances, c.instance(s))
 		case "vrrp_sync_group":
-			name := s.Arg(0)
-			nc.groupAt[name] = s.String()
-			for _, o := range s.Block {
-				switch o.Key {
-				case "group":
-					for _, m := range o.Block {
-						nc.groups[name] = append(nc.groups[name], append([]string{m.Key}, m.Args...)...)
-					}
-				case "smtp_alert":
-					nc.groupMail[name] = true
-				case "notify_master", "notify_backup", "notify_fault", "notify_stop", "notify":
-					if nc.groupNotify[name] == nil {
-						nc.groupNotify[name] = map[string]string{}
-					}
-					nc.groupNotify[name][o.Key] = strings.Join(o.Args, " ")
-				case "track_interface", "track_script", "track_file":
-					groupTracks = append(groupTracks, &Stmt{Key: o.Key, Args: []string{name}, Block: o.Block, File: o.File, Line: o.Line})
-				case "global_tracking", "sync_group_tracking_weight", "track_process", "track_bfd":
-					c.warn(o, "vrrp_sync_group %s is not imported", o.Key)
-				default:
-					// keepalived also takes the members without group { }.
-					nc.groups[name] = append(nc.groups[name], append([]string{o.Key}, o.Args...)...)
-				}
-			}
-			if len(nc.groups[name]) == 0 {
-				c.warn(s, "vrrp_sync_group %s has no members: not imported", name)
-				continue
-			}
-			nc.order = append(nc.order, name)
+			groupTracks = append(groupTracks, c.readSyncGroup(nc, s)...)
 		case "virtual_server", "virtual_server_group":
 			c.warn(s, "%s (LVS) is not imported: Vigil does VRRP only", s.Key)
 		default:
@@ -330,6 +267,163 @@ func (c *converter) read(n Node) (*nodeConf, error) {
 	}
 	c.groupTracks(nc, groupTracks)
 	return nc, nil
+}
+
+// readGlobal reads global_defs.
+func (c *converter) readGlobal(nc *nodeConf, s *Stmt) {
+	for _, g := range s.Block {
+		switch g.Key {
+		case "router_id":
+			nc.routerID = g.Arg(0)
+		case "notification_email":
+			nc.globalAt[g.Key] = g.String()
+			for _, e := range g.Block {
+				nc.emails = append(nc.emails, e.Key)
+			}
+		case "vrrp_version", "vrrp_garp_master_delay", "vrrp_garp_master_repeat", "vrrp_garp_master_refresh", "vrrp_garp_interval",
+			"vrrp_gna_interval", "vrrp_startup_delay", "notification_email_from", "smtp_server", "smtp_connect_timeout", "script_user",
+			"notify_fifo", "vrrp_notify_fifo":
+			nc.global[g.Key] = g.Args
+			nc.globalAt[g.Key] = g.String()
+		case "smtp_alert", "smtp_alert_vrrp":
+			if v, ok := c.onOff(g); ok {
+				nc.alerts[g.Key] = v
+				nc.globalAt[g.Key] = g.String()
+			}
+		case "vrrp_skip_check_adv_addr", "enable_script_security", "vrrp_strict", "max_auto_priority":
+			nc.global[g.Key] = []string{"on"}
+			nc.globalAt[g.Key] = g.String()
+			if g.Key == "max_auto_priority" {
+				c.warn(g, "max_auto_priority is not imported: Vigil does not raise its scheduling priority; its takeover timing does not depend on it (docs/benchmarks.md)")
+			}
+		default:
+			c.warn(g, "global_defs %s is not imported (no Vigil equivalent)", g.Key)
+		}
+	}
+}
+
+// onOff reads a keyword that is on alone or with true/on/yes, off with
+// false/off/no, as keepalived does; another word is refused there, and
+// the line ignored (ok false).
+func (c *converter) onOff(s *Stmt) (on, ok bool) {
+	switch s.Arg(0) {
+	case "", "true", "on", "yes":
+		return true, true
+	case "false", "off", "no":
+		return false, true
+	}
+	c.warn(s, "%s %s: keepalived refuses the value and ignores the line; not imported either", s.Key, s.Arg(0))
+	return false, false
+}
+
+// readScript reads a vrrp_script.
+func (c *converter) readScript(nc *nodeConf, s *Stmt) {
+	sc := &script{name: s.Arg(0), at: s.String()}
+	for _, o := range s.Block {
+		switch o.Key {
+		case "script":
+			sc.command = strings.Join(o.Args, " ")
+		case "interval":
+			sc.interval = seconds(o.Arg(0))
+		case "timeout":
+			sc.timeout = seconds(o.Arg(0))
+		case "weight":
+			v := atoi(o, c, o.Arg(0))
+			sc.weight = &v
+			sc.reverse = o.Arg(1) == "reverse"
+		case "rise":
+			v := atoi(o, c, o.Arg(0))
+			sc.rise = &v
+		case "fall":
+			v := atoi(o, c, o.Arg(0))
+			sc.fall = &v
+		case "user":
+			sc.user, sc.group = o.Arg(0), o.Arg(1)
+		default:
+			c.warn(o, "vrrp_script %s is not imported", o.Key)
+		}
+	}
+	if sc.command == "" {
+		c.warn(s, "vrrp_script %s is refused: it has no script line this node uses, and a check without a command would always pass", sc.name)
+		return
+	}
+	nc.scripts[sc.name] = sc
+}
+
+// readTrackFile reads a track_file (vrrp_track_file).
+func (c *converter) readTrackFile(nc *nodeConf, s *Stmt) {
+	sc := &script{name: s.Arg(0), at: s.String()}
+	one := 1 // keepalived's default weight
+	sc.weight = &one
+	for _, o := range s.Block {
+		switch o.Key {
+		case "file":
+			sc.file = o.Arg(0)
+		case "weight":
+			v := atoi(o, c, o.Arg(0))
+			if o.Arg(1) == "reverse" {
+				v = -v
+			}
+			sc.weight = &v
+		case "init_file":
+			v := 0
+			if len(o.Args) > 0 && o.Arg(0) != "overwrite" {
+				v = atoi(o, c, o.Arg(0))
+			}
+			sc.init = &v
+			sc.initOverwrite = slices.Contains(o.Args, "overwrite")
+		default:
+			c.warn(o, "track_file %s is not imported", o.Key)
+		}
+	}
+	if sc.file == "" {
+		c.warn(s, "track_file %s is refused: it names no file", sc.name)
+		return
+	}
+	if _, dup := nc.scripts[sc.name]; dup {
+		c.warn(s, "track_file %s is refused: a vrrp_script has that name, and Vigil's checks share one namespace", sc.name)
+		return
+	}
+	nc.scripts[sc.name] = sc
+}
+
+// readSyncGroup reads a vrrp_sync_group and returns its track_script,
+// track_file and track_interface, for its members.
+func (c *converter) readSyncGroup(nc *nodeConf, s *Stmt) (tracks []*Stmt) {
+	name := s.Arg(0)
+	nc.groupAt[name] = s.String()
+	for _, o := range s.Block {
+		switch o.Key {
+		case "group":
+			for _, m := range o.Block {
+				nc.groups[name] = append(nc.groups[name], append([]string{m.Key}, m.Args...)...)
+			}
+		case "smtp_alert":
+			if v, ok := c.onOff(o); ok {
+				nc.groupMail[name] = v
+			}
+		case "notify_master", "notify_backup", "notify_fault", "notify_stop", "notify":
+			if nc.groupNotify[name] == nil {
+				nc.groupNotify[name] = map[string]notifyScript{}
+			}
+			nc.groupNotify[name][o.Key] = c.notifyScript(o)
+		case "track_interface", "track_script", "track_file":
+			tracks = append(tracks, &Stmt{Key: o.Key, Args: []string{name}, Block: o.Block, File: o.File, Line: o.Line})
+		case "global_tracking", "sync_group_tracking_weight", "track_process", "track_bfd":
+			c.warn(o, "vrrp_sync_group %s is not imported", o.Key)
+		default:
+			// keepalived takes members only inside group { }: it refuses
+			// this line ("Unknown keyword") and, with no member left,
+			// removes the group.
+			c.warn(o, "vrrp_sync_group %s: keepalived refuses members outside group { } (\"Unknown keyword\") and ignores the line; not imported either (write them in group { })", name)
+		}
+	}
+	if len(nc.groups[name]) == 0 {
+		c.warn(s, "vrrp_sync_group %s has no members: not imported (keepalived removes it too)", name)
+		return nil
+	}
+	nc.order = append(nc.order, name)
+	return tracks
 }
 
 // groupTracks gives a sync group's tracked scripts and interfaces to each
@@ -364,7 +458,7 @@ func (c *converter) groupTracks(nc *nodeConf, tracks []*Stmt) {
 
 func (c *converter) instance(s *Stmt) *instance {
 	in := &instance{name: s.Arg(0), prio: 100, at: s.String(), trackIfWeights: map[string]int{}, trackWeights: map[string]int{}, trackAt: map[string]string{},
-		notify: map[string]string{}}
+		notify: map[string]notifyScript{}}
 	vips := func(b []*Stmt) []vip {
 		var out []vip
 		for _, v := range b {
@@ -409,6 +503,7 @@ func (c *converter) instance(s *Stmt) *instance {
 		switch o.Key {
 		case "state":
 			if o.Arg(0) == "MASTER" {
+				in.initMaster = true
 				c.warn(o, "state MASTER is not imported: every instance starts as BACKUP (RFC 5798); priorities decide who is master")
 			}
 		case "interface":
@@ -423,6 +518,8 @@ func (c *converter) instance(s *Stmt) *instance {
 			in.version = atoi(o, c, o.Arg(0))
 		case "nopreempt":
 			in.nopreempt = true
+		case "preempt": // keepalived's: undoes an earlier nopreempt
+			in.nopreempt = false
 		case "accept", "no_accept":
 			v := o.Key == "accept"
 			in.accept = &v
@@ -494,18 +591,43 @@ func (c *converter) instance(s *Stmt) *instance {
 				in.unicastPeers = append(in.unicastPeers, p.Key)
 			}
 		case "smtp_alert":
-			in.smtpAlert = true
+			if v, ok := c.onOff(o); ok {
+				in.smtpAlert = &v
+			}
 		case "garp_master_delay":
 			in.garpDelay = seconds(o.Arg(0))
 		case "garp_master_repeat":
 			in.garpRepeat = o.Arg(0)
 		case "notify_master", "notify_backup", "notify_fault", "notify_stop", "notify":
-			in.notify[o.Key] = strings.Join(o.Args, " ")
+			in.notify[o.Key] = c.notifyScript(o)
 		default:
 			c.warn(o, "vrrp_instance %s is not imported", o.Key)
 		}
 	}
+	c.preemption(in)
 	return in
+}
+
+// preemption applies keepalived's rules for settings it clears: an
+// address owner and an initial MASTER always preempt, an initial MASTER
+// has no preemption delay, nor has an instance that does not preempt.
+func (c *converter) preemption(in *instance) {
+	switch {
+	case in.nopreempt && in.prio == 255:
+		in.nopreempt = false
+		c.warnAt(in.at, "%s: nopreempt with priority 255: keepalived resets nopreempt (the address owner always preempts); imported so", in.name)
+	case in.nopreempt && in.initMaster:
+		in.nopreempt = false
+		c.warnAt(in.at, "%s: nopreempt with state MASTER: keepalived clears nopreempt (\"nopreempt will not work with initial state MASTER\") and this node preempts; imported so", in.name)
+	}
+	switch {
+	case in.preemptDelay != "" && in.initMaster:
+		in.preemptDelay = ""
+		c.warnAt(in.at, "%s: preempt_delay with state MASTER: keepalived clears the delay; imported so", in.name)
+	case in.preemptDelay != "" && in.nopreempt:
+		in.preemptDelay = ""
+		c.warnAt(in.at, "%s: preempt_delay with nopreempt: keepalived resets the delay; imported so", in.name)
+	}
 }
 
 var (

@@ -53,13 +53,23 @@ func (c *converter) emitSite(body *hclwrite.Body, first *nodeConf, site bool) (m
 	if !site && first.routerID != "" {
 		sb.SetAttributeValue("router_id", cty.StringVal(first.routerID))
 	}
-	// Mail goes exactly where keepalived sends it: every instance with a
-	// global smtp_alert, else the instances and sync groups that have one.
-	_, global := g["smtp_alert"]
-	wanted := global || len(first.groupMail) > 0 || slices.ContainsFunc(first.instances, func(in *instance) bool { return in.smtpAlert })
+	// Mail goes exactly where keepalived sends it: each instance and sync
+	// group whose smtp_alert is on, its own or else the global default.
+	all, some := true, false
+	for _, in := range first.instances {
+		on := first.alert(in.smtpAlert)
+		all, some = all && on, some || on
+	}
+	for _, gname := range first.order {
+		some = some || first.groupAlert(gname)
+	}
+	wanted := some
 	mail = wanted && len(first.emails) > 0 && len(g["smtp_server"]) > 0
+	// One site-wide notify when a global smtp_alert has every instance
+	// mail.
+	c.siteMail = mail && all && first.alert(nil)
 	var siteNotify []string
-	if mail && global {
+	if c.siteMail {
 		siteNotify = append(siteNotify, "mail")
 	}
 	for _, k := range []string{"notify_fifo", "vrrp_notify_fifo"} {
@@ -71,11 +81,11 @@ func (c *converter) emitSite(body *hclwrite.Body, first *nodeConf, site bool) (m
 		sb.SetAttributeValue("notify", strList(siteNotify))
 	}
 	switch {
-	case mail && global:
+	case mail:
 	case wanted && !mail:
 		at := first.globalAt["smtp_alert"]
 		for _, in := range first.instances {
-			if at == "" && in.smtpAlert {
+			if at == "" && first.alert(in.smtpAlert) {
 				at = in.at
 			}
 		}
@@ -138,9 +148,8 @@ func (c *converter) emitInstances(body *hclwrite.Body, confs []*nodeConf, site, 
 		}
 	}
 	usedScripts = map[string]trackedScript{}
-	_, globalMail := confs[0].global["smtp_alert"]
 	for _, name := range names {
-		c.emitInstance(body, confs, byNode, name, site, mail && !globalMail, usedScripts)
+		c.emitInstance(body, confs, byNode, name, site, mail && !c.siteMail, usedScripts)
 	}
 	return usedScripts
 }
@@ -334,7 +343,7 @@ func (c *converter) emitInstance(body *hclwrite.Body, confs []*nodeConf, byNode 
 		ib.SetAttributeRaw("track", nodeMap(order, func(n string) cty.Value { return strList(trackNames[n]) }))
 	}
 	var notify []string
-	if mail && ref.smtpAlert {
+	if mail && confs[0].alert(ref.smtpAlert) {
 		notify = append(notify, "mail")
 	}
 	if len(ref.notify) > 0 {
@@ -384,13 +393,12 @@ func (c *converter) emitInstance(body *hclwrite.Body, confs []*nodeConf, byNode 
 
 // emitSyncGroups writes the first file's sync groups.
 func (c *converter) emitSyncGroups(body *hclwrite.Body, first *nodeConf, mail bool) {
-	_, globalMail := first.global["smtp_alert"]
 	for _, gname := range first.order {
 		gb := body.AppendNewBlock("sync_group", []string{gname}).Body()
 		body.AppendNewline()
 		gb.SetAttributeValue("instances", strList(first.groups[gname]))
 		var notify []string
-		if mail && !globalMail && first.groupMail[gname] {
+		if mail && first.groupAlert(gname) {
 			notify = append(notify, "mail")
 		}
 		if scripts := first.groupNotify[gname]; len(scripts) > 0 {
@@ -479,13 +487,13 @@ func (c *converter) emitTail(body *hclwrite.Body, first *nodeConf, mail bool) {
 		cfg := nb.AppendNewBlock("config", nil).Body()
 		for _, k := range []struct{ ka, attr string }{{"notify_master", "master"}, {"notify_backup", "backup"}, {"notify_fault", "fault"}, {"notify_stop", "stop"}} {
 			if script, ok := in.scripts[k.ka]; ok {
-				cfg.SetAttributeValue(k.attr, strList([]string{"/bin/sh", "-c", script}))
+				cfg.SetAttributeValue(k.attr, strList([]string{"/bin/sh", "-c", script.command}))
 			}
 		}
 		if script, ok := in.scripts["notify"]; ok {
 			// keepalived appends INSTANCE|GROUP name state priority: "$@" passes
 			// them to the script through the shell.
-			cfg.SetAttributeValue("command", strList([]string{"/bin/sh", "-c", script + ` "$@"`, "notify"}))
+			cfg.SetAttributeValue("command", strList([]string{"/bin/sh", "-c", script.command + ` "$@"`, "notify"}))
 		}
 	}
 	c.scriptUser(body, sb, first)
@@ -495,6 +503,9 @@ func (c *converter) emitTail(body *hclwrite.Body, first *nodeConf, mail bool) {
 		pb.SetAttributeValue("user", cty.StringVal("root")) // it starts nginx
 	}
 }
+
+// notifyKeywords are keepalived's notify scripts, in a fixed order.
+var notifyKeywords = []string{"notify_master", "notify_backup", "notify_fault", "notify_stop", "notify"}
 
 // intVal is keepalived's number as a Vigil number; a value that is not one
 // is carried over as written (a string), so that validating the result
@@ -658,8 +669,16 @@ func (c *converter) scriptUser(body, site *hclwrite.Body, first *nodeConf) {
 		}
 		add(r, sc.at)
 	}
-	if len(c.notifyScripts) > 0 {
-		add(global, c.notifyScripts[0].at)
+	for _, ns := range c.notifyScripts {
+		for _, k := range notifyKeywords {
+			if sc, ok := ns.scripts[k]; ok {
+				r := global
+				if sc.as.user != "" {
+					r = sc.as
+				}
+				add(r, sc.at)
+			}
+		}
 	}
 	if len(order) == 0 {
 		if explicit && global.user != "root" {
