@@ -99,11 +99,13 @@ type TrackCheck struct {
 	// Fault: failing means FAULT instead of a weight (weight 0, or the
 	// instance is in a sync group).
 	Fault bool
+	// Reverse: the check weighs (or faults) the other way round.
+	Reverse bool
 }
 
 // Source is the check as the priority rules see it.
 func (t TrackCheck) Source() priority.Source {
-	return priority.Source{Weight: t.Weight, Fault: t.Fault}
+	return priority.Source{Weight: t.Weight, Fault: t.Fault, Reverse: t.Reverse}
 }
 
 // TrackInterface applies an interface's link state to an instance.
@@ -111,11 +113,13 @@ type TrackInterface struct {
 	Name   string
 	Weight int
 	Fault  bool // down means FAULT (weight 0, or in a sync group)
+	// Reverse: the link weighs (or faults) the other way round.
+	Reverse bool
 }
 
 // Source is the interface as the priority rules see it.
 func (t TrackInterface) Source() priority.Source {
-	return priority.Source{Weight: t.Weight, Fault: t.Fault}
+	return priority.Source{Weight: t.Weight, Fault: t.Fault, Reverse: t.Reverse}
 }
 
 // GARP holds the gratuitous ARP / unsolicited NA settings.
@@ -168,6 +172,7 @@ type Check struct {
 	Interval time.Duration
 	Timeout  time.Duration
 	Weight   int
+	Reverse  bool
 	Rise     int
 	Fall     int
 	Config   PluginConfig

@@ -86,6 +86,52 @@ type script struct {
 
 type vip struct{ addr, dev, label, scope string }
 
+// weighting is a weight as an instance's track block gives it: keepalived's
+// "NAME weight W [reverse|noreverse]".
+type weighting struct {
+	w       int
+	reverse bool
+	// inherit: neither reverse nor noreverse was written, so a
+	// track_script takes its script's (keepalived's default).
+	inherit bool
+}
+
+// valued is wt for a valued check (track_file): the file's number times
+// the weight, negated when reversed, so a reversed weight is the negated
+// weight, except 0, whose reverse faults on 0 instead of on the others.
+func (wt weighting) valued() weighting {
+	if wt.reverse && wt.w != 0 {
+		return weighting{w: -wt.w}
+	}
+	return wt
+}
+
+// of is wt as it applies to sc: the script's reverse unless wt says.
+func (wt weighting) of(sc *script) weighting {
+	if wt.inherit && sc != nil {
+		wt.reverse = sc.reverse
+	}
+	wt.inherit = false
+	return wt
+}
+
+// trackWeighting reads t's "weight W [reverse|noreverse]"; ok is false
+// when t gives no weight.
+func (c *converter) trackWeighting(t *Stmt) (wt weighting, ok bool) {
+	if t.Arg(0) != "weight" {
+		return weighting{}, false
+	}
+	wt = weighting{w: atoi(t, c, t.Arg(1))}
+	switch t.Arg(2) {
+	case "reverse":
+		wt.reverse = true
+	case "noreverse":
+	default:
+		wt.inherit = true
+	}
+	return wt, true
+}
+
 type instance struct {
 	name, iface, advert, preemptDelay string
 	vrid, prio, version               int
@@ -97,9 +143,9 @@ type instance struct {
 	authType, authPass                string
 	vips, excluded                    []vip
 	tracks, trackIfs                  []string
-	trackWeights                      map[string]int // track_script overrides
+	trackWeights                      map[string]weighting // track_script overrides
 	trackAt                           map[string]string
-	trackIfWeights                    map[string]int
+	trackIfWeights                    map[string]weighting
 	unicastSrc                        string
 	unicastPeers                      []string
 	garpDelay, garpRepeat             string
@@ -360,11 +406,8 @@ func (c *converter) readTrackFile(nc *nodeConf, s *Stmt) {
 		case "file":
 			sc.file = o.Arg(0)
 		case "weight":
-			v := atoi(o, c, o.Arg(0))
-			if o.Arg(1) == "reverse" {
-				v = -v
-			}
-			sc.weight = &v
+			wt := weighting{w: atoi(o, c, o.Arg(0)), reverse: o.Arg(1) == "reverse"}.valued()
+			sc.weight, sc.reverse = &wt.w, wt.reverse
 		case "init_file":
 			v := 0
 			if len(o.Args) > 0 && o.Arg(0) != "overwrite" {
@@ -457,7 +500,7 @@ func (c *converter) groupTracks(nc *nodeConf, tracks []*Stmt) {
 }
 
 func (c *converter) instance(s *Stmt) *instance {
-	in := &instance{name: s.Arg(0), prio: 100, at: s.String(), trackIfWeights: map[string]int{}, trackWeights: map[string]int{}, trackAt: map[string]string{},
+	in := &instance{name: s.Arg(0), prio: 100, at: s.String(), trackIfWeights: map[string]weighting{}, trackWeights: map[string]weighting{}, trackAt: map[string]string{},
 		notify: map[string]notifyScript{}}
 	vips := func(b []*Stmt) []vip {
 		var out []vip
@@ -559,29 +602,25 @@ func (c *converter) instance(s *Stmt) *instance {
 			for _, t := range o.Block {
 				in.tracks = append(in.tracks, t.Key)
 				in.trackAt[t.Key] = t.String()
-				if t.Arg(0) == "weight" {
-					in.trackWeights[t.Key] = atoi(t, c, t.Arg(1))
+				if wt, ok := c.trackWeighting(t); ok {
+					in.trackWeights[t.Key] = wt
 				}
 			}
 		case "track_file":
 			// A file's weight is a multiplier: the instance's own weight
-			// overrides it (reverse negates), as for track_script.
+			// overrides it, as for track_script.
 			for _, t := range o.Block {
 				in.tracks = append(in.tracks, t.Key)
 				in.trackAt[t.Key] = t.String()
-				if t.Arg(0) == "weight" {
-					w := atoi(t, c, t.Arg(1))
-					if t.Arg(2) == "reverse" {
-						w = -w
-					}
-					in.trackWeights[t.Key] = w
+				if wt, ok := c.trackWeighting(t); ok {
+					in.trackWeights[t.Key] = wt.of(nil).valued()
 				}
 			}
 		case "track_interface":
 			for _, t := range o.Block {
 				in.trackIfs = append(in.trackIfs, t.Key)
-				if t.Arg(0) == "weight" {
-					in.trackIfWeights[t.Key] = atoi(t, c, t.Arg(1))
+				if wt, ok := c.trackWeighting(t); ok {
+					in.trackIfWeights[t.Key] = wt.of(nil)
 				}
 			}
 		case "unicast_src_ip":
@@ -652,6 +691,9 @@ func (c *converter) checkBlock(body *hclwrite.Body, sc *script) {
 			blk.SetAttributeValue("nodes", strList(sc.nodes))
 		}
 		blk.SetAttributeValue("weight", cty.NumberIntVal(int64(*sc.weight)))
+		if sc.reverse {
+			blk.SetAttributeValue("reverse", cty.True)
+		}
 		blk.AppendNewline()
 		cfg := blk.AppendNewBlock("config", nil).Body()
 		cfg.SetAttributeValue("file", cty.StringVal(sc.file))
@@ -690,6 +732,9 @@ func (c *converter) checkBlock(body *hclwrite.Body, sc *script) {
 	}
 	if sc.weight != nil {
 		blk.SetAttributeValue("weight", cty.NumberIntVal(int64(*sc.weight)))
+	}
+	if sc.reverse {
+		blk.SetAttributeValue("reverse", cty.True)
 	}
 	if sc.rise != nil {
 		blk.SetAttributeValue("rise", cty.NumberIntVal(int64(*sc.rise)))

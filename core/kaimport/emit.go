@@ -158,7 +158,7 @@ func (c *converter) emitInstances(body *hclwrite.Body, confs []*nodeConf, site, 
 // weight a track_script override gave it (nil: the script's own).
 type trackedScript struct {
 	script  string
-	weight  *int
+	weight  *weighting
 	at      string   // where an instance tracks it
 	node    string   // the first node that tracks it: its definition is written
 	nodes   []string // the nodes that track it, when the script differs per node
@@ -231,16 +231,21 @@ func deref(p *int) any {
 
 // checkName is the check an instance's track of script becomes: the
 // script's name, or, when the instance overrides the script's weight,
-// a check of its own with that weight ("chk_w10", "chk_wm10").
-func checkName(script string, override *int, scripts map[string]*script) string {
+// a check of its own with that weight ("chk_w10", "chk_wm10",
+// "chk_w10_reverse").
+func checkName(script string, override *weighting, scripts map[string]*script) string {
 	if override == nil {
 		return script
 	}
-	if sc := scripts[script]; sc != nil && sc.weight != nil && *sc.weight == *override {
+	sc := scripts[script]
+	if sc != nil && sc.weight != nil && *sc.weight == override.w && sc.reverse == override.reverse {
 		return script
 	}
-	w := fmt.Sprint(*override)
-	return script + "_w" + strings.Replace(w, "-", "m", 1)
+	name := script + "_w" + strings.Replace(fmt.Sprint(override.w), "-", "m", 1)
+	if override.reverse {
+		name += "_reverse"
+	}
+	return name
 }
 
 // emitInstance writes one instance, merged from every file that has it.
@@ -317,8 +322,9 @@ func (c *converter) emitInstance(body *hclwrite.Body, confs []*nodeConf, byNode 
 		in := byNode[n][name]
 		names := []string{}
 		for _, t := range in.tracks {
-			var override *int
+			var override *weighting
 			if w, ok := in.trackWeights[t]; ok {
+				w = w.of(nodeScripts(confs, n)[t])
 				override = &w
 			}
 			base, perNode := variant(confs, t, n)
@@ -386,7 +392,10 @@ func (c *converter) emitInstance(body *hclwrite.Body, confs []*nodeConf, byNode 
 		tb := ib.AppendNewBlock("track_interface", nil).Body()
 		tb.SetAttributeValue("name", cty.StringVal(t))
 		if w, ok := ref.trackIfWeights[t]; ok {
-			tb.SetAttributeValue("weight", cty.NumberIntVal(int64(w)))
+			tb.SetAttributeValue("weight", cty.NumberIntVal(int64(w.w)))
+			if w.reverse {
+				tb.SetAttributeValue("reverse", cty.True)
+			}
 		}
 	}
 }
@@ -435,9 +444,9 @@ func (c *converter) emitChecks(body *hclwrite.Body, confs []*nodeConf, usedScrip
 		if ts.weight != nil {
 			w := *ts.weight
 			own := *sc
-			own.name, own.weight = n, &w
+			own.name, own.weight, own.reverse = n, &w.w, w.reverse
 			if ts.renamed {
-				c.warnings = append(c.warnings, Warning{At: ts.at, Msg: fmt.Sprintf("track_script %s weight %d: imported as check %s, the same script with that weight (Vigil's weights belong to checks)", ts.script, w, n)})
+				c.warnings = append(c.warnings, Warning{At: ts.at, Msg: fmt.Sprintf("track_script %s weight %d%s: imported as check %s, the same script with that weight (Vigil's weights belong to checks)", ts.script, w.w, map[bool]string{true: " reverse"}[w.reverse], n)})
 			}
 			sc = &own
 		}

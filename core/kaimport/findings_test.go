@@ -88,6 +88,26 @@ func TestImportFindings(t *testing.T) {
 		{name: "nopreempt with preempt_delay: keepalived resets the delay",
 			confs: map[string]string{"": strings.Replace(vi1, "priority 100", "priority 100\n  nopreempt\n  preempt_delay 30", 1)},
 			want:  []string{"preempt = false"}, not: []string{"preempt_delay"}, warn: []string{"keepalived resets the delay"}},
+		{name: "vrrp_script weight ... reverse: the priority moves the other way (reverse was dropped)",
+			confs: map[string]string{"": "vrrp_script chk {\n  script \"/bin/true\"\n  weight 10 reverse\n}\n" +
+				strings.Replace(vi1, "priority 100", "priority 100\n  track_script {\n    chk\n  }", 1)},
+			want: []string{`check "chk" {`, `weight = 10`, `reverse = true`}},
+		{name: "track_script weight ... reverse makes a check of its own, reversed",
+			confs: map[string]string{"": "vrrp_script chk {\n  script \"/bin/true\"\n  weight 10\n}\n" +
+				strings.Replace(vi1, "priority 100", "priority 100\n  track_script {\n    chk weight -20 reverse\n  }", 1)},
+			want: []string{`check "chk_wm20_reverse" {`, `weight = -20`, `reverse = true`}, warn: []string{"weight -20 reverse: imported as check chk_wm20_reverse"}},
+		{name: "a track_script weight without reverse keeps its script's reverse, as keepalived does; noreverse clears it",
+			confs: map[string]string{"": "vrrp_script chk {\n  script \"/bin/true\"\n  weight 10 reverse\n}\n" +
+				strings.Replace(vi1, "priority 100", "priority 100\n  track_script {\n    chk weight 5\n  }", 1) +
+				strings.NewReplacer("VI_1", "VI_2", "51", "52", "priority 100", "priority 100\n  track_script {\n    chk weight 5 noreverse\n  }").Replace(vi1)},
+			want: []string{`check "chk_w5_reverse" {`, `check "chk_w5" {`}, once: []string{"reverse = true"}},
+		{name: "track_interface weight ... reverse",
+			confs: map[string]string{"": strings.Replace(vi1, "priority 100", "priority 100\n  track_interface {\n    eth1 weight 10 reverse\n  }", 1)},
+			want:  []string{`name = "eth1"`, `weight = 10`, `reverse = true`}},
+		{name: "track_file weight 0 reverse: FAULT while the file holds 0, not while it holds another number",
+			confs: map[string]string{"": "track_file drain {\n  file \"/run/vigil/drain\"\n  weight 0 reverse\n}\n" +
+				strings.Replace(vi1, "priority 100", "priority 100\n  track_file {\n    drain\n  }", 1)},
+			want: []string{`check "drain" {`, `weight = 0`, `reverse = true`}},
 		{name: "a notify script's user and group run it, they are not its arguments",
 			confs: map[string]string{"": strings.Replace(vi1, "priority 100", "priority 100\n  notify_master \"/etc/keepalived/master.sh\" nobody nogroup", 1)},
 			want:  []string{`master = ["/bin/sh", "-c", "/etc/keepalived/master.sh"]`, `plugin "exec-notify" {`, `user = "nobody"`, `group = "nogroup"`},

@@ -212,7 +212,7 @@ func (b *builder) unicastPeers(in *instanceBlock, out *config.Instance) {
 // rest later).
 func (b *builder) tracking(in *instanceBlock, out *config.Instance) {
 	for _, ti := range in.TrackInterfaces {
-		out.TrackIfs = append(out.TrackIfs, config.TrackInterface{Name: ti.Name, Weight: *ti.Weight, Fault: *ti.Weight == 0})
+		out.TrackIfs = append(out.TrackIfs, config.TrackInterface{Name: ti.Name, Weight: *ti.Weight, Fault: *ti.Weight == 0, Reverse: *ti.Reverse})
 		if w := *ti.Weight; w < -priority.MaxWeight || w > priority.MaxWeight {
 			b.err(ti.DefRange, "Weight out of range", "weight = %d: weights run from -%d to %d.", w, priority.MaxWeight, priority.MaxWeight)
 		}
@@ -248,7 +248,7 @@ func (b *builder) trackChecks(in *instanceBlock) map[string][]config.TrackCheck 
 				b.err(e.Range(), "Unknown check", "track names %q, but there is no check block of that name.%s", t, Suggest(t, keys(b.checks)))
 				continue
 			}
-			out[node] = append(out[node], config.TrackCheck{Check: t, Weight: *ck.Weight, Fault: *ck.Weight == 0})
+			out[node] = append(out[node], config.TrackCheck{Check: t, Weight: *ck.Weight, Fault: *ck.Weight == 0, Reverse: *ck.Reverse})
 		}
 	}
 	obj, isMap := attr.Expr.(*hclsyntax.ObjectConsExpr)

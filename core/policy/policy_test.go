@@ -536,3 +536,45 @@ instance "VI_1" {
 		}
 	}
 }
+
+// TestReverse: keepalived's "weight ... reverse" reaches the priority
+// rules for checks and interfaces, and turns the priority range around.
+func TestReverse(t *testing.T) {
+	src := `
+check "drain" {
+  plugin  = "http-probe"
+  weight  = 20
+  reverse = true
+
+  config {
+    url = "http://192.0.2.1/"
+  }
+}
+
+instance "VI_1" {
+  interface = "eth0"
+  vrid      = 1
+  vips      = ["192.0.2.1/24"]
+  track     = ["drain"]
+
+  track_interface {
+    name    = "eth1"
+    weight  = -30
+    reverse = true
+  }
+}
+`
+	site, _, diags := policy.Parse("reverse.hcl", []byte(src), opts())
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	c, _ := site.Config("")
+	in := c.Instances[0]
+	if len(in.Track) != 1 || !in.Track[0].Reverse || len(in.TrackIfs) != 1 || !in.TrackIfs[0].Reverse {
+		t.Fatalf("reverse lost: %+v %+v", in.Track, in.TrackIfs)
+	}
+	// passing drain subtracts 20; eth1 down adds 30: 80..130, clamped to 254 at most.
+	if got := in.MaxPriority(); got != 130 {
+		t.Errorf("max priority %d, want 130", got)
+	}
+}

@@ -99,6 +99,7 @@ type authBlock struct {
 type trackIfBlock struct {
 	Name     string    `hcl:"name,attr" doc:"Interface name."`
 	Weight   *int      `hcl:"weight,optional" default:"0" doc:"Added while the interface is up (positive) or subtracted while down (negative); 0: down means FAULT."`
+	Reverse  *bool     `hcl:"reverse,optional" default:"false" doc:"Turns the weight around, as keepalived's weight ... reverse: what it would add is subtracted and the reverse; with weight 0, up means FAULT."`
 	DefRange hcl.Range `hcl:",def_range"`
 }
 
@@ -116,6 +117,7 @@ type checkBlock struct {
 	Interval *string      `hcl:"interval,optional" default:"\"1s\"" doc:"How often the check runs (event-driven plugins also push results)."`
 	Timeout  *string      `hcl:"timeout,optional" doc:"A run taking longer counts as failed. Default: the interval."`
 	Weight   *int         `hcl:"weight,optional" default:"0" doc:"-253..253. Negative: subtracted while failing. Positive: added while succeeding. 0: failing means FAULT."`
+	Reverse  *bool        `hcl:"reverse,optional" default:"false" doc:"Turns the weight around, as keepalived's weight ... reverse: what it would add is subtracted and the reverse (a valued check's number is negated); with weight 0, passing means FAULT."`
 	Rise     *int         `hcl:"rise,optional" default:"1" doc:"Successes in a row before a failing check counts as passing."`
 	Fall     *int         `hcl:"fall,optional" default:"1" doc:"Failures in a row before a passing check counts as failing."`
 	Nodes    []string     `hcl:"nodes,optional" doc:"Nodes that run the check. Default: every node."`

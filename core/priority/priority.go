@@ -32,31 +32,48 @@ type Source struct {
 	// of weighing: a weight of 0, and every source of a sync group member
 	// (a group's members move together, so weights would pull them apart).
 	Fault bool
+	// Reverse turns the source around, as keepalived's "reverse": the
+	// delta it would give is subtracted instead, and a fault source
+	// faults while up rather than while down.
+	Reverse bool
 }
 
 // Delta is what s contributes to the priority while down (or up):
-// negative weights apply while down, positive ones while up, a fault
-// source never weighs.
+// negative weights apply while down, positive ones while up (negated when
+// reversed), a fault source never weighs.
 func (s Source) Delta(down bool) int {
+	d := 0
 	switch {
 	case s.Fault:
-		return 0
 	case s.Weight < 0 && down, s.Weight > 0 && !down:
-		return s.Weight
+		d = s.Weight
 	}
-	return 0
+	if s.Reverse {
+		return -d
+	}
+	return d
+}
+
+// span is the least and the most s can contribute.
+func (s Source) span() (lo, hi int) {
+	up, down := s.Delta(false), s.Delta(true)
+	return min(up, down), max(up, down)
 }
 
 // Valued is what a number read by a valued check (keepalived's
 // track_file) does to an instance: on a fault source (weight 0) any number
 // but 0 faults; otherwise the number times the weight is the delta, and
-// one below -253 faults, as keepalived has it.
+// one below -253 faults, as keepalived has it. Reversed, the product is
+// negated and a fault source faults on 0 instead.
 func (s Source) Valued(v int64) (delta int, fault bool) {
 	if s.Fault {
-		return 0, v != 0
+		return 0, (v != 0) != s.Reverse
 	}
 	v = min(max(v, -1<<20), 1<<20) // no overflow whatever a file holds
 	d := v * int64(s.Weight)
+	if s.Reverse {
+		d = -d
+	}
 	if d < -MaxWeight {
 		return 0, true
 	}
@@ -64,7 +81,7 @@ func (s Source) Valued(v int64) (delta int, fault bool) {
 }
 
 // Faults reports whether s holds the instance in FAULT while down.
-func (s Source) Faults(down bool) bool { return s.Fault && down }
+func (s Source) Faults(down bool) bool { return s.Fault && down != s.Reverse }
 
 // Effective is base plus the deltas applied now. With no delta applied the
 // base stands, an owner's 255 included; otherwise the sum is clamped to
@@ -83,23 +100,25 @@ func Effective(base uint8, deltas ...int) uint8 {
 }
 
 // Ceiling is the highest priority the sources can lift base to: every
-// positive weight applied.
+// weight that raises it applied.
 func Ceiling(base uint8, sources []Source) uint8 {
 	var deltas []int
 	for _, s := range sources {
-		deltas = append(deltas, s.Delta(false))
+		_, hi := s.span()
+		deltas = append(deltas, hi)
 	}
 	return Effective(base, deltas...)
 }
 
 // Range is the lowest and highest sum of base and weights before clamping
-// (every negative weight applied, or every positive one), for warnings
-// that the clamp makes weights do less than they say.
+// (every weight that lowers it applied, or every one that raises it), for
+// warnings that the clamp makes weights do less than they say.
 func Range(base uint8, sources []Source) (lo, hi int) {
 	lo, hi = int(base), int(base)
 	for _, s := range sources {
-		lo += s.Delta(true)
-		hi += s.Delta(false)
+		l, h := s.span()
+		lo += l
+		hi += h
 	}
 	return lo, hi
 }

@@ -44,6 +44,13 @@ func TestSource(t *testing.T) {
 		{Source{Fault: true}, true, 0, true},
 		{Source{Fault: true}, false, 0, false},
 		{Source{Weight: -25, Fault: true}, true, 0, true}, // a sync group member
+		// reverse, as keepalived's weight ... reverse
+		{Source{Weight: 10, Reverse: true}, false, -10, false},
+		{Source{Weight: 10, Reverse: true}, true, 0, false},
+		{Source{Weight: -25, Reverse: true}, true, 25, false},
+		{Source{Weight: -25, Reverse: true}, false, 0, false},
+		{Source{Fault: true, Reverse: true}, false, 0, true},
+		{Source{Fault: true, Reverse: true}, true, 0, false},
 	}
 	for _, c := range cases {
 		if d := c.s.Delta(c.down); d != c.delta {
@@ -61,6 +68,12 @@ func TestSource(t *testing.T) {
 	}
 	if lo, hi := Range(100, []Source{{Weight: -150}, {Weight: 200}, {Fault: true}}); lo != -50 || hi != 300 {
 		t.Errorf("range %d..%d, want -50..300", lo, hi)
+	}
+	if lo, hi := Range(100, []Source{{Weight: 20, Reverse: true}, {Weight: -30, Reverse: true}}); lo != 80 || hi != 130 {
+		t.Errorf("reversed range %d..%d, want 80..130", lo, hi)
+	}
+	if got := Ceiling(100, []Source{{Weight: 20, Reverse: true}, {Weight: -30, Reverse: true}}); got != 130 {
+		t.Errorf("reversed ceiling %d, want 130", got)
 	}
 }
 
@@ -106,6 +119,11 @@ func TestValued(t *testing.T) {
 		{Source{Weight: -1}, 1 << 62, 0, true},
 		{Source{Fault: true}, 0, 0, false},
 		{Source{Fault: true}, 3, 0, true},
+		// reverse: keepalived's multiplier of -1
+		{Source{Weight: 2, Reverse: true}, 10, -20, false},
+		{Source{Weight: 1, Reverse: true}, 254, 0, true},
+		{Source{Fault: true, Reverse: true}, 0, 0, true},
+		{Source{Fault: true, Reverse: true}, 3, 0, false},
 	} {
 		if d, f := c.src.Valued(c.v); d != c.delta || f != c.fault {
 			t.Errorf("%+v.Valued(%d) = %d, %v; want %d, %v", c.src, c.v, d, f, c.delta, c.fault)
