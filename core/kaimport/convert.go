@@ -140,7 +140,7 @@ type instance struct {
 	accept, strict                    *bool // accept / no_accept, strict_mode
 	useVMAC, vmacXmitBase             bool
 	vmacName                          string
-	authType, authPass                string
+	authType, authPass, authAt, ahAt  string
 	vips, excluded                    []vip
 	tracks, trackIfs                  []string
 	trackWeights                      map[string]weighting // track_script overrides
@@ -312,6 +312,9 @@ func (c *converter) read(n Node) (*nodeConf, error) {
 		}
 	}
 	c.groupTracks(nc, groupTracks)
+	for _, in := range nc.instances {
+		c.complete(nc, in)
+	}
 	return nc, nil
 }
 
@@ -583,13 +586,11 @@ func (c *converter) instance(s *Stmt) *instance {
 		case "preempt_delay":
 			in.preemptDelay = seconds(o.Arg(0))
 		case "authentication":
+			in.authAt = o.String()
 			for _, a := range o.Block {
 				switch a.Key {
 				case "auth_type":
-					in.authType = strings.ToLower(a.Arg(0))
-					if in.authType == "ah" {
-						c.warn(a, "auth_type AH is refused: Vigil does not implement IPsec AH (removed from VRRP by RFC 3768); the policy keeps it so that validation stops there. Use PASS, or VRRPv3 on a segment you control")
-					}
+					in.authType, in.ahAt = strings.ToLower(a.Arg(0)), a.String()
 				case "auth_pass":
 					in.authPass = a.Arg(0)
 				}
@@ -643,30 +644,7 @@ func (c *converter) instance(s *Stmt) *instance {
 			c.warn(o, "vrrp_instance %s is not imported", o.Key)
 		}
 	}
-	c.preemption(in)
 	return in
-}
-
-// preemption applies keepalived's rules for settings it clears: an
-// address owner and an initial MASTER always preempt, an initial MASTER
-// has no preemption delay, nor has an instance that does not preempt.
-func (c *converter) preemption(in *instance) {
-	switch {
-	case in.nopreempt && in.prio == 255:
-		in.nopreempt = false
-		c.warnAt(in.at, "%s: nopreempt with priority 255: keepalived resets nopreempt (the address owner always preempts); imported so", in.name)
-	case in.nopreempt && in.initMaster:
-		in.nopreempt = false
-		c.warnAt(in.at, "%s: nopreempt with state MASTER: keepalived clears nopreempt (\"nopreempt will not work with initial state MASTER\") and this node preempts; imported so", in.name)
-	}
-	switch {
-	case in.preemptDelay != "" && in.initMaster:
-		in.preemptDelay = ""
-		c.warnAt(in.at, "%s: preempt_delay with state MASTER: keepalived clears the delay; imported so", in.name)
-	case in.preemptDelay != "" && in.nopreempt:
-		in.preemptDelay = ""
-		c.warnAt(in.at, "%s: preempt_delay with nopreempt: keepalived resets the delay; imported so", in.name)
-	}
 }
 
 var (

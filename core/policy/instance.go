@@ -303,9 +303,6 @@ func validIfName(s string) bool {
 	return len(s) >= 1 && len(s) <= 15 && s != "." && s != ".." && !strings.ContainsAny(s, "/: \t\n")
 }
 
-// strictMaxVIPs is the most addresses strict mode lets an advert carry.
-const strictMaxVIPs = 20
-
 // strict refuses, in strict mode, what the VRRP RFCs forbid or keepalived's
 // vrrp_strict refuses, each at its attribute.
 func (b *builder) strict(in *instanceBlock, out *config.Instance) {
@@ -332,10 +329,6 @@ func (b *builder) strict(in *instanceBlock, out *config.Instance) {
 	}
 	if in.Accept != nil && out.Version == vrrp.V2 {
 		b.err(attrRange(in.Body, "accept", in.DefRange), "Accept mode on VRRPv2 in strict mode", "RFC 3768 has no accept mode; %s. Remove accept, set version = 3, or set strict = false.", why)
-	}
-	if len(out.VIPs) > strictMaxVIPs {
-		b.err(b.vipRange(in, strictMaxVIPs, len(out.VIPs)), "Too many VIPs for a strict advert",
-			"Instance %q advertises %d addresses; %s above %d. Move the rest to excluded_vips, or set strict = false.", in.Name, len(out.VIPs), why, strictMaxVIPs)
 	}
 	if len(out.VIPs) > 0 && out.VIPs[0].Prefix.Addr().Is6() && !out.VIPs[0].Prefix.Addr().IsLinkLocalUnicast() {
 		b.err(b.vipRange(in, 0, len(out.VIPs)), "First IPv6 VIP not link-local in strict mode",
@@ -404,16 +397,17 @@ func (b *builder) vip(s string, rng hcl.Range) (config.VIP, bool) {
 	return config.VIP{Prefix: p, Scope: "global"}, true
 }
 
-// families checks every VIP has the instance's family and v2 has no IPv6.
+// families checks every advertised VIP has the instance's family and v2
+// has no IPv6. Excluded VIPs are not in adverts: as in keepalived, they
+// may be of either family.
 func (b *builder) families(in *instanceBlock, out *config.Instance) {
-	all := append(slices.Clone(out.VIPs), out.ExcludedVIPs...)
 	if len(out.VIPs) == 0 {
 		return
 	}
 	v6 := out.VIPs[0].Prefix.Addr().Is6()
-	for i, v := range all {
+	for i, v := range out.VIPs {
 		if v.Prefix.Addr().Is6() != v6 {
-			b.err(b.vipRange(in, i, len(out.VIPs)), "VIP of the wrong family", "%v is %s but %v, the instance's first VIP, is %s. One instance carries one family: put the others in an instance of their own.",
+			b.err(b.vipRange(in, i, len(out.VIPs)), "VIP of the wrong family", "%v is %s but %v, the instance's first VIP, is %s. One instance carries one family: put the others in an instance of their own, or in excluded_vips (not advertised).",
 				v.Prefix, familyWord(!v6), out.VIPs[0].Prefix, familyWord(v6))
 		}
 	}

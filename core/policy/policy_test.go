@@ -578,3 +578,25 @@ instance "VI_1" {
 		t.Errorf("max priority %d, want 130", got)
 	}
 }
+
+// TestExcludedOtherFamily: excluded addresses are not advertised, so, as
+// in keepalived, they may be of the other family (the import refused
+// such sites).
+func TestExcludedOtherFamily(t *testing.T) {
+	src := `
+instance "VI_1" {
+  interface     = "eth0"
+  vrid          = 1
+  vips          = ["192.0.2.1/24"]
+  excluded_vips = ["2001:db8::1/64"]
+}
+`
+	site, _, diags := policy.Parse("excluded.hcl", []byte(src), opts())
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	c, _ := site.Config("")
+	if ex := c.Instances[0].ExcludedVIPs; len(ex) != 1 || !ex[0].Prefix.Addr().Is6() {
+		t.Errorf("excluded %+v", ex)
+	}
+}

@@ -35,6 +35,8 @@ instance "VI_6" {
   garp_master_refresh = "60s"
 }
 
+# 21 addresses: keepalived's strict mode takes as many as the packet holds (only the
+# 8-bit count and the MTU limit it), and so does Vigil.
 instance "VI_many" {
   vrid     = 23
   version  = 3
