@@ -56,6 +56,8 @@ type Instance struct {
 	// otherwise the engine takes the interface's.
 	SourceAddr   netip.Addr
 	UnicastPeers []netip.Addr
+	// PeerTTL: the TTL range unicast adverts may arrive with (zero: 255).
+	PeerTTL vrrp.TTLRange
 	Track        []TrackCheck
 	TrackIfs     []TrackInterface
 	Notify       []string // site's, group's and instance's notifiers, deduplicated

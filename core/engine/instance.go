@@ -173,7 +173,7 @@ func (in *instance) setVIPs(cfg config.Instance) {
 	in.mu.Unlock()
 	in.auth = authFor(cfg)
 	in.expect = vrrp.Expect{Version: cfg.Version, Auth: in.auth,
-		Interval: cfg.Interval, Addrs: advertised, CheckAddrs: in.env.checkAdvertAddrs, Peers: cfg.UnicastPeers}
+		Interval: cfg.Interval, Addrs: advertised, CheckAddrs: in.env.checkAdvertAddrs, Peers: cfg.UnicastPeers, PeerTTL: cfg.PeerTTL}
 }
 
 // authFor is the advert authentication of an instance: the one place

@@ -148,6 +148,8 @@ type instance struct {
 	trackIfWeights                    map[string]weighting
 	unicastSrc                        string
 	unicastPeers                      []string
+	peersAt                           string
+	minTTL, maxTTL                    []int // each peer's min_ttl / max_ttl (0-255, keepalived's defaults)
 	garpDelay, garpRepeat             string
 	notify                            map[string]notifyScript // per keepalived keyword
 	at                                string
@@ -316,6 +318,22 @@ func (c *converter) read(n Node) (*nodeConf, error) {
 		c.complete(nc, in)
 	}
 	return nc, nil
+}
+
+// peerTTL reads a unicast_peer line's min_ttl / max_ttl.
+func (c *converter) peerTTL(in *instance, p *Stmt) {
+	lo, hi := 0, 255
+	for i := 0; i+1 < len(p.Args); i += 2 {
+		switch p.Arg(i) {
+		case "min_ttl":
+			lo = atoi(p, c, p.Arg(i+1))
+		case "max_ttl":
+			hi = atoi(p, c, p.Arg(i+1))
+		default:
+			c.warn(p, "unicast_peer %s option %s is not imported", p.Key, p.Arg(i))
+		}
+	}
+	in.minTTL, in.maxTTL = append(in.minTTL, lo), append(in.maxTTL, hi)
 }
 
 // readGlobal reads global_defs.
@@ -627,8 +645,10 @@ func (c *converter) instance(s *Stmt) *instance {
 		case "unicast_src_ip":
 			in.unicastSrc = o.Arg(0)
 		case "unicast_peer":
+			in.peersAt = o.String()
 			for _, p := range o.Block {
 				in.unicastPeers = append(in.unicastPeers, p.Key)
+				c.peerTTL(in, p)
 			}
 		case "smtp_alert":
 			if v, ok := c.onOff(o); ok {

@@ -313,6 +313,7 @@ func (c *converter) emitInstance(body *hclwrite.Body, confs []*nodeConf, byNode 
 				c.warnings = append(c.warnings, Warning{At: ref.at, Msg: "unicast_src_ip is not imported in a per-node file: adverts go from the interface's first address (import one file per node with --node for a site with node addresses)"})
 			}
 		}
+		c.emitPeerTTL(ib, ref)
 	}
 	// Each node's tracked checks; keepalived sites often track a script
 	// only in the instance a node is master of, so they may differ.
@@ -729,5 +730,30 @@ func (c *converter) scriptUser(body, site *hclwrite.Body, first *nodeConf) {
 		if chosen.group != "" {
 			pb.SetAttributeValue("group", cty.StringVal(chosen.group))
 		}
+	}
+}
+
+// emitPeerTTL writes the TTL range unicast adverts may arrive with.
+// keepalived checks a unicast advert's source and TTL only when a peer
+// has min_ttl / max_ttl (or vrrp_check_unicast_src is on), each peer its
+// own range; Vigil always checks the source, with one range per instance.
+func (c *converter) emitPeerTTL(ib *hclwrite.Body, in *instance) {
+	lo, hi, given := 255, 0, false
+	for i := range in.minTTL {
+		if in.minTTL[i] != 0 || in.maxTTL[i] != 255 {
+			given = true
+		}
+		lo, hi = min(lo, in.minTTL[i]), max(hi, in.maxTTL[i])
+	}
+	if !given {
+		c.warnAt(in.peersAt, "%s: unicast_peer without min_ttl: keepalived takes unicast adverts with any TTL; Vigil takes them with TTL 255 only (sent on-link) and from the listed peers: for peers behind a router set unicast_min_ttl", in.name)
+		return
+	}
+	if slices.Min(in.minTTL) != slices.Max(in.minTTL) || slices.Min(in.maxTTL) != slices.Max(in.maxTTL) {
+		c.warnAt(in.peersAt, "%s: unicast peers with different min_ttl / max_ttl: Vigil has one range per instance; imported as the widest, %d to %d", in.name, max(lo, 1), hi)
+	}
+	ib.SetAttributeValue("unicast_min_ttl", cty.NumberIntVal(int64(max(lo, 1))))
+	if hi != 255 {
+		ib.SetAttributeValue("unicast_max_ttl", cty.NumberIntVal(int64(hi)))
 	}
 }

@@ -198,6 +198,13 @@ func TestImportFindings(t *testing.T) {
 		{name: "an instance without virtual_ipaddress: a notify-only instance",
 			confs: map[string]string{"": "vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n  notify_master /bin/true\n}\n"},
 			want:  []string{`instance "VI_1" {`, `notify = ["notify_VI_1"]`}, not: []string{"vips"}},
+		{name: "unicast_peer min_ttl / max_ttl carry over (they were dropped without a word)",
+			confs: map[string]string{"": strings.Replace(vi1, "priority 100", "priority 100\n  unicast_peer {\n    192.0.2.2 min_ttl 250 max_ttl 254\n    192.0.2.3 min_ttl 240\n  }", 1)},
+			want: []string{"unicast_min_ttl = 240", "unicast_peers = [\"192.0.2.2\", \"192.0.2.3\"]"},
+			not:  []string{"unicast_max_ttl"}, warn: []string{"imported as the widest, 240 to 255"}},
+		{name: "unicast without min_ttl: the TTL Vigil requires is said",
+			confs: map[string]string{"": strings.Replace(vi1, "priority 100", "priority 100\n  unicast_peer {\n    192.0.2.2\n  }", 1)},
+			not:   []string{"ttl"}, warn: []string{"keepalived takes unicast adverts with any TTL"}},
 		{name: "accept, no_accept and strict_mode carry over",
 			confs: map[string]string{"": vi1 + strings.NewReplacer("VI_1", "VI_2", "51", "52", "priority 100", "priority 100\n  no_accept\n  strict_mode off").Replace(vi1) +
 				strings.NewReplacer("VI_1", "VI_3", "51", "53", "priority 100", "priority 100\n  version 3\n  accept\n  strict_mode").Replace(vi1)},

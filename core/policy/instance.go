@@ -205,6 +205,38 @@ func (b *builder) unicastPeers(in *instanceBlock, out *config.Instance) {
 		}
 		out.UnicastPeers = append(out.UnicastPeers, a)
 	}
+	b.peerTTL(in, out)
+}
+
+// peerTTL reads unicast_min_ttl / unicast_max_ttl: only for unicast, each
+// 1-255, the lower one first.
+func (b *builder) peerTTL(in *instanceBlock, out *config.Instance) {
+	if in.UnicastMinTTL == nil && in.UnicastMaxTTL == nil {
+		return
+	}
+	r := vrrp.TTLRange{Min: vrrp.TTL, Max: vrrp.TTL}
+	for _, f := range []struct {
+		name string
+		v    *int
+		to   *uint8
+	}{{"unicast_min_ttl", in.UnicastMinTTL, &r.Min}, {"unicast_max_ttl", in.UnicastMaxTTL, &r.Max}} {
+		if f.v == nil {
+			continue
+		}
+		if *f.v < 1 || *f.v > vrrp.TTL {
+			b.err(attrRange(in.Body, f.name, in.DefRange), "TTL out of range", "%s = %d: a TTL / hop limit runs from 1 to 255.", f.name, *f.v)
+			return
+		}
+		*f.to = uint8(*f.v)
+	}
+	switch {
+	case !*in.Unicast && len(in.UnicastPeers) == 0:
+		b.err(attrRange(in.Body, "unicast_min_ttl", in.DefRange), "TTL range without unicast", "Multicast adverts always arrive with TTL 255 (RFC 5798 7.1); unicast_min_ttl and unicast_max_ttl apply to unicast peers. Remove them, or set unicast_peers.")
+	case r.Min > r.Max:
+		b.err(attrRange(in.Body, "unicast_min_ttl", in.DefRange), "Empty TTL range", "unicast_min_ttl = %d is above unicast_max_ttl = %d: every advert would be dropped.", r.Min, r.Max)
+	default:
+		out.PeerTTL = r
+	}
 }
 
 // tracking: the interfaces that weigh on the instance (its checks are per

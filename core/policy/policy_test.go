@@ -600,3 +600,39 @@ instance "VI_1" {
 		t.Errorf("excluded %+v", ex)
 	}
 }
+
+// TestPeerTTL: keepalived's min_ttl / max_ttl as unicast_min_ttl /
+// unicast_max_ttl, unicast only, in range, not empty.
+func TestPeerTTL(t *testing.T) {
+	inst := func(attrs string) string {
+		return "instance \"VI_1\" {\n  interface = \"eth0\"\n  vrid = 1\n  vips = [\"192.0.2.1/24\"]\n" + attrs + "\n}\n"
+	}
+	for _, c := range []struct {
+		name, attrs, err string
+		want             vrrp.TTLRange
+	}{
+		{"default: 255 only", `unicast_peers = ["192.0.2.2"]`, "", vrrp.TTLRange{}},
+		{"min only", "unicast_peers = [\"192.0.2.2\"]\n unicast_min_ttl = 250", "", vrrp.TTLRange{Min: 250, Max: 255}},
+		{"both", "unicast_peers = [\"192.0.2.2\"]\n unicast_min_ttl = 1\n unicast_max_ttl = 64", "", vrrp.TTLRange{Min: 1, Max: 64}},
+		{"multicast", "unicast_min_ttl = 250", "TTL range without unicast", vrrp.TTLRange{}},
+		{"out of range", "unicast_peers = [\"192.0.2.2\"]\n unicast_max_ttl = 256", "TTL out of range", vrrp.TTLRange{}},
+		{"empty", "unicast_peers = [\"192.0.2.2\"]\n unicast_min_ttl = 200\n unicast_max_ttl = 100", "Empty TTL range", vrrp.TTLRange{}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			site, _, diags := policy.Parse("ttl.hcl", []byte(inst(c.attrs)), opts())
+			if c.err != "" {
+				if !diags.HasErrors() || !strings.Contains(diags.Error(), c.err) {
+					t.Fatalf("want %q, got %v", c.err, diags)
+				}
+				return
+			}
+			if diags.HasErrors() {
+				t.Fatal(diags)
+			}
+			cfg, _ := site.Config("")
+			if got := cfg.Instances[0].PeerTTL; got != c.want {
+				t.Errorf("range %+v, want %+v", got, c.want)
+			}
+		})
+	}
+}

@@ -260,6 +260,25 @@ func TestVerify(t *testing.T) {
 	if vrrp.Reason(vrrp.Verify(&a, other4, 255, &uni)) != "source" {
 		t.Error("a refused source is not counted as \"source\"")
 	}
+	// TTL: a unicast instance takes its peers' range (keepalived's
+	// min_ttl / max_ttl), multicast always 255.
+	routed := uni
+	routed.PeerTTL = vrrp.TTLRange{Min: 250, Max: 254}
+	mc := w3
+	mc.PeerTTL = routed.PeerTTL // ignored without peers
+	for _, c := range []struct {
+		exp  *vrrp.Expect
+		ttl  int
+		want error
+	}{
+		{&uni, 255, nil}, {&uni, 254, vrrp.ErrTTL},
+		{&routed, 250, nil}, {&routed, 254, nil}, {&routed, 249, vrrp.ErrTTL}, {&routed, 255, vrrp.ErrTTL},
+		{&mc, 255, nil}, {&mc, 252, vrrp.ErrTTL},
+	} {
+		if err := vrrp.Verify(&a, peer, c.ttl, c.exp); !errors.Is(err, c.want) || (c.want == nil) != (err == nil) {
+			t.Errorf("TTL %d (peers %v, range %v): got %v, want %v", c.ttl, c.exp.Peers, c.exp.PeerTTL, err, c.want)
+		}
+	}
 }
 
 func TestPassword(t *testing.T) {

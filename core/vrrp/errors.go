@@ -19,7 +19,7 @@ var (
 	// ErrAuthType is an ErrAuth of another authentication type, counted
 	// apart as keepalived does (authtype_mismatch against auth_failure).
 	ErrAuthType = fmt.Errorf("%w: type differs", ErrAuth)
-	ErrTTL      = errors.New("vrrp: TTL/hop limit is not 255")
+	ErrTTL      = errors.New("vrrp: TTL/hop limit is not 255 (or out of the unicast peers' range)")
 	ErrInterval = errors.New("vrrp: advertisement interval mismatch")
 	ErrAddrList = errors.New("vrrp: address list differs from ours")
 	ErrSource   = errors.New("vrrp: source not allowed")

@@ -24,14 +24,36 @@ type Expect struct {
 	// Without them (multicast) an IPv6 advert must come from a link-local
 	// address (RFC 5798 §5.1.2.1).
 	Peers []netip.Addr
+	// PeerTTL is the TTL / hop limit range a unicast advert may arrive
+	// with (keepalived's min_ttl / max_ttl, for peers behind routers); the
+	// zero range is 255 only, on-link (RFC 5798 §7.1). Multicast adverts
+	// are always 255.
+	PeerTTL TTLRange
+}
+
+// TTLRange is an inclusive TTL / hop limit range; the zero value is
+// TTL..TTL.
+type TTLRange struct{ Min, Max uint8 }
+
+// Contains reports whether ttl is in r.
+func (r TTLRange) Contains(ttl int) bool {
+	if r == (TTLRange{}) {
+		return ttl == TTL
+	}
+	return ttl >= int(r.Min) && ttl <= int(r.Max)
 }
 
 // Verify applies the receive checks that need configuration and the IP
-// header: TTL / hop limit 255, the source (a configured unicast peer, or a
-// link-local address for IPv6), version, authentication (want.Auth), v2
-// interval, and optionally the address list.
+// header: TTL / hop limit 255 (or the unicast peers' range), the source (a
+// configured unicast peer, or a link-local address for IPv6), version,
+// authentication (want.Auth), v2 interval, and optionally the address
+// list.
 func Verify(a *Advert, src netip.Addr, ttl int, want *Expect) error {
-	if ttl != TTL {
+	ttls := TTLRange{}
+	if len(want.Peers) > 0 {
+		ttls = want.PeerTTL
+	}
+	if !ttls.Contains(ttl) {
 		return fmt.Errorf("%w: got %d", ErrTTL, ttl)
 	}
 	switch {
