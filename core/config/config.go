@@ -57,12 +57,12 @@ type Instance struct {
 	SourceAddr   netip.Addr
 	UnicastPeers []netip.Addr
 	// PeerTTL: the TTL range unicast adverts may arrive with (zero: 255).
-	PeerTTL vrrp.TTLRange
-	Track        []TrackCheck
-	TrackIfs     []TrackInterface
-	Notify       []string // site's, group's and instance's notifiers, deduplicated
-	SyncGroup    string
-	GARP         GARP
+	PeerTTL   vrrp.TTLRange
+	Track     []TrackCheck
+	TrackIfs  []TrackInterface
+	Notify    []string // site's, group's and instance's notifiers, deduplicated
+	SyncGroup string
+	GARP      GARP
 	// Accept is RFC 5798's Accept_Mode: false drops packets addressed to
 	// the VIPs (core/firewall) unless this node owns them (priority 255).
 	Accept bool
