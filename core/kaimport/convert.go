@@ -225,6 +225,7 @@ type converter struct {
 	warnings        []Warning
 	siteMail        bool            // every instance mails: the site's notify says so
 	needsRootAction bool            // an nginx-action was written: it starts nginx as root
+	scriptSecurity  bool            // enable_script_security: scripts run as root must be root's alone
 	execScripts     []*script       // scripts written as exec checks
 	notifyScripts   []notifyScripts // instances and sync groups whose notify scripts became an exec-notify notifier
 }
@@ -360,6 +361,7 @@ func (c *converter) readGlobal(nc *nodeConf, s *Stmt) {
 		case "vrrp_skip_check_adv_addr", "enable_script_security", "vrrp_strict", "max_auto_priority":
 			nc.global[g.Key] = []string{"on"}
 			nc.globalAt[g.Key] = g.String()
+			c.scriptSecurity = c.scriptSecurity || g.Key == "enable_script_security"
 			if g.Key == "max_auto_priority" {
 				c.warn(g, "max_auto_priority is not imported: Vigil does not raise its scheduling priority; its takeover timing does not depend on it (docs/benchmarks.md)")
 			}
@@ -745,6 +747,9 @@ func (c *converter) checkBlock(body *hclwrite.Body, sc *script) {
 		blk.AppendNewline()
 		cfg := blk.AppendNewBlock("config", nil).Body()
 		cfg.SetAttributeValue("command", cty.ListVal([]cty.Value{cty.StringVal("/bin/sh"), cty.StringVal("-c"), cty.StringVal(sc.command)}))
+		if c.scriptSecurity {
+			cfg.SetAttributeValue("script_security", cty.True)
+		}
 		return
 	}
 	msg := fmt.Sprintf("vrrp_script %s looks for nginx's master process: imported as the nginx-process check, which sees nginx exit at once instead of every %s", sc.name, interval)

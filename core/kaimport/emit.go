@@ -505,6 +505,9 @@ func (c *converter) emitTail(body *hclwrite.Body, first *nodeConf, mail bool) {
 			// them to the script through the shell.
 			cfg.SetAttributeValue("command", strList([]string{"/bin/sh", "-c", script.command + ` "$@"`, "notify"}))
 		}
+		if c.scriptSecurity {
+			cfg.SetAttributeValue("script_security", cty.True)
+		}
 	}
 	c.scriptUser(body, sb, first)
 	if c.needsRootAction {
@@ -713,8 +716,8 @@ func (c *converter) scriptUser(body, site *hclwrite.Body, first *nodeConf) {
 	switch {
 	case chosen.user == "root":
 		msg := "keepalived runs these scripts as root (no script_user, and no keepalived_script user on this machine): imported with the exec and exec-notify plugins as root, which needs the agent to run as root (docs/operating.md); set their plugin blocks' user to an unprivileged user if the scripts allow"
-		if _, secure := first.global["enable_script_security"]; secure {
-			msg += "; enable_script_security is not imported, Vigil checks plugin binaries, not the scripts they run"
+		if !c.scriptSecurity {
+			msg += "; keepalived warns of this (\"SECURITY VIOLATION - scripts are being executed but script_security not enabled\"): set script_security = true in their config blocks to refuse scripts a non-root user could change"
 		}
 		c.warnings = append(c.warnings, Warning{At: at, Msg: msg})
 	case !explicit && chosen == global:

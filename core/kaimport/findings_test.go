@@ -225,7 +225,15 @@ func TestImportFindings(t *testing.T) {
 			want:  []string{`check "chk_w10"`, "weight   = 10", `track           = ["chk_w10"]`}},
 		{name: "scripts without script_user run as root, as in keepalived",
 			confs: map[string]string{"": "global_defs {\n  enable_script_security\n}\nvrrp_script chk {\n  script \"/bin/true\"\n  weight -5\n}\n" + strings.Replace(vi1, "priority 100", "priority 100\n  track_script {\n    chk\n  }", 1)},
-			want:  []string{"plugin \"exec\" {\n  user = \"root\"\n}"}, warn: []string{"runs these scripts as root (no script_user, and no keepalived_script user", "enable_script_security is not imported"}},
+			want:  []string{"plugin \"exec\" {\n  user = \"root\"\n}", "script_security = true"}, warn: []string{"runs these scripts as root (no script_user, and no keepalived_script user"}},
+		{name: "enable_script_security with a non-root script_user carries over (it was dropped without a word)",
+			confs: map[string]string{"": "global_defs {\n  enable_script_security\n  script_user nobody\n}\nvrrp_script chk {\n  script \"/bin/true\"\n  weight -5\n}\n" +
+				strings.Replace(vi1, "priority 100", "priority 100\n  track_script {\n    chk\n  }\n  notify_master /bin/true", 1)},
+			want: []string{"plugin \"exec\" {\n  user = \"nobody\"\n}"}, once: []string{}, not: []string{"is not imported"}},
+		{name: "enable_script_security reaches exec checks and exec-notify",
+			confs: map[string]string{"": "global_defs {\n  enable_script_security\n  script_user nobody\n}\nvrrp_script chk {\n  script \"/bin/true\"\n  weight -5\n}\n" +
+				strings.Replace(vi1, "priority 100", "priority 100\n  track_script {\n    chk\n  }\n  notify_master /bin/true", 1)},
+			want: []string{"script_security = true"}},
 		{name: "script_user carries over to the exec checks",
 			confs: map[string]string{"": "global_defs {\n  script_user nobody\n}\nvrrp_script chk {\n  script \"/bin/true\"\n  weight -5\n}\n" + strings.Replace(vi1, "priority 100", "priority 100\n  track_script {\n    chk\n  }", 1)},
 			want:  []string{"plugin \"exec\" {\n  user = \"nobody\"\n}"}},

@@ -23,6 +23,10 @@ var _ sdk.Check = (*Check)(nil)
 type Check struct {
 	cfg struct {
 		Command []string `json:"command"`
+		// ScriptSecurity refuses, when the plugin runs as root, a
+		// command a non-root user could change (keepalived's
+		// enable_script_security).
+		ScriptSecurity bool `json:"script_security"`
 	}
 }
 
@@ -35,7 +39,7 @@ func (c *Check) Info(context.Context) (sdk.Info, error) {
 }
 
 // Configure reads command: the program and its arguments, run without a
-// shell (write ["/bin/sh", "-c", "..."] for one).
+// shell (write ["/bin/sh", "-c", "..."] for one), and script_security.
 func (c *Check) Configure(_ context.Context, m map[string]any) error {
 	if err := sdk.DecodeConfig(m, &c.cfg); err != nil {
 		return err
@@ -45,6 +49,11 @@ func (c *Check) Configure(_ context.Context, m map[string]any) error {
 	}
 	if _, err := exec.LookPath(c.cfg.Command[0]); err != nil {
 		return sdk.ConfigErrors{{Attribute: "command", Message: fmt.Sprintf("%s cannot be run: %v", c.cfg.Command[0], err)}}
+	}
+	if c.cfg.ScriptSecurity {
+		if err := script.Secure(c.cfg.Command); err != nil {
+			return sdk.ConfigErrors{{Attribute: "command", Message: fmt.Sprintf("refused by script_security (it would run as root): %v; make it root's alone (chown root, chmod go-w)", err)}}
+		}
 	}
 	return nil
 }

@@ -75,3 +75,27 @@ func TestTimeoutKillsTheScriptsChildren(t *testing.T) {
 	syscall.Kill(pid, syscall.SIGKILL)
 	t.Errorf("the script's child %d outlived the check's timeout", pid)
 }
+
+// TestScriptSecurity: with script_security, a check that would run as root
+// a script anyone can change is refused at Configure, as keepalived's
+// enable_script_security disables it; without it, it runs.
+func TestScriptSecurity(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("script_security applies to checks run as root: run as root")
+	}
+	sh := filepath.Join(t.TempDir(), "check.sh")
+	os.WriteFile(sh, []byte("#!/bin/sh\nexit 0\n"), 0o755)
+	os.Chmod(sh, 0o777)
+	cmd := []any{"/bin/sh", "-c", sh}
+	err := execcheck.New().Configure(context.Background(), map[string]any{"command": cmd, "script_security": true})
+	if ce, ok := err.(sdk.ConfigErrors); !ok || !strings.Contains(ce.Error(), "writable by every user") {
+		t.Errorf("insecure script with script_security: %v", err)
+	}
+	if err := execcheck.New().Configure(context.Background(), map[string]any{"command": cmd}); err != nil {
+		t.Errorf("without script_security: %v", err)
+	}
+	os.Chmod(sh, 0o755)
+	if err := execcheck.New().Configure(context.Background(), map[string]any{"command": cmd, "script_security": true}); err != nil {
+		t.Errorf("a secure script refused: %v", err)
+	}
+}

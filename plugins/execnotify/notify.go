@@ -38,6 +38,9 @@ type config struct {
 	// INSTANCE "VI_1" MASTER 100.
 	FIFO    string `json:"fifo"`
 	Timeout string `json:"timeout"`
+	// ScriptSecurity refuses, when the plugin runs as root, a command a
+	// non-root user could change (keepalived's enable_script_security).
+	ScriptSecurity bool `json:"script_security"`
 }
 
 // Notifier implements sdk.Notifier.
@@ -76,6 +79,10 @@ func (n *Notifier) Configure(_ context.Context, m map[string]any) error {
 		set++
 		if _, err := exec.LookPath(cmd[0]); err != nil {
 			errs = append(errs, sdk.ConfigError{Attribute: attr, Message: fmt.Sprintf("%s cannot be run: %v", cmd[0], err)})
+		} else if n.cfg.ScriptSecurity {
+			if err := script.Secure(cmd); err != nil {
+				errs = append(errs, sdk.ConfigError{Attribute: attr, Message: fmt.Sprintf("refused by script_security (it would run as root): %v; make it root's alone (chown root, chmod go-w)", err)})
+			}
 		}
 	}
 	if n.cfg.FIFO != "" {

@@ -178,3 +178,18 @@ func TestFIFOMustBeAFIFO(t *testing.T) {
 		t.Errorf("the file behind the FIFO's name was written: %q", b)
 	}
 }
+
+// TestScriptSecurity: with script_security, a notify script run as root
+// that anyone can change is refused (keepalived's enable_script_security).
+func TestScriptSecurity(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("script_security applies to scripts run as root: run as root")
+	}
+	sh := filepath.Join(t.TempDir(), "master.sh")
+	os.WriteFile(sh, []byte("#!/bin/sh\nexit 0\n"), 0o755)
+	os.Chmod(sh, 0o777)
+	err := New().(*Notifier).Configure(context.Background(), map[string]any{"master": []any{"/bin/sh", "-c", sh}, "script_security": true})
+	if err == nil || !strings.Contains(err.Error(), "master") || !strings.Contains(err.Error(), "writable by every user") {
+		t.Errorf("insecure notify script: %v", err)
+	}
+}
