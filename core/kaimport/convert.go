@@ -146,7 +146,7 @@ type instance struct {
 	trackWeights                      map[string]weighting // track_script overrides
 	trackAt                           map[string]string
 	trackIfWeights                    map[string]weighting
-	unicastSrc                        string
+	srcAddr                        string
 	unicastPeers                      []string
 	peersAt                           string
 	minTTL, maxTTL                    []int // each peer's min_ttl / max_ttl (0-255, keepalived's defaults)
@@ -644,8 +644,8 @@ func (c *converter) instance(s *Stmt) *instance {
 					in.trackIfWeights[t.Key] = wt.of(nil)
 				}
 			}
-		case "unicast_src_ip":
-			in.unicastSrc = o.Arg(0)
+		case "unicast_src_ip", "mcast_src_ip": // one setting in keepalived: the last counts
+			in.srcAddr = o.Arg(0)
 		case "unicast_peer":
 			in.peersAt = o.String()
 			for _, p := range o.Block {

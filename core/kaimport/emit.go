@@ -110,13 +110,13 @@ func (c *converter) emitNodes(body *hclwrite.Body, confs []*nodeConf) {
 		for _, in := range nc.instances {
 			ifaces[in.iface] = true
 			switch {
-			case in.unicastSrc == "" || in.unicastSrc == src:
+			case in.srcAddr == "" || in.srcAddr == src:
 			case src == "":
-				src, srcAt = in.unicastSrc, in.at
+				src, srcAt = in.srcAddr, in.at
 			default:
 				// Vigil has one address per node; an instance that sent
 				// from another would now send from this one.
-				c.warnings = append(c.warnings, Warning{At: in.at, Msg: fmt.Sprintf("%s sends from unicast_src_ip %s, but %s (%s) sends from %s: a Vigil node has one address, so the node's address is %s and %s's adverts now come from it; its peers must accept that address", in.name, in.unicastSrc, "the first instance", srcAt, src, src, in.name)})
+				c.warnings = append(c.warnings, Warning{At: in.at, Msg: fmt.Sprintf("%s sends from unicast_src_ip / mcast_src_ip %s, but %s (%s) sends from %s: a Vigil node has one address, so the node's address is %s and %s's adverts now come from it; its peers must accept that address", in.name, in.srcAddr, "the first instance", srcAt, src, src, in.name)})
 			}
 		}
 		if len(ifaces) == 1 {
@@ -304,14 +304,14 @@ func (c *converter) emitInstance(body *hclwrite.Body, confs []*nodeConf, byNode 
 	if ref.preemptDelay != "" {
 		ib.SetAttributeValue("preempt_delay", cty.StringVal(ref.preemptDelay))
 	}
+	if !site && ref.srcAddr != "" {
+		ib.SetAttributeValue("source_address", cty.StringVal(ref.srcAddr))
+	}
 	if len(ref.unicastPeers) > 0 {
 		if site {
 			ib.SetAttributeValue("unicast", cty.True)
 		} else {
 			ib.SetAttributeValue("unicast_peers", strList(ref.unicastPeers))
-			if ref.unicastSrc != "" {
-				c.warnings = append(c.warnings, Warning{At: ref.at, Msg: "unicast_src_ip is not imported in a per-node file: adverts go from the interface's first address (import one file per node with --node for a site with node addresses)"})
-			}
 		}
 		c.emitPeerTTL(ib, ref)
 	}

@@ -149,7 +149,7 @@ func TestImportFindings(t *testing.T) {
 				strings.NewReplacer("VI_1", "VI_2", "51", "52", "192.0.2.100", "198.51.100.100", "priority 100", "priority 100\n  unicast_src_ip 198.51.100.11\n  unicast_peer {\n    198.51.100.12\n  }").Replace(vi1),
 				"lb02": strings.Replace(vi1, "priority 100", "priority 90\n  unicast_src_ip 192.0.2.12\n  unicast_peer {\n    192.0.2.11\n  }", 1)},
 			want: []string{`address   = "192.0.2.11"`}, not: []string{`address   = "198.51.100.11"`},
-			warn: []string{"VI_2 sends from unicast_src_ip 198.51.100.11", "the node's address is 192.0.2.11"}},
+			warn: []string{"VI_2 sends from unicast_src_ip / mcast_src_ip 198.51.100.11", "the node's address is 192.0.2.11"}},
 		{name: "label stays when the address also has brd and no_track",
 			confs: map[string]string{"": strings.Replace(vi1, "192.0.2.100/24", "192.0.2.100/24 dev eth0 brd 192.0.2.255 label eth0:vip no_track", 1)},
 			want:  []string{`label     = "eth0:vip"`},

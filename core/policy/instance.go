@@ -74,6 +74,9 @@ func (b *builder) instancesInto(site *Site) {
 			if nb := b.nodes[n]; nb != nil && nb.Address != nil {
 				ni.SourceAddr, _ = netip.ParseAddr(*nb.Address)
 			}
+			if inst.SourceAddr.IsValid() {
+				ni.SourceAddr = inst.SourceAddr
+			}
 			for _, other := range nodes {
 				if p, ok := prios[other]; ok && other != n {
 					ni.Peers = append(ni.Peers, config.Peer{Node: other, Priority: p, Addr: site.nodeAddrs[other]})
@@ -206,6 +209,27 @@ func (b *builder) unicastPeers(in *instanceBlock, out *config.Instance) {
 		out.UnicastPeers = append(out.UnicastPeers, a)
 	}
 	b.peerTTL(in, out)
+	b.sourceAddress(in, out)
+}
+
+// sourceAddress reads source_address: a per-node file's, of the
+// instance's family.
+func (b *builder) sourceAddress(in *instanceBlock, out *config.Instance) {
+	if in.SourceAddress == nil {
+		return
+	}
+	rng := attrRange(in.Body, "source_address", in.DefRange)
+	a, err := netip.ParseAddr(*in.SourceAddress)
+	switch {
+	case !b.perNode:
+		b.err(rng, "source_address in a site", "A site gives each node its address: set address in the node blocks (the source of that node's adverts) instead.")
+	case err != nil:
+		b.err(rng, "Invalid source address", "%q is not an IP address, like \"192.0.2.21\".", *in.SourceAddress)
+	case len(out.VIPs) > 0 && a.Is4() != out.VIPs[0].Prefix.Addr().Is4():
+		b.err(rng, "Source address of the wrong family", "%v is not of the family of this instance's VIPs (%v).", a, out.VIPs[0].Prefix)
+	default:
+		out.SourceAddr = a
+	}
 }
 
 // peerTTL reads unicast_min_ttl / unicast_max_ttl: only for unicast, each

@@ -636,3 +636,27 @@ func TestPeerTTL(t *testing.T) {
 		})
 	}
 }
+
+// TestSourceAddress: keepalived's mcast_src_ip / unicast_src_ip in a
+// per-node file; a site sets node addresses instead.
+func TestSourceAddress(t *testing.T) {
+	inst := "instance \"VI_1\" {\n  interface = \"eth0\"\n  vrid = 1\n  vips = [\"192.0.2.1/24\"]\n  source_address = %q\n}\n"
+	site, _, diags := policy.Parse("src.hcl", []byte(fmt.Sprintf(inst, "192.0.2.21")), opts())
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	c, _ := site.Config("")
+	if got := c.Instances[0].SourceAddr; got != netip.MustParseAddr("192.0.2.21") {
+		t.Errorf("source %v", got)
+	}
+	for _, c := range []struct{ src, pre, err string }{
+		{"2001:db8::21", "", "Source address of the wrong family"},
+		{"lb01", "", "Invalid source address"},
+		{"192.0.2.21", "node \"lb01\" {\n  address = \"192.0.2.21\"\n}\n", "source_address in a site"},
+	} {
+		_, _, diags := policy.Parse("src.hcl", []byte(c.pre+fmt.Sprintf(inst, c.src)), opts())
+		if !diags.HasErrors() || !strings.Contains(diags.Error(), c.err) {
+			t.Errorf("%s: want %q, got %v", c.src, c.err, diags)
+		}
+	}
+}
