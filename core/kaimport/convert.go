@@ -146,7 +146,7 @@ type instance struct {
 	trackWeights                      map[string]weighting // track_script overrides
 	trackAt                           map[string]string
 	trackIfWeights                    map[string]weighting
-	srcAddr                        string
+	srcAddr                           string
 	unicastPeers                      []string
 	peersAt                           string
 	minTTL, maxTTL                    []int // each peer's min_ttl / max_ttl (0-255, keepalived's defaults)
