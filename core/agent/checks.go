@@ -82,7 +82,7 @@ func (cs *checks) apply(prev, cfg *config.Config) hcl.Diagnostics {
 			delete(cs.running, name)
 		}
 	}
-	var started []string
+	var started []config.Check
 	for _, c := range cfg.Checks {
 		if _, running := cs.running[c.Name]; running {
 			continue
@@ -91,12 +91,17 @@ func (cs *checks) apply(prev, cfg *config.Config) hcl.Diagnostics {
 			diags = append(diags, configDiags(sdk.KindCheck, c.Name, c.Config, err)...)
 			continue
 		}
-		started = append(started, c.Name)
+		started = append(started, c)
 	}
 	cs.mu.Unlock()
-	// A check starts passing: positive weights apply from the start.
-	for _, name := range started {
-		cs.applyCheck(name, false, "")
+	// A check starts passing (positive weights apply from the start), or
+	// with init_fail failing.
+	for _, c := range started {
+		if c.InitFail {
+			cs.applyCheck(c.Name, true, "init_fail: failing until it passes")
+		} else {
+			cs.applyCheck(c.Name, false, "")
+		}
 	}
 	return append(diags, cs.acts.apply(cfg)...)
 }

@@ -57,12 +57,15 @@ type Instance struct {
 	SourceAddr   netip.Addr
 	UnicastPeers []netip.Addr
 	// PeerTTL: the TTL range unicast adverts may arrive with (zero: 255).
-	PeerTTL   vrrp.TTLRange
-	Track     []TrackCheck
-	TrackIfs  []TrackInterface
-	Notify    []string // site's, group's and instance's notifiers, deduplicated
-	SyncGroup string
-	GARP      GARP
+	PeerTTL  vrrp.TTLRange
+	Track    []TrackCheck
+	TrackIfs []TrackInterface
+	// IgnoreOwnInterface: the instance's own interface going down does
+	// not put it in FAULT (keepalived's dont_track_primary).
+	IgnoreOwnInterface bool
+	Notify             []string // site's, group's and instance's notifiers, deduplicated
+	SyncGroup          string
+	GARP               GARP
 	// Accept is RFC 5798's Accept_Mode: false drops packets addressed to
 	// the VIPs (core/firewall) unless this node owns them (priority 255).
 	Accept bool
@@ -175,6 +178,9 @@ type Check struct {
 	Timeout  time.Duration
 	Weight   int
 	Reverse  bool
+	// InitFail: the check starts failing, not passing, until Rise
+	// successes (keepalived's init_fail).
+	InitFail bool
 	Rise     int
 	Fall     int
 	Config   PluginConfig

@@ -710,3 +710,46 @@ instance "VI_1" {
 	r.wire.inject(t, "eth0", adv, "192.0.2.2")
 	r.waitFor(t, "the right password to be obeyed", func(s Status) bool { return s.Master == "192.0.2.2" })
 }
+
+// TestOwnInterfaceAndReverse: track_own_interface = false (keepalived's
+// dont_track_primary) keeps an instance out of FAULT when its interface
+// goes down; a reversed check lowers the priority while it passes.
+func TestOwnInterfaceAndReverse(t *testing.T) {
+	r := newRig(t, newFakeAddrs())
+	if err := r.e.Apply(nodeConfig(t, `
+check "maint" {
+  plugin  = "http-probe"
+  weight  = 30
+  reverse = true
+}
+instance "VI_1" {
+  vrid            = 1
+  version         = 3
+  advert_interval = "10ms"
+  vips            = ["192.0.2.11/24"]
+  priority        = { n1 = 200, n2 = 100 }
+  track           = ["maint"]
+  track_own_interface = false
+}
+instance "VI_2" {
+  vrid            = 2
+  version         = 3
+  advert_interval = "10ms"
+  vips            = ["192.0.2.12/24"]
+  priority        = { n1 = 200, n2 = 100 }
+}
+`)); err != nil {
+		t.Fatal(err)
+	}
+	r.waitState(t, "VI_1", "MASTER")
+	r.waitState(t, "VI_2", "MASTER")
+	// Status lists VI_1 first: waitFor looks at it.
+	r.e.SetCheck("maint", false, "maint passes")
+	r.waitFor(t, "VI_1 at 170 while maint passes", func(s Status) bool { return s.Name == "VI_1" && s.Priority == 170 })
+	r.e.SetCheck("maint", true, "maint fails")
+	r.waitFor(t, "VI_1 back at 200", func(s Status) bool { return s.Name == "VI_1" && s.Priority == 200 })
+	r.links.set("eth0", false)
+	r.waitState(t, "VI_2", "FAULT")
+	r.waitState(t, "VI_1", "MASTER")
+	r.e.Shutdown()
+}

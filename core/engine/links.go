@@ -61,10 +61,11 @@ func (w *linkWatch) set(name string, up bool) {
 }
 
 // linkChanged applies a link state to the instance: its own interface down
-// is FAULT; a tracked interface applies its weight, or FAULT.
+// is FAULT (unless told to ignore it); a tracked interface applies its
+// weight, or FAULT.
 func (in *instance) linkChanged(now time.Time, name string, up bool) {
 	why := fmt.Sprintf("interface %s is %s", name, map[bool]string{true: "up", false: "down"}[up])
-	if name == in.cfg.Interface {
+	if name == in.cfg.Interface && !in.cfg.IgnoreOwnInterface {
 		in.setFault(now, fsm.FaultInterface, name, !up, why)
 	}
 	for _, t := range in.cfg.TrackIfs {

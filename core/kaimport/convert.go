@@ -80,6 +80,7 @@ type script struct {
 	interval, timeout  string
 	weight, rise, fall *int
 	reverse            bool // keepalived's weight ... reverse
+	initFail           bool // starts failing
 	user, group        string
 	at                 string
 }
@@ -133,26 +134,27 @@ func (c *converter) trackWeighting(t *Stmt) (wt weighting, ok bool) {
 }
 
 type instance struct {
-	name, iface, advert, preemptDelay string
-	vrid, prio, version               int
-	nopreempt, initMaster             bool
-	smtpAlert                         *bool // unset: the global default
-	accept, strict                    *bool // accept / no_accept, strict_mode
-	useVMAC, vmacXmitBase             bool
-	vmacName                          string
-	authType, authPass, authAt, ahAt  string
-	vips, excluded                    []vip
-	tracks, trackIfs                  []string
-	trackWeights                      map[string]weighting // track_script overrides
-	trackAt                           map[string]string
-	trackIfWeights                    map[string]weighting
-	srcAddr                           string
-	unicastPeers                      []string
-	peersAt                           string
-	minTTL, maxTTL                    []int // each peer's min_ttl / max_ttl (0-255, keepalived's defaults)
-	garpDelay, garpRepeat             string
-	notify                            map[string]notifyScript // per keepalived keyword
-	at                                string
+	name, iface, advert, preemptDelay  string
+	vrid, prio, version                int
+	nopreempt, initMaster              bool
+	smtpAlert                          *bool // unset: the global default
+	accept, strict                     *bool // accept / no_accept, strict_mode
+	useVMAC, vmacXmitBase              bool
+	vmacName                           string
+	authType, authPass, authAt, ahAt   string
+	vips, excluded                     []vip
+	tracks, trackIfs                   []string
+	trackWeights                       map[string]weighting // track_script overrides
+	trackAt                            map[string]string
+	trackIfWeights                     map[string]weighting
+	srcAddr                            string
+	unicastPeers                       []string
+	peersAt                            string
+	minTTL, maxTTL                     []int // each peer's min_ttl / max_ttl (0-255, keepalived's defaults)
+	garpDelay, garpRepeat, garpRefresh string
+	dontTrackPrimary                   bool
+	notify                             map[string]notifyScript // per keepalived keyword
+	at                                 string
 }
 
 type nodeConf struct {
@@ -408,6 +410,8 @@ func (c *converter) readScript(nc *nodeConf, s *Stmt) {
 			sc.fall = &v
 		case "user":
 			sc.user, sc.group = o.Arg(0), o.Arg(1)
+		case "init_fail":
+			sc.initFail = true
 		default:
 			c.warn(o, "vrrp_script %s is not imported", o.Key)
 		}
@@ -660,6 +664,10 @@ func (c *converter) instance(s *Stmt) *instance {
 			in.garpDelay = seconds(o.Arg(0))
 		case "garp_master_repeat":
 			in.garpRepeat = o.Arg(0)
+		case "garp_master_refresh":
+			in.garpRefresh = seconds(o.Arg(0))
+		case "dont_track_primary":
+			in.dontTrackPrimary = true
 		case "notify_master", "notify_backup", "notify_fault", "notify_stop", "notify":
 			in.notify[o.Key] = c.notifyScript(o)
 		default:
@@ -735,6 +743,9 @@ func (c *converter) checkBlock(body *hclwrite.Body, sc *script) {
 	}
 	if sc.reverse {
 		blk.SetAttributeValue("reverse", cty.True)
+	}
+	if sc.initFail {
+		blk.SetAttributeValue("init_fail", cty.True)
 	}
 	if sc.rise != nil {
 		blk.SetAttributeValue("rise", cty.NumberIntVal(int64(*sc.rise)))

@@ -283,8 +283,20 @@ func (c *converter) emitInstance(body *hclwrite.Body, confs []*nodeConf, byNode 
 	} else {
 		ib.SetAttributeValue("priority", cty.NumberIntVal(int64(ref.prio)))
 	}
-	if ref.nopreempt {
+	// nopreempt per node: keepalived clears it where state is MASTER, so
+	// a site's nodes often differ.
+	var without []string
+	for _, n := range order {
+		if byNode[n][name].nopreempt {
+			without = append(without, n)
+		}
+	}
+	switch {
+	case len(without) == 0:
+	case len(without) == len(order):
 		ib.SetAttributeValue("preempt", cty.False)
+	default:
+		ib.SetAttributeRaw("preempt", nodeMap(without, func(string) cty.Value { return cty.False }))
 	}
 	if ref.strict != nil {
 		ib.SetAttributeValue("strict", cty.BoolVal(*ref.strict))
@@ -365,6 +377,12 @@ func (c *converter) emitInstance(body *hclwrite.Body, confs []*nodeConf, byNode 
 	}
 	if ref.garpRepeat != "" {
 		ib.SetAttributeValue("garp_master_repeat", intVal(ref.garpRepeat))
+	}
+	if ref.garpRefresh != "" {
+		ib.SetAttributeValue("garp_master_refresh", cty.StringVal(ref.garpRefresh))
+	}
+	if ref.dontTrackPrimary {
+		ib.SetAttributeValue("track_own_interface", cty.False)
 	}
 	for _, v := range vipBlocks {
 		ib.AppendNewline()
@@ -606,7 +624,6 @@ func (c *converter) compare(ref, in *instance, node string) {
 	diff("advert_int", ref.advert, in.advert)
 	diff("auth_pass", ref.authPass, in.authPass)
 	diff("virtual_ipaddress", fmt.Sprint(ref.vips), fmt.Sprint(in.vips))
-	diff("nopreempt", fmt.Sprint(ref.nopreempt), fmt.Sprint(in.nopreempt))
 }
 
 // NodeName is the node name for a file given without one: its router_id,

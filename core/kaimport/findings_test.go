@@ -73,6 +73,17 @@ func TestImportFindings(t *testing.T) {
 		{name: "state MASTER with nopreempt: keepalived clears nopreempt, the node preempts",
 			confs: map[string]string{"": strings.Replace(vi1, "priority 100", "priority 100\n  state MASTER\n  nopreempt", 1)},
 			not:   []string{"preempt = false"}, warn: []string{"keepalived clears nopreempt"}},
+		{name: "a site of state MASTER + nopreempt and state BACKUP + nopreempt: the MASTER node preempts, the others do not (it kept the first node's for all)",
+			confs: map[string]string{
+				"lb01": strings.Replace(vi1, "priority 100", "priority 100\n  state MASTER\n  nopreempt", 1),
+				"lb02": strings.Replace(vi1, "priority 100", "priority 90\n  state BACKUP\n  nopreempt", 1),
+				"lb03": strings.Replace(vi1, "priority 100", "priority 80\n  state BACKUP\n  nopreempt", 1)},
+			want: []string{"preempt = { lb02 = false, lb03 = false }"}, not: []string{"the policy keeps the first"}},
+		{name: "a site where every node has nopreempt",
+			confs: map[string]string{
+				"lb01": strings.Replace(vi1, "priority 100", "priority 100\n  nopreempt", 1),
+				"lb02": strings.Replace(vi1, "priority 100", "priority 90\n  nopreempt", 1)},
+			want: []string{"preempt = false"}},
 		{name: "priority 255 with nopreempt: keepalived resets nopreempt",
 			confs: map[string]string{"": strings.Replace(vi1, "priority 100", "priority 255\n  nopreempt", 1)},
 			not:   []string{"preempt = false"}, warn: []string{"keepalived resets nopreempt"}},
@@ -205,6 +216,10 @@ func TestImportFindings(t *testing.T) {
 		{name: "unicast without min_ttl: the TTL Vigil requires is said",
 			confs: map[string]string{"": strings.Replace(vi1, "priority 100", "priority 100\n  unicast_peer {\n    192.0.2.2\n  }", 1)},
 			not:   []string{"ttl"}, warn: []string{"keepalived takes unicast adverts with any TTL"}},
+		{name: "init_fail, garp_master_refresh and dont_track_primary carry over",
+			confs: map[string]string{"": "vrrp_script chk {\n  script \"/bin/true\"\n  weight -5\n  init_fail\n}\n" +
+				strings.Replace(vi1, "priority 100", "priority 100\n  track_script {\n    chk\n  }\n  garp_master_refresh 60\n  dont_track_primary", 1)},
+			want: []string{"init_fail = true", `garp_master_refresh = "60s"`, "track_own_interface = false"}, not: []string{"is not imported"}},
 		{name: "accept, no_accept and strict_mode carry over",
 			confs: map[string]string{"": vi1 + strings.NewReplacer("VI_1", "VI_2", "51", "52", "priority 100", "priority 100\n  no_accept\n  strict_mode off").Replace(vi1) +
 				strings.NewReplacer("VI_1", "VI_3", "51", "53", "priority 100", "priority 100\n  version 3\n  accept\n  strict_mode").Replace(vi1)},

@@ -26,6 +26,7 @@ func (b *builder) instancesInto(site *Site) {
 	for i := range b.raw.Instances {
 		in := &b.raw.Instances[i]
 		inst, prios, tracks, ok := b.instance(in)
+		preempts := b.preempts(in)
 		si := siteInstance{Name: in.Name, Priorities: prios, Range: in.DefRange}
 		site.instances = append(site.instances, si)
 		if !ok {
@@ -43,6 +44,7 @@ func (b *builder) instancesInto(site *Site) {
 			}
 			ni := inst
 			ni.Priority = prio
+			ni.Preempt = preempts[n]
 			// keepalived's default: accept, and in strict mode only the
 			// owner accepts.
 			ni.Accept = !inst.Strict || prio == priority.Owner
@@ -110,7 +112,7 @@ func (b *builder) instancesInto(site *Site) {
 // (trackChecks); ok is false when the block has errors.
 func (b *builder) instance(in *instanceBlock) (inst config.Instance, prios map[string]uint8, tracks map[string][]config.TrackCheck, ok bool) {
 	errs := len(b.diags)
-	inst = config.Instance{Name: in.Name, Preempt: *in.Preempt}
+	inst = config.Instance{Name: in.Name}
 	b.identity(in, &inst)
 	b.addresses(in, &inst)
 	b.auth(in, &inst)
@@ -267,6 +269,7 @@ func (b *builder) peerTTL(in *instanceBlock, out *config.Instance) {
 // node, trackChecks). A weight of 0 faults (the sync group rule adds the
 // rest later).
 func (b *builder) tracking(in *instanceBlock, out *config.Instance) {
+	out.IgnoreOwnInterface = !*in.TrackOwnInterface
 	for _, ti := range in.TrackInterfaces {
 		out.TrackIfs = append(out.TrackIfs, config.TrackInterface{Name: ti.Name, Weight: *ti.Weight, Fault: *ti.Weight == 0, Reverse: *ti.Reverse})
 		if w := *ti.Weight; w < -priority.MaxWeight || w > priority.MaxWeight {
@@ -586,6 +589,54 @@ func (b *builder) priorities(in *instanceBlock) map[string]uint8 {
 	}
 	if p, ok := check(v, attr.Expr.Range()); ok {
 		all(p)
+	}
+	return out
+}
+
+// preempts is whether each node preempts (keepalived's nopreempt is
+// false): one bool for every node, or in a site a map of node name to
+// bool, a node missing from it preempting.
+func (b *builder) preempts(in *instanceBlock) map[string]bool {
+	out := map[string]bool{"": true}
+	for _, n := range b.nodeNames {
+		out[n] = true
+	}
+	attr, given := in.Body.(*hclsyntax.Body).Attributes["preempt"]
+	if !given {
+		return out
+	}
+	value := func(e hcl.Expression) (bool, bool) {
+		v, d := e.Value(nil)
+		if d.HasErrors() || v.IsNull() || !v.Type().Equals(cty.Bool) {
+			b.err(e.Range(), "Invalid preempt", "preempt is true or false, or in a site a map of node name to true or false, e.g. { lb01 = true, lb02 = false }.")
+			return false, false
+		}
+		return v.True(), true
+	}
+	obj, isMap := attr.Expr.(*hclsyntax.ObjectConsExpr)
+	if !isMap {
+		if p, ok := value(attr.Expr); ok {
+			for n := range out {
+				out[n] = p
+			}
+		}
+		return out
+	}
+	if b.perNode {
+		b.err(attr.Expr.Range(), "No node blocks", "A preempt map names nodes, but this file has no node blocks. Write preempt = false for a per-node file.")
+		return out
+	}
+	for _, item := range obj.Items {
+		k, d := item.KeyExpr.Value(nil)
+		if d.HasErrors() || k.Type() != cty.String {
+			b.err(item.KeyExpr.Range(), "Invalid preempt key", "Keys of the preempt map are node names.")
+			continue
+		}
+		if name := k.AsString(); b.nodeName(name, item.KeyExpr.Range()) {
+			if p, ok := value(item.ValueExpr); ok {
+				out[name] = p
+			}
+		}
 	}
 	return out
 }

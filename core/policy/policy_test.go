@@ -660,3 +660,29 @@ func TestSourceAddress(t *testing.T) {
 		}
 	}
 }
+
+// TestPreemptPerNode: preempt as a map of node to bool, for sites whose
+// nodes differ (keepalived clears nopreempt where state is MASTER).
+func TestPreemptPerNode(t *testing.T) {
+	nodes := "node \"lb01\" {\n  interface = \"eth0\"\n}\nnode \"lb02\" {\n  interface = \"eth0\"\n}\nnode \"lb03\" {\n  interface = \"eth0\"\n}\n"
+	inst := "instance \"VI_1\" {\n  vrid = 1\n  vips = [\"192.0.2.1/24\"]\n  priority = { lb01 = 100, lb02 = 90, lb03 = 80 }\n  preempt = %s\n}\n"
+	site, _, diags := policy.Parse("p.hcl", []byte(nodes+fmt.Sprintf(inst, "{ lb02 = false, lb03 = false }")), opts())
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	for node, want := range map[string]bool{"lb01": true, "lb02": false, "lb03": false} {
+		c, _ := site.Config(node)
+		if got := c.Instances[0].Preempt; got != want {
+			t.Errorf("%s preempts %v, want %v", node, got, want)
+		}
+	}
+	for _, c := range []struct{ src, err string }{
+		{nodes + fmt.Sprintf(inst, "{ lb09 = false }"), "lb09"},
+		{nodes + fmt.Sprintf(inst, "\"no\""), "Invalid preempt"},
+		{strings.Replace(fmt.Sprintf(inst, "{ lb01 = false }"), "priority = { lb01 = 100, lb02 = 90, lb03 = 80 }", "interface = \"eth0\"", 1), "No node blocks"},
+	} {
+		if _, _, diags := policy.Parse("p.hcl", []byte(c.src), opts()); !diags.HasErrors() || !strings.Contains(diags.Error(), c.err) {
+			t.Errorf("want %q, got %v", c.err, diags)
+		}
+	}
+}

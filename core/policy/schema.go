@@ -62,10 +62,11 @@ type instanceBlock struct {
 	VIPBlocks         []vipBlock     `hcl:"vip,block" doc:"A virtual address with a label, scope or interface of its own."`
 	ExcludedVIPs      []string       `hcl:"excluded_vips,optional" doc:"Addresses owned with the instance but not advertised. keepalived's virtual_ipaddress_excluded."`
 	Auth              *authBlock     `hcl:"auth,block" doc:"VRRPv2 authentication."`
-	Preempt           *bool          `hcl:"preempt,optional" default:"true" doc:"A higher-priority backup takes over from a lower master. false is keepalived's nopreempt."`
+	Preempt           hcl.Expression `hcl:"preempt,optional" type:"bool or map" doc:"A higher-priority backup takes over from a lower master. false is keepalived's nopreempt. In a site, also a map of node name to bool, for sites whose nodes differ (keepalived clears nopreempt on a node with state MASTER); a node missing from the map preempts. Default: true."`
 	PreemptDelay      *string        `hcl:"preempt_delay,optional" default:"\"0s\"" doc:"Hold off preemption this long after startup or after first seeing a lower master."`
 	UnicastPeers      []string       `hcl:"unicast_peers,optional" doc:"Send adverts to these addresses instead of multicast. keepalived's unicast_peer. In a site, default: the other nodes' addresses when unicast = true."`
 	Unicast           *bool          `hcl:"unicast,optional" default:"false" doc:"In a site: send adverts to the other nodes' addresses instead of multicast."`
+	TrackOwnInterface *bool          `hcl:"track_own_interface,optional" default:"true" doc:"The instance's own interface going down puts it in FAULT. false ignores it (keepalived's dont_track_primary), for an interface whose link state says nothing, such as some virtual NICs."`
 	SourceAddress     *string        `hcl:"source_address,optional" doc:"Address this node sends adverts from (keepalived's mcast_src_ip / unicast_src_ip), of the instance's family. Per-node files only; in a site, set address in each node block. Default: the interface's first address."`
 	UnicastMinTTL     *int           `hcl:"unicast_min_ttl,optional" doc:"Lowest TTL / hop limit a unicast advert may arrive with, for peers behind routers (keepalived's min_ttl). Default: 255, on-link only (RFC 5798 7.1)."`
 	UnicastMaxTTL     *int           `hcl:"unicast_max_ttl,optional" doc:"Highest TTL / hop limit a unicast advert may arrive with (keepalived's max_ttl). Default: 255."`
@@ -122,6 +123,7 @@ type checkBlock struct {
 	Weight   *int         `hcl:"weight,optional" default:"0" doc:"-253..253. Negative: subtracted while failing. Positive: added while succeeding. 0: failing means FAULT."`
 	Reverse  *bool        `hcl:"reverse,optional" default:"false" doc:"Turns the weight around, as keepalived's weight ... reverse: what it would add is subtracted and the reverse (a valued check's number is negated); with weight 0, passing means FAULT."`
 	Rise     *int         `hcl:"rise,optional" default:"1" doc:"Successes in a row before a failing check counts as passing."`
+	InitFail *bool        `hcl:"init_fail,optional" default:"false" doc:"Start failing instead of passing, until rise successes: nothing counts on the check before it has passed. keepalived's init_fail."`
 	Fall     *int         `hcl:"fall,optional" default:"1" doc:"Failures in a row before a passing check counts as failing."`
 	Nodes    []string     `hcl:"nodes,optional" doc:"Nodes that run the check. Default: every node."`
 	Config   *configBlock `hcl:"config,block" doc:"Settings passed to the plugin, which validates them."`

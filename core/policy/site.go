@@ -76,7 +76,7 @@ func (b *builder) plugin(p *pluginBlock) config.Plugin {
 // check resolves and checks a check block.
 func (b *builder) check(ck *checkBlock) config.Check {
 	b.pluginKind(ck.Plugin, "check", ck.Body, ck.DefRange)
-	out := config.Check{Name: ck.Name, Plugin: ck.Plugin, Weight: *ck.Weight, Reverse: *ck.Reverse, Rise: *ck.Rise, Fall: *ck.Fall, Config: b.pluginConfig(ck.Config)}
+	out := config.Check{Name: ck.Name, Plugin: ck.Plugin, Weight: *ck.Weight, Reverse: *ck.Reverse, InitFail: *ck.InitFail, Rise: *ck.Rise, Fall: *ck.Fall, Config: b.pluginConfig(ck.Config)}
 	out.Interval, _ = b.duration(ck.Body, "interval", ck.Interval, ck.DefRange)
 	out.Timeout = out.Interval
 	if ck.Timeout != nil {

@@ -17,12 +17,18 @@ import (
 )
 
 // Counter is rise/fall hysteresis as a pure value. A check starts passing,
-// as keepalived's scripts do; Fall failures in a row make it failing, Rise
-// successes in a row make it passing again.
+// as keepalived's scripts do, or failing (NewCounter, init_fail); Fall
+// failures in a row make it failing, Rise successes in a row make it
+// passing again.
 type Counter struct {
 	Rise, Fall int
 	failing    bool
 	streak     int
+}
+
+// NewCounter is a counter in its starting state: failing for init_fail.
+func NewCounter(rise, fall int, initFail bool) Counter {
+	return Counter{Rise: rise, Fall: fall, failing: initFail}
 }
 
 // Observe records one result and reports whether the state changed.
@@ -93,7 +99,7 @@ type Tracker struct {
 
 // New returns a tracker; Run starts it.
 func New(cfg config.Check, c Checker, log hclog.Logger, onChange func(Change)) *Tracker {
-	return &Tracker{cfg: cfg, c: c, log: log, onChange: onChange, counter: Counter{Rise: cfg.Rise, Fall: cfg.Fall}}
+	return &Tracker{cfg: cfg, c: c, log: log, onChange: onChange, counter: NewCounter(cfg.Rise, cfg.Fall, cfg.InitFail), reported: cfg.InitFail}
 }
 
 // Failing reports the check's current state.

@@ -17,18 +17,21 @@ func TestCounter(t *testing.T) {
 	cases := []struct {
 		name       string
 		rise, fall int
+		initFail   bool
 		results    string // o = ok, x = failure
 		changes    string // state after each result: P passing, F failing
 	}{
-		{"fall 1: one failure fails", 1, 1, "oxo", "PFP"},
-		{"fall 3: two failures are not enough", 2, 3, "xxoxxx", "PPPPPF"},
-		{"rise 2: one success is not enough", 2, 1, "xoxoo", "FFFFP"},
-		{"a success breaks a failure streak", 1, 2, "xoxox", "PPPPP"},
-		{"keepalived default rise/fall 1", 1, 1, "xxoo", "FFPP"},
-		{"zero counts as one", 0, 0, "xo", "FP"},
+		{"fall 1: one failure fails", 1, 1, false, "oxo", "PFP"},
+		{"fall 3: two failures are not enough", 2, 3, false, "xxoxxx", "PPPPPF"},
+		{"rise 2: one success is not enough", 2, 1, false, "xoxoo", "FFFFP"},
+		{"a success breaks a failure streak", 1, 2, false, "xoxox", "PPPPP"},
+		{"keepalived default rise/fall 1", 1, 1, false, "xxoo", "FFPP"},
+		{"zero counts as one", 0, 0, false, "xo", "FP"},
+		{"init_fail starts failing until rise successes", 2, 1, true, "oxoo", "FFFP"},
+		{"init_fail with rise 1", 1, 1, true, "o", "P"},
 	}
 	for _, c := range cases {
-		ct := Counter{Rise: c.rise, Fall: c.fall}
+		ct := NewCounter(c.rise, c.fall, c.initFail)
 		got := ""
 		for _, r := range c.results {
 			ct.Observe(r == 'o')
@@ -200,5 +203,30 @@ func TestValueChangesAreReported(t *testing.T) {
 	case c := <-changes:
 		t.Errorf("extra change %+v", c)
 	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+// TestInitFail: a check with init_fail starts failing and reports passing
+// only after rise successes (keepalived's init_fail).
+func TestInitFail(t *testing.T) {
+	f := &fakeChecker{healthy: true, push: make(chan sdk.Result)}
+	changes := make(chan Change, 8)
+	tr := New(config.Check{Name: "web", Interval: time.Hour, Timeout: time.Second, Rise: 2, Fall: 1, InitFail: true}, f, hclog.NewNullLogger(),
+		func(c Change) { changes <- c })
+	if !tr.Failing() {
+		t.Fatal("an init_fail check starts passing")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go tr.Run(ctx)
+	f.push <- sdk.Result{Healthy: true, Message: "one"}
+	f.push <- sdk.Result{Healthy: true, Message: "two"}
+	select {
+	case c := <-changes:
+		if c.Failing {
+			t.Errorf("change %+v, want passing", c)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("two successes with rise 2 did not make it pass")
 	}
 }
