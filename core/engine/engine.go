@@ -45,6 +45,7 @@ type Engine struct {
 	vips  *vipTable
 	nl    Addresses
 	links *linkWatch
+	addrs *addrWatch
 
 	// The loop and what it owns.
 	work chan func(now time.Time)
@@ -109,6 +110,7 @@ func New(opts Options) (*Engine, error) {
 		adverts: opts.Adverts, peers: heardTable{}, group: e, linkUp: opts.Links.Up,
 		deliver: e.deliver, notify: opts.OnTransition, primaryAddr: transport.PrimaryAddr}
 	e.links = newLinkWatch(e, opts.Links)
+	e.addrs = newAddrWatch(e, opts.Addresses)
 	go e.loop()
 	return e, nil
 }
@@ -120,6 +122,7 @@ func (e *Engine) Shutdown() { e.shutdown.Do(e.stop) }
 
 func (e *Engine) stop() {
 	e.links.stop()
+	e.addrs.stop()
 	e.do(func(now time.Time) {
 		for _, name := range e.order {
 			if in, ok := e.instances[name]; ok {

@@ -753,3 +753,56 @@ instance "VI_2" {
 	r.waitState(t, "VI_1", "MASTER")
 	r.e.Shutdown()
 }
+
+// TestVIPRemovedByOthersIsPutBack: a master's VIP deleted by someone else
+// (NetworkManager reapplying its configuration, keepalived #2479) is put
+// back and announced again at once, counted and logged; a backup leaves
+// an address it does not hold alone.
+func TestVIPRemovedByOthersIsPutBack(t *testing.T) {
+	addrs := newFakeAddrs()
+	r := newRig(t, addrs)
+	if err := r.e.Apply(nodeConfig(t, `
+instance "VI_1" {
+  vrid            = 1
+  version         = 3
+  advert_interval = "10ms"
+  vips            = ["192.0.2.11/24"]
+  priority        = { n1 = 200, n2 = 100 }
+}
+instance "VI_2" {
+  vrid            = 2
+  version         = 3
+  advert_interval = "10s"
+  vips            = ["192.0.2.12/24"]
+  priority        = { n1 = 100, n2 = 200 }
+}
+`)); err != nil {
+		t.Fatal(err)
+	}
+	r.waitState(t, "VI_1", "MASTER")
+	r.waitState(t, "VI_2", "BACKUP") // for 30 s: its master-down interval
+	bursts := r.ann.count()
+	addrs.deleteByOthers("eth0", "192.0.2.11/24")
+	if !addrs.has("eth0 192.0.2.11/24") {
+		t.Fatal("the VIP was not put back")
+	}
+	if r.ann.count() <= bursts {
+		t.Error("the VIP put back was not announced")
+	}
+	if n := r.e.Status()[0].Counters["vips_restored"]; n != 1 {
+		t.Errorf("vips_restored = %d, want 1", n)
+	}
+	if !strings.Contains(r.log.String(), "VI_1 VIP 192.0.2.11/24 was removed from eth0 by someone else; put back") {
+		t.Errorf("no log line:\n%s", r.log.String())
+	}
+	// Not held here: VI_2 is backup (n2 is master of it).
+	addrs.add("eth0 192.0.2.12/24")
+	addrs.deleteByOthers("eth0", "192.0.2.12/24")
+	if addrs.has("eth0 192.0.2.12/24") {
+		t.Error("an address no master here holds was put back")
+	}
+	r.e.Shutdown()
+	if addrs.has("eth0 192.0.2.11/24") {
+		t.Error("the VIP outlived the shutdown")
+	}
+}

@@ -109,6 +109,7 @@ type fakeAddrs struct {
 	fail    map[string]bool // addresses whose removal fails
 	failAdd map[string]bool // addresses whose addition fails
 	closed  bool
+	watch   func(ifname string, p netip.Prefix)
 }
 
 func newFakeAddrs(present ...string) *fakeAddrs {
@@ -153,6 +154,24 @@ func (f *fakeAddrs) Present(a vip.Addr) (bool, error) {
 	return f.on[key(a)], nil
 }
 func (f *fakeAddrs) Close() { f.closed = true }
+func (f *fakeAddrs) WatchRemoved(_ <-chan struct{}, removed func(string, netip.Prefix), _ func(error)) error {
+	f.mu.Lock()
+	f.watch = removed
+	f.mu.Unlock()
+	return nil
+}
+
+// deleteByOthers removes an address as NetworkManager would, and reports
+// it as the kernel does.
+func (f *fakeAddrs) deleteByOthers(ifname, prefix string) {
+	f.mu.Lock()
+	delete(f.on, ifname+" "+prefix)
+	watch := f.watch
+	f.mu.Unlock()
+	if watch != nil {
+		watch(ifname, netip.MustParsePrefix(prefix))
+	}
+}
 func (f *fakeAddrs) list() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -37,6 +37,9 @@ type Addresses interface {
 	Add(a vip.Addr) (added bool, err error)
 	Remove(a vip.Addr) (removed bool, err error)
 	Present(a vip.Addr) (bool, error)
+	// WatchRemoved reports addresses removed from interfaces, by anyone,
+	// until done is closed.
+	WatchRemoved(done <-chan struct{}, removed func(ifname string, p netip.Prefix), failed func(error)) error
 	Close()
 }
 

@@ -18,6 +18,7 @@ import (
 // already running stay as they were.
 func (e *Engine) Apply(cfg *config.Config) error {
 	e.links.start()
+	e.addrs.start()
 	var err error
 	e.do(func(now time.Time) { err = e.apply(now, cfg) })
 	return err

@@ -58,6 +58,7 @@ var counters = []struct {
 	{"keepalived_auth_failure_total", "Adverts that failed authentication.", []string{"dropped_auth"}},
 	{"keepalived_pri_zero_rcvd_total", "Adverts of priority 0 received.", []string{"priority_zero_received"}},
 	{"keepalived_pri_zero_sent_total", "Adverts of priority 0 sent.", []string{"priority_zero_sent"}},
+	{"vigil_vips_restored_total", "VIPs put back after someone else removed them while this node was master.", []string{"vips_restored"}},
 }
 
 var instanceLabels = []string{"iname", "intf", "vrid", "state"}

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -16,20 +17,69 @@ import (
 type Configurer struct {
 	mu    sync.Mutex
 	h     *netlink.Handle
+	ns    netns.NsHandle // the namespace h lives in, for WatchRemoved
 	links map[string]netlink.Link
 }
 
 // NewConfigurer opens the netlink socket in the current namespace.
 func NewConfigurer() (*Configurer, error) {
-	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	ns, err := netns.Get()
 	if err != nil {
+		return nil, fmt.Errorf("network namespace: %w", err)
+	}
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		ns.Close()
 		return nil, fmt.Errorf("netlink: %w", err)
 	}
-	return &Configurer{h: h, links: map[string]netlink.Link{}}, nil
+	return &Configurer{h: h, ns: ns, links: map[string]netlink.Link{}}, nil
 }
 
 // Close closes the netlink socket.
-func (c *Configurer) Close() { c.h.Close() }
+func (c *Configurer) Close() { c.h.Close(); c.ns.Close() }
+
+// WatchRemoved reports every address removed from an interface of the
+// configurer's namespace, by anyone, until done is closed: the engine puts
+// back a VIP someone else deleted while it is master (systemd-networkd or
+// NetworkManager reapplying their configuration).
+func (c *Configurer) WatchRemoved(done <-chan struct{}, removed func(ifname string, p netip.Prefix), failed func(error)) error {
+	ch := make(chan netlink.AddrUpdate, 256)
+	if err := netlink.AddrSubscribeWithOptions(ch, done, netlink.AddrSubscribeOptions{Namespace: &c.ns, ErrorCallback: failed}); err != nil {
+		return err
+	}
+	go func() {
+		for u := range ch {
+			if u.NewAddr {
+				continue
+			}
+			ip, ok := netip.AddrFromSlice(u.LinkAddress.IP)
+			if !ok {
+				continue
+			}
+			ones, _ := u.LinkAddress.Mask.Size()
+			if name := c.nameOf(u.LinkIndex); name != "" {
+				removed(name, netip.PrefixFrom(ip.Unmap(), ones))
+			}
+		}
+	}()
+	return nil
+}
+
+// nameOf is the name of the interface with index idx ("" if it is gone).
+func (c *Configurer) nameOf(idx int) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for name, l := range c.links {
+		if l.Attrs().Index == idx {
+			return name
+		}
+	}
+	l, err := c.h.LinkByIndex(idx)
+	if err != nil {
+		return ""
+	}
+	return l.Attrs().Name
+}
 
 // link returns the interface, cached; fresh is true if it was looked up now.
 func (c *Configurer) link(name string) (l netlink.Link, fresh bool, err error) {

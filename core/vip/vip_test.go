@@ -170,3 +170,48 @@ func TestAnnounceLikeKeepalived(t *testing.T) {
 		}
 	}
 }
+
+// TestWatchRemoved: an address deleted by someone else ("ip addr del", as
+// NetworkManager would) is reported with its interface and prefix, from
+// the configurer's namespace whatever thread watches; additions are not.
+func TestWatchRemoved(t *testing.T) {
+	l := lab.New(t, 1)
+	n := l.Nodes[0]
+	var c *vip.Configurer
+	n.Do(func() {
+		var err error
+		if c, err = vip.NewConfigurer(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	defer c.Close()
+	done := make(chan struct{})
+	defer close(done)
+	type removal struct {
+		ifname string
+		p      netip.Prefix
+	}
+	got := make(chan removal, 8)
+	if err := c.WatchRemoved(done, func(ifname string, p netip.Prefix) { got <- removal{ifname, p} }, func(err error) {
+		select {
+		case <-done: // closing the subscription ends its read with an error
+		default:
+			t.Error(err)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	a := vip.Addr{Prefix: netip.MustParsePrefix("192.0.2.24/24"), Interface: "eth0"}
+	if _, err := c.Add(a); err != nil {
+		t.Fatal(err)
+	}
+	n.MustExec("ip", "addr", "del", "192.0.2.24/24", "dev", "eth0")
+	select {
+	case r := <-got:
+		if r.ifname != "eth0" || r.p != a.Prefix {
+			t.Errorf("reported %v on %s, want %v on eth0", r.p, r.ifname, a.Prefix)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the removal was not reported")
+	}
+}

@@ -59,6 +59,29 @@ func TestStopRemovesVIPs(t *testing.T) {
 	}
 }
 
+// TestVIPRemovedByOthers: a VIP deleted under a running master, as
+// NetworkManager or systemd-networkd reapplying their configuration do
+// (keepalived #2479), is back at once, and the line says so.
+func TestVIPRemovedByOthers(t *testing.T) {
+	l := lab.New(t, 1)
+	s := site{version: 3, interval: "100ms"}
+	v := startVigil(t, l, l.Nodes[0], s.policy(t, l, 1, 1))
+	waitOwner(t, l, s.vipOf(0), "n1", 5*time.Second)
+	for i := range 3 {
+		l.Nodes[0].MustExec("ip", "addr", "del", s.vipOf(0).String()+"/24", "dev", "eth0")
+		waitOwner(t, l, s.vipOf(0), "n1", time.Second)
+		if i == 0 && v.Count("was removed from eth0 by someone else; put back") != 1 {
+			t.Errorf("no log line for the restore:\n%s", v.Output())
+		}
+	}
+	if err := v.Stop(syscall.SIGTERM, 5*time.Second); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, v.Output())
+	}
+	if h := holders(l, s.vipOf(0)); len(h) != 0 {
+		t.Errorf("VIP left on %v after SIGTERM", h)
+	}
+}
+
 // TestCrashRecovery: an agent killed with SIGKILL leaves its VIP behind; the
 // next start removes it before anything else, then runs normally.
 func TestCrashRecovery(t *testing.T) {

@@ -1,0 +1,84 @@
+package engine
+
+import (
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/vigil-ha/vigil/core/fsm"
+	"github.com/vigil-ha/vigil/core/vip"
+)
+
+// addrWatch puts back a VIP that someone else removed while its instance
+// is master: systemd-networkd or NetworkManager reapplying their
+// configuration delete addresses they did not add (keepalived #2479), and
+// the service would be gone until the next failover.
+type addrWatch struct {
+	e    *Engine
+	nl   Addresses
+	once sync.Once
+	done chan struct{}
+	// logged holds when each address's restore was last logged: a
+	// manager that deletes it again and again gets a line a second.
+	logged map[netip.Prefix]time.Time
+}
+
+func newAddrWatch(e *Engine, nl Addresses) *addrWatch {
+	return &addrWatch{e: e, nl: nl, done: make(chan struct{}), logged: map[netip.Prefix]time.Time{}}
+}
+
+// start subscribes once; later calls do nothing.
+func (w *addrWatch) start() {
+	w.once.Do(func() {
+		failed := func(err error) {
+			select {
+			case <-w.done:
+			default:
+				w.e.log.Warn("address monitor error; a VIP removed by someone else may not be put back", "error", err)
+			}
+		}
+		removed := func(ifname string, p netip.Prefix) {
+			w.e.do(func(now time.Time) { w.restore(now, ifname, p) })
+		}
+		if err := w.nl.WatchRemoved(w.done, removed, failed); err != nil {
+			w.e.log.Error("cannot monitor addresses; a VIP removed by someone else will not be put back", "error", err)
+		}
+	})
+}
+
+func (w *addrWatch) stop() {
+	select {
+	case <-w.done:
+	default:
+		close(w.done)
+	}
+}
+
+// restore, on the loop, puts p back on ifname if a master holds it there
+// as a VIP, and announces it again. A VIP this node removed itself is no
+// longer a master's by the time the event is served.
+func (w *addrWatch) restore(now time.Time, ifname string, p netip.Prefix) {
+	for _, name := range w.e.order {
+		in, ok := w.e.instances[name]
+		if !ok || in.m.State() != fsm.Master {
+			continue
+		}
+		for _, a := range in.vips {
+			if a.Interface != ifname || a.Prefix != p {
+				continue
+			}
+			one := in.mastership([]vip.Addr{a})
+			err := in.env.fx.assert(one)
+			if err == nil {
+				err = in.env.fx.announce(one)
+			}
+			in.count("vips_restored")
+			if last, seen := w.logged[p]; !seen || now.Sub(last) >= time.Second {
+				w.logged[p] = now
+				in.log.Warn(fmt.Sprintf("%s VIP %s was removed from %s by someone else; put back", in.cfg.Name, p, ifname))
+			}
+			in.logEffects(err)
+		}
+	}
+}
