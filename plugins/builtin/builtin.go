@@ -14,6 +14,7 @@ import (
 	"github.com/vigil-ha/vigil/plugins/httpprobe"
 	"github.com/vigil-ha/vigil/plugins/nginxaction"
 	"github.com/vigil-ha/vigil/plugins/nginxprocess"
+	"github.com/vigil-ha/vigil/plugins/processcheck"
 	"github.com/vigil-ha/vigil/plugins/smtpnotify"
 	"github.com/vigil-ha/vigil/sdk"
 	"github.com/vigil-ha/vigil/sdk/host"
@@ -32,6 +33,7 @@ var table = map[string]entry{
 	"smtp-notify":   {sdk.KindNotifier, smtpnotify.New},
 	"exec-notify":   {sdk.KindNotifier, execnotify.New},
 	"file-weight":   {sdk.KindCheck, fileweight.New},
+	"process":       {sdk.KindCheck, processcheck.New},
 }
 
 // Kinds maps each built-in plugin's name to its kind, for policy checks.
