@@ -68,6 +68,34 @@ type Warning struct {
 
 func (w Warning) String() string { return w.At + ": " + w.Msg }
 
+// processBlock writes a vrrp_track_process as the process check.
+func (c *converter) processBlock(body *hclwrite.Body, sc *script) {
+	blk := body.AppendNewBlock("check", []string{sc.name}).Body()
+	body.AppendNewline()
+	blk.SetAttributeValue("plugin", cty.StringVal("process"))
+	if len(sc.nodes) > 0 {
+		blk.SetAttributeValue("nodes", strList(sc.nodes))
+	}
+	blk.SetAttributeValue("weight", cty.NumberIntVal(int64(*sc.weight)))
+	if sc.reverse {
+		blk.SetAttributeValue("reverse", cty.True)
+	}
+	blk.AppendNewline()
+	cfg := blk.AppendNewBlock("config", nil).Body()
+	for _, k := range []string{"process", "param_match", "full_command", "quorum", "quorum_max", "fork_delay", "terminate_delay", "delay"} {
+		switch v := sc.process[k].(type) {
+		case []string:
+			cfg.SetAttributeValue(k, strList(v))
+		case string:
+			cfg.SetAttributeValue(k, cty.StringVal(v))
+		case bool:
+			cfg.SetAttributeValue(k, cty.BoolVal(v))
+		case int:
+			cfg.SetAttributeValue(k, cty.NumberIntVal(int64(v)))
+		}
+	}
+}
+
 type script struct {
 	name, command string
 	// file is set for a track_file (the file-weight check): the file, and
@@ -81,8 +109,11 @@ type script struct {
 	weight, rise, fall *int
 	reverse            bool // keepalived's weight ... reverse
 	initFail           bool // starts failing
-	user, group        string
-	at                 string
+	// process is set for a vrrp_track_process (the process check): its
+	// settings, as the check's config.
+	process     map[string]any
+	user, group string
+	at          string
 }
 
 type vip struct{ addr, dev, label, scope string }
@@ -306,6 +337,8 @@ func (c *converter) read(n Node) (*nodeConf, error) {
 			c.readScript(nc, s)
 		case "track_file", "vrrp_track_file":
 			c.readTrackFile(nc, s)
+		case "vrrp_track_process":
+			c.readTrackProcess(nc, s)
 		case "vrrp_instance":
 			nc.instances = append(nc.instances, c.instance(s))
 		case "vrrp_sync_group":
@@ -457,6 +490,44 @@ func (c *converter) readTrackFile(nc *nodeConf, s *Stmt) {
 	nc.scripts[sc.name] = sc
 }
 
+// readTrackProcess reads a vrrp_track_process as the process check.
+func (c *converter) readTrackProcess(nc *nodeConf, s *Stmt) {
+	zero := 0 // keepalived's default weight: a lost quorum is FAULT
+	sc := &script{name: s.Arg(0), at: s.String(), weight: &zero, process: map[string]any{}}
+	for _, o := range s.Block {
+		switch o.Key {
+		case "process":
+			sc.process["process"] = o.Args
+		case "param_match":
+			if m := o.Arg(0); m == "" {
+				sc.process["param_match"] = "exact"
+			} else {
+				sc.process["param_match"] = m
+			}
+		case "full_command":
+			sc.process["full_command"] = true
+		case "quorum", "quorum_max":
+			sc.process[o.Key] = atoi(o, c, o.Arg(0))
+		case "fork_delay", "terminate_delay", "delay":
+			sc.process[o.Key] = seconds(o.Arg(0))
+		case "weight":
+			v := atoi(o, c, o.Arg(0))
+			sc.weight, sc.reverse = &v, o.Arg(1) == "reverse"
+		default:
+			c.warn(o, "vrrp_track_process %s is not imported", o.Key)
+		}
+	}
+	if _, ok := sc.process["process"]; !ok {
+		c.warn(s, "vrrp_track_process %s is refused: it names no process", sc.name)
+		return
+	}
+	if _, dup := nc.scripts[sc.name]; dup {
+		c.warn(s, "vrrp_track_process %s is refused: a vrrp_script or track_file has that name, and Vigil's checks share one namespace", sc.name)
+		return
+	}
+	nc.scripts[sc.name] = sc
+}
+
 // readSyncGroup reads a vrrp_sync_group and returns its track_script,
 // track_file and track_interface, for its members.
 func (c *converter) readSyncGroup(nc *nodeConf, s *Stmt) (tracks []*Stmt) {
@@ -477,9 +548,9 @@ func (c *converter) readSyncGroup(nc *nodeConf, s *Stmt) (tracks []*Stmt) {
 				nc.groupNotify[name] = map[string]notifyScript{}
 			}
 			nc.groupNotify[name][o.Key] = c.notifyScript(o)
-		case "track_interface", "track_script", "track_file":
+		case "track_interface", "track_script", "track_file", "track_process":
 			tracks = append(tracks, &Stmt{Key: o.Key, Args: []string{name}, Block: o.Block, File: o.File, Line: o.Line})
-		case "global_tracking", "sync_group_tracking_weight", "track_process", "track_bfd":
+		case "global_tracking", "sync_group_tracking_weight", "track_bfd":
 			c.warn(o, "vrrp_sync_group %s is not imported", o.Key)
 		default:
 			// keepalived takes members only inside group { }: it refuses
@@ -511,7 +582,7 @@ func (c *converter) groupTracks(nc *nodeConf, tracks []*Stmt) {
 					c.warn(e, "%s weight in vrrp_sync_group %s is not used: a failure puts the group in FAULT, as keepalived does without sync_group_tracking_weight", e.Key, group)
 				}
 				switch t.Key {
-				case "track_script", "track_file":
+				case "track_script", "track_file", "track_process":
 					if !slices.Contains(in.tracks, e.Key) {
 						in.tracks = append(in.tracks, e.Key)
 						in.trackAt[e.Key] = e.String()
@@ -623,7 +694,7 @@ func (c *converter) instance(s *Stmt) *instance {
 			in.vips = vips(o.Block)
 		case "virtual_ipaddress_excluded":
 			in.excluded = vips(o.Block)
-		case "track_script":
+		case "track_script", "track_process": // a process's reverse is inherited as a script's
 			for _, t := range o.Block {
 				in.tracks = append(in.tracks, t.Key)
 				in.trackAt[t.Key] = t.String()
@@ -691,6 +762,10 @@ var (
 // restart nginx and stop keepalived if that fails, an nginx-action);
 // others run unchanged through the exec check.
 func (c *converter) checkBlock(body *hclwrite.Body, sc *script) {
+	if sc.process != nil {
+		c.processBlock(body, sc)
+		return
+	}
 	if sc.file != "" {
 		blk := body.AppendNewBlock("check", []string{sc.name}).Body()
 		body.AppendNewline()

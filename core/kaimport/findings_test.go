@@ -1,6 +1,8 @@
 package kaimport_test
 
 import (
+	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -220,6 +222,18 @@ func TestImportFindings(t *testing.T) {
 			confs: map[string]string{"": "vrrp_script chk {\n  script \"/bin/true\"\n  weight -5\n  init_fail\n}\n" +
 				strings.Replace(vi1, "priority 100", "priority 100\n  track_script {\n    chk\n  }\n  garp_master_refresh 60\n  dont_track_primary", 1)},
 			want: []string{"init_fail = true", `garp_master_refresh = "60s"`, "track_own_interface = false"}, not: []string{"is not imported"}},
+		{name: "vrrp_track_process becomes the process check (it was not imported)",
+			confs: map[string]string{"": "vrrp_track_process chk_haproxy {\n  process /usr/sbin/haproxy -f /etc/haproxy/haproxy.cfg\n  param_match partial\n  quorum 2\n  quorum_max 4\n  delay 1.5\n  weight -20 reverse\n}\n" +
+				"vrrp_track_process chk_bird {\n  process bird\n}\n" +
+				strings.Replace(vi1, "priority 100", "priority 100\n  track_process {\n    chk_haproxy\n    chk_bird weight 10\n  }", 1)},
+			want: []string{`check "chk_haproxy" {`, `plugin = "process"`, `weight = -20`, `reverse = true`,
+				`process = ["/usr/sbin/haproxy", "-f", "/etc/haproxy/haproxy.cfg"]`, `param_match = "partial"`, "quorum = 2", "quorum_max = 4", `delay = "1500ms"`,
+				`check "chk_bird_w10" {`, `process = ["bird"]`, `track = ["chk_haproxy", "chk_bird_w10"]`},
+			not: []string{"is not imported"}},
+		{name: "a sync group's track_process reaches its members",
+			confs: map[string]string{"": "vrrp_track_process chk_bird {\n  process bird\n}\n" + vi1 + strings.NewReplacer("VI_1", "VI_2", "51", "52").Replace(vi1) +
+				"vrrp_sync_group VG1 {\n  group {\n    VI_1\n    VI_2\n  }\n  track_process {\n    chk_bird\n  }\n}\n"},
+			want: []string{`track = ["chk_bird"]`, `plugin = "process"`}, not: []string{"is not imported"}},
 		{name: "accept, no_accept and strict_mode carry over",
 			confs: map[string]string{"": vi1 + strings.NewReplacer("VI_1", "VI_2", "51", "52", "priority 100", "priority 100\n  no_accept\n  strict_mode off").Replace(vi1) +
 				strings.NewReplacer("VI_1", "VI_3", "51", "53", "priority 100", "priority 100\n  version 3\n  accept\n  strict_mode").Replace(vi1)},
@@ -464,5 +478,36 @@ func TestScriptUser(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestImportedPluginConfigsConfigure: the config blocks the import writes
+// for built-in checks are accepted by the plugins themselves, not only by
+// the policy's syntax (a track_process's settings, a track_file's).
+func TestImportedPluginConfigsConfigure(t *testing.T) {
+	out, _, err := importText(t, map[string]string{"": "vrrp_track_process chk_haproxy {\n  process /usr/sbin/haproxy -f /etc/haproxy/haproxy.cfg\n  param_match initial\n  quorum 1\n  quorum_max 4\n  delay 0.5\n}\n" +
+		"track_file drain {\n  file /run/drain\n}\n" +
+		strings.Replace(vi1, "priority 100", "priority 100\n  track_process {\n    chk_haproxy\n  }\n  track_file {\n    drain\n  }", 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	site, _, diags := policy.Parse("imported.hcl", []byte(out), policy.Options{Builtins: builtin.Kinds()})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	cfg, _ := site.Config("")
+	if len(cfg.Checks) != 2 {
+		t.Fatalf("checks %+v", cfg.Checks)
+	}
+	for _, ck := range cfg.Checks {
+		p, err := builtin.New(ck.Plugin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		json.Unmarshal(ck.Config.JSON, &m)
+		if err := p.Configure(context.Background(), m); err != nil {
+			t.Errorf("check %s (%s) refuses the imported config %s: %v", ck.Name, ck.Plugin, ck.Config.JSON, err)
+		}
 	}
 }
