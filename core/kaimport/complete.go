@@ -97,6 +97,8 @@ func (c *converter) auth(in *instance, strict, v3 bool) {
 		c.warnAt(at, "%s: authentication with vrrp_strict: keepalived ignores it (\"Strict mode does not support authentication\") and sends adverts without; imported without it", in.name)
 	case v3:
 		c.warnAt(at, "%s: authentication on VRRPv3: keepalived ignores it (\"VRRP version 3 does not support authentication\"); imported without it", in.name)
+	case in.authType == "pass" && in.authPass == "":
+		c.warnAt(at, "%s: auth_type PASS without auth_pass: keepalived ignores the authentication (\"Authentication specified but no password given\"); imported without it", in.name)
 	case in.authType == "ah":
 		c.warnAt(in.ahAt, "auth_type AH is refused: Vigil does not implement IPsec AH (removed from VRRP by RFC 3768); the policy keeps it so that validation stops there. Use PASS, or VRRPv3 on a segment you control")
 		return

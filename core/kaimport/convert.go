@@ -550,7 +550,7 @@ func (c *converter) readSyncGroup(nc *nodeConf, s *Stmt) (tracks []*Stmt) {
 			nc.groupNotify[name][o.Key] = c.notifyScript(o)
 		case "track_interface", "track_script", "track_file", "track_process":
 			tracks = append(tracks, &Stmt{Key: o.Key, Args: []string{name}, Block: o.Block, File: o.File, Line: o.Line})
-		case "global_tracking", "sync_group_tracking_weight", "track_bfd":
+		case "global_tracking", "sync_group_tracking_weight", "track_bfd", "notify_priority_changes":
 			c.warn(o, "vrrp_sync_group %s is not imported", o.Key)
 		default:
 			// keepalived takes members only inside group { }: it refuses

@@ -89,6 +89,11 @@ func (c *converter) emitSite(body *hclwrite.Body, first *nodeConf, site bool) (m
 				at = in.at
 			}
 		}
+		for _, gname := range first.order {
+			if at == "" && first.groupAlert(gname) {
+				at = first.groupAt[gname]
+			}
+		}
 		c.warnings = append(c.warnings, Warning{At: at, Msg: "smtp_alert is set but notification_email or smtp_server is missing: keepalived sends no mail, and no notifier is imported"})
 	case !wanted && (len(first.emails) > 0 || len(g["smtp_server"]) > 0):
 		at := first.globalAt["smtp_server"]
