@@ -6,6 +6,7 @@ package config
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"strings"
 	"time"
@@ -75,6 +76,10 @@ type Instance struct {
 	// or from Interface with VMACXmitBase.
 	VMAC         string
 	VMACXmitBase bool
+	// Routes and Rules are added while master and removed after
+	// (keepalived's virtual_routes and virtual_rules).
+	Routes []Route
+	Rules  []Rule
 	// Peers are the other nodes running this instance and their base
 	// priorities, from the site policy (empty for a per-node file).
 	Peers []Peer
@@ -271,4 +276,98 @@ func (c *Config) HoldsSecret() bool {
 		}
 	}
 	return false
+}
+
+// Route is a route a master adds (keepalived's virtual_routes).
+type Route struct {
+	To     netip.Prefix // 0.0.0.0/0 or ::/0 for default
+	Via    netip.Addr
+	Dev    string // "" lets the kernel pick it from Via
+	Src    netip.Addr
+	Table  int // 0: main
+	Metric int
+	Scope  string // "", "global", "link", "host"
+	Type   string // "", "unicast", "blackhole", "unreachable", "prohibit"
+	OnLink bool
+}
+
+// String is the route as ip route writes it: the key of the state record.
+func (r Route) String() string {
+	var b strings.Builder
+	if r.Type != "" && r.Type != "unicast" {
+		b.WriteString(r.Type + " ")
+	}
+	b.WriteString(r.To.String())
+	if r.Via.IsValid() {
+		b.WriteString(" via " + r.Via.String())
+	}
+	if r.Dev != "" {
+		b.WriteString(" dev " + r.Dev)
+	}
+	if r.Src.IsValid() {
+		b.WriteString(" src " + r.Src.String())
+	}
+	if r.Table != 0 {
+		fmt.Fprintf(&b, " table %d", r.Table)
+	}
+	if r.Metric != 0 {
+		fmt.Fprintf(&b, " metric %d", r.Metric)
+	}
+	if r.Scope != "" {
+		b.WriteString(" scope " + r.Scope)
+	}
+	if r.OnLink {
+		b.WriteString(" onlink")
+	}
+	return b.String()
+}
+
+// Rule is a policy routing rule a master adds (keepalived's
+// virtual_rules).
+type Rule struct {
+	From, To netip.Prefix // unset: any
+	Table    int
+	Priority int // 0: the kernel picks
+	Iif, Oif string
+	FWMark   uint32
+	FWMask   uint32 // 0: all bits
+	Invert   bool   // "not"
+	V6       bool   // the family, when neither From nor To says
+}
+
+// String is the rule as ip rule writes it: the key of the state record.
+func (r Rule) String() string {
+	var b strings.Builder
+	if r.V6 {
+		b.WriteString("-6 ")
+	}
+	if r.Priority != 0 {
+		fmt.Fprintf(&b, "priority %d ", r.Priority)
+	}
+	if r.Invert {
+		b.WriteString("not ")
+	}
+	b.WriteString("from ")
+	if r.From.IsValid() {
+		b.WriteString(r.From.String())
+	} else {
+		b.WriteString("all")
+	}
+	if r.To.IsValid() {
+		b.WriteString(" to " + r.To.String())
+	}
+	if r.Iif != "" {
+		b.WriteString(" iif " + r.Iif)
+	}
+	if r.Oif != "" {
+		b.WriteString(" oif " + r.Oif)
+	}
+	if r.FWMark != 0 || r.FWMask != 0 {
+		fmt.Fprintf(&b, " fwmark %#x", r.FWMark)
+		if r.FWMask != 0 {
+			fmt.Fprintf(&b, "/%#x", r.FWMask)
+		}
+	}
+	fmt.Fprintf(&b, " table %d", r.Table)
+	return b.String()
 }
