@@ -18,6 +18,11 @@ import (
 type Mastership struct {
 	Instance *config.Instance
 	Addrs    []vip.Addr
+	// Routes and Rules are the instance's (keepalived's virtual_routes and
+	// virtual_rules) when it takes or leaves mastership as a whole; none
+	// when only addresses change.
+	Routes []config.Route
+	Rules  []config.Rule
 }
 
 // Name is the instance's name, for effects' logs.

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/vigil-ha/vigil/core/firewall"
+	"github.com/vigil-ha/vigil/core/route"
 	"github.com/vigil-ha/vigil/core/transport"
 	"github.com/vigil-ha/vigil/core/vip"
 )
@@ -29,6 +30,7 @@ type Options struct {
 	// sockets, netlink, packet sockets) in the caller's network namespace.
 	Adverts   Adverts
 	Addresses Addresses
+	Routes    Routes
 	Announcer Announcer
 	Links     Links
 	Firewall  Firewall
@@ -76,6 +78,13 @@ func New(opts Options) (*Engine, error) {
 		}
 		opts.Addresses = nl
 	}
+	if opts.Routes == nil {
+		rc, err := route.New()
+		if err != nil {
+			return nil, err
+		}
+		opts.Routes = rc
+	}
 	if opts.Adverts == nil {
 		opts.Adverts = poolAdverts{transport.NewPool()}
 	}
@@ -104,6 +113,7 @@ func New(opts Options) (*Engine, error) {
 	fx := &effects{log: log, list: append([]Effect{
 		newAcceptModeEffect(opts.Firewall, opts.StateDir, log),
 		addrEffect{t: e.vips, nl: opts.Addresses},
+		newRouteEffect(opts.Routes, opts.StateDir, log),
 		announceEffect{a: opts.Announcer, log: log},
 	}, opts.Effects...)}
 	e.env = instanceEnv{log: log, now: time.Now, fx: fx, vmacs: newVMACTable(opts.VMACs, opts.StateDir, log),

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/vigil-ha/vigil/core/config"
 	"github.com/vigil-ha/vigil/core/fsm"
 	"github.com/vigil-ha/vigil/core/vip"
 	"github.com/vigil-ha/vigil/core/vrrp"
@@ -804,5 +806,62 @@ instance "VI_2" {
 	r.e.Shutdown()
 	if addrs.has("eth0 192.0.2.11/24") {
 		t.Error("the VIP outlived the shutdown")
+	}
+}
+
+// TestRoutesFollowMastership: a master adds its routes and rules after its
+// addresses and removes them when it stops, recorded meanwhile; a route
+// someone else had added is left alone; recovery removes what a crashed
+// run recorded, within the policy.
+func TestRoutesFollowMastership(t *testing.T) {
+	foreign := config.Route{To: netip.MustParsePrefix("203.0.113.0/24"), Type: "blackhole"}
+	ours := config.Route{To: netip.MustParsePrefix("198.51.100.0/24"), Via: netip.MustParseAddr("192.0.2.254"), Table: 100}
+	rule := config.Rule{From: netip.MustParsePrefix("192.0.2.11/32"), Table: 100, Priority: 1000}
+	cfg := nodeConfig(t, `
+instance "VI_1" {
+  vrid            = 1
+  version         = 3
+  advert_interval = "10ms"
+  vips            = ["192.0.2.11/24"]
+  priority        = { n1 = 200, n2 = 100 }
+}
+`)
+	cfg.Instances[0].Routes = []config.Route{ours, foreign}
+	cfg.Instances[0].Rules = []config.Rule{rule}
+	r := newRig(t, newFakeAddrs())
+	r.routes.on[routeKey(foreign)] = true
+	if err := r.e.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	r.waitState(t, "VI_1", "MASTER")
+	if !r.routes.has(routeKey(ours)) || !r.routes.has(ruleKey(rule)) {
+		t.Fatalf("routes on master: %v", r.routes.on)
+	}
+	rec, err := os.ReadFile(filepath.Join(r.dir, routeRecord))
+	if err != nil || !strings.Contains(string(rec), "198.51.100.0/24") || strings.Contains(string(rec), "203.0.113.0/24") {
+		t.Errorf("record %s (%v): want ours only", rec, err)
+	}
+	if !strings.Contains(r.log.String(), "blackhole 203.0.113.0/24 was already there") {
+		t.Errorf("no line for the foreign route:\n%s", r.log.String())
+	}
+	r.e.Shutdown()
+	if r.routes.has(routeKey(ours)) || r.routes.has(ruleKey(rule)) || !r.routes.has(routeKey(foreign)) {
+		t.Errorf("after the stop: %v, want only the foreign route", r.routes.on)
+	}
+	if _, err := os.Stat(filepath.Join(r.dir, routeRecord)); !os.IsNotExist(err) {
+		t.Errorf("the record outlived the stop: %v", err)
+	}
+
+	// A crashed run's record: what the policy has is removed, the rest not.
+	dir := t.TempDir()
+	stray := config.Route{To: netip.MustParsePrefix("192.0.2.0/25"), Dev: "eth0"}
+	b, _ := json.Marshal(routeRecordFile{Boot: bootID(), Routes: []config.Route{ours, stray}, Rules: []config.Rule{rule}})
+	os.WriteFile(filepath.Join(dir, routeRecord), b, 0o600)
+	kernel := newFakeRoutes(routeKey(ours), routeKey(stray), ruleKey(rule))
+	if err := recoverRoutesWith(kernel, filepath.Join(dir, routeRecord), NewScope(cfg), bootID(), hclog.NewNullLogger()); err != nil {
+		t.Fatal(err)
+	}
+	if kernel.has(routeKey(ours)) || kernel.has(ruleKey(rule)) || !kernel.has(routeKey(stray)) {
+		t.Errorf("after recovery: %v, want only the route the policy does not have", kernel.on)
 	}
 }

@@ -201,6 +201,39 @@ func (f *fakeAddrs) removals() []string {
 	return append([]string(nil), f.removed...)
 }
 
+// fakeRoutes is the kernel's routes and rules, by their ip forms.
+type fakeRoutes struct {
+	mu sync.Mutex
+	on map[string]bool
+}
+
+func newFakeRoutes(present ...string) *fakeRoutes {
+	f := &fakeRoutes{on: map[string]bool{}}
+	for _, p := range present {
+		f.on[p] = true
+	}
+	return f
+}
+
+func (f *fakeRoutes) set(key string, on bool) (changed bool, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.on[key] == on {
+		return false, nil
+	}
+	f.on[key] = on
+	return true, nil
+}
+func (f *fakeRoutes) AddRoute(r config.Route) (bool, error)    { return f.set(routeKey(r), true) }
+func (f *fakeRoutes) RemoveRoute(r config.Route) (bool, error) { return f.set(routeKey(r), false) }
+func (f *fakeRoutes) AddRule(r config.Rule) (bool, error)      { return f.set(ruleKey(r), true) }
+func (f *fakeRoutes) RemoveRule(r config.Rule) (bool, error)   { return f.set(ruleKey(r), false) }
+func (f *fakeRoutes) has(key string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.on[key]
+}
+
 type fakeAnnouncer struct {
 	mu     sync.Mutex
 	bursts int
@@ -250,15 +283,16 @@ func (f *fakeLinks) set(name string, up bool) {
 
 // rig is an engine on fakes.
 type rig struct {
-	e     *Engine
-	wire  *fakeWire
-	addrs *fakeAddrs
-	ann   *fakeAnnouncer
-	links *fakeLinks
-	log   *logbuf.Buffer
-	dir   string
-	fw    *fakeFirewall
-	vmacs *fakeVMACs
+	e      *Engine
+	wire   *fakeWire
+	addrs  *fakeAddrs
+	routes *fakeRoutes
+	ann    *fakeAnnouncer
+	links  *fakeLinks
+	log    *logbuf.Buffer
+	dir    string
+	fw     *fakeFirewall
+	vmacs  *fakeVMACs
 
 	mu          sync.Mutex
 	transitions []Transition
@@ -363,12 +397,12 @@ func newRig(t *testing.T, addrs *fakeAddrs) *rig {
 // newRigWith is a rig whose engine also gets opts' effects.
 func newRigWith(t *testing.T, addrs *fakeAddrs, opts Options) *rig {
 	t.Helper()
-	r := &rig{wire: newFakeWire("192.0.2.1"), addrs: addrs, ann: &fakeAnnouncer{}, links: &fakeLinks{},
+	r := &rig{wire: newFakeWire("192.0.2.1"), addrs: addrs, routes: newFakeRoutes(), ann: &fakeAnnouncer{}, links: &fakeLinks{},
 		log: &logbuf.Buffer{}, dir: t.TempDir(), fw: &fakeFirewall{}, vmacs: &fakeVMACs{}}
 	var err error
 	r.e, err = New(Options{
 		Log:      hclog.New(&hclog.LoggerOptions{Output: r.log, Level: hclog.Debug}),
-		StateDir: r.dir, Adverts: r.wire, Addresses: addrs, Announcer: r.ann, Links: r.links, Firewall: r.fw, VMACs: r.vmacs,
+		StateDir: r.dir, Adverts: r.wire, Addresses: addrs, Routes: r.routes, Announcer: r.ann, Links: r.links, Firewall: r.fw, VMACs: r.vmacs,
 		OnTransition: func(tr Transition) {
 			r.mu.Lock()
 			r.transitions = append(r.transitions, tr)

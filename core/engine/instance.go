@@ -190,6 +190,13 @@ func (in *instance) mastership(addrs []vip.Addr) Mastership {
 	return Mastership{Instance: &in.cfg, Addrs: addrs}
 }
 
+// whole is the instance as master: its addresses, routes and rules.
+func (in *instance) whole() Mastership {
+	m := in.mastership(in.vips)
+	m.Routes, m.Rules = in.cfg.Routes, in.cfg.Rules
+	return m
+}
+
 func (in *instance) count(name string) {
 	in.mu.Lock()
 	in.status.Counters[name]++
@@ -271,11 +278,11 @@ func (in *instance) exec(actions []fsm.Action) {
 				in.send(a.Priority)
 			}
 		case fsm.AddVIPs:
-			err := in.env.fx.assert(in.mastership(in.vips))
+			err := in.env.fx.assert(in.whole())
 			logs = append(logs, func() { in.log.Info(in.cfg.Name + " setting protocol VIPs"); in.logEffects(err) })
 		case fsm.RemoveVIPs:
 			in.log.Info(in.cfg.Name + " removing protocol VIPs")
-			in.logEffects(in.env.fx.withdraw(in.mastership(in.vips)))
+			in.logEffects(in.env.fx.withdraw(in.whole()))
 		case fsm.SendGratuitous:
 			logs = append(logs, in.announce())
 		case fsm.Transition:
@@ -464,7 +471,7 @@ func (in *instance) shutdown(now time.Time) {
 	in.exec(in.m.Shutdown(now))
 	in.stopped = true
 	in.ch.Close()
-	in.env.fx.unclaim(in.mastership(in.vips))
+	in.env.fx.unclaim(in.whole())
 	if v, ok := in.vmac(); ok {
 		in.env.vmacs.release(v)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/vigil-ha/vigil/core/config"
 	"github.com/vigil-ha/vigil/core/transport"
 	"github.com/vigil-ha/vigil/core/vip"
 )
@@ -41,6 +42,15 @@ type Addresses interface {
 	// until done is closed.
 	WatchRemoved(done <-chan struct{}, removed func(ifname string, p netip.Prefix), failed func(error)) error
 	Close()
+}
+
+// Routes adds and removes routes and policy rules (core/route); added and
+// removed are false when there was nothing to do.
+type Routes interface {
+	AddRoute(r config.Route) (added bool, err error)
+	RemoveRoute(r config.Route) (removed bool, err error)
+	AddRule(r config.Rule) (added bool, err error)
+	RemoveRule(r config.Rule) (removed bool, err error)
 }
 
 // Announcer sends gratuitous ARP and unsolicited NA for addresses.

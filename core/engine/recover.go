@@ -29,15 +29,22 @@ import (
 
 // Scope is what the policy lets a recovery undo on this node.
 type Scope struct {
-	vips  map[string]bool     // vipKey of every address an instance may add
-	own   map[netip.Addr]bool // the node's own addresses: never removed
-	vmacs map[string]vip.VMAC // by name
+	vips   map[string]bool     // vipKey of every address an instance may add
+	own    map[netip.Addr]bool // the node's own addresses: never removed
+	vmacs  map[string]vip.VMAC // by name
+	routes map[string]bool     // routeKey and ruleKey of every route and rule an instance may add
 }
 
 // NewScope is what cfg's instances could have added on this node.
 func NewScope(cfg *config.Config) *Scope {
-	s := &Scope{vips: map[string]bool{}, own: map[netip.Addr]bool{}, vmacs: map[string]vip.VMAC{}}
+	s := &Scope{vips: map[string]bool{}, own: map[netip.Addr]bool{}, vmacs: map[string]vip.VMAC{}, routes: map[string]bool{}}
 	for _, in := range cfg.Instances {
+		for _, r := range in.Routes {
+			s.routes[routeKey(r)] = true
+		}
+		for _, r := range in.Rules {
+			s.routes[ruleKey(r)] = true
+		}
 		if in.SourceAddr.IsValid() {
 			s.own[in.SourceAddr] = true
 		}
@@ -77,8 +84,8 @@ func bootID() string {
 type recovery func(stateDir string, scope *Scope, boot string, log hclog.Logger) error
 
 // recoveries are the effects' recoveries, and the virtual MACs', in the
-// order a stop undoes them: rules, then addresses, then interfaces.
-var recoveries = []recovery{recoverAcceptMode, recoverAddrs, recoverKernelVMACs}
+// order a stop undoes them: firewall rules, routes, addresses, interfaces.
+var recoveries = []recovery{recoverAcceptMode, recoverRoutes, recoverAddrs, recoverKernelVMACs}
 
 // Recover undoes what a previous run recorded as its own and left behind
 // (it crashed or was killed), within scope: its accept mode rules

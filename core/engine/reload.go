@@ -41,10 +41,10 @@ func (e *Engine) apply(now time.Time, cfg *config.Config) error {
 	// instance can add one.
 	var claims []Mastership
 	for _, m := range inPlace {
-		claims = append(claims, m.in.mastership(m.in.vips))
+		claims = append(claims, m.in.whole())
 	}
 	for _, in := range started {
-		claims = append(claims, in.mastership(in.vips))
+		claims = append(claims, in.whole())
 	}
 	for _, err := range splitJoined(e.env.fx.claim(claims)) {
 		e.log.Warn(err.Error(), "effect", effectName(err))
@@ -145,7 +145,7 @@ func (in *instance) moveVIPs(old []vip.Addr) {
 		return
 	}
 	in.logEffects(in.env.fx.withdraw(in.mastership(gone)))
-	in.logEffects(in.env.fx.assert(in.mastership(in.vips)))
+	in.logEffects(in.env.fx.assert(in.whole()))
 	logSent := in.announce()
 	in.send(in.m.Priority())
 	logSent()

@@ -1,0 +1,223 @@
+package engine
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/vigil-ha/vigil/core/config"
+	"github.com/vigil-ha/vigil/core/route"
+	"github.com/vigil-ha/vigil/core/statefile"
+)
+
+// routeEffect adds the routes and rules of a master (keepalived's
+// virtual_routes and virtual_rules) after its addresses, and removes them
+// before. It removes only what this run added: a route or rule that was
+// there already is someone else's. What it adds is recorded in the state
+// directory before it is added, so that a restart after a crash removes
+// it (recoverRoutes).
+type routeEffect struct {
+	nl     Routes
+	record string
+	log    hclog.Logger
+	held   map[string]bool // keys (routeKey, ruleKey) of what this run added
+	routes map[string]config.Route
+	rules  map[string]config.Rule
+}
+
+// routeRecord is the name of the routes' record in the state directory.
+const routeRecord = "routes.json"
+
+type routeRecordFile struct {
+	Boot   string         `json:"boot"`
+	Routes []config.Route `json:"routes,omitempty"`
+	Rules  []config.Rule  `json:"rules,omitempty"`
+}
+
+func routeKey(r config.Route) string { return "route " + r.String() }
+func ruleKey(r config.Rule) string   { return "rule " + r.String() }
+
+func newRouteEffect(nl Routes, stateDir string, log hclog.Logger) *routeEffect {
+	e := &routeEffect{nl: nl, log: log, held: map[string]bool{}, routes: map[string]config.Route{}, rules: map[string]config.Rule{}}
+	if stateDir != "" {
+		e.record = filepath.Join(stateDir, routeRecord)
+	}
+	return e
+}
+
+func (*routeEffect) Name() string                { return "routes" }
+func (*routeEffect) Policy(*config.Config) error { return nil }
+func (*routeEffect) Claim([]Mastership) error    { return nil }
+func (*routeEffect) Announce(Mastership) error   { return nil }
+func (*routeEffect) Unclaim(Mastership)          {}
+
+// Close releases the netlink socket; masters have withdrawn before.
+func (e *routeEffect) Close() error {
+	if c, ok := e.nl.(interface{ Close() }); ok {
+		c.Close()
+	}
+	return nil
+}
+
+// Assert adds m's routes, then its rules (a rule may point at a table the
+// routes fill).
+func (e *routeEffect) Assert(m Mastership) error {
+	var errs []error
+	for _, r := range m.Routes {
+		errs = append(errs, e.add(m.Name(), routeKey(r), func() { e.routes[routeKey(r)] = r }, func() (bool, error) { return e.nl.AddRoute(r) }))
+	}
+	for _, r := range m.Rules {
+		errs = append(errs, e.add(m.Name(), ruleKey(r), func() { e.rules[ruleKey(r)] = r }, func() (bool, error) { return e.nl.AddRule(r) }))
+	}
+	return errors.Join(errs...)
+}
+
+// add records key (remember), adds it, and keeps it if it was added: one
+// found there is someone else's and is forgotten.
+func (e *routeEffect) add(who, key string, remember func(), add func() (bool, error)) error {
+	if !e.held[key] {
+		remember()
+		if err := e.save(); err != nil {
+			e.forget(key)
+			return fmt.Errorf("cannot record %s before adding it: %w", key, err)
+		}
+	}
+	added, err := add()
+	switch {
+	case err != nil:
+		if !e.held[key] {
+			e.forget(key)
+			e.saveLogged()
+		}
+		return fmt.Errorf("cannot add %s: %w", key, err)
+	case added:
+		e.held[key] = true
+	case !e.held[key]:
+		e.log.Warn(fmt.Sprintf("%s %s was already there, added by someone else; Vigil will not remove it", who, key))
+		e.forget(key)
+		e.saveLogged()
+	}
+	return nil
+}
+
+// Withdraw removes m's rules, then its routes, those this run added.
+func (e *routeEffect) Withdraw(m Mastership) error {
+	var errs []error
+	for _, r := range m.Rules {
+		errs = append(errs, e.remove(ruleKey(r), func() (bool, error) { return e.nl.RemoveRule(r) }))
+	}
+	for _, r := range m.Routes {
+		errs = append(errs, e.remove(routeKey(r), func() (bool, error) { return e.nl.RemoveRoute(r) }))
+	}
+	e.saveLogged()
+	return errors.Join(errs...)
+}
+
+func (e *routeEffect) remove(key string, remove func() (bool, error)) error {
+	if !e.held[key] {
+		return nil
+	}
+	if _, err := remove(); err != nil {
+		return fmt.Errorf("cannot remove %s: %w", key, err) // still held, still recorded
+	}
+	e.forget(key)
+	return nil
+}
+
+func (e *routeEffect) forget(key string) {
+	delete(e.held, key)
+	delete(e.routes, key)
+	delete(e.rules, key)
+}
+
+// save writes the record: what this run holds or is adding.
+func (e *routeEffect) save() error {
+	if e.record == "" {
+		return nil
+	}
+	if len(e.routes) == 0 && len(e.rules) == 0 {
+		if err := os.Remove(e.record); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	rec := routeRecordFile{Boot: bootID()}
+	for _, r := range e.routes {
+		rec.Routes = append(rec.Routes, r)
+	}
+	for _, r := range e.rules {
+		rec.Rules = append(rec.Rules, r)
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	return statefile.WriteAtomic(e.record, b)
+}
+
+func (e *routeEffect) saveLogged() {
+	if err := e.save(); err != nil {
+		e.log.Warn("cannot write the routes record", "path", e.record, "error", err)
+	}
+}
+
+// recoverRoutes removes a dead run's routes and rules, those the policy
+// has an instance add on this node.
+func recoverRoutes(stateDir string, scope *Scope, boot string, log hclog.Logger) error {
+	path := filepath.Join(stateDir, routeRecord)
+	if !fileExists(path) {
+		return nil
+	}
+	nl, err := route.New()
+	if err != nil {
+		return err
+	}
+	defer nl.Close()
+	return recoverRoutesWith(nl, path, scope, boot, log)
+}
+
+func recoverRoutesWith(nl Routes, path string, scope *Scope, boot string, log hclog.Logger) error {
+	var rec routeRecordFile
+	if ok, err := readRecord(path, &rec, log); !ok {
+		return err
+	}
+	if rec.Boot == "" || rec.Boot != boot {
+		log.Info("ignoring a routes record from an earlier boot", "path", path)
+		return os.Remove(path)
+	}
+	keep := routeRecordFile{Boot: boot}
+	undo := func(key string, remove func() (bool, error), kept func()) {
+		switch {
+		case scope == nil:
+			kept()
+		case !scope.routes[key]:
+			log.Warn("routes record names one no instance of the policy adds here; not removing it", "entry", key)
+		default:
+			removed, err := remove()
+			if err != nil {
+				log.Warn("cannot remove a leftover of a previous run", "entry", key, "error", err)
+				kept()
+			} else if removed {
+				log.Info("removed what a previous run left", "entry", key)
+			}
+		}
+	}
+	for _, r := range rec.Rules {
+		undo(ruleKey(r), func() (bool, error) { return nl.RemoveRule(r) }, func() { keep.Rules = append(keep.Rules, r) })
+	}
+	for _, r := range rec.Routes {
+		undo(routeKey(r), func() (bool, error) { return nl.RemoveRoute(r) }, func() { keep.Routes = append(keep.Routes, r) })
+	}
+	if len(keep.Routes)+len(keep.Rules) == 0 {
+		return os.Remove(path)
+	}
+	b, _ := json.Marshal(keep)
+	if err := statefile.WriteAtomic(path, b); err != nil {
+		return err
+	}
+	return fmt.Errorf("%d leftover routes and rules kept in %s for the next try", len(keep.Routes)+len(keep.Rules), path)
+}
