@@ -123,6 +123,7 @@ func (b *builder) instance(in *instanceBlock) (inst config.Instance, prios map[s
 	inst.Notify = dedupe(append(slices.Clone(b.site.Notify), in.Notify...))
 	b.garp(in, &inst)
 	b.vmac(in, &inst)
+	b.routes(in, &inst)
 	b.strict(in, &inst)
 	prios = b.priorities(in)
 	return inst, prios, tracks, len(b.diags) == errs || !b.diags[errs:].HasErrors()

@@ -686,3 +686,54 @@ func TestPreemptPerNode(t *testing.T) {
 		}
 	}
 }
+
+// TestRoutesAndRules: keepalived's virtual_routes and virtual_rules as
+// route and rule blocks, and their refusals.
+func TestRoutesAndRules(t *testing.T) {
+	inst := "instance \"VI_1\" {\n  interface = \"eth0\"\n  vrid = 1\n  vips = [\"192.0.2.1/24\"]\n%s\n}\n"
+	src := fmt.Sprintf(inst, `
+  route {
+    to     = "198.51.100.7/24"
+    via    = "192.0.2.254"
+    src    = "192.0.2.1"
+    table  = 100
+    metric = 10
+  }
+  route {
+    to   = "default"
+    type = "blackhole"
+  }
+  rule {
+    from     = "192.0.2.1"
+    table    = 100
+    priority = 1000
+    fwmark   = "0x10/0xff"
+  }`)
+	site, _, diags := policy.Parse("routes.hcl", []byte(src), opts())
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	c, _ := site.Config("")
+	in := c.Instances[0]
+	want := []string{"198.51.100.0/24 via 192.0.2.254 src 192.0.2.1 table 100 metric 10", "blackhole 0.0.0.0/0"}
+	if len(in.Routes) != 2 || in.Routes[0].String() != want[0] || in.Routes[1].String() != want[1] {
+		t.Errorf("routes %v, want %q", in.Routes, want)
+	}
+	if len(in.Rules) != 1 || in.Rules[0].String() != "priority 1000 from 192.0.2.1/32 fwmark 0x10/0xff table 100" {
+		t.Errorf("rules %v", in.Rules)
+	}
+	for _, c := range []struct{ block, err string }{
+		{"route {\n to = \"nowhere\"\n}", "Invalid route destination"},
+		{"route {\n to = \"198.51.100.0/24\"\n via = \"2001:db8::1\"\n}", "Route of two families"},
+		{"route {\n to = \"198.51.100.0/24\"\n type = \"blackhole\"\n via = \"192.0.2.254\"\n}", "no next hop"},
+		{"route {\n to = \"198.51.100.0/24\"\n type = \"anycast\"\n}", "Invalid route type"},
+		{"rule {\n from = \"192.0.2.1\"\n to = \"2001:db8::/32\"\n table = 1\n}", "Rule of two families"},
+		{"rule {\n table = 0\n}", "Rule number out of range"},
+		{"rule {\n table = 1\n fwmark = \"lots\"\n}", "Invalid fwmark"},
+	} {
+		_, _, diags := policy.Parse("routes.hcl", []byte(fmt.Sprintf(inst, c.block)), opts())
+		if !diags.HasErrors() || !strings.Contains(diags.Error(), c.err) {
+			t.Errorf("%s: want %q, got %v", c.block, c.err, diags)
+		}
+	}
+}

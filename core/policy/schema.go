@@ -60,6 +60,8 @@ type instanceBlock struct {
 	Priority          hcl.Expression `hcl:"priority,optional" doc:"A number 1-255 (per-node file), or a map of node name to priority (site). Default: 100."`
 	VIPs              []string       `hcl:"vips,optional" doc:"Virtual addresses with prefix, e.g. \"192.0.2.24/24\". keepalived's virtual_ipaddress."`
 	VIPBlocks         []vipBlock     `hcl:"vip,block" doc:"A virtual address with a label, scope or interface of its own."`
+	Routes            []routeBlock   `hcl:"route,block" doc:"A route this node adds while master of the instance and removes after (keepalived's virtual_routes)."`
+	Rules             []ruleBlock    `hcl:"rule,block" doc:"A policy routing rule this node adds while master and removes after (keepalived's virtual_rules)."`
 	ExcludedVIPs      []string       `hcl:"excluded_vips,optional" doc:"Addresses owned with the instance but not advertised. keepalived's virtual_ipaddress_excluded."`
 	Auth              *authBlock     `hcl:"auth,block" doc:"VRRPv2 authentication."`
 	Preempt           hcl.Expression `hcl:"preempt,optional" type:"bool or map" doc:"A higher-priority backup takes over from a lower master. false is keepalived's nopreempt. In a site, also a map of node name to bool, for sites whose nodes differ (keepalived clears nopreempt on a node with state MASTER); a node missing from the map preempts. Default: true."`
@@ -83,6 +85,32 @@ type instanceBlock struct {
 	GARPMasterRefresh *string        `hcl:"garp_master_refresh,optional" inherit:"GARPMasterRefresh" doc:"Overrides the site's."`
 	Body              hcl.Body       `hcl:",body"`
 	DefRange          hcl.Range      `hcl:",def_range"`
+}
+
+type routeBlock struct {
+	To       string    `hcl:"to,attr" doc:"Destination with prefix, e.g. \"198.51.100.0/24\", or \"default\" (of the instance's family)."`
+	Via      *string   `hcl:"via,optional" doc:"Gateway address."`
+	Dev      *string   `hcl:"dev,optional" doc:"Interface. Default: the one via is reached on."`
+	Src      *string   `hcl:"src,optional" doc:"Preferred source address of the route, often a VIP."`
+	Table    *int      `hcl:"table,optional" doc:"Routing table number. Default: main."`
+	Metric   *int      `hcl:"metric,optional" doc:"Route metric (preference)."`
+	Scope    *string   `hcl:"scope,optional" doc:"global, link or host. Default: the kernel's (link without via)."`
+	Type     *string   `hcl:"type,optional" doc:"unicast (default), blackhole, unreachable or prohibit."`
+	OnLink   *bool     `hcl:"onlink,optional" default:"false" doc:"The gateway is on the link even if no subnet says so."`
+	DefRange hcl.Range `hcl:",def_range"`
+}
+
+type ruleBlock struct {
+	From     *string   `hcl:"from,optional" doc:"Source prefix (an address alone is a /32 or /128). Default: all."`
+	To       *string   `hcl:"to,optional" doc:"Destination prefix. Default: all."`
+	Table    int       `hcl:"table,attr" doc:"Routing table the rule looks up."`
+	Priority *int      `hcl:"priority,optional" doc:"Rule priority (ip rule's preference). Default: the kernel's."`
+	Iif      *string   `hcl:"iif,optional" doc:"Incoming interface."`
+	Oif      *string   `hcl:"oif,optional" doc:"Outgoing interface."`
+	FWMark   *string   `hcl:"fwmark,optional" doc:"Firewall mark, \"0x10\" or with a mask \"0x10/0xff\"."`
+	Not      *bool     `hcl:"not,optional" default:"false" doc:"Invert the match."`
+	IPv6     *bool     `hcl:"ipv6,optional" doc:"The family when neither from nor to says. Default: the instance's."`
+	DefRange hcl.Range `hcl:",def_range"`
 }
 
 type vipBlock struct {
