@@ -181,7 +181,8 @@ type instance struct {
 	srcAddr                            string
 	unicastPeers                       []string
 	peersAt                            string
-	minTTL, maxTTL                     []int // each peer's min_ttl / max_ttl (0-255, keepalived's defaults)
+	minTTL, maxTTL                     []int     // each peer's min_ttl / max_ttl (0-255, keepalived's defaults)
+	routes, rules                      []routing // virtual_routes, virtual_rules
 	garpDelay, garpRepeat, garpRefresh string
 	dontTrackPrimary                   bool
 	notify                             map[string]notifyScript // per keepalived keyword
@@ -717,6 +718,18 @@ func (c *converter) instance(s *Stmt) *instance {
 				in.trackIfs = append(in.trackIfs, t.Key)
 				if wt, ok := c.trackWeighting(t); ok {
 					in.trackIfWeights[t.Key] = wt.of(nil)
+				}
+			}
+		case "virtual_routes":
+			for _, l := range o.Block {
+				if r, ok := c.readRoute(l); ok {
+					in.routes = append(in.routes, r)
+				}
+			}
+		case "virtual_rules":
+			for _, l := range o.Block {
+				if r, ok := c.readRule(l); ok {
+					in.rules = append(in.rules, r)
 				}
 			}
 		case "unicast_src_ip", "mcast_src_ip": // one setting in keepalived: the last counts

@@ -411,6 +411,7 @@ func (c *converter) emitInstance(body *hclwrite.Body, confs []*nodeConf, byNode 
 			ab.SetAttributeValue("password", cty.StringVal(ref.authPass))
 		}
 	}
+	emitRouting(ib, ref)
 	for _, t := range ref.trackIfs {
 		ib.AppendNewline()
 		tb := ib.AppendNewBlock("track_interface", nil).Body()
@@ -629,6 +630,8 @@ func (c *converter) compare(ref, in *instance, node string) {
 	diff("advert_int", ref.advert, in.advert)
 	diff("auth_pass", ref.authPass, in.authPass)
 	diff("virtual_ipaddress", fmt.Sprint(ref.vips), fmt.Sprint(in.vips))
+	diff("virtual_routes", fmt.Sprint(ref.routes), fmt.Sprint(in.routes))
+	diff("virtual_rules", fmt.Sprint(ref.rules), fmt.Sprint(in.rules))
 }
 
 // NodeName is the node name for a file given without one: its router_id,

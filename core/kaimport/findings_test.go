@@ -234,6 +234,11 @@ func TestImportFindings(t *testing.T) {
 			confs: map[string]string{"": "vrrp_track_process chk_bird {\n  process bird\n}\n" + vi1 + strings.NewReplacer("VI_1", "VI_2", "51", "52").Replace(vi1) +
 				"vrrp_sync_group VG1 {\n  group {\n    VI_1\n    VI_2\n  }\n  track_process {\n    chk_bird\n  }\n}\n"},
 			want: []string{`track = ["chk_bird"]`, `plugin = "process"`}, not: []string{"is not imported"}},
+		{name: "virtual_routes and virtual_rules become route and rule blocks (they were not imported)",
+			confs: map[string]string{"": strings.Replace(vi1, "priority 100", "priority 100\n  virtual_routes {\n    src 192.0.2.100 to 198.51.100.0/24 via 192.0.2.254 dev eth0 table 100 metric 10\n    203.0.113.0/24 via 192.0.2.254\n    blackhole 198.51.100.128/25\n  }\n  virtual_rules {\n    from 192.0.2.100 table 100 priority 1000\n    from all fwmark 1/0x7 table 13\n    to 198.51.100.0/24 table main\n  }", 1)},
+			want: []string{`route {`, `src    = "192.0.2.100"`, `to     = "198.51.100.0/24"`, `via    = "192.0.2.254"`, `dev    = "eth0"`, "table  = 100", "metric = 10",
+				`to  = "203.0.113.0/24"`, `type = "blackhole"`, `to   = "198.51.100.128/25"`, `rule {`, `from     = "192.0.2.100"`, "priority = 1000", `fwmark = "1/0x7"`, "table  = 13"},
+			warn: []string{"table main is a name from rt_tables"}},
 		{name: "accept, no_accept and strict_mode carry over",
 			confs: map[string]string{"": vi1 + strings.NewReplacer("VI_1", "VI_2", "51", "52", "priority 100", "priority 100\n  no_accept\n  strict_mode off").Replace(vi1) +
 				strings.NewReplacer("VI_1", "VI_3", "51", "53", "priority 100", "priority 100\n  version 3\n  accept\n  strict_mode").Replace(vi1)},
