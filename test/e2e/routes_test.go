@@ -1,0 +1,80 @@
+package e2e
+
+import (
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vigil-ha/vigil/test/lab"
+)
+
+// TestRoutesMoveWithMaster: keepalived's virtual_routes and virtual_rules
+// (OpenStack Neutron's HA routers depend on them): the master holds the
+// route and the rule, the backup does not; they move with a failover; a
+// route someone else added is never removed; a SIGKILLed master's are
+// removed when it starts again.
+func TestRoutesMoveWithMaster(t *testing.T) {
+	l := lab.New(t, 2)
+	s := site{version: 3, interval: "100ms"}
+	pol := s.policy(t, l, 2, 1)
+	b, _ := os.ReadFile(pol)
+	withRoutes := strings.Replace(string(b), "  priority        = {", `  route {
+    to    = "198.51.100.0/24"
+    via   = "192.0.2.254"
+    dev   = "eth0"
+    table = 100
+    onlink = true
+  }
+  route {
+    to   = "203.0.113.0/24"
+    type = "blackhole"
+  }
+  rule {
+    from     = "192.0.2.101"
+    table    = 100
+    priority = 1000
+  }
+  priority        = {`, 1)
+	os.WriteFile(pol, []byte(withRoutes), 0o644)
+	routes := func(n *lab.Node) string {
+		return n.MustExec("ip", "route", "show", "table", "all") + n.MustExec("ip", "rule")
+	}
+	holds := func(n *lab.Node) bool {
+		out := routes(n)
+		return strings.Contains(out, "198.51.100.0/24 via 192.0.2.254 dev eth0 table 100") &&
+			strings.Contains(out, "blackhole 203.0.113.0/24") && strings.Contains(out, "1000:\tfrom 192.0.2.101 lookup 100")
+	}
+	n1, n2 := l.Nodes[0], l.Nodes[1]
+	// A route n2's operator added by hand: the same blackhole.
+	n2.MustExec("ip", "route", "add", "blackhole", "203.0.113.0/24")
+	v1 := startVigil(t, l, n1, pol)
+	v2 := startVigil(t, l, n2, pol)
+	waitOwner(t, l, s.vipOf(0), "n1", 5*time.Second)
+	lab.WaitFor(t, 2*time.Second, "n1 to hold its routes and rule", func() bool { return holds(n1) })
+	if out := routes(n2); strings.Contains(out, "198.51.100.0/24") || strings.Contains(out, "lookup 100") {
+		t.Errorf("the backup has the master's routes:\n%s", out)
+	}
+	v1.Stop(syscall.SIGKILL, time.Second) // n1 crashes: its routes stay behind
+	lab.WaitFor(t, 3*time.Second, "n2 to take over with the routes", func() bool { return holds(n2) })
+	if !strings.Contains(v2.Output(), "blackhole 203.0.113.0/24 was already there") {
+		t.Errorf("n2 did not report the route it found:\n%s", v2.Output())
+	}
+	v1 = startVigil(t, l, n1, pol)
+	lab.WaitFor(t, 5*time.Second, "n1's restart to remove what the crash left", func() bool {
+		return !strings.Contains(routes(n1), "198.51.100.0/24") && !strings.Contains(routes(n1), "lookup 100")
+	})
+	waitOwner(t, l, s.vipOf(0), "n1", 5*time.Second) // n1 preempts
+	lab.WaitFor(t, 3*time.Second, "the routes back on n1", func() bool { return holds(n1) })
+	if out := routes(n2); strings.Contains(out, "198.51.100.0/24") || !strings.Contains(out, "blackhole 203.0.113.0/24") {
+		t.Errorf("n2 after handing over: want its operator's blackhole only:\n%s", out)
+	}
+	if err := v1.Stop(syscall.SIGTERM, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	lab.WaitFor(t, 3*time.Second, "the routes to move to n2 again", func() bool { return holds(n2) })
+	if out := routes(n1); strings.Contains(out, "198.51.100.0/24") || strings.Contains(out, "203.0.113.0/24") || strings.Contains(out, "lookup 100") {
+		t.Errorf("n1 kept routes after SIGTERM:\n%s", out)
+	}
+}
