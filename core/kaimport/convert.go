@@ -233,6 +233,7 @@ func (nc *nodeConf) groupAlert(name string) bool {
 type notifyScripts struct {
 	notifier, at string
 	scripts      map[string]notifyScript
+	nodes        []string // the nodes that run these scripts; nil: every node
 }
 
 // notifyScript is a notify script and who keepalived runs it as: the

@@ -370,10 +370,7 @@ func (c *converter) emitInstance(body *hclwrite.Body, confs []*nodeConf, byNode 
 	if mail && confs[0].alert(ref.smtpAlert) {
 		notify = append(notify, "mail")
 	}
-	if len(ref.notify) > 0 {
-		notify = append(notify, "notify_"+ref.name)
-		c.notifyScripts = append(c.notifyScripts, notifyScripts{notifier: "notify_" + ref.name, at: ref.at, scripts: ref.notify})
-	}
+	notify = append(notify, c.instanceNotifiers(byNode, order, name)...)
 	if len(notify) > 0 {
 		ib.SetAttributeValue("notify", strList(notify))
 	}
@@ -517,6 +514,9 @@ func (c *converter) emitTail(body *hclwrite.Body, first *nodeConf, mail bool) {
 		nb := body.AppendNewBlock("notifier", []string{in.notifier}).Body()
 		body.AppendNewline()
 		nb.SetAttributeValue("plugin", cty.StringVal("exec-notify"))
+		if len(in.nodes) > 0 && in.nodes[0] != "" {
+			nb.SetAttributeValue("nodes", strList(in.nodes))
+		}
 		nb.AppendNewline()
 		cfg := nb.AppendNewBlock("config", nil).Body()
 		for _, k := range []struct{ ka, attr string }{{"notify_master", "master"}, {"notify_backup", "backup"}, {"notify_fault", "fault"}, {"notify_stop", "stop"}} {
@@ -784,4 +784,43 @@ func (c *converter) emitPeerTTL(ib *hclwrite.Body, in *instance) {
 	if hi != 255 {
 		ib.SetAttributeValue("unicast_max_ttl", cty.NumberIntVal(int64(hi)))
 	}
+}
+
+// instanceNotifiers makes the exec-notify notifiers of an instance's
+// notify scripts and returns their names: one for every node when all
+// run the same scripts, else one per set of scripts, named after the
+// first node with it ("notify_VI_1", "notify_VI_1_lb02") and used by the
+// nodes that run it (the scripts often name the node).
+func (c *converter) instanceNotifiers(byNode map[string]map[string]*instance, order []string, name string) []string {
+	var names []string
+	bySet := map[string]int{} // the scripts, printed -> index in c.notifyScripts
+	for _, n := range order {
+		in := byNode[n][name]
+		if len(in.notify) == 0 {
+			continue
+		}
+		set := ""
+		for _, k := range notifyKeywords {
+			if sc, ok := in.notify[k]; ok {
+				set += fmt.Sprintf("%s %q %v\n", k, sc.command, sc.as) // where it is written does not count
+			}
+		}
+		if i, ok := bySet[set]; ok {
+			c.notifyScripts[i].nodes = append(c.notifyScripts[i].nodes, n)
+			continue
+		}
+		notifier := "notify_" + name
+		if len(names) > 0 {
+			notifier += "_" + n
+		}
+		bySet[set] = len(c.notifyScripts)
+		c.notifyScripts = append(c.notifyScripts, notifyScripts{notifier: notifier, at: in.at, scripts: in.notify, nodes: []string{n}})
+		names = append(names, notifier)
+	}
+	for _, i := range bySet {
+		if len(c.notifyScripts[i].nodes) == len(order) {
+			c.notifyScripts[i].nodes = nil // every node
+		}
+	}
+	return names
 }

@@ -239,6 +239,13 @@ func TestImportFindings(t *testing.T) {
 			want: []string{`route {`, `src    = "192.0.2.100"`, `to     = "198.51.100.0/24"`, `via    = "192.0.2.254"`, `dev    = "eth0"`, "table  = 100", "metric = 10",
 				`to  = "203.0.113.0/24"`, `type = "blackhole"`, `to   = "198.51.100.128/25"`, `rule {`, `from     = "192.0.2.100"`, "priority = 1000", `fwmark = "1/0x7"`, "table  = 13"},
 			warn: []string{"table main is a name from rt_tables"}},
+		{name: "notify scripts that differ per node run on their own node (the first node's ran everywhere)",
+			confs: map[string]string{
+				"lb01": strings.Replace(vi1, "priority 100", "priority 100\n  notify_master \"/usr/bin/touch /run/master-lb01\"", 1),
+				"lb02": strings.Replace(vi1, "priority 100", "priority 90\n  notify_master \"/usr/bin/touch /run/master-lb02\"", 1),
+				"lb03": strings.Replace(vi1, "priority 100", "priority 80\n  notify_master \"/usr/bin/touch /run/master-lb02\"", 1)},
+			want: []string{`notify          = ["notify_VI_1", "notify_VI_1_lb02"]`, `notifier "notify_VI_1" {`, `nodes  = ["lb01"]`, "/run/master-lb01",
+				`notifier "notify_VI_1_lb02" {`, `nodes  = ["lb02", "lb03"]`, "/run/master-lb02"}},
 		{name: "accept, no_accept and strict_mode carry over",
 			confs: map[string]string{"": vi1 + strings.NewReplacer("VI_1", "VI_2", "51", "52", "priority 100", "priority 100\n  no_accept\n  strict_mode off").Replace(vi1) +
 				strings.NewReplacer("VI_1", "VI_3", "51", "53", "priority 100", "priority 100\n  version 3\n  accept\n  strict_mode").Replace(vi1)},

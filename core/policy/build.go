@@ -137,6 +137,7 @@ func build(path string, raw *fileSchema, body *hclsyntax.Body, opts Options) (*S
 	b.instancesInto(site)
 	b.checksPerNode(site)
 	b.syncGroupsInto(site)
+	b.notifiersPerNode(site)
 	peerCeilings(site)
 	b.checkVRIDs(site)
 	b.checkTies(site)

@@ -6,7 +6,7 @@ import (
 	"github.com/vigil-ha/vigil/core/config"
 )
 
-// This file: check blocks: which node runs which check.
+// This file: check and notifier blocks: which node runs which.
 
 // checksPerNode keeps, on each node, only the checks whose nodes list names
 // it (or that have none), and only the tracks and actions of those checks;
@@ -49,5 +49,24 @@ func (b *builder) checksPerNode(site *Site) {
 			actions = append(actions, a)
 		}
 		c.Checks, c.Actions = checks, actions
+	}
+}
+
+// notifiersPerNode keeps, on each node, only the notifiers whose nodes
+// list names it (or that have none), and only those in the instances'
+// and sync groups' notify lists.
+func (b *builder) notifiersPerNode(site *Site) {
+	for node, c := range site.configs {
+		uses := func(name string) bool {
+			n := b.notifiers[name]
+			return n == nil || len(n.Nodes) == 0 || node == "" || slices.Contains(n.Nodes, node)
+		}
+		c.Notifiers = slices.DeleteFunc(slices.Clone(c.Notifiers), func(n config.Notifier) bool { return !uses(n.Name) })
+		for i := range c.Instances {
+			c.Instances[i].Notify = slices.DeleteFunc(slices.Clone(c.Instances[i].Notify), func(n string) bool { return !uses(n) })
+		}
+		for i := range c.SyncGroups {
+			c.SyncGroups[i].Notify = slices.DeleteFunc(slices.Clone(c.SyncGroups[i].Notify), func(n string) bool { return !uses(n) })
+		}
 	}
 }

@@ -737,3 +737,42 @@ func TestRoutesAndRules(t *testing.T) {
 		}
 	}
 }
+
+// TestNotifierNodes: a notifier with nodes is used on those nodes only
+// (keepalived sites run different notify scripts per node).
+func TestNotifierNodes(t *testing.T) {
+	src := `
+node "lb01" {
+  interface = "eth0"
+}
+node "lb02" {
+  interface = "eth0"
+}
+notifier "mail" {
+  plugin = "smtp-notify"
+}
+notifier "mail_lb02" {
+  plugin = "smtp-notify"
+  nodes  = ["lb02"]
+}
+instance "VI_1" {
+  vrid     = 1
+  vips     = ["192.0.2.1/24"]
+  priority = { lb01 = 100, lb02 = 90 }
+  notify   = ["mail", "mail_lb02"]
+}
+`
+	site, _, diags := policy.Parse("n.hcl", []byte(src), opts())
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	for node, want := range map[string]int{"lb01": 1, "lb02": 2} {
+		c, _ := site.Config(node)
+		if len(c.Notifiers) != want || len(c.Instances[0].Notify) != want {
+			t.Errorf("%s: notifiers %v, VI_1 notifies %v; want %d", node, c.Notifiers, c.Instances[0].Notify, want)
+		}
+	}
+	if _, _, diags := policy.Parse("n.hcl", []byte(strings.Replace(src, `nodes  = ["lb02"]`, `nodes  = ["lb09"]`, 1)), opts()); !diags.HasErrors() {
+		t.Error("a notifier naming an unknown node was accepted")
+	}
+}

@@ -174,6 +174,7 @@ type actionBlock struct {
 type notifierBlock struct {
 	Name     string       `hcl:"name,label"`
 	Plugin   string       `hcl:"plugin,attr" doc:"Notifier plugin."`
+	Nodes    []string     `hcl:"nodes,optional" doc:"Nodes that use this notifier. Default: every node. keepalived sites often run different notify scripts on each node."`
 	Config   *configBlock `hcl:"config,block" doc:"Settings passed to the plugin."`
 	Body     hcl.Body     `hcl:",body"`
 	DefRange hcl.Range    `hcl:",def_range"`

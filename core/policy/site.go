@@ -49,6 +49,9 @@ func (b *builder) commonConfig() *config.Config {
 	}
 	for _, n := range b.raw.Notifiers {
 		b.pluginKind(n.Plugin, "notifier", n.Body, n.DefRange)
+		for i, node := range n.Nodes {
+			b.nodeName(node, elemRange(n.Body, "nodes", i, n.DefRange))
+		}
 		c.Notifiers = append(c.Notifiers, config.Notifier{Name: n.Name, Plugin: n.Plugin, Config: b.pluginConfig(n.Config)})
 	}
 	return c

@@ -46,6 +46,15 @@ var diffCorpus = []diffCase{
 		[]string{"stop n1", "start n1", "cut n1", "restore n1"}, 2 * time.Second, 0},
 	{"pair-nopreempt", 2, []string{"192.0.2.191", "192.0.2.192"},
 		[]string{"stop n1", "start n1", "stop n2", "start n2"}, 2500 * time.Millisecond, 0},
+	// Issue 23: keepalived sites as people write them.
+	{"pair-master-nopreempt", 2, []string{"192.0.2.221"},
+		[]string{"stop n1", "start n1", "stop n2", "start n2", "cut n1", "restore n1"}, 2500 * time.Millisecond, 0},
+	{"pair-strict-auth", 2, []string{"192.0.2.222"},
+		[]string{"stop n1", "start n1", "cut n1", "restore n1"}, 4500 * time.Millisecond, 0},
+	{"pair-notify-only", 2, []string{"192.0.2.224"},
+		[]string{"stop n1", "start n1", "cut n1", "restore n1"}, 4500 * time.Millisecond, 0},
+	{"pair-routes", 2, []string{"192.0.2.225"},
+		[]string{"stop n1", "start n1", "cut n1", "restore n1"}, 2500 * time.Millisecond, 0},
 	// The seed's site (VRRPv2 at 1 s, a check every 4 s): a master-down
 	// interval is up to 3.8 s, a failing check is seen up to 4 s late.
 	// As written, n2 and n3 tie for VI_1 (60), VI_2 (100) and VI_3 (80):
@@ -56,6 +65,14 @@ var diffCorpus = []diffCase{
 		[]string{"fail n1", "heal n1", "stop n2", "start n2", "stop n3", "start n3"}, 4500 * time.Millisecond, 8500 * time.Millisecond},
 	{"seed-corrected", 3, []string{"192.0.2.24", "192.0.2.25", "192.0.2.26"},
 		[]string{"fail n1", "heal n1", "stop n3", "start n3", "fail n2", "heal n2"}, 4500 * time.Millisecond, 8500 * time.Millisecond},
+}
+
+// diffExtra is what else a site's owners are: the nodes with a notify
+// script's flag file (FLAGDIR/NAME-nK, a notify-only instance's master),
+// and the nodes holding a route (its destination, any table).
+var diffExtra = map[string]struct{ marks, routes []string }{
+	"pair-notify-only": {marks: []string{"VI_1"}},
+	"pair-routes":      {routes: []string{"198.51.100.0/24", "blackhole 203.0.113.0/24", "from 192.0.2.225 lookup 100"}},
 }
 
 // TestDifferentialElections: for each site of the corpus, keepalived on
@@ -171,6 +188,25 @@ func runDiff(t *testing.T, dc diffCase, vigil func(i int) bool) []string {
 		var parts []string
 		for _, v := range dc.vips {
 			parts = append(parts, v+"="+strings.Join(holders(l, netip.MustParseAddr(v)), "+"))
+		}
+		extra := diffExtra[dc.name]
+		for _, m := range extra.marks {
+			var on []string
+			for _, n := range l.Nodes {
+				if _, err := os.Stat(filepath.Join(flags, m+"-"+n.Name)); err == nil {
+					on = append(on, n.Name)
+				}
+			}
+			parts = append(parts, m+"="+strings.Join(on, "+"))
+		}
+		for _, r := range extra.routes {
+			var on []string
+			for _, n := range l.Nodes {
+				if strings.Contains(n.MustExec("ip", "route", "show", "table", "all")+n.MustExec("ip", "rule"), r) {
+					on = append(on, n.Name)
+				}
+			}
+			parts = append(parts, "["+r+"]="+strings.Join(on, "+"))
 		}
 		return strings.Join(parts, " ")
 	}
