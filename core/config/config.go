@@ -57,6 +57,9 @@ type Instance struct {
 	// otherwise the engine takes the interface's.
 	SourceAddr   netip.Addr
 	UnicastPeers []netip.Addr
+	// Group is the multicast group adverts go to (zero: the RFC's,
+	// 224.0.0.18 or ff02::12).
+	Group netip.Addr
 	// PeerTTL: the TTL range unicast adverts may arrive with (zero: 255).
 	PeerTTL  vrrp.TTLRange
 	Track    []TrackCheck

@@ -865,3 +865,37 @@ instance "VI_1" {
 		t.Errorf("after recovery: %v, want only the route the policy does not have", kernel.on)
 	}
 }
+
+// TestMulticastGroup: an instance of a site with its own multicast group
+// (keepalived's vrrp_mcast_group4) joins it, sends there, and drops adverts
+// to the RFC's group, which its shared socket still hears.
+func TestMulticastGroup(t *testing.T) {
+	group := netip.MustParseAddr("224.0.0.19")
+	r := newRig(t, newFakeAddrs())
+	if err := r.e.Apply(nodeConfig(t, `
+site "lab" {
+  multicast_group4 = "224.0.0.19"
+}
+instance "VI_1" {
+  vrid            = 1
+  version         = 3
+  advert_interval = "10ms"
+  vips            = ["192.0.2.11/24"]
+  priority        = { n1 = 100, n2 = 200 }
+}
+`)); err != nil {
+		t.Fatal(err)
+	}
+	adv := vrrp.Advert{Version: vrrp.V3, VRID: 1, Priority: 200, Interval: 10 * time.Millisecond, Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.11")}}
+	r.wire.injectTo(t, "eth0", adv, "192.0.2.2", vrrp.GroupV4) // another group: not heard
+	r.waitFor(t, "the advert to the RFC's group dropped", func(s Status) bool { return s.Counters["dropped_group"] == 1 })
+	r.waitState(t, "VI_1", "MASTER")
+	r.wire.mu.Lock()
+	joined, sentThere, sentRFC := slices.Contains(r.wire.joined, group), r.wire.dsts[group], r.wire.dsts[vrrp.GroupV4]
+	r.wire.mu.Unlock()
+	if !joined || sentThere == 0 || sentRFC != 0 {
+		t.Errorf("joined %v, adverts to %v: %d, to %v: %d", joined, group, sentThere, vrrp.GroupV4, sentRFC)
+	}
+	r.wire.injectTo(t, "eth0", adv, "192.0.2.2", group) // a higher master in our group
+	r.waitState(t, "VI_1", "BACKUP")
+}

@@ -31,6 +31,8 @@ type fakeWire struct {
 	src      netip.Addr
 	handlers map[string]transport.Handler // ifname/vrid
 	sent     map[uint8][]uint8            // vrid -> priorities sent
+	dsts     map[netip.Addr]int           // adverts sent to each destination
+	joined   []netip.Addr                 // groups channels joined
 	open     int
 	// openDelay, when set, is how long opening each VRID's channel takes
 	// (a start-up that opens many sockets and reads many addresses).
@@ -38,7 +40,7 @@ type fakeWire struct {
 }
 
 func newFakeWire(src string) *fakeWire {
-	return &fakeWire{src: netip.MustParseAddr(src), handlers: map[string]transport.Handler{}, sent: map[uint8][]uint8{}}
+	return &fakeWire{src: netip.MustParseAddr(src), handlers: map[string]transport.Handler{}, sent: map[uint8][]uint8{}, dsts: map[netip.Addr]int{}}
 }
 
 type fakeChannel struct {
@@ -70,10 +72,17 @@ func (c *fakeChannel) Send(msg []byte, dst netip.Addr) error {
 	}
 	c.w.mu.Lock()
 	c.w.sent[c.vrid] = append(c.w.sent[c.vrid], a.Priority)
+	c.w.dsts[dst]++
 	c.w.mu.Unlock()
 	return nil
 }
 func (c *fakeChannel) Source() netip.Addr { return c.w.src }
+func (c *fakeChannel) Join(g netip.Addr) error {
+	c.w.mu.Lock()
+	c.w.joined = append(c.w.joined, g)
+	c.w.mu.Unlock()
+	return nil
+}
 func (c *fakeChannel) Close() {
 	c.w.mu.Lock()
 	delete(c.w.handlers, c.key)
@@ -84,8 +93,18 @@ func (c *fakeChannel) Close() {
 // inject delivers an advert from src as if it arrived on ifname.
 func (w *fakeWire) inject(t *testing.T, ifname string, adv vrrp.Advert, src string) {
 	t.Helper()
+	group := vrrp.GroupV4
+	if netip.MustParseAddr(src).Is6() {
+		group = vrrp.GroupV6
+	}
+	w.injectTo(t, ifname, adv, src, group)
+}
+
+// injectTo delivers adv from src as sent to group.
+func (w *fakeWire) injectTo(t *testing.T, ifname string, adv vrrp.Advert, src string, group netip.Addr) {
+	t.Helper()
 	from := netip.MustParseAddr(src)
-	b, err := adv.AppendMarshal(nil, from, vrrp.GroupV4)
+	b, err := adv.AppendMarshal(nil, from, group)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +115,7 @@ func (w *fakeWire) inject(t *testing.T, ifname string, adv vrrp.Advert, src stri
 		t.Errorf("no instance listens for VRID %d on %s", adv.VRID, ifname)
 		return
 	}
-	h(transport.Packet{Data: b, Src: from, Dst: vrrp.GroupV4, TTL: 255, At: time.Now()})
+	h(transport.Packet{Data: b, Src: from, Dst: group, TTL: 255, At: time.Now()})
 }
 
 // fakeAddrs is an interface address table with Linux's answers: adding an

@@ -21,13 +21,14 @@ import (
 // instance is one VRRP instance. Its state machine and everything below
 // "loop-owned" are touched only on the engine's loop.
 type instance struct {
-	cfg  config.Instance
-	env  *instanceEnv
-	log  hclog.Logger
-	m    *fsm.Machine
-	ch   Channel
-	dsts []netip.Addr
-	vips []vip.Addr
+	cfg   config.Instance
+	env   *instanceEnv
+	log   hclog.Logger
+	m     *fsm.Machine
+	ch    Channel
+	dsts  []netip.Addr
+	group netip.Addr // the multicast group adverts go to and come from
+	vips  []vip.Addr
 
 	// loop-owned
 	due       time.Time // the state machine's deadline, as the heap knows it
@@ -116,12 +117,25 @@ func newInstance(e *instanceEnv, cfg config.Instance) (*instance, error) {
 		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
 	}
 	in.ch = ch
+	in.group = cfg.Group
+	if !in.group.IsValid() {
+		in.group = vrrp.GroupV4
+		if cfg.IPv6() {
+			in.group = vrrp.GroupV6
+		}
+	}
+	if in.group != vrrp.GroupV4 && in.group != vrrp.GroupV6 {
+		if err := ch.Join(in.group); err != nil {
+			ch.Close()
+			if v, ok := in.vmac(); ok {
+				e.vmacs.release(v)
+			}
+			return nil, fmt.Errorf("%s: %w", cfg.Name, err)
+		}
+	}
 	in.dsts = cfg.UnicastPeers
 	if len(in.dsts) == 0 {
-		in.dsts = []netip.Addr{vrrp.GroupV4}
-		if cfg.IPv6() {
-			in.dsts = []netip.Addr{vrrp.GroupV6}
-		}
+		in.dsts = []netip.Addr{in.group}
 	}
 	in.setVIPs(cfg)
 	in.m = fsm.New(fsm.Config{
@@ -221,6 +235,13 @@ func (in *instance) start(now time.Time) {
 }
 
 func (in *instance) packet(now time.Time, p transport.Packet) {
+	if p.Dst.IsMulticast() && p.Dst != in.group {
+		// The socket is shared: another instance's group, or the RFC's
+		// while this one uses its own (keepalived's vrrp_mcast_group4).
+		in.count("dropped_group")
+		in.logLimited(now, "group", fmt.Sprintf("%s dropped advert sent to another multicast group", in.cfg.Name), "group", p.Dst, "ours", in.group)
+		return
+	}
 	in.count("adverts_received")
 	msg, err := in.auth.Open(p.Data, p.Src)
 	if err == nil {

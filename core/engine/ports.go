@@ -26,6 +26,8 @@ type Adverts interface {
 // Channel sends one instance's adverts.
 type Channel interface {
 	Send(msg []byte, dst netip.Addr) error
+	// Join receives adverts sent to a multicast group besides the RFC's.
+	Join(group netip.Addr) error
 	Source() netip.Addr // the primary address adverts leave from
 	Close()
 }
@@ -98,6 +100,7 @@ func (p poolAdverts) Open(ifname string, v6 bool, src netip.Addr, vrid uint8, h 
 
 func (c *muxChannel) Send(msg []byte, dst netip.Addr) error { return c.mux.Send(msg, dst) }
 func (c *muxChannel) Source() netip.Addr                    { return c.mux.Source() }
+func (c *muxChannel) Join(group netip.Addr) error           { return c.mux.Join(group) }
 func (c *muxChannel) Close() {
 	c.mux.Unregister(c.vrid)
 	c.pool.Release(c.mux)

@@ -387,7 +387,7 @@ func (c *converter) readGlobal(nc *nodeConf, s *Stmt) {
 			}
 		case "vrrp_version", "vrrp_garp_master_delay", "vrrp_garp_master_repeat", "vrrp_garp_master_refresh", "vrrp_garp_interval",
 			"vrrp_gna_interval", "vrrp_startup_delay", "notification_email_from", "smtp_server", "smtp_connect_timeout", "script_user",
-			"notify_fifo", "vrrp_notify_fifo":
+			"notify_fifo", "vrrp_notify_fifo", "vrrp_mcast_group4", "vrrp_mcast_group6":
 			nc.global[g.Key] = g.Args
 			nc.globalAt[g.Key] = g.String()
 		case "smtp_alert", "smtp_alert_vrrp":

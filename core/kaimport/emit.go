@@ -47,6 +47,12 @@ func (c *converter) emitSite(body *hclwrite.Body, first *nodeConf, site bool) (m
 	if _, skip := g["vrrp_skip_check_adv_addr"]; !skip {
 		sb.SetAttributeValue("check_advert_addrs", cty.True)
 	}
+	if v := g["vrrp_mcast_group4"]; len(v) > 0 {
+		sb.SetAttributeValue("multicast_group4", cty.StringVal(v[0]))
+	}
+	if v := g["vrrp_mcast_group6"]; len(v) > 0 {
+		sb.SetAttributeValue("multicast_group6", cty.StringVal(v[0]))
+	}
 	if _, strict := g["vrrp_strict"]; strict {
 		sb.SetAttributeValue("strict", cty.True)
 	}

@@ -246,6 +246,9 @@ func TestImportFindings(t *testing.T) {
 				"lb03": strings.Replace(vi1, "priority 100", "priority 80\n  notify_master \"/usr/bin/touch /run/master-lb02\"", 1)},
 			want: []string{`notify          = ["notify_VI_1", "notify_VI_1_lb02"]`, `notifier "notify_VI_1" {`, `nodes  = ["lb01"]`, "/run/master-lb01",
 				`notifier "notify_VI_1_lb02" {`, `nodes  = ["lb02", "lb03"]`, "/run/master-lb02"}},
+		{name: "vrrp_mcast_group4 / 6 carry over (they were not imported)",
+			confs: map[string]string{"": "global_defs {\n  vrrp_mcast_group4 224.0.0.19\n  vrrp_mcast_group6 ff02::13\n}\n" + vi1},
+			want:  []string{`multicast_group4   = "224.0.0.19"`, `multicast_group6   = "ff02::13"`}, not: []string{"is not imported"}},
 		{name: "accept, no_accept and strict_mode carry over",
 			confs: map[string]string{"": vi1 + strings.NewReplacer("VI_1", "VI_2", "51", "52", "priority 100", "priority 100\n  no_accept\n  strict_mode off").Replace(vi1) +
 				strings.NewReplacer("VI_1", "VI_3", "51", "53", "priority 100", "priority 100\n  version 3\n  accept\n  strict_mode").Replace(vi1)},

@@ -72,6 +72,9 @@ type builder struct {
 	plugins   map[string]*pluginBlock
 	instances map[string]*instanceBlock
 	perNode   bool
+	// group4 and group6 are the site's multicast groups, when not the
+	// RFC's (zero otherwise).
+	group4, group6 netip.Addr
 }
 
 func (b *builder) err(rng hcl.Range, summary, detail string, args ...any) {

@@ -213,6 +213,12 @@ func (b *builder) unicastPeers(in *instanceBlock, out *config.Instance) {
 	}
 	b.peerTTL(in, out)
 	b.sourceAddress(in, out)
+	if len(out.UnicastPeers) == 0 {
+		out.Group = b.group4
+		if out.IPv6() {
+			out.Group = b.group6
+		}
+	}
 }
 
 // sourceAddress reads source_address: a per-node file's, of the

@@ -776,3 +776,26 @@ instance "VI_1" {
 		t.Error("a notifier naming an unknown node was accepted")
 	}
 }
+
+// TestMulticastGroups: keepalived's vrrp_mcast_group4 / 6 as the site's
+// multicast_group4 / 6; unicast instances have none.
+func TestMulticastGroups(t *testing.T) {
+	inst := "instance \"VI_1\" {\n  interface = \"eth0\"\n  vrid = 1\n  vips = [\"192.0.2.1/24\"]\n}\ninstance \"VI_2\" {\n  interface = \"eth0\"\n  vrid = 2\n  version = 3\n  vips = [\"2001:db8::1/64\"]\n}\n"
+	site, _, diags := policy.Parse("g.hcl", []byte("site \"s\" {\n  multicast_group4 = \"224.0.0.19\"\n  multicast_group6 = \"ff02::13\"\n}\n"+inst), opts())
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	c, _ := site.Config("")
+	if c.Instances[0].Group != netip.MustParseAddr("224.0.0.19") || c.Instances[1].Group != netip.MustParseAddr("ff02::13") {
+		t.Errorf("groups %v %v", c.Instances[0].Group, c.Instances[1].Group)
+	}
+	site, _, _ = policy.Parse("g.hcl", []byte(inst), opts())
+	if c, _ := site.Config(""); c.Instances[0].Group.IsValid() {
+		t.Errorf("the RFC's group should be the zero value, got %v", c.Instances[0].Group)
+	}
+	for _, bad := range []string{"multicast_group4 = \"192.0.2.1\"", "multicast_group4 = \"ff02::12\"", "multicast_group6 = \"224.0.0.18\""} {
+		if _, _, diags := policy.Parse("g.hcl", []byte("site \"s\" {\n  "+bad+"\n}\n"+inst), opts()); !diags.HasErrors() || !strings.Contains(diags.Error(), "Invalid multicast group") {
+			t.Errorf("%s: %v", bad, diags)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"github.com/vigil-ha/vigil/core/config"
 
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/vigil-ha/vigil/core/priority"
+	"github.com/vigil-ha/vigil/core/vrrp"
 )
 
 // This file: the site block: settings common to every node's configuration.
@@ -38,6 +40,8 @@ func (b *builder) commonConfig() *config.Config {
 		b.err(attrRange(s.Body, "version", s.DefRange), "Invalid VRRP version", "version = %d: VRRP versions are 2 (RFC 3768) and 3 (RFC 5798).", v)
 	}
 	b.notifyNames(s.Body, "notify", s.Notify, s.DefRange)
+	b.group4 = b.multicastGroup(s.Body, "multicast_group4", *s.MulticastGroup4, false, s.DefRange)
+	b.group6 = b.multicastGroup(s.Body, "multicast_group6", *s.MulticastGroup6, true, s.DefRange)
 	for i := range b.raw.Plugins {
 		c.Plugins = append(c.Plugins, b.plugin(&b.raw.Plugins[i]))
 	}
@@ -152,4 +156,22 @@ func (b *builder) listenAddress(r hcl.Range, v string) string {
 		b.warn(r, "Metrics on every address", "metrics_listen = %q serves metrics to any host that can reach this node; name an address to limit it.", v)
 	}
 	return v
+}
+
+// multicastGroup reads a site's multicast group: a multicast address of
+// its family; the RFC's group is the zero value (the engine's default).
+func (b *builder) multicastGroup(body hcl.Body, name, v string, v6 bool, fallback hcl.Range) netip.Addr {
+	a, err := netip.ParseAddr(v)
+	switch {
+	case err != nil || !a.IsMulticast() || a.Is6() != v6:
+		want := "an IPv4 multicast address, like \"224.0.0.18\""
+		if v6 {
+			want = "an IPv6 multicast address, like \"ff02::12\""
+		}
+		b.err(attrRange(body, name, fallback), "Invalid multicast group", "%s = %q: it must be %s.", name, v, want)
+		return netip.Addr{}
+	case a == vrrp.GroupV4 || a == vrrp.GroupV6:
+		return netip.Addr{}
+	}
+	return a
 }

@@ -41,6 +41,9 @@ type Conn struct {
 	pc  net.PacketConn
 	rc  syscall.RawConn // pc's descriptor, for the arrival stamp
 
+	joinMu sync.Mutex
+	joined map[netip.Addr]bool // multicast groups the socket receives
+
 	// Adverts leave through a second socket of their own, kept out of the
 	// runtime's poller: every packet sent on a polled socket comes back as
 	// a writable event that wakes a thread for nothing, once per advert.
@@ -85,7 +88,7 @@ func Listen(ifname string, v6 bool, src netip.Addr) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open VRRP socket on %s: %w", ifname, err)
 	}
-	c := &Conn{ifi: ifi, v6: v6, src: src, pc: pc}
+	c := &Conn{ifi: ifi, v6: v6, src: src, pc: pc, joined: map[netip.Addr]bool{}}
 	if sc, ok := pc.(syscall.Conn); ok {
 		c.rc, _ = sc.SyscallConn()
 		c.arrival(time.Now()) // the first ask turns the kernel's receive stamps on
@@ -177,10 +180,32 @@ func (c *Conn) sockaddr(dst netip.Addr) unix.Sockaddr {
 	return sa
 }
 
+// Join has the socket receive group too (keepalived's vrrp_mcast_group4
+// and vrrp_mcast_group6); a group joined already is not joined again.
+func (c *Conn) Join(group netip.Addr) error {
+	c.joinMu.Lock()
+	defer c.joinMu.Unlock()
+	if c.joined[group] {
+		return nil
+	}
+	var err error
+	if c.v6 {
+		err = c.p6.JoinGroup(c.ifi, &net.IPAddr{IP: group.AsSlice()})
+	} else {
+		err = c.p4.JoinGroup(c.ifi, &net.IPAddr{IP: group.AsSlice()})
+	}
+	if err != nil {
+		return fmt.Errorf("join %v on %s: %w", group, c.ifi.Name, err)
+	}
+	c.joined[group] = true
+	return nil
+}
+
 func (c *Conn) setup() error {
 	if c.v6 {
 		p := ipv6.NewPacketConn(c.pc)
 		c.p6 = p
+		c.joined[vrrp.GroupV6] = true
 		return errors.Join(
 			p.JoinGroup(c.ifi, &net.IPAddr{IP: vrrp.GroupV6.AsSlice()}),
 			p.SetMulticastInterface(c.ifi),
@@ -193,6 +218,7 @@ func (c *Conn) setup() error {
 	}
 	p := ipv4.NewPacketConn(c.pc)
 	c.p4 = p
+	c.joined[vrrp.GroupV4] = true
 	return errors.Join(
 		p.JoinGroup(c.ifi, &net.IPAddr{IP: vrrp.GroupV4.AsSlice()}),
 		p.SetMulticastInterface(c.ifi),

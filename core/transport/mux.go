@@ -85,6 +85,9 @@ func (m *Mux) Unregister(vrid uint8) {
 	m.mu.Unlock()
 }
 
+// Join has the socket receive a multicast group too.
+func (m *Mux) Join(group netip.Addr) error { return m.conn.Join(group) }
+
 // Send writes an advert to dst.
 func (m *Mux) Send(msg []byte, dst netip.Addr) error { return m.conn.Send(msg, dst) }
 
