@@ -13,7 +13,6 @@ import (
 	"sync"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/vigil-ha/vigil/core/config"
@@ -23,25 +22,20 @@ import (
 type Configurer struct {
 	mu sync.Mutex
 	h  *netlink.Handle
-	ns netns.NsHandle
 }
 
-// New opens the netlink socket in the current thread's namespace.
+// New opens the netlink socket in the current thread's namespace (without
+// entering it, which would need CAP_SYS_ADMIN).
 func New() (*Configurer, error) {
-	ns, err := netns.Get()
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
-		return nil, fmt.Errorf("network namespace: %w", err)
-	}
-	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
-	if err != nil {
-		ns.Close()
 		return nil, fmt.Errorf("netlink: %w", err)
 	}
-	return &Configurer{h: h, ns: ns}, nil
+	return &Configurer{h: h}, nil
 }
 
 // Close closes the socket.
-func (c *Configurer) Close() { c.h.Close(); c.ns.Close() }
+func (c *Configurer) Close() { c.h.Close() }
 
 var types = map[string]int{"": unix.RTN_UNICAST, "unicast": unix.RTN_UNICAST, "blackhole": unix.RTN_BLACKHOLE,
 	"unreachable": unix.RTN_UNREACHABLE, "prohibit": unix.RTN_PROHIBIT}

@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -17,34 +16,31 @@ import (
 type Configurer struct {
 	mu    sync.Mutex
 	h     *netlink.Handle
-	ns    netns.NsHandle // the namespace h lives in, for WatchRemoved
 	links map[string]netlink.Link
 }
 
 // NewConfigurer opens the netlink socket in the current namespace.
 func NewConfigurer() (*Configurer, error) {
-	ns, err := netns.Get()
+	// NewHandle, not NewHandleAt: entering a namespace, even the current
+	// one, needs CAP_SYS_ADMIN, which the packaged agent does not have.
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
-		return nil, fmt.Errorf("network namespace: %w", err)
-	}
-	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
-	if err != nil {
-		ns.Close()
 		return nil, fmt.Errorf("netlink: %w", err)
 	}
-	return &Configurer{h: h, ns: ns, links: map[string]netlink.Link{}}, nil
+	return &Configurer{h: h, links: map[string]netlink.Link{}}, nil
 }
 
 // Close closes the netlink socket.
-func (c *Configurer) Close() { c.h.Close(); c.ns.Close() }
+func (c *Configurer) Close() { c.h.Close() }
 
 // WatchRemoved reports every address removed from an interface of the
-// configurer's namespace, by anyone, until done is closed: the engine puts
+// calling thread's network namespace (the agent's: it runs in one), by
+// anyone, until done is closed: the engine puts
 // back a VIP someone else deleted while it is master (systemd-networkd or
 // NetworkManager reapplying their configuration).
 func (c *Configurer) WatchRemoved(done <-chan struct{}, removed func(ifname string, p netip.Prefix), failed func(error)) error {
 	ch := make(chan netlink.AddrUpdate, 256)
-	if err := netlink.AddrSubscribeWithOptions(ch, done, netlink.AddrSubscribeOptions{Namespace: &c.ns, ErrorCallback: failed}); err != nil {
+	if err := netlink.AddrSubscribeWithOptions(ch, done, netlink.AddrSubscribeOptions{ErrorCallback: failed}); err != nil {
 		return err
 	}
 	go func() {

@@ -173,7 +173,7 @@ func TestAnnounceLikeKeepalived(t *testing.T) {
 
 // TestWatchRemoved: an address deleted by someone else ("ip addr del", as
 // NetworkManager would) is reported with its interface and prefix, from
-// the configurer's namespace whatever thread watches; additions are not.
+// the namespace of the thread that watches; additions are not.
 func TestWatchRemoved(t *testing.T) {
 	l := lab.New(t, 1)
 	n := l.Nodes[0]
@@ -192,15 +192,17 @@ func TestWatchRemoved(t *testing.T) {
 		p      netip.Prefix
 	}
 	got := make(chan removal, 8)
-	if err := c.WatchRemoved(done, func(ifname string, p netip.Prefix) { got <- removal{ifname, p} }, func(err error) {
-		select {
-		case <-done: // closing the subscription ends its read with an error
-		default:
+	n.Do(func() { // the subscription is opened in the calling thread's namespace
+		if err := c.WatchRemoved(done, func(ifname string, p netip.Prefix) { got <- removal{ifname, p} }, func(err error) {
+			select {
+			case <-done: // closing the subscription ends its read with an error
+			default:
+				t.Error(err)
+			}
+		}); err != nil {
 			t.Error(err)
 		}
-	}); err != nil {
-		t.Fatal(err)
-	}
+	})
 	a := vip.Addr{Prefix: netip.MustParsePrefix("192.0.2.24/24"), Interface: "eth0"}
 	if _, err := c.Add(a); err != nil {
 		t.Fatal(err)
