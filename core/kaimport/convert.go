@@ -599,49 +599,51 @@ func (c *converter) groupTracks(nc *nodeConf, tracks []*Stmt) {
 	}
 }
 
+// readVIPs reads a virtual_ipaddress block (or _excluded).
+func (c *converter) readVIPs(b []*Stmt) []vip {
+	var out []vip
+	for _, v := range b {
+		x := vip{addr: v.Key}
+		for i := 0; i < len(v.Args); i++ {
+			opt, val := v.Args[i], ""
+			switch opt {
+			case "no_track":
+				c.warn(v, "virtual_ipaddress %s no_track: not imported; Vigil does not watch the interfaces of an instance's addresses (only track_interface), so nothing changes", v.Key)
+				continue
+			case "dev", "label", "scope", "brd", "broadcast", "metric", "preferred_lft", "track_group":
+				if i+1 < len(v.Args) {
+					val = v.Args[i+1]
+					i++
+				}
+			}
+			switch opt {
+			case "dev":
+				x.dev = val
+			case "label":
+				x.label = val
+			case "scope":
+				x.scope = val
+			case "brd", "broadcast":
+				c.warn(v, "virtual_ipaddress %s brd %s is not imported: Vigil adds addresses without a broadcast address", v.Key, val)
+			default:
+				c.warn(v, "virtual_ipaddress %s option %s is not imported", v.Key, opt)
+			}
+		}
+		if !strings.Contains(x.addr, "/") {
+			if strings.Contains(x.addr, ":") {
+				x.addr += "/128"
+			} else {
+				x.addr += "/32" // keepalived's default for an address without a prefix
+			}
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
 func (c *converter) instance(s *Stmt) *instance {
 	in := &instance{name: s.Arg(0), prio: 100, at: s.String(), trackIfWeights: map[string]weighting{}, trackWeights: map[string]weighting{}, trackAt: map[string]string{},
 		notify: map[string]notifyScript{}}
-	vips := func(b []*Stmt) []vip {
-		var out []vip
-		for _, v := range b {
-			x := vip{addr: v.Key}
-			for i := 0; i < len(v.Args); i++ {
-				opt, val := v.Args[i], ""
-				switch opt {
-				case "no_track":
-					c.warn(v, "virtual_ipaddress %s no_track: not imported; Vigil does not watch the interfaces of an instance's addresses (only track_interface), so nothing changes", v.Key)
-					continue
-				case "dev", "label", "scope", "brd", "broadcast", "metric", "preferred_lft", "track_group":
-					if i+1 < len(v.Args) {
-						val = v.Args[i+1]
-						i++
-					}
-				}
-				switch opt {
-				case "dev":
-					x.dev = val
-				case "label":
-					x.label = val
-				case "scope":
-					x.scope = val
-				case "brd", "broadcast":
-					c.warn(v, "virtual_ipaddress %s brd %s is not imported: Vigil adds addresses without a broadcast address", v.Key, val)
-				default:
-					c.warn(v, "virtual_ipaddress %s option %s is not imported", v.Key, opt)
-				}
-			}
-			if !strings.Contains(x.addr, "/") {
-				if strings.Contains(x.addr, ":") {
-					x.addr += "/128"
-				} else {
-					x.addr += "/32" // keepalived's default for an address without a prefix
-				}
-			}
-			out = append(out, x)
-		}
-		return out
-	}
 	for _, o := range s.Block {
 		switch o.Key {
 		case "state":
@@ -682,57 +684,10 @@ func (c *converter) instance(s *Stmt) *instance {
 			in.strict = &v
 		case "preempt_delay":
 			in.preemptDelay = seconds(o.Arg(0))
-		case "authentication":
-			in.authAt = o.String()
-			for _, a := range o.Block {
-				switch a.Key {
-				case "auth_type":
-					in.authType, in.ahAt = strings.ToLower(a.Arg(0)), a.String()
-				case "auth_pass":
-					in.authPass = a.Arg(0)
-				}
-			}
 		case "virtual_ipaddress":
-			in.vips = vips(o.Block)
+			in.vips = c.readVIPs(o.Block)
 		case "virtual_ipaddress_excluded":
-			in.excluded = vips(o.Block)
-		case "track_script", "track_process": // a process's reverse is inherited as a script's
-			for _, t := range o.Block {
-				in.tracks = append(in.tracks, t.Key)
-				in.trackAt[t.Key] = t.String()
-				if wt, ok := c.trackWeighting(t); ok {
-					in.trackWeights[t.Key] = wt
-				}
-			}
-		case "track_file":
-			// A file's weight is a multiplier: the instance's own weight
-			// overrides it, as for track_script.
-			for _, t := range o.Block {
-				in.tracks = append(in.tracks, t.Key)
-				in.trackAt[t.Key] = t.String()
-				if wt, ok := c.trackWeighting(t); ok {
-					in.trackWeights[t.Key] = wt.of(nil).valued()
-				}
-			}
-		case "track_interface":
-			for _, t := range o.Block {
-				in.trackIfs = append(in.trackIfs, t.Key)
-				if wt, ok := c.trackWeighting(t); ok {
-					in.trackIfWeights[t.Key] = wt.of(nil)
-				}
-			}
-		case "virtual_routes":
-			for _, l := range o.Block {
-				if r, ok := c.readRoute(l); ok {
-					in.routes = append(in.routes, r)
-				}
-			}
-		case "virtual_rules":
-			for _, l := range o.Block {
-				if r, ok := c.readRule(l); ok {
-					in.rules = append(in.rules, r)
-				}
-			}
+			in.excluded = c.readVIPs(o.Block)
 		case "unicast_src_ip", "mcast_src_ip": // one setting in keepalived: the last counts
 			in.srcAddr = o.Arg(0)
 		case "unicast_peer":
@@ -756,10 +711,69 @@ func (c *converter) instance(s *Stmt) *instance {
 		case "notify_master", "notify_backup", "notify_fault", "notify_stop", "notify":
 			in.notify[o.Key] = c.notifyScript(o)
 		default:
-			c.warn(o, "vrrp_instance %s is not imported", o.Key)
+			if !c.instanceBlock(in, o) {
+				c.warn(o, "vrrp_instance %s is not imported", o.Key)
+			}
 		}
 	}
 	return in
+}
+
+// instanceBlock reads the blocks of a vrrp_instance: authentication,
+// tracking, routes and rules; false for another keyword.
+func (c *converter) instanceBlock(in *instance, o *Stmt) bool {
+	switch o.Key {
+	case "authentication":
+		in.authAt = o.String()
+		for _, a := range o.Block {
+			switch a.Key {
+			case "auth_type":
+				in.authType, in.ahAt = strings.ToLower(a.Arg(0)), a.String()
+			case "auth_pass":
+				in.authPass = a.Arg(0)
+			}
+		}
+	case "track_script", "track_process": // a process's reverse is inherited as a script's
+		for _, t := range o.Block {
+			in.tracks = append(in.tracks, t.Key)
+			in.trackAt[t.Key] = t.String()
+			if wt, ok := c.trackWeighting(t); ok {
+				in.trackWeights[t.Key] = wt
+			}
+		}
+	case "track_file":
+		// A file's weight is a multiplier: the instance's own weight
+		// overrides it, as for track_script.
+		for _, t := range o.Block {
+			in.tracks = append(in.tracks, t.Key)
+			in.trackAt[t.Key] = t.String()
+			if wt, ok := c.trackWeighting(t); ok {
+				in.trackWeights[t.Key] = wt.of(nil).valued()
+			}
+		}
+	case "track_interface":
+		for _, t := range o.Block {
+			in.trackIfs = append(in.trackIfs, t.Key)
+			if wt, ok := c.trackWeighting(t); ok {
+				in.trackIfWeights[t.Key] = wt.of(nil)
+			}
+		}
+	case "virtual_routes":
+		for _, l := range o.Block {
+			if r, ok := c.readRoute(l); ok {
+				in.routes = append(in.routes, r)
+			}
+		}
+	case "virtual_rules":
+		for _, l := range o.Block {
+			if r, ok := c.readRule(l); ok {
+				in.rules = append(in.rules, r)
+			}
+		}
+	default:
+		return false
+	}
+	return true
 }
 
 var (
