@@ -294,21 +294,7 @@ func (c *converter) emitInstance(body *hclwrite.Body, confs []*nodeConf, byNode 
 	} else {
 		ib.SetAttributeValue("priority", cty.NumberIntVal(int64(ref.prio)))
 	}
-	// nopreempt per node: keepalived clears it where state is MASTER, so
-	// a site's nodes often differ.
-	var without []string
-	for _, n := range order {
-		if byNode[n][name].nopreempt {
-			without = append(without, n)
-		}
-	}
-	switch {
-	case len(without) == 0:
-	case len(without) == len(order):
-		ib.SetAttributeValue("preempt", cty.False)
-	default:
-		ib.SetAttributeRaw("preempt", nodeMap(without, func(string) cty.Value { return cty.False }))
-	}
+	emitPreempt(ib, byNode, order, name)
 	if ref.strict != nil {
 		ib.SetAttributeValue("strict", cty.BoolVal(*ref.strict))
 	}
@@ -338,40 +324,7 @@ func (c *converter) emitInstance(body *hclwrite.Body, confs []*nodeConf, byNode 
 		}
 		c.emitPeerTTL(ib, ref)
 	}
-	// Each node's tracked checks; keepalived sites often track a script
-	// only in the instance a node is master of, so they may differ.
-	trackNames := map[string][]string{}
-	same := true
-	for _, n := range order {
-		in := byNode[n][name]
-		names := []string{}
-		for _, t := range in.tracks {
-			var override *weighting
-			if w, ok := in.trackWeights[t]; ok {
-				w = w.of(nodeScripts(confs, n)[t])
-				override = &w
-			}
-			base, perNode := variant(confs, t, n)
-			cn := base + strings.TrimPrefix(checkName(t, override, nodeScripts(confs, n)), t)
-			names = append(names, cn)
-			ts, done := usedScripts[cn]
-			if !done {
-				ts = trackedScript{script: t, weight: override, at: in.trackAt[t], node: n, renamed: checkName(t, override, nodeScripts(confs, n)) != t}
-			}
-			if perNode {
-				ts.nodes = append(ts.nodes, n)
-			}
-			usedScripts[cn] = ts
-		}
-		trackNames[n] = names
-		same = same && slices.Equal(names, trackNames[order[0]])
-	}
-	switch {
-	case same && len(trackNames[order[0]]) > 0:
-		ib.SetAttributeValue("track", strList(trackNames[order[0]]))
-	case !same:
-		ib.SetAttributeRaw("track", nodeMap(order, func(n string) cty.Value { return strList(trackNames[n]) }))
-	}
+	emitTracks(ib, confs, byNode, order, name, usedScripts)
 	var notify []string
 	if mail && confs[0].alert(ref.smtpAlert) {
 		notify = append(notify, "mail")
@@ -392,28 +345,7 @@ func (c *converter) emitInstance(body *hclwrite.Body, confs []*nodeConf, byNode 
 	if ref.dontTrackPrimary {
 		ib.SetAttributeValue("track_own_interface", cty.False)
 	}
-	for _, v := range vipBlocks {
-		ib.AppendNewline()
-		vb := ib.AppendNewBlock("vip", nil).Body()
-		vb.SetAttributeValue("address", cty.StringVal(v.addr))
-		if v.label != "" {
-			vb.SetAttributeValue("label", cty.StringVal(v.label))
-		}
-		if v.scope != "" {
-			vb.SetAttributeValue("scope", cty.StringVal(v.scope))
-		}
-		if v.dev != "" {
-			vb.SetAttributeValue("interface", cty.StringVal(v.dev))
-		}
-	}
-	if ref.authType != "" {
-		ib.AppendNewline()
-		ab := ib.AppendNewBlock("auth", nil).Body()
-		ab.SetAttributeValue("type", cty.StringVal(ref.authType))
-		if ref.authPass != "" {
-			ab.SetAttributeValue("password", cty.StringVal(ref.authPass))
-		}
-	}
+	emitBlocks(ib, ref, vipBlocks)
 	emitRouting(ib, ref)
 	for _, t := range ref.trackIfs {
 		ib.AppendNewline()
@@ -829,4 +761,86 @@ func (c *converter) instanceNotifiers(byNode map[string]map[string]*instance, or
 		}
 	}
 	return names
+}
+
+// emitPreempt writes preempt per node: keepalived clears nopreempt where
+// state is MASTER, so a site's nodes often differ.
+func emitPreempt(ib *hclwrite.Body, byNode map[string]map[string]*instance, order []string, name string) {
+	var without []string
+	for _, n := range order {
+		if byNode[n][name].nopreempt {
+			without = append(without, n)
+		}
+	}
+	switch {
+	case len(without) == 0:
+	case len(without) == len(order):
+		ib.SetAttributeValue("preempt", cty.False)
+	default:
+		ib.SetAttributeRaw("preempt", nodeMap(without, func(string) cty.Value { return cty.False }))
+	}
+}
+
+// emitTracks writes each node's tracked checks (keepalived sites often
+// track a script only in the instance a node is master of, so they may
+// differ) and records the checks to write.
+func emitTracks(ib *hclwrite.Body, confs []*nodeConf, byNode map[string]map[string]*instance, order []string, name string, usedScripts map[string]trackedScript) {
+	trackNames := map[string][]string{}
+	same := true
+	for _, n := range order {
+		in := byNode[n][name]
+		names := []string{}
+		for _, t := range in.tracks {
+			var override *weighting
+			if w, ok := in.trackWeights[t]; ok {
+				w = w.of(nodeScripts(confs, n)[t])
+				override = &w
+			}
+			base, perNode := variant(confs, t, n)
+			cn := base + strings.TrimPrefix(checkName(t, override, nodeScripts(confs, n)), t)
+			names = append(names, cn)
+			ts, done := usedScripts[cn]
+			if !done {
+				ts = trackedScript{script: t, weight: override, at: in.trackAt[t], node: n, renamed: checkName(t, override, nodeScripts(confs, n)) != t}
+			}
+			if perNode {
+				ts.nodes = append(ts.nodes, n)
+			}
+			usedScripts[cn] = ts
+		}
+		trackNames[n] = names
+		same = same && slices.Equal(names, trackNames[order[0]])
+	}
+	switch {
+	case same && len(trackNames[order[0]]) > 0:
+		ib.SetAttributeValue("track", strList(trackNames[order[0]]))
+	case !same:
+		ib.SetAttributeRaw("track", nodeMap(order, func(n string) cty.Value { return strList(trackNames[n]) }))
+	}
+}
+
+// emitBlocks writes an instance's vip and auth blocks.
+func emitBlocks(ib *hclwrite.Body, ref *instance, vipBlocks []vip) {
+	for _, v := range vipBlocks {
+		ib.AppendNewline()
+		vb := ib.AppendNewBlock("vip", nil).Body()
+		vb.SetAttributeValue("address", cty.StringVal(v.addr))
+		if v.label != "" {
+			vb.SetAttributeValue("label", cty.StringVal(v.label))
+		}
+		if v.scope != "" {
+			vb.SetAttributeValue("scope", cty.StringVal(v.scope))
+		}
+		if v.dev != "" {
+			vb.SetAttributeValue("interface", cty.StringVal(v.dev))
+		}
+	}
+	if ref.authType != "" {
+		ib.AppendNewline()
+		ab := ib.AppendNewBlock("auth", nil).Body()
+		ab.SetAttributeValue("type", cty.StringVal(ref.authType))
+		if ref.authPass != "" {
+			ab.SetAttributeValue("password", cty.StringVal(ref.authPass))
+		}
+	}
 }
