@@ -68,11 +68,12 @@ type Warning struct {
 
 func (w Warning) String() string { return w.At + ": " + w.Msg }
 
-// processBlock writes a vrrp_track_process as the process check.
-func (c *converter) processBlock(body *hclwrite.Body, sc *script) {
+// weightedCheck writes the head of a check block whose weight is always
+// set (track_file, track_process) and returns its config block.
+func weightedCheck(body *hclwrite.Body, sc *script, plugin string) *hclwrite.Body {
 	blk := body.AppendNewBlock("check", []string{sc.name}).Body()
 	body.AppendNewline()
-	blk.SetAttributeValue("plugin", cty.StringVal("process"))
+	blk.SetAttributeValue("plugin", cty.StringVal(plugin))
 	if len(sc.nodes) > 0 {
 		blk.SetAttributeValue("nodes", strList(sc.nodes))
 	}
@@ -81,7 +82,12 @@ func (c *converter) processBlock(body *hclwrite.Body, sc *script) {
 		blk.SetAttributeValue("reverse", cty.True)
 	}
 	blk.AppendNewline()
-	cfg := blk.AppendNewBlock("config", nil).Body()
+	return blk.AppendNewBlock("config", nil).Body()
+}
+
+// processBlock writes a vrrp_track_process as the process check.
+func (c *converter) processBlock(body *hclwrite.Body, sc *script) {
+	cfg := weightedCheck(body, sc, "process")
 	for _, k := range []string{"process", "param_match", "full_command", "quorum", "quorum_max", "fork_delay", "terminate_delay", "delay"} {
 		switch v := sc.process[k].(type) {
 		case []string:
@@ -795,18 +801,7 @@ func (c *converter) checkBlock(body *hclwrite.Body, sc *script) {
 		return
 	}
 	if sc.file != "" {
-		blk := body.AppendNewBlock("check", []string{sc.name}).Body()
-		body.AppendNewline()
-		blk.SetAttributeValue("plugin", cty.StringVal("file-weight"))
-		if len(sc.nodes) > 0 {
-			blk.SetAttributeValue("nodes", strList(sc.nodes))
-		}
-		blk.SetAttributeValue("weight", cty.NumberIntVal(int64(*sc.weight)))
-		if sc.reverse {
-			blk.SetAttributeValue("reverse", cty.True)
-		}
-		blk.AppendNewline()
-		cfg := blk.AppendNewBlock("config", nil).Body()
+		cfg := weightedCheck(body, sc, "file-weight")
 		cfg.SetAttributeValue("file", cty.StringVal(sc.file))
 		if sc.init != nil {
 			cfg.SetAttributeValue("init", cty.NumberIntVal(int64(*sc.init)))

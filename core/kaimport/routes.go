@@ -17,17 +17,10 @@ type routing [][2]string
 // unreachable or prohibit DEST. ok is false (and a warning says why) for
 // what the import cannot carry over.
 func (c *converter) readRoute(s *Stmt) (r routing, ok bool) {
-	words := append([]string{s.Key}, s.Args...)
+	ws := &lineWords{words: append([]string{s.Key}, s.Args...)}
 	set := func(k, v string) { r = append(r, [2]string{k, v}) }
-	for i := 0; i < len(words); i++ {
-		w := words[i]
-		next := func() string {
-			i++
-			if i < len(words) {
-				return words[i]
-			}
-			return ""
-		}
+	for w, ok := ws.next(); ok; w, ok = ws.next() {
+		next := func() string { v, _ := ws.next(); return v }
 		switch w {
 		case "src":
 			set("src", next())
@@ -65,17 +58,10 @@ func (c *converter) readRoute(s *Stmt) (r routing, ok bool) {
 // readRule reads a virtual_rules line: [from P|all] [to P] [not]
 // [fwmark M[/K]] [iif IF] [oif IF] [priority|preference|pref N] table N.
 func (c *converter) readRule(s *Stmt) (r routing, ok bool) {
-	words := append([]string{s.Key}, s.Args...)
+	ws := &lineWords{words: append([]string{s.Key}, s.Args...)}
 	set := func(k, v string) { r = append(r, [2]string{k, v}) }
-	for i := 0; i < len(words); i++ {
-		w := words[i]
-		next := func() string {
-			i++
-			if i < len(words) {
-				return words[i]
-			}
-			return ""
-		}
+	for w, ok := ws.next(); ok; w, ok = ws.next() {
+		next := func() string { v, _ := ws.next(); return v }
 		switch w {
 		case "from", "to":
 			if v := next(); v != "all" {
@@ -102,6 +88,20 @@ func (c *converter) readRule(s *Stmt) (r routing, ok bool) {
 		}
 	}
 	return r, true
+}
+
+// lineWords reads a line's words one after the other.
+type lineWords struct {
+	words []string
+	i     int
+}
+
+func (l *lineWords) next() (string, bool) {
+	if l.i >= len(l.words) {
+		return "", false
+	}
+	l.i++
+	return l.words[l.i-1], true
 }
 
 // isDestination reports whether w is a route's destination: a prefix, an
