@@ -30,7 +30,10 @@ func (b *builder) routes(in *instanceBlock, out *config.Instance) {
 func (b *builder) route(rb routeBlock, v6 bool) (config.Route, bool) {
 	r := config.Route{Table: deref(rb.Table), Metric: deref(rb.Metric), Scope: deref(rb.Scope), Type: deref(rb.Type), Dev: deref(rb.Dev), OnLink: *rb.OnLink}
 	ok := true
-	bad := func(summary, detail string, args ...any) { b.err(rb.DefRange, summary, detail, args...); ok = false }
+	bad := func(attr, summary, detail string, args ...any) {
+		b.err(attrRange(rb.Body, attr, rb.DefRange), summary, detail, args...)
+		ok = false
+	}
 	if rb.To == "default" {
 		r.To = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
 		if v6 {
@@ -39,7 +42,7 @@ func (b *builder) route(rb routeBlock, v6 bool) (config.Route, bool) {
 	} else if p, good := prefixOf(rb.To); good {
 		r.To = p
 	} else {
-		bad("Invalid route destination", "to = %q: write a prefix like \"198.51.100.0/24\", or \"default\".", rb.To)
+		bad("to", "Invalid route destination", "to = %q: write a prefix like \"198.51.100.0/24\", or \"default\".", rb.To)
 	}
 	for _, a := range []struct {
 		name string
@@ -52,27 +55,27 @@ func (b *builder) route(rb routeBlock, v6 bool) (config.Route, bool) {
 		addr, err := netip.ParseAddr(*a.v)
 		switch {
 		case err != nil:
-			bad("Invalid route address", "%s = %q is not an IP address.", a.name, *a.v)
+			bad(a.name, "Invalid route address", "%s = %q is not an IP address.", a.name, *a.v)
 		case r.To.IsValid() && addr.Is6() != r.To.Addr().Is6():
-			bad("Route of two families", "%s = %v is not of the family of %v.", a.name, addr, r.To)
+			bad(a.name, "Route of two families", "%s = %v is not of the family of %v.", a.name, addr, r.To)
 		default:
 			*a.to = addr
 		}
 	}
 	if !slices.Contains([]string{"", "unicast", "blackhole", "unreachable", "prohibit"}, r.Type) {
-		bad("Invalid route type", "type = %q: unicast, blackhole, unreachable or prohibit.", r.Type)
+		bad("type", "Invalid route type", "type = %q: unicast, blackhole, unreachable or prohibit.", r.Type)
 	}
 	if r.Type != "" && r.Type != "unicast" && (r.Via.IsValid() || r.Dev != "") {
-		bad("Gateway on a route that goes nowhere", "A %s route has no next hop: remove via and dev.", r.Type)
+		bad("via", "Gateway on a route that goes nowhere", "A %s route has no next hop: remove via and dev.", r.Type)
 	}
 	if !slices.Contains([]string{"", "global", "link", "host"}, r.Scope) {
-		bad("Invalid route scope", "scope = %q: global, link or host.", r.Scope)
+		bad("scope", "Invalid route scope", "scope = %q: global, link or host.", r.Scope)
 	}
 	if r.Dev != "" && !validIfName(r.Dev) {
-		bad("Invalid interface name", "dev = %q is not an interface name.", r.Dev)
+		bad("dev", "Invalid interface name", "dev = %q is not an interface name.", r.Dev)
 	}
 	if r.Table < 0 || r.Table > math.MaxUint32 || r.Metric < 0 || r.Metric > math.MaxUint32 {
-		bad("Route number out of range", "table and metric run from 0 to 4294967295.")
+		bad("table", "Route number out of range", "table and metric run from 0 to 4294967295.")
 	}
 	return r, ok
 }
@@ -83,7 +86,10 @@ func (b *builder) rule(rb ruleBlock, v6 bool) (config.Rule, bool) {
 		r.V6 = *rb.IPv6
 	}
 	ok := true
-	bad := func(summary, detail string, args ...any) { b.err(rb.DefRange, summary, detail, args...); ok = false }
+	bad := func(attr, summary, detail string, args ...any) {
+		b.err(attrRange(rb.Body, attr, rb.DefRange), summary, detail, args...)
+		ok = false
+	}
 	for _, p := range []struct {
 		name string
 		v    *string
@@ -95,11 +101,11 @@ func (b *builder) rule(rb ruleBlock, v6 bool) (config.Rule, bool) {
 		if pre, good := prefixOf(*p.v); good {
 			*p.to, r.V6 = pre, pre.Addr().Is6()
 		} else {
-			bad("Invalid rule prefix", "%s = %q: write a prefix like \"192.0.2.0/24\" or an address.", p.name, *p.v)
+			bad(p.name, "Invalid rule prefix", "%s = %q: write a prefix like \"192.0.2.0/24\" or an address.", p.name, *p.v)
 		}
 	}
 	if r.From.IsValid() && r.To.IsValid() && r.From.Addr().Is6() != r.To.Addr().Is6() {
-		bad("Rule of two families", "from %v and to %v are of different families.", r.From, r.To)
+		bad("to", "Rule of two families", "from %v and to %v are of different families.", r.From, r.To)
 	}
 	if rb.FWMark != nil {
 		mark, mask, _ := strings.Cut(*rb.FWMark, "/")
@@ -109,12 +115,12 @@ func (b *builder) rule(rb ruleBlock, v6 bool) (config.Rule, bool) {
 			k, err2 = strconv.ParseUint(mask, 0, 32)
 		}
 		if err1 != nil || err2 != nil {
-			bad("Invalid fwmark", "fwmark = %q: a number such as \"0x10\", or \"0x10/0xff\" with a mask.", *rb.FWMark)
+			bad("fwmark", "Invalid fwmark", "fwmark = %q: a number such as \"0x10\", or \"0x10/0xff\" with a mask.", *rb.FWMark)
 		}
 		r.FWMark, r.FWMask = uint32(m), uint32(k)
 	}
 	if r.Table <= 0 || r.Table > math.MaxUint32 || r.Priority < 0 || r.Priority > math.MaxUint32 {
-		bad("Rule number out of range", "table runs from 1 to 4294967295, priority from 0.")
+		bad("table", "Rule number out of range", "table runs from 1 to 4294967295, priority from 0.")
 	}
 	return r, ok
 }

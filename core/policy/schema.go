@@ -99,6 +99,7 @@ type routeBlock struct {
 	Scope    *string   `hcl:"scope,optional" doc:"global, link or host. Default: the kernel's (link without via)."`
 	Type     *string   `hcl:"type,optional" doc:"unicast (default), blackhole, unreachable or prohibit."`
 	OnLink   *bool     `hcl:"onlink,optional" default:"false" doc:"The gateway is on the link even if no subnet says so."`
+	Body     hcl.Body  `hcl:",body"`
 	DefRange hcl.Range `hcl:",def_range"`
 }
 
@@ -112,6 +113,7 @@ type ruleBlock struct {
 	FWMark   *string   `hcl:"fwmark,optional" doc:"Firewall mark, \"0x10\" or with a mask \"0x10/0xff\"."`
 	Not      *bool     `hcl:"not,optional" default:"false" doc:"Invert the match."`
 	IPv6     *bool     `hcl:"ipv6,optional" doc:"The family when neither from nor to says. Default: the instance's."`
+	Body     hcl.Body  `hcl:",body"`
 	DefRange hcl.Range `hcl:",def_range"`
 }
 
