@@ -17,14 +17,16 @@ import (
 // routeEffect adds the routes and rules of a master (keepalived's
 // virtual_routes and virtual_rules) after its addresses, and removes them
 // before. It removes only what this run added: a route or rule that was
-// there already is someone else's. What it adds is recorded in the state
-// directory before it is added, so that a restart after a crash removes
-// it (recoverRoutes).
+// there already is someone else's. They are recorded in the state
+// directory when their instance starts (Claim), off the takeover's path,
+// so that a restart after a crash removes what was added (recoverRoutes).
 type routeEffect struct {
 	nl     Routes
 	record string
 	log    hclog.Logger
 	held   map[string]bool // keys (routeKey, ruleKey) of what this run added
+	// routes and rules are the record: what instances claimed and may add
+	// or have added, less what was found someone else's.
 	routes map[string]config.Route
 	rules  map[string]config.Rule
 }
@@ -51,9 +53,7 @@ func newRouteEffect(nl Routes, stateDir string, log hclog.Logger) *routeEffect {
 
 func (*routeEffect) Name() string                { return "routes" }
 func (*routeEffect) Policy(*config.Config) error { return nil }
-func (*routeEffect) Claim([]Mastership) error    { return nil }
 func (*routeEffect) Announce(Mastership) error   { return nil }
-func (*routeEffect) Unclaim(Mastership)          {}
 
 // Close releases the netlink socket; masters have withdrawn before.
 func (e *routeEffect) Close() error {
@@ -63,36 +63,93 @@ func (e *routeEffect) Close() error {
 	return nil
 }
 
+// Claim records the routes and rules of starting instances, one write for
+// them all, before any can be added.
+func (e *routeEffect) Claim(ms []Mastership) error {
+	n := len(e.routes) + len(e.rules)
+	for _, m := range ms {
+		e.remember(m)
+	}
+	if len(e.routes)+len(e.rules) == n {
+		return nil
+	}
+	if err := e.save(); err != nil {
+		return fmt.Errorf("cannot record routes and rules: %w", err)
+	}
+	return nil
+}
+
+func (e *routeEffect) remember(m Mastership) {
+	for _, r := range m.Routes {
+		e.routes[routeKey(r)] = r
+	}
+	for _, r := range m.Rules {
+		e.rules[ruleKey(r)] = r
+	}
+}
+
+// Unclaim forgets what a stopped instance no longer holds; what it could
+// not remove stays recorded for the next start's recovery.
+func (e *routeEffect) Unclaim(m Mastership) {
+	changed := false
+	forget := func(key string) {
+		if !e.held[key] {
+			if e.forget(key) {
+				changed = true
+			}
+		}
+	}
+	for _, r := range m.Routes {
+		forget(routeKey(r))
+	}
+	for _, r := range m.Rules {
+		forget(ruleKey(r))
+	}
+	if changed {
+		e.saveLogged()
+	}
+}
+
 // Assert adds m's routes, then its rules (a rule may point at a table the
 // routes fill).
 func (e *routeEffect) Assert(m Mastership) error {
+	if e.unrecorded(m) { // claimed already but for a failed record: record now
+		e.remember(m)
+		if err := e.save(); err != nil {
+			return fmt.Errorf("cannot record routes and rules before adding them: %w", err)
+		}
+	}
 	var errs []error
 	for _, r := range m.Routes {
-		errs = append(errs, e.add(m.Name(), routeKey(r), func() { e.routes[routeKey(r)] = r }, func() (bool, error) { return e.nl.AddRoute(r) }))
+		errs = append(errs, e.add(m.Name(), routeKey(r), func() (bool, error) { return e.nl.AddRoute(r) }))
 	}
 	for _, r := range m.Rules {
-		errs = append(errs, e.add(m.Name(), ruleKey(r), func() { e.rules[ruleKey(r)] = r }, func() (bool, error) { return e.nl.AddRule(r) }))
+		errs = append(errs, e.add(m.Name(), ruleKey(r), func() (bool, error) { return e.nl.AddRule(r) }))
 	}
 	return errors.Join(errs...)
 }
 
-// add records key (remember), adds it, and keeps it if it was added: one
-// found there is someone else's and is forgotten.
-func (e *routeEffect) add(who, key string, remember func(), add func() (bool, error)) error {
-	if !e.held[key] {
-		remember()
-		if err := e.save(); err != nil {
-			e.forget(key)
-			return fmt.Errorf("cannot record %s before adding it: %w", key, err)
+// unrecorded reports whether m has a route or rule not in the record.
+func (e *routeEffect) unrecorded(m Mastership) bool {
+	for _, r := range m.Routes {
+		if _, ok := e.routes[routeKey(r)]; !ok {
+			return true
 		}
 	}
+	for _, r := range m.Rules {
+		if _, ok := e.rules[ruleKey(r)]; !ok {
+			return true
+		}
+	}
+	return false
+}
+
+// add adds key and holds it if it was added: one found there is someone
+// else's and leaves the record.
+func (e *routeEffect) add(who, key string, add func() (bool, error)) error {
 	added, err := add()
 	switch {
 	case err != nil:
-		if !e.held[key] {
-			e.forget(key)
-			e.saveLogged()
-		}
 		return fmt.Errorf("cannot add %s: %w", key, err)
 	case added:
 		e.held[key] = true
@@ -104,7 +161,8 @@ func (e *routeEffect) add(who, key string, remember func(), add func() (bool, er
 	return nil
 }
 
-// Withdraw removes m's rules, then its routes, those this run added.
+// Withdraw removes m's rules, then its routes, those this run added; they
+// stay recorded while the instance runs.
 func (e *routeEffect) Withdraw(m Mastership) error {
 	var errs []error
 	for _, r := range m.Rules {
@@ -113,7 +171,6 @@ func (e *routeEffect) Withdraw(m Mastership) error {
 	for _, r := range m.Routes {
 		errs = append(errs, e.remove(routeKey(r), func() (bool, error) { return e.nl.RemoveRoute(r) }))
 	}
-	e.saveLogged()
 	return errors.Join(errs...)
 }
 
@@ -124,17 +181,21 @@ func (e *routeEffect) remove(key string, remove func() (bool, error)) error {
 	if _, err := remove(); err != nil {
 		return fmt.Errorf("cannot remove %s: %w", key, err) // still held, still recorded
 	}
-	e.forget(key)
+	delete(e.held, key)
 	return nil
 }
 
-func (e *routeEffect) forget(key string) {
+// forget drops key from the record; false if it was not in it.
+func (e *routeEffect) forget(key string) bool {
+	_, r := e.routes[key]
+	_, u := e.rules[key]
 	delete(e.held, key)
 	delete(e.routes, key)
 	delete(e.rules, key)
+	return r || u
 }
 
-// save writes the record: what this run holds or is adding.
+// save writes the record: what this run claimed and may hold.
 func (e *routeEffect) save() error {
 	if e.record == "" {
 		return nil

@@ -491,11 +491,7 @@ func (c *converter) readTrackFile(nc *nodeConf, s *Stmt) {
 		c.warn(s, "track_file %s is refused: it names no file", sc.name)
 		return
 	}
-	if _, dup := nc.scripts[sc.name]; dup {
-		c.warn(s, "track_file %s is refused: a vrrp_script has that name, and Vigil's checks share one namespace", sc.name)
-		return
-	}
-	nc.scripts[sc.name] = sc
+	c.addTracked(nc, s, sc, "track_file")
 }
 
 // readTrackProcess reads a vrrp_track_process as the process check.
@@ -529,8 +525,15 @@ func (c *converter) readTrackProcess(nc *nodeConf, s *Stmt) {
 		c.warn(s, "vrrp_track_process %s is refused: it names no process", sc.name)
 		return
 	}
+	c.addTracked(nc, s, sc, "vrrp_track_process")
+}
+
+// addTracked adds a track_file or track_process to the node's checks,
+// unless another tracker has its name (keepalived keeps one namespace per
+// kind; Vigil's checks share one).
+func (c *converter) addTracked(nc *nodeConf, s *Stmt, sc *script, kind string) {
 	if _, dup := nc.scripts[sc.name]; dup {
-		c.warn(s, "vrrp_track_process %s is refused: a vrrp_script or track_file has that name, and Vigil's checks share one namespace", sc.name)
+		c.warn(s, "%s %s is refused: a vrrp_script or another tracker has that name, and Vigil's checks share one namespace", kind, sc.name)
 		return
 	}
 	nc.scripts[sc.name] = sc
