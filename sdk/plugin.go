@@ -233,7 +233,7 @@ func (s *notifierServer) Notify(ctx context.Context, req *pb.NotifyRequest) (*pb
 	e := req.GetEvent()
 	ev := Event{Seq: e.GetSeq(), Site: e.GetSite(), Node: e.GetNode(), RouterID: e.GetRouterId(), Instance: e.GetInstance(),
 		From: e.GetFromState(), To: e.GetToState(), Reason: e.GetReason(), Time: time.Unix(0, e.GetUnixNano()),
-		Priority: int(e.GetPriority()), VIPs: e.GetVips(), Group: e.GetGroup()}
+		Priority: int(e.GetPriority()), VIPs: e.GetVips(), Group: e.GetGroup(), PriorityChange: e.GetPriorityChange()}
 	if err := s.impl.Notify(ctx, ev); err != nil {
 		return nil, err
 	}

@@ -81,11 +81,16 @@ type Event struct {
 	From, To string // INIT, BACKUP, MASTER, FAULT
 	Reason   string
 	Time     time.Time
-	// Priority is the instance's base priority on this node (the
-	// policy's, before the weights of what it tracks), as keepalived's
+	// Priority is the instance's effective priority on this node then
+	// (the policy's plus the weights of what it tracks), as keepalived's
 	// notify scripts get it; 0 for a sync group.
 	Priority int
 	VIPs     []string
+	// PriorityChange marks an event that is not a change of state but of
+	// effective priority, in state To (From is To). Notifiers get these
+	// only from instances whose policy sets notify_priority_changes; a
+	// notifier that has nothing to say about them returns nil.
+	PriorityChange bool
 }
 
 // Notifier tells people or systems about state changes.

@@ -122,11 +122,15 @@ func TestRoundTrip(t *testing.T) {
 		c := connect(t, f, sdk.KindNotifier)
 		ev := sdk.Event{Seq: 9, Site: "site", Node: "lb01", RouterID: "lb01", Instance: "VI_1", From: "BACKUP", To: "MASTER",
 			Reason: "master down timer expired", Time: time.Unix(1700000000, 5).UTC(), Priority: 100, VIPs: []string{"192.0.2.24/24", "2001:db8::24/64"}}
-		if err := c.Notify(ctx, ev); err != nil {
-			t.Fatal(err)
-		}
-		if diff := cmp.Diff(ev, f.event); diff != "" {
-			t.Errorf("event (-sent +got):\n%s", diff)
+		prio := ev
+		prio.From, prio.Reason, prio.Priority, prio.PriorityChange = "MASTER", "nginx", 140, true
+		for _, ev := range []sdk.Event{ev, prio} {
+			if err := c.Notify(ctx, ev); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(ev, f.event); diff != "" {
+				t.Errorf("event (-sent +got):\n%s", diff)
+			}
 		}
 	})
 	t.Run("action", func(t *testing.T) {

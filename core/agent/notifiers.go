@@ -147,7 +147,7 @@ func (ns *notifiers) queue(t engine.Transition) {
 	if ns.cfg == nil {
 		return
 	}
-	if st, ok := fsm.ParseState(t.To); ok {
+	if st, ok := fsm.ParseState(t.To); ok && !t.PriorityChange {
 		ns.states[t.Instance] = st
 	}
 	var inst *config.Instance
@@ -160,12 +160,12 @@ func (ns *notifiers) queue(t engine.Transition) {
 		return
 	}
 	ev := sdk.Event{Site: ns.cfg.Site, Node: ns.cfg.Node, RouterID: ns.cfg.RouterID, Instance: t.Instance,
-		From: t.From, To: t.To, Reason: t.Reason, Time: t.At, Priority: int(inst.Priority)}
+		From: t.From, To: t.To, Reason: t.Reason, Time: t.At, Priority: int(t.Priority), PriorityChange: t.PriorityChange}
 	for _, v := range inst.VIPs {
 		ev.VIPs = append(ev.VIPs, v.Prefix.String())
 	}
 	ns.push(inst.Notify, ev)
-	if inst.SyncGroup != "" {
+	if inst.SyncGroup != "" && !t.PriorityChange {
 		ns.queueGroup(inst.SyncGroup, t)
 	}
 }

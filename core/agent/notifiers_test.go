@@ -2,8 +2,10 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -38,7 +40,11 @@ func (r *recordingSender) lines() []string {
 		if ev.Group != "" {
 			out = append(out, "GROUP "+ev.Group+" "+ev.From+">"+ev.To+" "+strings.Join(ev.VIPs, ","))
 		} else {
-			out = append(out, "INSTANCE "+ev.Instance+" "+ev.From+">"+ev.To)
+			line := "INSTANCE " + ev.Instance + " " + ev.From + ">" + ev.To
+			if ev.PriorityChange {
+				line += fmt.Sprintf(" priority %d", ev.Priority)
+			}
+			out = append(out, line)
 		}
 	}
 	return out
@@ -47,7 +53,8 @@ func (r *recordingSender) lines() []string {
 // TestSyncGroupNotifications: a sync group's notifiers hear the group as a
 // whole (keepalived's GROUP events), once per change of the group's state,
 // and the members' own notifiers hear the members; before, the group's
-// notifiers got every member's change instead.
+// notifiers got every member's change instead. A member's priority change
+// (notify_priority_changes) goes to its own notifiers only.
 func TestSyncGroupNotifications(t *testing.T) {
 	vip := func(s string) config.VIP { return config.VIP{Prefix: netip.MustParsePrefix(s)} }
 	cfg := &config.Config{Site: "s", Node: "n1",
@@ -74,13 +81,19 @@ func TestSyncGroupNotifications(t *testing.T) {
 	for _, step := range []string{
 		"VI_1 INIT BACKUP", "VI_2 INIT BACKUP", // group BACKUP at the first
 		"VI_1 BACKUP MASTER", "VI_2 BACKUP MASTER", // MASTER at the last
+		"VI_1 MASTER MASTER 150", "VI_2 MASTER MASTER 150", // priority changes: the group stays
 		"VI_2 MASTER FAULT", "VI_1 MASTER FAULT", // FAULT at the first
 		"VI_2 FAULT BACKUP", "VI_1 FAULT BACKUP", // BACKUP once none is in FAULT
 		"VI_1 BACKUP MASTER", "VI_2 BACKUP MASTER",
 		"VI_1 MASTER INIT", "VI_2 MASTER INIT", // stopping: INIT at the last, nothing between
 	} {
 		f := strings.Fields(step)
-		ns.queue(engine.Transition{Instance: f[0], From: f[1], To: f[2], At: time.Now()})
+		tr := engine.Transition{Instance: f[0], From: f[1], To: f[2], At: time.Now()}
+		if len(f) > 3 {
+			p, _ := strconv.Atoi(f[3])
+			tr.Priority, tr.PriorityChange = uint8(p), true
+		}
+		ns.queue(tr)
 	}
 	want := map[string][]string{
 		"grp": {
@@ -91,7 +104,7 @@ func TestSyncGroupNotifications(t *testing.T) {
 			"GROUP G BACKUP>MASTER 192.0.2.1/24,198.51.100.1/24",
 			"GROUP G MASTER>INIT 192.0.2.1/24,198.51.100.1/24",
 		},
-		"inst": {"INSTANCE VI_1 INIT>BACKUP", "INSTANCE VI_1 BACKUP>MASTER", "INSTANCE VI_1 MASTER>FAULT",
+		"inst": {"INSTANCE VI_1 INIT>BACKUP", "INSTANCE VI_1 BACKUP>MASTER", "INSTANCE VI_1 MASTER>MASTER priority 150", "INSTANCE VI_1 MASTER>FAULT",
 			"INSTANCE VI_1 FAULT>BACKUP", "INSTANCE VI_1 BACKUP>MASTER", "INSTANCE VI_1 MASTER>INIT"},
 	}
 	for name, w := range want {

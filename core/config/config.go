@@ -68,8 +68,11 @@ type Instance struct {
 	// not put it in FAULT (keepalived's dont_track_primary).
 	IgnoreOwnInterface bool
 	Notify             []string // site's, group's and instance's notifiers, deduplicated
-	SyncGroup          string
-	GARP               GARP
+	// NotifyPriorityChanges: notifiers also hear of effective priority
+	// changes (keepalived's notify_priority_changes).
+	NotifyPriorityChanges bool
+	SyncGroup             string
+	GARP                  GARP
 	// Accept is RFC 5798's Accept_Mode: false drops packets addressed to
 	// the VIPs (core/firewall) unless this node owns them (priority 255).
 	Accept bool

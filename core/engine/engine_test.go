@@ -899,3 +899,70 @@ instance "VI_1" {
 	r.wire.injectTo(t, "eth0", adv, "192.0.2.2", group) // a higher master in our group
 	r.waitState(t, "VI_1", "BACKUP")
 }
+
+// Effective priority changes reach notifiers only from instances that ask
+// (keepalived's notify_priority_changes), in the state they happened in;
+// state changes carry the effective priority, as keepalived's notify
+// scripts get it; and a reload that changes only that leaves the master
+// be.
+func TestPriorityChangesNotified(t *testing.T) {
+	r := newRig(t, newFakeAddrs())
+	policy := `
+check "web" {
+  plugin = "http-probe"
+  weight = -50
+}
+instance "VI_1" {
+  vrid     = 1
+  version  = 3
+  advert_interval = "10ms"
+  vips     = ["192.0.2.11/24"]
+  priority = { n1 = 200, n2 = 100 }
+  track    = ["web"]
+  notify_priority_changes = %v
+}
+instance "VI_2" {
+  vrid     = 2
+  version  = 3
+  advert_interval = "10ms"
+  vips     = ["192.0.2.12/24"]
+  priority = { n1 = 200, n2 = 100 }
+  track    = ["web"]
+}
+`
+	if err := r.e.Apply(nodeConfig(t, sprintf(policy, true))); err != nil {
+		t.Fatal(err)
+	}
+	r.waitState(t, "VI_1", "MASTER")
+	r.waitState(t, "VI_2", "MASTER")
+	r.e.SetCheck("web", true, "web failed")
+	r.waitFor(t, "priority 150", func(s Status) bool { return s.Priority == 150 })
+	r.e.SetCheck("web", false, "web passes")
+	r.waitFor(t, "priority 200", func(s Status) bool { return s.Priority == 200 })
+	if got, want := r.priorityNotes("VI_1"), []string{"MASTER 150", "MASTER 200"}; !slices.Equal(got, want) {
+		t.Errorf("VI_1 priority notes %v, want %v", got, want)
+	}
+	if got := r.priorityNotes("VI_2"); len(got) != 0 {
+		t.Errorf("VI_2 did not ask for priority notes, got %v", got)
+	}
+	r.mu.Lock()
+	for _, tr := range r.transitions {
+		if tr.To == "MASTER" && !tr.PriorityChange && tr.Priority != 200 {
+			t.Errorf("%s entered MASTER with priority %d, want the effective 200", tr.Instance, tr.Priority)
+		}
+	}
+	r.mu.Unlock()
+
+	before := len(r.transitionsOf("VI_1"))
+	if err := r.e.Apply(nodeConfig(t, sprintf(policy, false))); err != nil {
+		t.Fatal(err)
+	}
+	r.e.SetCheck("web", true, "web failed")
+	r.waitFor(t, "priority 150", func(s Status) bool { return s.Priority == 150 })
+	if got := len(r.transitionsOf("VI_1")); got != before {
+		t.Errorf("a reload changing only notify_priority_changes restarted VI_1: %v", r.transitionsOf("VI_1"))
+	}
+	if got := r.priorityNotes("VI_1"); len(got) != 2 {
+		t.Errorf("priority notes after turning them off: %v", got)
+	}
+}

@@ -441,8 +441,22 @@ func (r *rig) transitionsOf(name string) []string {
 	defer r.mu.Unlock()
 	var out []string
 	for _, t := range r.transitions {
-		if t.Instance == name {
+		if t.Instance == name && !t.PriorityChange {
 			out = append(out, t.To)
+		}
+	}
+	return out
+}
+
+// priorityNotes lists instance name's priority changes told to notifiers,
+// as "STATE PRIORITY".
+func (r *rig) priorityNotes(name string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, t := range r.transitions {
+		if t.Instance == name && t.PriorityChange {
+			out = append(out, fmt.Sprintf("%s %d", t.To, t.Priority))
 		}
 	}
 	return out

@@ -404,7 +404,7 @@ func (in *instance) transition(a fsm.Action) {
 	}
 	in.mu.Unlock()
 	if in.env.notify != nil {
-		in.notes = append(in.notes, Transition{Instance: in.cfg.Name, From: a.From.String(), To: a.To.String(), Reason: a.Reason, At: in.env.now()})
+		in.notes = append(in.notes, Transition{Instance: in.cfg.Name, From: a.From.String(), To: a.To.String(), Reason: a.Reason, At: in.env.now(), Priority: in.m.Priority()})
 	}
 	if in.cfg.SyncGroup != "" {
 		in.synced = append(in.synced, a) // carried to the group once exec is done
@@ -426,6 +426,11 @@ func (in *instance) setDelta(now time.Time, source string, delta int) {
 	p := priority.Effective(in.cfg.Priority, deltas...)
 	if p != in.m.Priority() {
 		in.log.Info(fmt.Sprintf("%s changing effective priority from %d to %d", in.cfg.Name, in.m.Priority(), p), "source", source)
+		if in.cfg.NotifyPriorityChanges && in.env.notify != nil {
+			// Noted in the state it changed in, before what it causes.
+			st := in.m.State().String()
+			in.notes = append(in.notes, Transition{Instance: in.cfg.Name, From: st, To: st, Reason: source, At: now, Priority: p, PriorityChange: true})
+		}
 	}
 	in.exec(in.m.SetPriority(now, p))
 	if in.m.State() == fsm.Master {

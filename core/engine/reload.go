@@ -92,6 +92,8 @@ func (e *Engine) stopChanged(now time.Time, want map[string]config.Instance) []v
 			e.log.Info(name + " removed from policy, stopping")
 			e.stopInstance(now, in)
 		case reflect.DeepEqual(in.cfg, nc):
+		case sameButNotify(in.cfg, nc):
+			in.cfg = nc // whom to tell moves nothing
 		case sameButVIPs(in.cfg, nc):
 			e.log.Info(name + " VIPs changed, updating in place")
 			inPlace = append(inPlace, vipChange{in, slices.Clone(in.vips)})
@@ -123,6 +125,12 @@ func (e *Engine) newInstances(order []string, want map[string]config.Instance) (
 		started = append(started, in)
 	}
 	return started, errs
+}
+
+// sameButNotify reports whether a and b differ only in whom they tell.
+func sameButNotify(a, b config.Instance) bool {
+	a.Notify, a.NotifyPriorityChanges, b.Notify, b.NotifyPriorityChanges = nil, false, nil, false
+	return reflect.DeepEqual(a, b)
 }
 
 func sameButVIPs(a, b config.Instance) bool {

@@ -56,12 +56,17 @@ func (t TrackState) Effect() string {
 	return fmt.Sprintf("weight %+d", t.Weight)
 }
 
-// Transition is a state change, for notifiers.
+// Transition is a state change, for notifiers, or, with PriorityChange,
+// a change of effective priority in state To (From is To).
 type Transition struct {
 	Instance string
 	From, To string
 	Reason   string
 	At       time.Time
+	// Priority is the effective priority then, as keepalived's notify
+	// scripts and FIFO get it.
+	Priority       uint8
+	PriorityChange bool
 }
 
 // Status lists every instance in policy order.

@@ -175,6 +175,7 @@ type instance struct {
 	vrid, prio, version                int
 	nopreempt, initMaster              bool
 	smtpAlert                          *bool // unset: the global default
+	notifyPrio                         *bool // notify_priority_changes; unset: the group's, else the global one
 	accept, strict                     *bool // accept / no_accept, strict_mode
 	useVMAC, vmacXmitBase              bool
 	vmacName                           string
@@ -206,6 +207,9 @@ type nodeConf struct {
 	groups    map[string][]string
 	groupMail map[string]bool // sync groups' own smtp_alert
 	alerts    map[string]bool // global smtp_alert and smtp_alert_vrrp, when set
+	// prioNotes holds notify_priority_changes where set: each sync group's
+	// by name, the global vrrp_notify_priority_changes under "".
+	prioNotes map[string]bool
 	// groupNotify holds each sync group's notify scripts per keepalived
 	// keyword, groupAt where each group was defined.
 	groupNotify map[string]map[string]notifyScript
@@ -224,6 +228,21 @@ func (nc *nodeConf) alert(own *bool) bool {
 		return v
 	}
 	return nc.alerts["smtp_alert"]
+}
+
+// priorityNotes is whether an instance tells of its priority changes:
+// its own notify_priority_changes, else its sync group's, else the global
+// one, else not, as keepalived decides.
+func (nc *nodeConf) priorityNotes(in *instance) bool {
+	if in.notifyPrio != nil {
+		return *in.notifyPrio
+	}
+	for g, members := range nc.groups {
+		if v, ok := nc.prioNotes[g]; ok && slices.Contains(members, in.name) {
+			return v
+		}
+	}
+	return nc.prioNotes[""]
 }
 
 // groupAlert is alert for a sync group.
@@ -334,7 +353,7 @@ func (c *converter) read(n Node) (*nodeConf, error) {
 	}
 	stmts = c.conditional(stmts, n.Name)
 	nc := &nodeConf{name: n.Name, global: map[string][]string{}, globalAt: map[string]string{}, scripts: map[string]*script{},
-		groups: map[string][]string{}, groupMail: map[string]bool{}, groupNotify: map[string]map[string]notifyScript{}, groupAt: map[string]string{},
+		groups: map[string][]string{}, groupMail: map[string]bool{}, prioNotes: map[string]bool{}, groupNotify: map[string]map[string]notifyScript{}, groupAt: map[string]string{},
 		alerts: map[string]bool{}}
 	var groupTracks []*Stmt // sync groups' track_script and track_interface, for their members
 	for _, s := range stmts {
@@ -400,6 +419,10 @@ func (c *converter) readGlobal(nc *nodeConf, s *Stmt) {
 			if v, ok := c.onOff(g); ok {
 				nc.alerts[g.Key] = v
 				nc.globalAt[g.Key] = g.String()
+			}
+		case "vrrp_notify_priority_changes":
+			if v, ok := c.onOff(g); ok {
+				nc.prioNotes[""] = v
 			}
 		case "vrrp_skip_check_adv_addr", "enable_script_security", "vrrp_strict", "max_auto_priority":
 			nc.global[g.Key] = []string{"on"}
@@ -554,6 +577,10 @@ func (c *converter) readSyncGroup(nc *nodeConf, s *Stmt) (tracks []*Stmt) {
 			if v, ok := c.onOff(o); ok {
 				nc.groupMail[name] = v
 			}
+		case "notify_priority_changes":
+			if v, ok := c.onOff(o); ok {
+				nc.prioNotes[name] = v
+			}
 		case "notify_master", "notify_backup", "notify_fault", "notify_stop", "notify":
 			if nc.groupNotify[name] == nil {
 				nc.groupNotify[name] = map[string]notifyScript{}
@@ -561,7 +588,7 @@ func (c *converter) readSyncGroup(nc *nodeConf, s *Stmt) (tracks []*Stmt) {
 			nc.groupNotify[name][o.Key] = c.notifyScript(o)
 		case "track_interface", "track_script", "track_file", "track_process":
 			tracks = append(tracks, &Stmt{Key: o.Key, Args: []string{name}, Block: o.Block, File: o.File, Line: o.Line})
-		case "global_tracking", "sync_group_tracking_weight", "track_bfd", "notify_priority_changes":
+		case "global_tracking", "sync_group_tracking_weight", "track_bfd":
 			c.warn(o, "vrrp_sync_group %s is not imported", o.Key)
 		default:
 			// keepalived takes members only inside group { }: it refuses
@@ -708,6 +735,10 @@ func (c *converter) instance(s *Stmt) *instance {
 		case "smtp_alert":
 			if v, ok := c.onOff(o); ok {
 				in.smtpAlert = &v
+			}
+		case "notify_priority_changes":
+			if v, ok := c.onOff(o); ok {
+				in.notifyPrio = &v
 			}
 		case "garp_master_delay":
 			in.garpDelay = seconds(o.Arg(0))

@@ -325,6 +325,7 @@ func (c *converter) emitInstance(body *hclwrite.Body, confs []*nodeConf, byNode 
 		c.emitPeerTTL(ib, ref)
 	}
 	emitTracks(ib, confs, byNode, order, name, usedScripts)
+	c.emitPriorityNotes(ib, confs, byNode, name)
 	var notify []string
 	if mail && confs[0].alert(ref.smtpAlert) {
 		notify = append(notify, "mail")
@@ -842,5 +843,28 @@ func emitBlocks(ib *hclwrite.Body, ref *instance, vipBlocks []vip) {
 		if ref.authPass != "" {
 			ab.SetAttributeValue("password", cty.StringVal(ref.authPass))
 		}
+	}
+}
+
+// emitPriorityNotes writes notify_priority_changes when the instance tells
+// of them on every node; where nodes differ, Vigil's one setting cannot say
+// so, and the import says which it took.
+func (c *converter) emitPriorityNotes(ib *hclwrite.Body, confs []*nodeConf, byNode map[string]map[string]*instance, name string) {
+	on := map[bool][]string{}
+	var at string
+	for _, nc := range confs {
+		if in := byNode[nc.name][name]; in != nil {
+			v := nc.priorityNotes(in)
+			on[v] = append(on[v], nc.name)
+			at = in.at
+		}
+	}
+	if len(on[true]) == 0 {
+		return
+	}
+	ib.SetAttributeValue("notify_priority_changes", cty.True)
+	if len(on[false]) > 0 {
+		c.warnings = append(c.warnings, Warning{At: at, Msg: fmt.Sprintf("%s: notify_priority_changes is on for %s and off for %s; imported on for every node (a priority change is one FIFO line)",
+			name, strings.Join(on[true], ", "), strings.Join(on[false], ", "))})
 	}
 }

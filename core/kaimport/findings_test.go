@@ -145,6 +145,21 @@ func TestImportFindings(t *testing.T) {
 			confs: map[string]string{"": "global_defs {\n  notification_email {\n    ops@example.com\n  }\n  smtp_server 192.0.2.25\n  smtp_alert\n}\n" +
 				vi1 + strings.NewReplacer("VI_1", "VI_2", "51", "52").Replace(vi1) + "\nvrrp_sync_group VG1 {\n  group {\n    VI_1\n    VI_2\n  }\n}\n"},
 			want: []string{"instances = [\"VI_1\", \"VI_2\"]\n notify = [\"mail\"]"}},
+		{name: "notify_priority_changes on an instance is carried (it was refused, then dropped with a warning)",
+			confs: map[string]string{"": "global_defs {\n  notify_fifo /run/ka.fifo\n}\n" + strings.Replace(vi1, "priority 100", "priority 100\n  notify_priority_changes", 1)},
+			want:  []string{`notify_priority_changes = true`, `fifo = "/run/ka.fifo"`}, not: []string{"notify_priority_changes is not imported"}},
+		{name: "notify_priority_changes: the instance's own, else its sync group's, else the global one",
+			confs: map[string]string{"": "global_defs {\n  vrrp_notify_priority_changes\n}\n" +
+				strings.Replace(vi1, "priority 100", "priority 100\n  notify_priority_changes false", 1) +
+				strings.NewReplacer("VI_1", "VI_2", "51", "52").Replace(vi1) +
+				strings.NewReplacer("VI_1", "VI_3", "51", "53").Replace(vi1) +
+				strings.NewReplacer("VI_1", "VI_4", "51", "54").Replace(vi1) +
+				"\nvrrp_sync_group VG1 {\n  group {\n    VI_3\n    VI_4\n  }\n  notify_priority_changes off\n}\n"},
+			want: []string{"vrid = 52\n interface = \"eth0\"\n vips = [\"192.0.2.100/24\"]\n priority = 100\n notify_priority_changes = true"},
+			once: []string{`notify_priority_changes = true`}, not: []string{"not imported"}},
+		{name: "notify_priority_changes that differs between nodes is said",
+			confs: map[string]string{"lb01": strings.Replace(vi1, "priority 100", "priority 100\n  notify_priority_changes", 1), "lb02": vi1},
+			want:  []string{`notify_priority_changes = true`}, warn: []string{"notify_priority_changes is on for lb01 and off for lb02"}},
 		{name: "a sync group with no members is left out, not a panic",
 			confs: map[string]string{"": vi1 + "\nvrrp_sync_group VG1 {\n  group {\n  }\n}\n"},
 			not:   []string{"sync_group"}, warn: []string{"vrrp_sync_group VG1 has no members"}},

@@ -121,6 +121,10 @@ func (b *builder) instance(in *instanceBlock) (inst config.Instance, prios map[s
 	tracks = b.trackChecks(in)
 	b.notifyNames(in.Body, "notify", in.Notify, in.DefRange)
 	inst.Notify = dedupe(append(slices.Clone(b.site.Notify), in.Notify...))
+	inst.NotifyPriorityChanges = *b.site.NotifyPriorityChanges
+	if in.NotifyPriorityChanges != nil {
+		inst.NotifyPriorityChanges = *in.NotifyPriorityChanges
+	}
 	b.garp(in, &inst)
 	b.vmac(in, &inst)
 	b.routes(in, &inst)

@@ -799,3 +799,30 @@ func TestMulticastGroups(t *testing.T) {
 		}
 	}
 }
+
+// TestNotifyPriorityChanges: the site's setting is each instance's unless
+// the instance says otherwise (keepalived's global
+// vrrp_notify_priority_changes and the instance's notify_priority_changes).
+func TestNotifyPriorityChanges(t *testing.T) {
+	for _, c := range []struct {
+		name, site, inst string
+		want             bool
+	}{
+		{"default off", "", "", false},
+		{"site on", "notify_priority_changes = true", "", true},
+		{"instance on", "", "notify_priority_changes = true", true},
+		{"instance off overrides the site", "notify_priority_changes = true", "notify_priority_changes = false", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			src := "site \"s\" {\n  " + c.site + "\n}\ninstance \"VI_1\" {\n  interface = \"eth0\"\n  vrid = 1\n  vips = [\"192.0.2.1/24\"]\n  " + c.inst + "\n}\n"
+			site, _, diags := policy.Parse("prio.hcl", []byte(src), opts())
+			if diags.HasErrors() {
+				t.Fatal(diags)
+			}
+			cfg, _ := site.Config("")
+			if got := cfg.Instances[0].NotifyPriorityChanges; got != c.want {
+				t.Errorf("NotifyPriorityChanges = %v, want %v", got, c.want)
+			}
+		})
+	}
+}

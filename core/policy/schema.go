@@ -21,27 +21,28 @@ type fileSchema struct {
 }
 
 type siteBlock struct {
-	Name              string    `hcl:"name,label"`
-	Notify            []string  `hcl:"notify,optional" doc:"Notifiers told of every state change of every instance."`
-	Version           *int      `hcl:"version,optional" default:"2" doc:"Default VRRP version of instances (2 or 3). keepalived's vrrp_version."`
-	StartupDelay      *string   `hcl:"startup_delay,optional" default:"\"0s\"" doc:"Wait before instances start. keepalived's vrrp_startup_delay."`
-	GARPMasterDelay   *string   `hcl:"garp_master_delay,optional" default:"\"5s\"" doc:"Second gratuitous ARP/NA burst this long after becoming master (0s: none)."`
-	GARPMasterRepeat  *int      `hcl:"garp_master_repeat,optional" default:"5" doc:"Gratuitous ARP/NA packets per VIP in each burst."`
-	GARPMasterRefresh *string   `hcl:"garp_master_refresh,optional" default:"\"0s\"" doc:"Repeat the burst this often while master (0s: off)."`
-	GARPInterval      *string   `hcl:"garp_interval,optional" default:"\"0s\"" doc:"Pause between gratuitous ARP packets. keepalived's vrrp_garp_interval."`
-	NAInterval        *string   `hcl:"na_interval,optional" default:"\"0s\"" doc:"Pause between unsolicited neighbour advertisements. keepalived's vrrp_gna_interval."`
-	Strict            *bool     `hcl:"strict,optional" default:"false" doc:"Refuse what the VRRP RFCs forbid (keepalived's vrrp_strict): unicast, authentication, preempt_delay, accept on VRRPv2, an IPv6 instance whose first VIP is not link-local, garp_master_refresh; and accept mode defaults to off except for the address owner."`
-	MulticastGroup4   *string   `hcl:"multicast_group4,optional" default:"\"224.0.0.18\"" doc:"IPv4 multicast group adverts go to and are heard on (keepalived's vrrp_mcast_group4). Every node of a virtual router must use the same."`
-	MulticastGroup6   *string   `hcl:"multicast_group6,optional" default:"\"ff02::12\"" doc:"IPv6 multicast group (keepalived's vrrp_mcast_group6)."`
-	CheckAdvertAddrs  *bool     `hcl:"check_advert_addrs,optional" default:"false" doc:"Drop adverts whose address list differs from ours. keepalived checks unless vrrp_skip_check_adv_addr; Vigil does not by default, so that nodes reloaded one at a time with a new VIP set keep hearing each other."`
-	PluginUser        *string   `hcl:"plugin_user,optional" default:"\"vigil-plugin\"" doc:"Unprivileged user plugins run as (the package creates vigil-plugin); never the agent's own user, which the agent refuses. keepalived's script_user. \"root\" must be said explicitly. Looked up in /etc/passwd (vigil is built without cgo, so not through NSS)."`
-	PluginRestartMax  *string   `hcl:"plugin_restart_max,optional" default:"\"30s\"" doc:"Longest wait before restarting a plugin that died; the wait starts at 100ms and doubles."`
-	PluginDir         *string   `hcl:"plugin_dir,optional" default:"\"/usr/lib/vigil/plugins\"" doc:"Where external plugins named without a path are found."`
-	RouterID          *string   `hcl:"router_id,optional" doc:"Router id for a per-node file (sites set it on each node)."`
-	StatusGroup       *string   `hcl:"status_group,optional" doc:"Group whose members may read the status socket (mode 0660). By default only root can (0600)."`
-	MetricsListen     *string   `hcl:"metrics_listen,optional" doc:"Serve Prometheus metrics (keepalived-exporter's names, docs/metrics.md) at http://ADDRESS/metrics: \"127.0.0.1:9650\", or a bare port for localhost. Unset: no listener."`
-	Body              hcl.Body  `hcl:",body"`
-	DefRange          hcl.Range `hcl:",def_range"`
+	Name                  string    `hcl:"name,label"`
+	Notify                []string  `hcl:"notify,optional" doc:"Notifiers told of every state change of every instance."`
+	Version               *int      `hcl:"version,optional" default:"2" doc:"Default VRRP version of instances (2 or 3). keepalived's vrrp_version."`
+	StartupDelay          *string   `hcl:"startup_delay,optional" default:"\"0s\"" doc:"Wait before instances start. keepalived's vrrp_startup_delay."`
+	GARPMasterDelay       *string   `hcl:"garp_master_delay,optional" default:"\"5s\"" doc:"Second gratuitous ARP/NA burst this long after becoming master (0s: none)."`
+	GARPMasterRepeat      *int      `hcl:"garp_master_repeat,optional" default:"5" doc:"Gratuitous ARP/NA packets per VIP in each burst."`
+	GARPMasterRefresh     *string   `hcl:"garp_master_refresh,optional" default:"\"0s\"" doc:"Repeat the burst this often while master (0s: off)."`
+	GARPInterval          *string   `hcl:"garp_interval,optional" default:"\"0s\"" doc:"Pause between gratuitous ARP packets. keepalived's vrrp_garp_interval."`
+	NAInterval            *string   `hcl:"na_interval,optional" default:"\"0s\"" doc:"Pause between unsolicited neighbour advertisements. keepalived's vrrp_gna_interval."`
+	Strict                *bool     `hcl:"strict,optional" default:"false" doc:"Refuse what the VRRP RFCs forbid (keepalived's vrrp_strict): unicast, authentication, preempt_delay, accept on VRRPv2, an IPv6 instance whose first VIP is not link-local, garp_master_refresh; and accept mode defaults to off except for the address owner."`
+	MulticastGroup4       *string   `hcl:"multicast_group4,optional" default:"\"224.0.0.18\"" doc:"IPv4 multicast group adverts go to and are heard on (keepalived's vrrp_mcast_group4). Every node of a virtual router must use the same."`
+	MulticastGroup6       *string   `hcl:"multicast_group6,optional" default:"\"ff02::12\"" doc:"IPv6 multicast group (keepalived's vrrp_mcast_group6)."`
+	CheckAdvertAddrs      *bool     `hcl:"check_advert_addrs,optional" default:"false" doc:"Drop adverts whose address list differs from ours. keepalived checks unless vrrp_skip_check_adv_addr; Vigil does not by default, so that nodes reloaded one at a time with a new VIP set keep hearing each other."`
+	PluginUser            *string   `hcl:"plugin_user,optional" default:"\"vigil-plugin\"" doc:"Unprivileged user plugins run as (the package creates vigil-plugin); never the agent's own user, which the agent refuses. keepalived's script_user. \"root\" must be said explicitly. Looked up in /etc/passwd (vigil is built without cgo, so not through NSS)."`
+	PluginRestartMax      *string   `hcl:"plugin_restart_max,optional" default:"\"30s\"" doc:"Longest wait before restarting a plugin that died; the wait starts at 100ms and doubles."`
+	PluginDir             *string   `hcl:"plugin_dir,optional" default:"\"/usr/lib/vigil/plugins\"" doc:"Where external plugins named without a path are found."`
+	RouterID              *string   `hcl:"router_id,optional" doc:"Router id for a per-node file (sites set it on each node)."`
+	StatusGroup           *string   `hcl:"status_group,optional" doc:"Group whose members may read the status socket (mode 0660). By default only root can (0600)."`
+	NotifyPriorityChanges *bool     `hcl:"notify_priority_changes,optional" default:"false" doc:"Tell notifiers when an instance's effective priority changes, not only its state (keepalived's vrrp_notify_priority_changes). Only exec-notify's fifo writes these, as keepalived's notify FIFO does: INSTANCE \"VI_1\" MASTER_PRIORITY 140."`
+	MetricsListen         *string   `hcl:"metrics_listen,optional" doc:"Serve Prometheus metrics (keepalived-exporter's names, docs/metrics.md) at http://ADDRESS/metrics: \"127.0.0.1:9650\", or a bare port for localhost. Unset: no listener."`
+	Body                  hcl.Body  `hcl:",body"`
+	DefRange              hcl.Range `hcl:",def_range"`
 }
 
 type nodeBlock struct {
@@ -54,39 +55,40 @@ type nodeBlock struct {
 }
 
 type instanceBlock struct {
-	Name              string         `hcl:"name,label"`
-	VRID              *int           `hcl:"vrid,optional" required:"true" doc:"Virtual router id, 1-255, unique per interface and address family. keepalived's virtual_router_id."`
-	Interface         *string        `hcl:"interface,optional" doc:"Interface adverts are sent on. Default: the node's interface."`
-	Version           *int           `hcl:"version,optional" inherit:"Version" doc:"VRRP version, 2 (RFC 3768, IPv4) or 3 (RFC 5798). Default: the site's."`
-	AdvertInterval    *string        `hcl:"advert_interval,optional" default:"\"1s\"" doc:"Advertisement interval: whole seconds for v2, a multiple of 10ms up to 40.95s for v3. keepalived's advert_int."`
-	Priority          hcl.Expression `hcl:"priority,optional" doc:"A number 1-255 (per-node file), or a map of node name to priority (site). Default: 100."`
-	VIPs              []string       `hcl:"vips,optional" doc:"Virtual addresses with prefix, e.g. \"192.0.2.24/24\". keepalived's virtual_ipaddress."`
-	VIPBlocks         []vipBlock     `hcl:"vip,block" doc:"A virtual address with a label, scope or interface of its own."`
-	Routes            []routeBlock   `hcl:"route,block" doc:"A route this node adds while master of the instance and removes after (keepalived's virtual_routes)."`
-	Rules             []ruleBlock    `hcl:"rule,block" doc:"A policy routing rule this node adds while master and removes after (keepalived's virtual_rules)."`
-	ExcludedVIPs      []string       `hcl:"excluded_vips,optional" doc:"Addresses owned with the instance but not advertised. keepalived's virtual_ipaddress_excluded."`
-	Auth              *authBlock     `hcl:"auth,block" doc:"VRRPv2 authentication."`
-	Preempt           hcl.Expression `hcl:"preempt,optional" type:"bool or map" doc:"A higher-priority backup takes over from a lower master. false is keepalived's nopreempt. In a site, also a map of node name to bool, for sites whose nodes differ (keepalived clears nopreempt on a node with state MASTER); a node missing from the map preempts. Default: true."`
-	PreemptDelay      *string        `hcl:"preempt_delay,optional" default:"\"0s\"" doc:"Hold off preemption this long after startup or after first seeing a lower master."`
-	UnicastPeers      []string       `hcl:"unicast_peers,optional" doc:"Send adverts to these addresses instead of multicast. keepalived's unicast_peer. In a site, default: the other nodes' addresses when unicast = true."`
-	Unicast           *bool          `hcl:"unicast,optional" default:"false" doc:"In a site: send adverts to the other nodes' addresses instead of multicast."`
-	TrackOwnInterface *bool          `hcl:"track_own_interface,optional" default:"true" doc:"The instance's own interface going down puts it in FAULT. false ignores it (keepalived's dont_track_primary), for an interface whose link state says nothing, such as some virtual NICs."`
-	SourceAddress     *string        `hcl:"source_address,optional" doc:"Address this node sends adverts from (keepalived's mcast_src_ip / unicast_src_ip), of the instance's family. Per-node files only; in a site, set address in each node block. Default: the interface's first address."`
-	UnicastMinTTL     *int           `hcl:"unicast_min_ttl,optional" doc:"Lowest TTL / hop limit a unicast advert may arrive with, for peers behind routers (keepalived's min_ttl). Default: 255, on-link only (RFC 5798 7.1)."`
-	UnicastMaxTTL     *int           `hcl:"unicast_max_ttl,optional" doc:"Highest TTL / hop limit a unicast advert may arrive with (keepalived's max_ttl). Default: 255."`
-	Accept            *bool          `hcl:"accept,optional" doc:"Accept mode (RFC 5798 6.1): false drops packets addressed to the VIPs while this node is master and not their owner (priority 255), with nftables rules in Vigil's own table. Default: true, as keepalived's; in strict mode, true for the owner only. keepalived's accept / no_accept."`
-	Strict            *bool          `hcl:"strict,optional" inherit:"Strict" doc:"Overrides the site's strict. keepalived's strict_mode."`
-	UseVMAC           *bool          `hcl:"use_vmac,optional" default:"false" doc:"Own the RFC's virtual MAC (00:00:5e:00:01:VRID, 02 for IPv6) on a macvlan interface Vigil creates on the instance's interface and removes when done, with the VIPs on it: clients and switches keep one MAC for the address whichever node holds it. The parent gets arp_ignore = 1 and arp_filter = 1 while it has one (restored after). keepalived's use_vmac."`
-	VMACInterface     *string        `hcl:"vmac_interface,optional" doc:"Name of the virtual MAC interface. Default: vrrp.VRID, as keepalived's."`
-	VMACXmitBase      *bool          `hcl:"vmac_xmit_base,optional" default:"false" doc:"Send and receive adverts on the instance's interface instead of the virtual MAC one (needed for unicast). keepalived's vmac_xmit_base."`
-	Track             hcl.Expression `hcl:"track,optional" type:"list of string or map" doc:"Checks whose weight (or fault) applies to this instance: a list for every node, or (site) a map of node name to list, for tracking that differs per node (track = { lb01 = [\"nginx\"], lb02 = [] }; a node missing from the map tracks nothing). keepalived's track_script."`
-	TrackInterfaces   []trackIfBlock `hcl:"track_interface,block" doc:"An interface whose state moves this instance's priority. keepalived's track_interface."`
-	Notify            []string       `hcl:"notify,optional" doc:"Notifiers told of this instance's state changes, besides the site's."`
-	GARPMasterDelay   *string        `hcl:"garp_master_delay,optional" inherit:"GARPMasterDelay" doc:"Overrides the site's."`
-	GARPMasterRepeat  *int           `hcl:"garp_master_repeat,optional" inherit:"GARPMasterRepeat" doc:"Overrides the site's."`
-	GARPMasterRefresh *string        `hcl:"garp_master_refresh,optional" inherit:"GARPMasterRefresh" doc:"Overrides the site's."`
-	Body              hcl.Body       `hcl:",body"`
-	DefRange          hcl.Range      `hcl:",def_range"`
+	Name                  string         `hcl:"name,label"`
+	VRID                  *int           `hcl:"vrid,optional" required:"true" doc:"Virtual router id, 1-255, unique per interface and address family. keepalived's virtual_router_id."`
+	Interface             *string        `hcl:"interface,optional" doc:"Interface adverts are sent on. Default: the node's interface."`
+	Version               *int           `hcl:"version,optional" inherit:"Version" doc:"VRRP version, 2 (RFC 3768, IPv4) or 3 (RFC 5798). Default: the site's."`
+	AdvertInterval        *string        `hcl:"advert_interval,optional" default:"\"1s\"" doc:"Advertisement interval: whole seconds for v2, a multiple of 10ms up to 40.95s for v3. keepalived's advert_int."`
+	Priority              hcl.Expression `hcl:"priority,optional" doc:"A number 1-255 (per-node file), or a map of node name to priority (site). Default: 100."`
+	VIPs                  []string       `hcl:"vips,optional" doc:"Virtual addresses with prefix, e.g. \"192.0.2.24/24\". keepalived's virtual_ipaddress."`
+	VIPBlocks             []vipBlock     `hcl:"vip,block" doc:"A virtual address with a label, scope or interface of its own."`
+	Routes                []routeBlock   `hcl:"route,block" doc:"A route this node adds while master of the instance and removes after (keepalived's virtual_routes)."`
+	Rules                 []ruleBlock    `hcl:"rule,block" doc:"A policy routing rule this node adds while master and removes after (keepalived's virtual_rules)."`
+	ExcludedVIPs          []string       `hcl:"excluded_vips,optional" doc:"Addresses owned with the instance but not advertised. keepalived's virtual_ipaddress_excluded."`
+	Auth                  *authBlock     `hcl:"auth,block" doc:"VRRPv2 authentication."`
+	Preempt               hcl.Expression `hcl:"preempt,optional" type:"bool or map" doc:"A higher-priority backup takes over from a lower master. false is keepalived's nopreempt. In a site, also a map of node name to bool, for sites whose nodes differ (keepalived clears nopreempt on a node with state MASTER); a node missing from the map preempts. Default: true."`
+	PreemptDelay          *string        `hcl:"preempt_delay,optional" default:"\"0s\"" doc:"Hold off preemption this long after startup or after first seeing a lower master."`
+	UnicastPeers          []string       `hcl:"unicast_peers,optional" doc:"Send adverts to these addresses instead of multicast. keepalived's unicast_peer. In a site, default: the other nodes' addresses when unicast = true."`
+	Unicast               *bool          `hcl:"unicast,optional" default:"false" doc:"In a site: send adverts to the other nodes' addresses instead of multicast."`
+	TrackOwnInterface     *bool          `hcl:"track_own_interface,optional" default:"true" doc:"The instance's own interface going down puts it in FAULT. false ignores it (keepalived's dont_track_primary), for an interface whose link state says nothing, such as some virtual NICs."`
+	SourceAddress         *string        `hcl:"source_address,optional" doc:"Address this node sends adverts from (keepalived's mcast_src_ip / unicast_src_ip), of the instance's family. Per-node files only; in a site, set address in each node block. Default: the interface's first address."`
+	UnicastMinTTL         *int           `hcl:"unicast_min_ttl,optional" doc:"Lowest TTL / hop limit a unicast advert may arrive with, for peers behind routers (keepalived's min_ttl). Default: 255, on-link only (RFC 5798 7.1)."`
+	UnicastMaxTTL         *int           `hcl:"unicast_max_ttl,optional" doc:"Highest TTL / hop limit a unicast advert may arrive with (keepalived's max_ttl). Default: 255."`
+	Accept                *bool          `hcl:"accept,optional" doc:"Accept mode (RFC 5798 6.1): false drops packets addressed to the VIPs while this node is master and not their owner (priority 255), with nftables rules in Vigil's own table. Default: true, as keepalived's; in strict mode, true for the owner only. keepalived's accept / no_accept."`
+	Strict                *bool          `hcl:"strict,optional" inherit:"Strict" doc:"Overrides the site's strict. keepalived's strict_mode."`
+	UseVMAC               *bool          `hcl:"use_vmac,optional" default:"false" doc:"Own the RFC's virtual MAC (00:00:5e:00:01:VRID, 02 for IPv6) on a macvlan interface Vigil creates on the instance's interface and removes when done, with the VIPs on it: clients and switches keep one MAC for the address whichever node holds it. The parent gets arp_ignore = 1 and arp_filter = 1 while it has one (restored after). keepalived's use_vmac."`
+	VMACInterface         *string        `hcl:"vmac_interface,optional" doc:"Name of the virtual MAC interface. Default: vrrp.VRID, as keepalived's."`
+	VMACXmitBase          *bool          `hcl:"vmac_xmit_base,optional" default:"false" doc:"Send and receive adverts on the instance's interface instead of the virtual MAC one (needed for unicast). keepalived's vmac_xmit_base."`
+	Track                 hcl.Expression `hcl:"track,optional" type:"list of string or map" doc:"Checks whose weight (or fault) applies to this instance: a list for every node, or (site) a map of node name to list, for tracking that differs per node (track = { lb01 = [\"nginx\"], lb02 = [] }; a node missing from the map tracks nothing). keepalived's track_script."`
+	TrackInterfaces       []trackIfBlock `hcl:"track_interface,block" doc:"An interface whose state moves this instance's priority. keepalived's track_interface."`
+	Notify                []string       `hcl:"notify,optional" doc:"Notifiers told of this instance's state changes, besides the site's."`
+	NotifyPriorityChanges *bool          `hcl:"notify_priority_changes,optional" inherit:"NotifyPriorityChanges" doc:"Overrides the site's. keepalived's notify_priority_changes."`
+	GARPMasterDelay       *string        `hcl:"garp_master_delay,optional" inherit:"GARPMasterDelay" doc:"Overrides the site's."`
+	GARPMasterRepeat      *int           `hcl:"garp_master_repeat,optional" inherit:"GARPMasterRepeat" doc:"Overrides the site's."`
+	GARPMasterRefresh     *string        `hcl:"garp_master_refresh,optional" inherit:"GARPMasterRefresh" doc:"Overrides the site's."`
+	Body                  hcl.Body       `hcl:",body"`
+	DefRange              hcl.Range      `hcl:",def_range"`
 }
 
 type routeBlock struct {

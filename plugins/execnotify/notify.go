@@ -116,7 +116,21 @@ func state(ev sdk.Event) string {
 // A sync group's event goes out as keepalived's GROUP line, with priority
 // 0; a group's STOP runs only the stop command, since keepalived's generic
 // notify and FIFO carry STOP for instances only.
+//
+// A priority change (notify_priority_changes) is a FIFO line only, as
+// keepalived sends it: INSTANCE "VI_1" MASTER_PRIORITY 140, or
+// BACKUP_PRIORITY in any other state.
 func (n *Notifier) Notify(ctx context.Context, ev sdk.Event) error {
+	if ev.PriorityChange {
+		if n.cfg.FIFO == "" {
+			return nil
+		}
+		st := "BACKUP_PRIORITY"
+		if ev.To == "MASTER" {
+			st = "MASTER_PRIORITY"
+		}
+		return writeFIFO(ctx, n.cfg.FIFO, fmt.Sprintf("INSTANCE %q %s %d\n", ev.Instance, st, ev.Priority))
+	}
 	st := state(ev)
 	kind, name, prio := "INSTANCE", ev.Instance, strconv.Itoa(ev.Priority)
 	if ev.Group != "" {

@@ -24,7 +24,8 @@ func configured(t *testing.T, cfg map[string]any) *Notifier {
 
 // TestKeepalivedArguments: the generic command gets keepalived's four
 // arguments, the per-state one runs first, INIT on shutdown is STOP, and
-// the FIFO gets keepalived's line, in order.
+// the FIFO gets keepalived's line, in order; a priority change is a FIFO
+// line alone.
 func TestKeepalivedArguments(t *testing.T) {
 	dir := t.TempDir()
 	journal := filepath.Join(dir, "journal")
@@ -63,13 +64,20 @@ func TestKeepalivedArguments(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Priority changes (notify_priority_changes): a FIFO line only.
+	for _, to := range []string{"MASTER", "BACKUP", "FAULT"} {
+		if err := n.Notify(ctx, sdk.Event{Instance: "VI_1", From: to, To: to, Priority: 140, PriorityChange: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	b, _ := os.ReadFile(journal)
 	want := "entering master\nINSTANCE VI_1 MASTER 100\nINSTANCE VI_1 BACKUP 100\nINSTANCE VI_1 STOP 100\n" +
 		"entering master\nGROUP VG_1 MASTER 0\n"
 	if string(b) != want {
 		t.Errorf("commands ran:\n%s\nwant:\n%s", b, want)
 	}
-	for _, w := range []string{`INSTANCE "VI_1" MASTER 100`, `INSTANCE "VI_1" BACKUP 100`, `INSTANCE "VI_1" STOP 100`, `GROUP "VG_1" MASTER 0`} {
+	for _, w := range []string{`INSTANCE "VI_1" MASTER 100`, `INSTANCE "VI_1" BACKUP 100`, `INSTANCE "VI_1" STOP 100`, `GROUP "VG_1" MASTER 0`,
+		`INSTANCE "VI_1" MASTER_PRIORITY 140`, `INSTANCE "VI_1" BACKUP_PRIORITY 140`, `INSTANCE "VI_1" BACKUP_PRIORITY 140`} {
 		select {
 		case got := <-lines:
 			if got != w {

@@ -202,6 +202,9 @@ func (n *Notifier) MessageID(ev sdk.Event) string {
 
 // Notify sends one mail; an error leaves the event queued for a retry.
 func (n *Notifier) Notify(ctx context.Context, ev sdk.Event) error {
+	if ev.PriorityChange {
+		return nil // keepalived mails state changes only
+	}
 	subject, body, err := n.render(ev)
 	if err != nil {
 		return err

@@ -204,3 +204,18 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestPriorityChangeSendsNoMail: keepalived mails state changes only; a
+// priority change (notify_priority_changes) is not one.
+func TestPriorityChangeSendsNoMail(t *testing.T) {
+	srv, host, port := serve(t, mailtest.Options{})
+	n := configured(t, map[string]any{"server": host, "port": float64(port), "from": "vigil@example.org", "to": []any{"ops@example.org"}})
+	ev := event
+	ev.From, ev.PriorityChange = ev.To, true
+	if err := n.Notify(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(srv.Messages()); got != 0 {
+		t.Errorf("%d mails for a priority change", got)
+	}
+}

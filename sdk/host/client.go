@@ -164,7 +164,7 @@ func (c *Client) Notify(ctx context.Context, ev sdk.Event) error {
 	_, err := c.notifier.Notify(c.out(ctx), &pb.NotifyRequest{Event: &pb.Event{
 		Seq: ev.Seq, Site: ev.Site, Node: ev.Node, RouterId: ev.RouterID, Instance: ev.Instance,
 		FromState: ev.From, ToState: ev.To, Reason: ev.Reason, UnixNano: ev.Time.UnixNano(),
-		Priority: uint32(max(ev.Priority, 0)), Vips: ev.VIPs, Group: ev.Group}})
+		Priority: uint32(max(ev.Priority, 0)), Vips: ev.VIPs, Group: ev.Group, PriorityChange: ev.PriorityChange}})
 	return err
 }
 

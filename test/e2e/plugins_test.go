@@ -1,11 +1,13 @@
 package e2e
 
 import (
+	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -38,8 +40,10 @@ func sha(t *testing.T, path string) string {
 // TestPluginsMoveAddresses: n1 runs nginx, probed by the built-in
 // http-probe (a separate process, as nobody); a third-party file-check
 // (pinned by SHA-256) also weighs on VI_1; a notifier journals every
-// transition. Killing nginx moves VI_1 to n2; nginx back moves it home;
-// the maintenance file moves it again.
+// transition, and the built-in exec-notify writes n1's keepalived FIFO
+// lines, priority changes included (notify_priority_changes). Killing
+// nginx moves VI_1 to n2; nginx back moves it home; the maintenance file
+// moves it again.
 func TestPluginsMoveAddresses(t *testing.T) {
 	lab.Require(t, "nginx")
 	l := lab.New(t, 2)
@@ -47,9 +51,16 @@ func TestPluginsMoveAddresses(t *testing.T) {
 	flag := filepath.Join(dir, "in-service")
 	os.WriteFile(flag, []byte("ok"), 0o644)
 	journal := filepath.Join(dir, "events")
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(fifo, 0o666) // past the umask: exec-notify runs as nobody
+	fifoLines := readFIFO(t, fifo)
 	s := site{version: 3, interval: "100ms"}
 	base := s.pluginPolicy(t, l, 2, 1, `  plugin_user = "nobody"
-  notify      = ["journal"]`, []string{"web", "in-service"}, fmt.Sprintf(`
+  notify      = ["journal", "fifo"]
+  notify_priority_changes = true`, []string{"web", "in-service"}, fmt.Sprintf(`
 check "web" {
   plugin   = "http-probe"
   interval = "100ms"
@@ -82,6 +93,15 @@ notifier "journal" {
   }
 }
 
+notifier "fifo" {
+  plugin = "exec-notify"
+  nodes  = ["n1"]
+
+  config {
+    fifo = %q
+  }
+}
+
 plugin "file-check" {
   path   = %q
   sha256 = %q
@@ -91,7 +111,7 @@ plugin "testplugin" {
   path = %q
   args = ["notifier"]
 }
-`, probePort, flag, journal, fileCheckBin, sha(t, fileCheckBin), testPluginBin))
+`, probePort, flag, journal, fifo, fileCheckBin, sha(t, fileCheckBin), testPluginBin))
 
 	nginx := l.Nodes[0].StartNginx(probePort)
 	v1 := startVigil(t, l, l.Nodes[0], base)
@@ -135,6 +155,43 @@ plugin "testplugin" {
 	if st.State != "MASTER" {
 		t.Errorf("n1 ended %s", st.State)
 	}
+	// n1's FIFO: its states and, in the state each happened in, its
+	// priority changes (nginx dies while master, comes back while backup).
+	wantFIFO := []string{`INSTANCE "VI_1" BACKUP 100`, `INSTANCE "VI_1" MASTER 100`, `INSTANCE "VI_1" MASTER_PRIORITY 50`,
+		`INSTANCE "VI_1" BACKUP 50`, `INSTANCE "VI_1" BACKUP_PRIORITY 100`, `INSTANCE "VI_1" MASTER 100`}
+	var got []string
+	for len(got) < len(wantFIFO) {
+		select {
+		case line := <-fifoLines:
+			got = append(got, line)
+		case <-time.After(3 * time.Second):
+			t.Fatalf("FIFO lines %q, want them to start %q", got, wantFIFO)
+		}
+	}
+	if !slices.Equal(got, wantFIFO) {
+		t.Errorf("FIFO lines %q, want %q", got, wantFIFO)
+	}
+}
+
+// readFIFO reads lines from the FIFO at path until the test ends; the
+// reader holds it open for writing too, so writers never find it closed.
+func readFIFO(t *testing.T, path string) <-chan string {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			default: // nobody reads: drop, never block
+			}
+		}
+	}()
+	return lines
 }
 
 // pluginPID is the pid of the agent's child running binary, or 0.

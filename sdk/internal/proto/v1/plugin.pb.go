@@ -519,9 +519,12 @@ type Event struct {
 	Priority  uint32                 `protobuf:"varint,10,opt,name=priority,proto3" json:"priority,omitempty"`
 	Vips      []string               `protobuf:"bytes,11,rep,name=vips,proto3" json:"vips,omitempty"`
 	// set, with instance empty, for a sync group's change of state
-	Group         string `protobuf:"bytes,12,opt,name=group,proto3" json:"group,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Group string `protobuf:"bytes,12,opt,name=group,proto3" json:"group,omitempty"`
+	// set when the event is a change of effective priority in to_state
+	// (keepalived's notify_priority_changes), not a change of state
+	PriorityChange bool `protobuf:"varint,13,opt,name=priority_change,json=priorityChange,proto3" json:"priority_change,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Event) Reset() {
@@ -636,6 +639,13 @@ func (x *Event) GetGroup() string {
 		return x.Group
 	}
 	return ""
+}
+
+func (x *Event) GetPriorityChange() bool {
+	if x != nil {
+		return x.PriorityChange
+	}
+	return false
 }
 
 type NotifyRequest struct {
@@ -874,7 +884,7 @@ const file_sdk_internal_proto_v1_plugin_proto_rawDesc = "" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x19\n" +
 	"\x05value\x18\x03 \x01(\x03H\x00R\x05value\x88\x01\x01B\b\n" +
 	"\x06_value\"\x0e\n" +
-	"\fWatchRequest\"\xaf\x02\n" +
+	"\fWatchRequest\"\xd8\x02\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x12\n" +
 	"\x04site\x18\x02 \x01(\tR\x04site\x12\x12\n" +
@@ -889,7 +899,8 @@ const file_sdk_internal_proto_v1_plugin_proto_rawDesc = "" +
 	"\bpriority\x18\n" +
 	" \x01(\rR\bpriority\x12\x12\n" +
 	"\x04vips\x18\v \x03(\tR\x04vips\x12\x14\n" +
-	"\x05group\x18\f \x01(\tR\x05group\"=\n" +
+	"\x05group\x18\f \x01(\tR\x05group\x12'\n" +
+	"\x0fpriority_change\x18\r \x01(\bR\x0epriorityChange\"=\n" +
 	"\rNotifyRequest\x12,\n" +
 	"\x05event\x18\x01 \x01(\v2\x16.vigil.plugin.v1.EventR\x05event\"\x10\n" +
 	"\x0eNotifyResponse\"\x8f\x01\n" +
