@@ -966,3 +966,40 @@ instance "VI_2" {
 		t.Errorf("priority notes after turning them off: %v", got)
 	}
 }
+
+// A reload that changes only an instance's notifiers leaves a master be
+// (it restarted the instance: priority 0, the addresses moved and back).
+func TestReloadChangingNotifyKeepsMaster(t *testing.T) {
+	r := newRig(t, newFakeAddrs())
+	policy := `
+notifier "a" {
+  plugin = "exec-notify"
+}
+notifier "b" {
+  plugin = "exec-notify"
+}
+instance "VI_1" {
+  vrid     = 1
+  version  = 3
+  advert_interval = "10ms"
+  vips     = ["192.0.2.11/24"]
+  priority = { n1 = 200, n2 = 100 }
+  notify   = [%s]
+}
+`
+	if err := r.e.Apply(nodeConfig(t, sprintf(policy, `"a"`))); err != nil {
+		t.Fatal(err)
+	}
+	r.waitState(t, "VI_1", "MASTER")
+	before := r.transitionsOf("VI_1")
+	if err := r.e.Apply(nodeConfig(t, sprintf(policy, `"a", "b"`))); err != nil {
+		t.Fatal(err)
+	}
+	r.waitState(t, "VI_1", "MASTER")
+	if got := r.transitionsOf("VI_1"); !slices.Equal(got, before) {
+		t.Errorf("transitions %v after a notify-only reload, were %v", got, before)
+	}
+	if st := r.e.Status(); st[0].Counters["priority_zero_sent"] != 0 {
+		t.Errorf("the master resigned on a notify-only reload")
+	}
+}
