@@ -48,6 +48,10 @@ type Engine struct {
 	nl    Addresses
 	links *linkWatch
 	addrs *addrWatch
+	// routes is the routes effect, which routeWatch asks to put back
+	// what others deleted.
+	routes     *routeEffect
+	routeWatch *routeWatch
 
 	// The loop and what it owns.
 	work chan func(now time.Time)
@@ -110,10 +114,11 @@ func New(opts Options) (*Engine, error) {
 		instances: map[string]*instance{},
 		work:      make(chan func(time.Time)), pkts: make(chan packetFor, 1024),
 		quit: make(chan struct{}), loopDone: make(chan struct{})}
+	e.routes = newRouteEffect(opts.Routes, opts.StateDir, log)
 	fx := &effects{log: log, list: append([]Effect{
 		newAcceptModeEffect(opts.Firewall, opts.StateDir, log),
 		addrEffect{t: e.vips, nl: opts.Addresses},
-		newRouteEffect(opts.Routes, opts.StateDir, log),
+		e.routes,
 		announceEffect{a: opts.Announcer, log: log},
 	}, opts.Effects...)}
 	e.env = instanceEnv{log: log, now: time.Now, fx: fx, vmacs: newVMACTable(opts.VMACs, opts.StateDir, log),
@@ -121,6 +126,7 @@ func New(opts Options) (*Engine, error) {
 		deliver: e.deliver, notify: opts.OnTransition, primaryAddr: transport.PrimaryAddr}
 	e.links = newLinkWatch(e, opts.Links)
 	e.addrs = newAddrWatch(e, opts.Addresses)
+	e.routeWatch = newRouteWatch(e, opts.Routes)
 	go e.loop()
 	return e, nil
 }
@@ -133,6 +139,7 @@ func (e *Engine) Shutdown() { e.shutdown.Do(e.stop) }
 func (e *Engine) stop() {
 	e.links.stop()
 	e.addrs.stop()
+	e.routeWatch.stop()
 	e.do(func(now time.Time) {
 		for _, name := range e.order {
 			if in, ok := e.instances[name]; ok {

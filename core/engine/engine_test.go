@@ -834,7 +834,7 @@ instance "VI_1" {
 		t.Fatal(err)
 	}
 	r.waitState(t, "VI_1", "MASTER")
-	if !r.routes.has(routeKey(ours)) || !r.routes.has(ruleKey(rule)) {
+	if !r.routes.has(routeKey(ours)) || !r.routes.has(ruleKey(rule)) || !r.routes.has(routeKey(foreign)) {
 		t.Fatalf("routes on master: %v", r.routes.on)
 	}
 	rec, err := os.ReadFile(filepath.Join(r.dir, routeRecord))
@@ -844,9 +844,21 @@ instance "VI_1" {
 	if !strings.Contains(r.log.String(), "blackhole 203.0.113.0/24 was already there") {
 		t.Errorf("no line for the foreign route:\n%s", r.log.String())
 	}
+	// Someone else deletes ours, and the foreign one: ours is put back,
+	// counted and logged; the foreign one is not Vigil's to restore.
+	r.routes.deleteByOthers(routeKey(ours))
+	r.routes.deleteByOthers(ruleKey(rule))
+	r.routes.deleteByOthers(routeKey(foreign))
+	r.waitFor(t, "routes put back", func(s Status) bool { return s.Counters["routes_restored"] == 2 })
+	if !r.routes.has(routeKey(ours)) || !r.routes.has(ruleKey(rule)) || r.routes.has(routeKey(foreign)) {
+		t.Errorf("after deletions by others: %v, want ours back and the foreign one gone", r.routes.on)
+	}
+	if !strings.Contains(r.log.String(), "VI_1 route 198.51.100.0/24 via 192.0.2.254 table 100 was removed by someone else; put back") {
+		t.Errorf("no line for the route put back:\n%s", r.log.String())
+	}
 	r.e.Shutdown()
-	if r.routes.has(routeKey(ours)) || r.routes.has(ruleKey(rule)) || !r.routes.has(routeKey(foreign)) {
-		t.Errorf("after the stop: %v, want only the foreign route", r.routes.on)
+	if r.routes.has(routeKey(ours)) || r.routes.has(ruleKey(rule)) {
+		t.Errorf("after the stop: %v, want ours gone", r.routes.on)
 	}
 	if _, err := os.Stat(filepath.Join(r.dir, routeRecord)); !os.IsNotExist(err) {
 		t.Errorf("the record outlived the stop: %v", err)

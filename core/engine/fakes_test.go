@@ -222,8 +222,28 @@ func (f *fakeAddrs) removals() []string {
 
 // fakeRoutes is the kernel's routes and rules, by their ip forms.
 type fakeRoutes struct {
-	mu sync.Mutex
-	on map[string]bool
+	mu    sync.Mutex
+	on    map[string]bool
+	watch func()
+}
+
+func (f *fakeRoutes) WatchRemoved(_ <-chan struct{}, removed func(), _ func(error)) error {
+	f.mu.Lock()
+	f.watch = removed
+	f.mu.Unlock()
+	return nil
+}
+
+// deleteByOthers removes a route or rule as a network manager would, and
+// reports it as the kernel does.
+func (f *fakeRoutes) deleteByOthers(key string) {
+	f.mu.Lock()
+	delete(f.on, key)
+	watch := f.watch
+	f.mu.Unlock()
+	if watch != nil {
+		watch()
+	}
 }
 
 func newFakeRoutes(present ...string) *fakeRoutes {

@@ -47,12 +47,15 @@ type Addresses interface {
 }
 
 // Routes adds and removes routes and policy rules (core/route); added and
-// removed are false when there was nothing to do.
+// removed are false when there was nothing to do. WatchRemoved calls
+// removed, on its own goroutine, whenever any route or rule is deleted,
+// until done closes.
 type Routes interface {
 	AddRoute(r config.Route) (added bool, err error)
 	RemoveRoute(r config.Route) (removed bool, err error)
 	AddRule(r config.Rule) (added bool, err error)
 	RemoveRule(r config.Rule) (removed bool, err error)
+	WatchRemoved(done <-chan struct{}, removed func(), failed func(error)) error
 }
 
 // Announcer sends gratuitous ARP and unsolicited NA for addresses.

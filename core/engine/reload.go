@@ -19,6 +19,12 @@ import (
 func (e *Engine) Apply(cfg *config.Config) error {
 	e.links.start()
 	e.addrs.start()
+	for _, in := range cfg.Instances {
+		if len(in.Routes)+len(in.Rules) > 0 {
+			e.routeWatch.start()
+			break
+		}
+	}
 	var err error
 	e.do(func(now time.Time) { err = e.apply(now, cfg) })
 	return err

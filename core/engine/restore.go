@@ -74,11 +74,90 @@ func (w *addrWatch) restore(now time.Time, ifname string, p netip.Prefix) {
 				err = in.env.fx.announce(one)
 			}
 			in.count("vips_restored")
+			w.e.routeWatch.again() // the kernel took the routes using it along, unannounced
 			if last, seen := w.logged[p]; !seen || now.Sub(last) >= time.Second {
 				w.logged[p] = now
 				in.log.Warn(fmt.Sprintf("%s VIP %s was removed from %s by someone else; put back", in.cfg.Name, p, ifname))
 			}
 			in.logEffects(err)
+		}
+	}
+}
+
+// routeWatch puts back a master's route or rule (virtual_routes,
+// virtual_rules) that someone else deleted, as addrWatch does for VIPs.
+// Deletions come in bursts (a flushed table, an address gone with the
+// routes that used it): one pass over the masters serves a burst.
+type routeWatch struct {
+	e      *Engine
+	nl     Routes
+	once   sync.Once
+	done   chan struct{}
+	kick   chan struct{} // holds one pending pass
+	logged map[string]time.Time
+}
+
+func newRouteWatch(e *Engine, nl Routes) *routeWatch {
+	return &routeWatch{e: e, nl: nl, done: make(chan struct{}), kick: make(chan struct{}, 1), logged: map[string]time.Time{}}
+}
+
+// start subscribes once, when the first instance with routes or rules
+// runs; later calls do nothing.
+func (w *routeWatch) start() {
+	w.once.Do(func() {
+		failed := func(err error) {
+			w.e.log.Warn("route monitor error; a route removed by someone else may not be put back", "error", err)
+		}
+		if err := w.nl.WatchRemoved(w.done, w.again, failed); err != nil {
+			w.e.log.Error("cannot monitor routes; a route removed by someone else will not be put back", "error", err)
+			return
+		}
+		go func() {
+			for {
+				select {
+				case <-w.done:
+					return
+				case <-w.kick:
+					w.e.do(w.restore)
+				}
+			}
+		}()
+	})
+}
+
+// again asks for a pass over the masters; one pending is enough.
+func (w *routeWatch) again() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (w *routeWatch) stop() {
+	select {
+	case <-w.done:
+	default:
+		close(w.done)
+	}
+}
+
+// restore, on the loop, has every master put back its routes and rules.
+func (w *routeWatch) restore(now time.Time) {
+	for _, name := range w.e.order {
+		in, ok := w.e.instances[name]
+		if !ok || in.m.State() != fsm.Master || len(in.cfg.Routes)+len(in.cfg.Rules) == 0 {
+			continue
+		}
+		restored, err := w.e.routes.Reassert(in.whole())
+		for _, key := range restored {
+			in.count("routes_restored")
+			if last, seen := w.logged[key]; !seen || now.Sub(last) >= time.Second {
+				w.logged[key] = now
+				in.log.Warn(fmt.Sprintf("%s %s was removed by someone else; put back", in.cfg.Name, key))
+			}
+		}
+		if err != nil {
+			in.logLimited(now, "routes", in.cfg.Name+" "+err.Error())
 		}
 	}
 }

@@ -161,6 +161,43 @@ func (e *routeEffect) add(who, key string, add func() (bool, error)) error {
 	return nil
 }
 
+// Reassert adds again those of m's routes and rules that are recorded
+// (ours, or not added yet) and missing, and returns the keys of those
+// this run had added: someone else deleted them. One found there is left
+// as it is.
+func (e *routeEffect) Reassert(m Mastership) (restored []string, err error) {
+	var errs []error
+	again := func(key string, add func() (bool, error)) {
+		if !e.recorded(key) {
+			return
+		}
+		was := e.held[key]
+		added, err := add()
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("cannot put back %s: %w", key, err))
+		case added && was:
+			restored = append(restored, key)
+		case added:
+			e.held[key] = true // failed at the takeover, in now
+		}
+	}
+	for _, r := range m.Routes {
+		again(routeKey(r), func() (bool, error) { return e.nl.AddRoute(r) })
+	}
+	for _, r := range m.Rules {
+		again(ruleKey(r), func() (bool, error) { return e.nl.AddRule(r) })
+	}
+	return restored, errors.Join(errs...)
+}
+
+// recorded reports whether key is in the record.
+func (e *routeEffect) recorded(key string) bool {
+	_, r := e.routes[key]
+	_, u := e.rules[key]
+	return r || u
+}
+
 // Withdraw removes m's rules, then its routes, those this run added; they
 // stay recorded while the instance runs.
 func (e *routeEffect) Withdraw(m Mastership) error {

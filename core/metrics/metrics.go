@@ -59,6 +59,7 @@ var counters = []struct {
 	{"keepalived_pri_zero_rcvd_total", "Adverts of priority 0 received.", []string{"priority_zero_received"}},
 	{"keepalived_pri_zero_sent_total", "Adverts of priority 0 sent.", []string{"priority_zero_sent"}},
 	{"vigil_vips_restored_total", "VIPs put back after someone else removed them while this node was master.", []string{"vips_restored"}},
+	{"vigil_routes_restored_total", "Routes and rules (virtual_routes, virtual_rules) put back after someone else removed them while this node was master.", []string{"routes_restored"}},
 }
 
 var instanceLabels = []string{"iname", "intf", "vrid", "state"}

@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 
 	"github.com/vigil-ha/vigil/core/config"
@@ -154,4 +155,47 @@ func (c *Configurer) RemoveRule(r config.Rule) (removed bool, err error) {
 		return false, nil
 	}
 	return err == nil, err
+}
+
+// WatchRemoved calls removed whenever a route or rule is deleted from the
+// calling thread's network namespace, by anyone, until done is closed:
+// the engine then puts back what a master holds (a network manager
+// reapplying its configuration deletes routes it did not add). removed
+// says only that something went: the caller checks its own. It runs on
+// the watcher's goroutine; failed reports a watch that ended.
+func (c *Configurer) WatchRemoved(done <-chan struct{}, removed func(), failed func(error)) error {
+	s, err := nl.Subscribe(unix.NETLINK_ROUTE, unix.RTNLGRP_IPV4_ROUTE, unix.RTNLGRP_IPV6_ROUTE, unix.RTNLGRP_IPV4_RULE, unix.RTNLGRP_IPV6_RULE)
+	if err != nil {
+		return fmt.Errorf("netlink route monitor: %w", err)
+	}
+	go func() {
+		<-done
+		s.Close()
+	}()
+	go func() {
+		for {
+			msgs, from, err := s.Receive()
+			switch {
+			case errors.Is(err, unix.ENOBUFS):
+				removed() // events were lost: one of them may have been a deletion
+				continue
+			case err != nil:
+				select {
+				case <-done:
+				default:
+					failed(err)
+				}
+				return
+			case from.Pid != nl.PidKernel:
+				continue
+			}
+			for _, m := range msgs {
+				if m.Header.Type == unix.RTM_DELROUTE || m.Header.Type == unix.RTM_DELRULE {
+					removed()
+					break
+				}
+			}
+		}
+	}()
+	return nil
 }

@@ -13,8 +13,9 @@ import (
 // TestRoutesMoveWithMaster: keepalived's virtual_routes and virtual_rules
 // (OpenStack Neutron's HA routers depend on them): the master holds the
 // route and the rule, the backup does not; they move with a failover; a
-// route someone else added is never removed; a SIGKILLed master's are
-// removed when it starts again.
+// route someone else added is never removed; one someone else deletes
+// from the master is put back; a SIGKILLed master's are removed when it
+// starts again.
 func TestRoutesMoveWithMaster(t *testing.T) {
 	l := lab.New(t, 2)
 	s := site{version: 3, interval: "100ms"}
@@ -55,6 +56,16 @@ func TestRoutesMoveWithMaster(t *testing.T) {
 	lab.WaitFor(t, 2*time.Second, "n1 to hold its routes and rule", func() bool { return holds(n1) })
 	if out := routes(n2); strings.Contains(out, "198.51.100.0/24") || strings.Contains(out, "lookup 100") {
 		t.Errorf("the backup has the master's routes:\n%s", out)
+	}
+	// A network manager reapplies its configuration: the master's route
+	// and rule, then a flush of table 100, are put back at once.
+	n1.MustExec("ip", "route", "del", "198.51.100.0/24", "table", "100")
+	n1.MustExec("ip", "rule", "del", "pref", "1000")
+	lab.WaitFor(t, 2*time.Second, "n1 to put back its route and rule", func() bool { return holds(n1) })
+	n1.MustExec("ip", "route", "flush", "table", "100")
+	lab.WaitFor(t, 2*time.Second, "n1 to put back its flushed route", func() bool { return holds(n1) })
+	if !strings.Contains(v1.Output(), "route 198.51.100.0/24 via 192.0.2.254 dev eth0 table 100 onlink was removed by someone else; put back") {
+		t.Errorf("n1 did not log the route it put back:\n%s", v1.Output())
 	}
 	v1.Stop(syscall.SIGKILL, time.Second) // n1 crashes: its routes stay behind
 	lab.WaitFor(t, 3*time.Second, "n2 to take over with the routes", func() bool { return holds(n2) })
