@@ -37,6 +37,9 @@ type Config struct {
 	Actions    []Action
 	Notifiers  []Notifier
 	Plugins    []Plugin
+	// Static is what the node holds while Vigil runs (keepalived's
+	// static_ipaddress, static_routes, static_rules).
+	Static Static
 }
 
 // Instance is one VRRP instance as this node runs it.
@@ -377,3 +380,14 @@ func (r Rule) String() string {
 	fmt.Fprintf(&b, " table %d", r.Table)
 	return b.String()
 }
+
+// Static is what a node holds while Vigil runs, whatever its instances'
+// states: added at start, removed at stop.
+type Static struct {
+	Addrs  []VIP // each with its interface
+	Routes []Route
+	Rules  []Rule
+}
+
+// Empty reports whether there is nothing to hold.
+func (s Static) Empty() bool { return len(s.Addrs)+len(s.Routes)+len(s.Rules) == 0 }

@@ -52,6 +52,7 @@ type Engine struct {
 	// what others deleted.
 	routes     *routeEffect
 	routeWatch *routeWatch
+	static     statics
 
 	// The loop and what it owns.
 	work chan func(now time.Time)
@@ -121,6 +122,7 @@ func New(opts Options) (*Engine, error) {
 		e.routes,
 		announceEffect{a: opts.Announcer, log: log},
 	}, opts.Effects...)}
+	e.static.fx = &effects{log: log, list: []Effect{addrEffect{t: e.vips, nl: opts.Addresses}, e.routes}}
 	e.env = instanceEnv{log: log, now: time.Now, fx: fx, vmacs: newVMACTable(opts.VMACs, opts.StateDir, log),
 		adverts: opts.Adverts, peers: heardTable{}, group: e, linkUp: opts.Links.Up,
 		deliver: e.deliver, notify: opts.OnTransition, primaryAddr: transport.PrimaryAddr}
@@ -146,6 +148,7 @@ func (e *Engine) stop() {
 				e.stopInstance(now, in)
 			}
 		}
+		e.logStatic(e.static.release())
 	})
 	select {
 	case <-e.quit:

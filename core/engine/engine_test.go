@@ -1015,3 +1015,77 @@ instance "VI_1" {
 		t.Errorf("the master resigned on a notify-only reload")
 	}
 }
+
+// Static addresses, routes and rules (keepalived's static_ipaddress,
+// static_routes, static_rules) are held from the apply to the stop
+// whatever the instances do; a reload drops only what it drops; one found
+// there already is never removed; one deleted by someone else is put
+// back; and recovery after a crash knows them.
+func TestStaticHeldWhateverTheState(t *testing.T) {
+	addrs := newFakeAddrs("eth0 203.0.113.9/24") // someone else's
+	r := newRig(t, addrs)
+	policy := `
+instance "VI_1" {
+  vrid     = 1
+  version  = 3
+  advert_interval = "10ms"
+  vips     = ["192.0.2.11/24"]
+  priority = { n1 = 200, n2 = 100 }
+}
+static {
+  address {
+    address = "198.51.100.1/24"
+  }
+  address {
+    address = "203.0.113.9/24"
+  }
+  rule {
+    from  = "198.51.100.0/24"
+    table = 100
+  }
+  %s
+}
+`
+	route := `route {
+    to  = "default"
+    via = "198.51.100.254"
+    table = 100
+  }`
+	if err := r.e.Apply(nodeConfig(t, sprintf(policy, route))); err != nil {
+		t.Fatal(err)
+	}
+	const rt, rl = "route 0.0.0.0/0 via 198.51.100.254 table 100", "rule from 198.51.100.0/24 table 100"
+	if !addrs.has("eth0 198.51.100.1/24") || !r.routes.has(rt) || !r.routes.has(rl) {
+		t.Fatalf("static entries not held: %v %v", addrs.list(), r.routes.on)
+	}
+	if !strings.Contains(r.record(t), "198.51.100.1/24") || strings.Contains(r.record(t), "203.0.113.9") {
+		t.Errorf("record %s: want ours only", r.record(t))
+	}
+	r.waitState(t, "VI_1", "MASTER")
+	r.links.set("eth0", false) // the instance faults; statics stay
+	r.waitState(t, "VI_1", "FAULT")
+	if !addrs.has("eth0 198.51.100.1/24") || !r.routes.has(rl) || addrs.has("eth0 192.0.2.11/24") {
+		t.Errorf("in FAULT: %v %v, want the statics and no VIP", addrs.list(), r.routes.on)
+	}
+	r.links.set("eth0", true)
+	r.waitState(t, "VI_1", "MASTER")
+	// A reload without the route: it goes, the rest stays.
+	if err := r.e.Apply(nodeConfig(t, sprintf(policy, ""))); err != nil {
+		t.Fatal(err)
+	}
+	if r.routes.has(rt) || !r.routes.has(rl) || !addrs.has("eth0 198.51.100.1/24") {
+		t.Errorf("after dropping the route: %v %v", addrs.list(), r.routes.on)
+	}
+	// Someone else deletes the address and the rule: both come back.
+	addrs.deleteByOthers("eth0", "198.51.100.1/24")
+	r.routes.deleteByOthers(rl)
+	r.waitFor(t, "static entries put back", func(Status) bool { return addrs.has("eth0 198.51.100.1/24") && r.routes.has(rl) })
+	r.e.Shutdown()
+	if addrs.has("eth0 198.51.100.1/24") || r.routes.has(rl) || !addrs.has("eth0 203.0.113.9/24") {
+		t.Errorf("after the stop: %v %v, want only someone else's address", addrs.list(), r.routes.on)
+	}
+	scope := NewScope(nodeConfig(t, sprintf(policy, route)))
+	if !scope.routes[rt] || !scope.routes[rl] || !scope.allowsVIP(vip.Addr{Interface: "eth0", Prefix: netip.MustParsePrefix("198.51.100.1/24")}) {
+		t.Errorf("recovery scope lacks the static entries: %+v", scope)
+	}
+}

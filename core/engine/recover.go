@@ -38,6 +38,15 @@ type Scope struct {
 // NewScope is what cfg's instances could have added on this node.
 func NewScope(cfg *config.Config) *Scope {
 	s := &Scope{vips: map[string]bool{}, own: map[netip.Addr]bool{}, vmacs: map[string]vip.VMAC{}, routes: map[string]bool{}}
+	for _, r := range cfg.Static.Routes {
+		s.routes[routeKey(r)] = true
+	}
+	for _, r := range cfg.Static.Rules {
+		s.routes[ruleKey(r)] = true
+	}
+	for _, a := range staticMastership(cfg.Static).Addrs {
+		s.vips[vipKey(a)] = true
+	}
 	for _, in := range cfg.Instances {
 		for _, r := range in.Routes {
 			s.routes[routeKey(r)] = true

@@ -25,6 +25,9 @@ func (e *Engine) Apply(cfg *config.Config) error {
 			break
 		}
 	}
+	if len(cfg.Static.Routes)+len(cfg.Static.Rules) > 0 {
+		e.routeWatch.start()
+	}
 	var err error
 	e.do(func(now time.Time) { err = e.apply(now, cfg) })
 	return err
@@ -41,7 +44,9 @@ func (e *Engine) apply(now time.Time, cfg *config.Config) error {
 		want[in.Name] = in
 		order = append(order, in.Name)
 	}
+	e.logStatic(e.static.drop(cfg.Static))
 	inPlace := e.stopChanged(now, want)
+	e.logStatic(e.static.hold(cfg.Static))
 	started, errs := e.newInstances(order, want)
 	// Every address is claimed (on record, sockets open) before any
 	// instance can add one.

@@ -82,6 +82,16 @@ func (w *addrWatch) restore(now time.Time, ifname string, p netip.Prefix) {
 			in.logEffects(err)
 		}
 	}
+	for _, a := range staticMastership(w.e.static.held).Addrs {
+		if a.Interface == ifname && a.Prefix == p {
+			w.e.logStatic(w.e.static.fx.assert(Mastership{Instance: staticInstance, Addrs: []vip.Addr{a}}))
+			w.e.routeWatch.again()
+			if last, seen := w.logged[p]; !seen || now.Sub(last) >= time.Second {
+				w.logged[p] = now
+				w.e.log.Warn(fmt.Sprintf("static address %s was removed from %s by someone else; put back", p, ifname))
+			}
+		}
+	}
 }
 
 // routeWatch puts back a master's route or rule (virtual_routes,
@@ -158,6 +168,19 @@ func (w *routeWatch) restore(now time.Time) {
 		}
 		if err != nil {
 			in.logLimited(now, "routes", in.cfg.Name+" "+err.Error())
+		}
+	}
+	restored, err := w.e.routes.Reassert(staticMastership(w.e.static.held))
+	for _, key := range restored {
+		if last, seen := w.logged[key]; !seen || now.Sub(last) >= time.Second {
+			w.logged[key] = now
+			w.e.log.Warn(fmt.Sprintf("static %s was removed by someone else; put back", key))
+		}
+	}
+	if err != nil {
+		if last, seen := w.logged["static"]; !seen || now.Sub(last) >= time.Second {
+			w.logged["static"] = now
+			w.e.log.Warn("static " + err.Error())
 		}
 	}
 }

@@ -48,6 +48,7 @@ func Convert(nodes []Node) ([]byte, []Warning, error) {
 	usedScripts := c.emitInstances(body, confs, site, mail)
 	c.emitSyncGroups(body, first, mail)
 	c.emitChecks(body, confs, usedScripts)
+	c.emitStatics(body, confs, site)
 	c.emitTail(body, first, mail)
 	return append(bytes.TrimRight(hclwrite.Format(f.Bytes()), "\n"), '\n'), c.warnings, nil
 }
@@ -215,6 +216,17 @@ type nodeConf struct {
 	groupNotify map[string]map[string]notifyScript
 	groupAt     map[string]string
 	order       []string // groups in file order
+	// static holds static_ipaddress, static_routes and static_rules;
+	// defaultIf is global_defs' default_interface, the interface of a
+	// static address without dev.
+	static    staticConf
+	defaultIf string
+}
+
+type staticConf struct {
+	addrs         []vip
+	routes, rules []routing
+	at            string // the first static block
 }
 
 // alert is whether an instance or sync group whose own smtp_alert is own
@@ -370,6 +382,8 @@ func (c *converter) read(n Node) (*nodeConf, error) {
 			nc.instances = append(nc.instances, c.instance(s))
 		case "vrrp_sync_group":
 			groupTracks = append(groupTracks, c.readSyncGroup(nc, s)...)
+		case "static_ipaddress", "static_routes", "static_rules":
+			c.readStatic(nc, s)
 		case "virtual_server", "virtual_server_group":
 			c.warn(s, "%s (LVS) is not imported: Vigil does VRRP only", s.Key)
 		default:
@@ -415,6 +429,9 @@ func (c *converter) readGlobal(nc *nodeConf, s *Stmt) {
 			"notify_fifo", "vrrp_notify_fifo", "vrrp_mcast_group4", "vrrp_mcast_group6":
 			nc.global[g.Key] = g.Args
 			nc.globalAt[g.Key] = g.String()
+		case "default_interface":
+			nc.defaultIf = g.Arg(0)
+			c.warn(g, "global_defs default_interface is imported only as the interface of static addresses without dev; instances name their interface")
 		case "smtp_alert", "smtp_alert_vrrp":
 			if v, ok := c.onOff(g); ok {
 				nc.alerts[g.Key] = v
@@ -449,6 +466,30 @@ func (c *converter) onOff(s *Stmt) (on, ok bool) {
 	}
 	c.warn(s, "%s %s: keepalived refuses the value and ignores the line; not imported either", s.Key, s.Arg(0))
 	return false, false
+}
+
+// readStatic reads static_ipaddress, static_routes or static_rules: what
+// keepalived adds at start and removes at stop, whatever its instances do.
+func (c *converter) readStatic(nc *nodeConf, s *Stmt) {
+	if nc.static.at == "" {
+		nc.static.at = s.String()
+	}
+	switch s.Key {
+	case "static_ipaddress":
+		nc.static.addrs = append(nc.static.addrs, c.readVIPs(s.Block)...)
+	case "static_routes":
+		for _, l := range s.Block {
+			if r, ok := c.readRoute(l); ok {
+				nc.static.routes = append(nc.static.routes, r)
+			}
+		}
+	case "static_rules":
+		for _, l := range s.Block {
+			if r, ok := c.readRule(l); ok {
+				nc.static.rules = append(nc.static.rules, r)
+			}
+		}
+	}
 }
 
 // readScript reads a vrrp_script.

@@ -1,9 +1,11 @@
 package kaimport
 
 import (
+	"cmp"
 	"fmt"
 	"os/user"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -866,5 +868,40 @@ func (c *converter) emitPriorityNotes(ib *hclwrite.Body, confs []*nodeConf, byNo
 	if len(on[false]) > 0 {
 		c.warnings = append(c.warnings, Warning{At: at, Msg: fmt.Sprintf("%s: notify_priority_changes is on for %s and off for %s; imported on for every node (a priority change is one FIFO line)",
 			name, strings.Join(on[true], ", "), strings.Join(on[false], ", "))})
+	}
+}
+
+// emitStatics writes the nodes' static addresses, routes and rules: one
+// block for every node when they are the same everywhere, else one per
+// node.
+func (c *converter) emitStatics(body *hclwrite.Body, confs []*nodeConf, site bool) {
+	same := true
+	for _, nc := range confs[1:] {
+		same = same && reflect.DeepEqual(nc.static.addrs, confs[0].static.addrs) &&
+			reflect.DeepEqual(nc.static.routes, confs[0].static.routes) && reflect.DeepEqual(nc.static.rules, confs[0].static.rules)
+	}
+	for i, nc := range confs {
+		st := nc.static
+		if len(st.addrs)+len(st.routes)+len(st.rules) == 0 || same && i > 0 {
+			continue
+		}
+		sb := body.AppendNewBlock("static", nil).Body()
+		body.AppendNewline()
+		if site && !same {
+			sb.SetAttributeValue("nodes", strList([]string{nc.name}))
+		}
+		for _, a := range st.addrs {
+			ab := sb.AppendNewBlock("address", nil).Body()
+			ab.SetAttributeValue("address", cty.StringVal(a.addr))
+			// keepalived puts an address without dev on its default interface.
+			ab.SetAttributeValue("interface", cty.StringVal(cmp.Or(a.dev, nc.defaultIf, "eth0")))
+			if a.scope != "" {
+				ab.SetAttributeValue("scope", cty.StringVal(a.scope))
+			}
+			if a.label != "" {
+				ab.SetAttributeValue("label", cty.StringVal(a.label))
+			}
+		}
+		emitRoutes(sb, st.routes, st.rules)
 	}
 }

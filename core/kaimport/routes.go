@@ -116,7 +116,10 @@ func isDestination(w string) bool {
 var numeric = map[string]bool{"table": true, "metric": true, "priority": true}
 
 // emitRouting writes an instance's route and rule blocks.
-func emitRouting(ib *hclwrite.Body, in *instance) {
+func emitRouting(ib *hclwrite.Body, in *instance) { emitRoutes(ib, in.routes, in.rules) }
+
+// emitRoutes writes route and rule blocks.
+func emitRoutes(ib *hclwrite.Body, routes, rules []routing) {
 	write := func(kind string, attrs [][2]string) {
 		ib.AppendNewline()
 		b := ib.AppendNewBlock(kind, nil).Body()
@@ -131,10 +134,10 @@ func emitRouting(ib *hclwrite.Body, in *instance) {
 			}
 		}
 	}
-	for _, r := range in.routes {
+	for _, r := range routes {
 		write("route", r)
 	}
-	for _, r := range in.rules {
+	for _, r := range rules {
 		write("rule", r)
 	}
 }

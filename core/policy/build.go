@@ -141,6 +141,7 @@ func build(path string, raw *fileSchema, body *hclsyntax.Body, opts Options) (*S
 	b.checksPerNode(site)
 	b.syncGroupsInto(site)
 	b.notifiersPerNode(site)
+	b.staticsInto(site)
 	peerCeilings(site)
 	b.checkVRIDs(site)
 	b.checkTies(site)

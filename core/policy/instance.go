@@ -165,24 +165,9 @@ func (b *builder) identity(in *instanceBlock, out *config.Instance) {
 func (b *builder) addresses(in *instanceBlock, out *config.Instance) {
 	out.VIPs = b.vips(in, "vips", in.VIPs)
 	for _, vb := range in.VIPBlocks {
-		v, ok := b.vip(vb.Address, vb.DefRange)
-		if !ok {
-			continue
+		if v, ok := b.addressBlock(vb.Address, vb.Label, vb.Scope, vb.Interface, vb.DefRange); ok {
+			out.VIPs = append(out.VIPs, v)
 		}
-		if vb.Label != nil {
-			v.Label = *vb.Label
-			if len(v.Label) > 15 {
-				b.err(vb.DefRange, "Label too long", "label %q has %d bytes; Linux allows 15.", v.Label, len(v.Label))
-			}
-		}
-		v.Scope = *vb.Scope
-		if !slices.Contains([]string{"global", "site", "link", "host"}, v.Scope) {
-			b.err(vb.DefRange, "Invalid scope", "scope = %q: use global, site, link or host.", v.Scope)
-		}
-		if vb.Interface != nil {
-			v.Interface = *vb.Interface
-		}
-		out.VIPs = append(out.VIPs, v)
 	}
 	out.ExcludedVIPs = b.vips(in, "excluded_vips", in.ExcludedVIPs)
 	if len(out.VIPs) == 0 && len(in.VIPs) == 0 && len(in.VIPBlocks) == 0 {
@@ -448,6 +433,29 @@ func (b *builder) vips(in *instanceBlock, attr string, list []string) []config.V
 		}
 	}
 	return out
+}
+
+// addressBlock reads an address written as a block, with its own label,
+// scope or interface.
+func (b *builder) addressBlock(addr string, label, scope, iface *string, rng hcl.Range) (config.VIP, bool) {
+	v, ok := b.vip(addr, rng)
+	if !ok {
+		return v, false
+	}
+	if label != nil {
+		v.Label = *label
+		if len(v.Label) > 15 {
+			b.err(rng, "Label too long", "label %q has %d bytes; Linux allows 15.", v.Label, len(v.Label))
+		}
+	}
+	v.Scope = *scope
+	if !slices.Contains([]string{"global", "site", "link", "host"}, v.Scope) {
+		b.err(rng, "Invalid scope", "scope = %q: use global, site, link or host.", v.Scope)
+	}
+	if iface != nil {
+		v.Interface = *iface
+	}
+	return v, true
 }
 
 func (b *builder) vip(s string, rng hcl.Range) (config.VIP, bool) {

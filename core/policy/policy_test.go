@@ -826,3 +826,98 @@ func TestNotifyPriorityChanges(t *testing.T) {
 		})
 	}
 }
+
+// TestStatic: static blocks (keepalived's static_ipaddress, static_routes,
+// static_rules) reach the nodes they name, take the node's interface, and
+// an address that is also a VIP, one with no interface, or an unknown node
+// is refused where it is written.
+func TestStatic(t *testing.T) {
+	site := `
+node "lb01" {
+  interface = "eth0"
+}
+node "lb02" {
+  interface = "eth1"
+}
+instance "VI_1" {
+  vrid     = 1
+  vips     = ["192.0.2.10/24"]
+  priority = { lb01 = 100, lb02 = 90 }
+  route {
+    to   = "203.0.113.0/24"
+    type = "blackhole"
+  }
+}
+static {
+  address {
+    address = "198.51.100.1/24"
+    scope   = "link"
+    label   = "eth0:st"
+  }
+  route {
+    to  = "default"
+    via = "2001:db8::1"
+  }
+  rule {
+    from  = "198.51.100.0/24"
+    table = 100
+  }
+}
+static {
+  nodes = ["lb02"]
+  address {
+    address   = "203.0.113.2/32"
+    interface = "lo"
+  }
+}
+`
+	s, _, diags := policy.Parse("static.hcl", []byte(site), opts())
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	c1, _ := s.Config("lb01")
+	c2, _ := s.Config("lb02")
+	if got := fmt.Sprint(c1.Static.Addrs); got != "[{198.51.100.1/24 eth0:st link eth0}]" {
+		t.Errorf("lb01 static addresses %s", got)
+	}
+	if got := fmt.Sprint(c2.Static.Addrs); got != "[{198.51.100.1/24 eth0:st link eth1} {203.0.113.2/32  global lo}]" {
+		t.Errorf("lb02 static addresses %s", got)
+	}
+	if len(c1.Static.Routes) != 1 || c1.Static.Routes[0].To != netip.MustParsePrefix("::/0") || len(c2.Static.Rules) != 1 {
+		t.Errorf("routes %v rules %v", c1.Static.Routes, c2.Static.Rules)
+	}
+	for _, c := range []struct{ name, src, err string }{
+		{"a VIP", `static {
+  address {
+    address = "192.0.2.10/24"
+  }
+}`, "static.hcl:18,3-10: Static address is a VIP"},
+		{"no interface", `node "lb03" {}
+static {
+  nodes = ["lb03"]
+  address {
+    address = "198.51.100.3/24"
+  }
+}`, "Static address without interface"},
+		{"an instance's route", `static {
+  route {
+    to   = "203.0.113.0/24"
+    type = "blackhole"
+  }
+}`, "Static route is an instance's"},
+		{"unknown node", `static {
+  nodes = ["lb09"]
+}`, "Unknown node"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, diags := policy.Parse("static.hcl", []byte(strings.SplitN(site, "static {", 2)[0]+c.src), opts())
+			var all []string
+			for _, d := range diags.Errs() {
+				all = append(all, d.Error())
+			}
+			if !diags.HasErrors() || !strings.Contains(strings.Join(all, "\n"), c.err) {
+				t.Errorf("want %q, got %v", c.err, all)
+			}
+		})
+	}
+}

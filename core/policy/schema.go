@@ -18,6 +18,7 @@ type fileSchema struct {
 	Actions    []actionBlock    `hcl:"action,block" doc:"A recovery action run by an action plugin when a check fails."`
 	Notifiers  []notifierBlock  `hcl:"notifier,block" doc:"Where state changes are sent, by a notifier plugin. keepalived's notify scripts and SMTP alerts."`
 	Plugins    []pluginBlock    `hcl:"plugin,block" doc:"An external plugin binary, pinned by checksum; or, named like a built-in and without a path, the user a built-in plugin runs as."`
+	Statics    []staticBlock    `hcl:"static,block" doc:"Addresses, routes and rules a node holds while Vigil runs, whatever its instances' states. keepalived's static_ipaddress, static_routes and static_rules."`
 }
 
 type siteBlock struct {
@@ -184,6 +185,23 @@ type notifierBlock struct {
 	Config   *configBlock `hcl:"config,block" doc:"Settings passed to the plugin."`
 	Body     hcl.Body     `hcl:",body"`
 	DefRange hcl.Range    `hcl:",def_range"`
+}
+
+type staticBlock struct {
+	Nodes     []string          `hcl:"nodes,optional" doc:"Nodes that hold these. Default: every node."`
+	Addresses []staticAddrBlock `hcl:"address,block" doc:"An address added when Vigil starts and removed when it stops."`
+	Routes    []routeBlock      `hcl:"route,block" doc:"A route added when Vigil starts and removed when it stops; as an instance's route, and \"default\" is IPv4's unless via is IPv6."`
+	Rules     []ruleBlock       `hcl:"rule,block" doc:"A policy routing rule added when Vigil starts and removed when it stops; as an instance's rule, IPv4 unless from, to or ipv6 say otherwise."`
+	Body      hcl.Body          `hcl:",body"`
+	DefRange  hcl.Range         `hcl:",def_range"`
+}
+
+type staticAddrBlock struct {
+	Address   string    `hcl:"address,attr" doc:"Address with prefix length."`
+	Interface *string   `hcl:"interface,optional" doc:"Interface the address goes on. Default: the node's interface."`
+	Label     *string   `hcl:"label,optional" doc:"Interface label, e.g. \"eth0:1\" (at most 15 bytes)."`
+	Scope     *string   `hcl:"scope,optional" default:"\"global\"" doc:"Address scope: global, site, link or host."`
+	DefRange  hcl.Range `hcl:",def_range"`
 }
 
 type pluginBlock struct {

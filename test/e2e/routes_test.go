@@ -89,3 +89,66 @@ func TestRoutesMoveWithMaster(t *testing.T) {
 		t.Errorf("n1 kept routes after SIGTERM:\n%s", out)
 	}
 }
+
+// TestStaticHeldWhileRunning: static addresses, routes and rules
+// (keepalived's static_ipaddress, static_routes, static_rules) are on from
+// the start to the stop, whatever the instance does; one the operator
+// added by hand stays after the stop; a SIGKILLed run's are taken over by
+// the next start, and one someone deletes comes back.
+func TestStaticHeldWhileRunning(t *testing.T) {
+	l := lab.New(t, 1)
+	s := site{version: 3, interval: "100ms"}
+	pol := s.policy(t, l, 1, 1)
+	b, _ := os.ReadFile(pol)
+	os.WriteFile(pol, append(b, []byte(`
+static {
+  address {
+    address = "198.51.100.1/24"
+    label   = "eth0:st"
+  }
+  address {
+    address = "198.51.100.9/24"
+  }
+  route {
+    to    = "203.0.113.0/24"
+    via   = "198.51.100.254"
+    table = 100
+  }
+  rule {
+    from     = "198.51.100.0/24"
+    table    = 100
+    priority = 1000
+  }
+}
+`)...), 0o644)
+	n := l.Nodes[0]
+	n.MustExec("ip", "addr", "add", "198.51.100.9/24", "dev", "eth0") // the operator's
+	state := func() string {
+		return n.MustExec("ip", "addr", "show", "dev", "eth0") + n.MustExec("ip", "route", "show", "table", "100") + n.MustExec("ip", "rule")
+	}
+	holds := func() bool {
+		out := state()
+		return strings.Contains(out, "198.51.100.1/24") && strings.Contains(out, "eth0:st") &&
+			strings.Contains(out, "203.0.113.0/24 via 198.51.100.254") && strings.Contains(out, "1000:\tfrom 198.51.100.0/24 lookup 100")
+	}
+	v := startVigil(t, l, n, pol)
+	lab.WaitFor(t, 3*time.Second, "the static entries", holds)
+	if !strings.Contains(v.Output(), "198.51.100.9/24 is already configured on eth0 and was not added by Vigil") {
+		t.Errorf("no line for the operator's address:\n%s", v.Output())
+	}
+	n.MustExec("ip", "addr", "del", "198.51.100.1/24", "dev", "eth0") // the route via it goes too
+	lab.WaitFor(t, 3*time.Second, "the static address and its route back", holds)
+	v.Stop(syscall.SIGKILL, time.Second)
+	v = startVigil(t, l, n, pol)
+	lab.WaitFor(t, 3*time.Second, "the static entries after a crash", holds)
+	if err := v.Stop(syscall.SIGTERM, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	out := state()
+	if strings.Contains(out, "198.51.100.1/24") || strings.Contains(out, "203.0.113.0/24") || strings.Contains(out, "lookup 100") {
+		t.Errorf("static entries left after SIGTERM:\n%s", out)
+	}
+	if !strings.Contains(out, "198.51.100.9/24") {
+		t.Errorf("the operator's address was removed:\n%s", out)
+	}
+}
