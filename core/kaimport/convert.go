@@ -46,7 +46,7 @@ func Convert(nodes []Node) ([]byte, []Warning, error) {
 		c.emitNodes(body, confs)
 	}
 	usedScripts := c.emitInstances(body, confs, site, mail)
-	c.emitSyncGroups(body, first, mail)
+	c.emitSyncGroups(body, confs, mail)
 	c.emitChecks(body, confs, usedScripts)
 	c.emitStatics(body, confs, site)
 	c.emitTail(body, first, mail)

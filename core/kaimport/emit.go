@@ -363,8 +363,10 @@ func (c *converter) emitInstance(body *hclwrite.Body, confs []*nodeConf, byNode 
 	}
 }
 
-// emitSyncGroups writes the first file's sync groups.
-func (c *converter) emitSyncGroups(body *hclwrite.Body, first *nodeConf, mail bool) {
+// emitSyncGroups writes the first file's sync groups, with each node's
+// notify scripts.
+func (c *converter) emitSyncGroups(body *hclwrite.Body, confs []*nodeConf, mail bool) {
+	first := confs[0]
 	for _, gname := range first.order {
 		gb := body.AppendNewBlock("sync_group", []string{gname}).Body()
 		body.AppendNewline()
@@ -373,11 +375,13 @@ func (c *converter) emitSyncGroups(body *hclwrite.Body, first *nodeConf, mail bo
 		if mail && first.groupAlert(gname) {
 			notify = append(notify, "mail")
 		}
-		if scripts := first.groupNotify[gname]; len(scripts) > 0 {
-			name := "notify_group_" + gname
-			notify = append(notify, name)
-			c.notifyScripts = append(c.notifyScripts, notifyScripts{notifier: name, at: first.groupAt[gname], scripts: scripts})
+		var sets []nodeScriptSet
+		for _, nc := range confs {
+			if _, ok := nc.groups[gname]; ok {
+				sets = append(sets, nodeScriptSet{node: nc.name, scripts: nc.groupNotify[gname], at: nc.groupAt[gname]})
+			}
 		}
+		notify = append(notify, c.notifiersFor("notify_group_"+gname, sets)...)
 		if len(notify) > 0 {
 			gb.SetAttributeValue("notify", strList(notify))
 		}
@@ -728,38 +732,54 @@ func (c *converter) emitPeerTTL(ib *hclwrite.Body, in *instance) {
 }
 
 // instanceNotifiers makes the exec-notify notifiers of an instance's
-// notify scripts and returns their names: one for every node when all
-// run the same scripts, else one per set of scripts, named after the
-// first node with it ("notify_VI_1", "notify_VI_1_lb02") and used by the
-// nodes that run it (the scripts often name the node).
+// notify scripts: one for the nodes that share a set of scripts, limited
+// to them (keepalived sites often run a different script on each node).
 func (c *converter) instanceNotifiers(byNode map[string]map[string]*instance, order []string, name string) []string {
-	var names []string
-	bySet := map[string]int{} // the scripts, printed -> index in c.notifyScripts
+	var sets []nodeScriptSet
 	for _, n := range order {
 		in := byNode[n][name]
-		if len(in.notify) == 0 {
+		sets = append(sets, nodeScriptSet{node: n, scripts: in.notify, at: in.at})
+	}
+	return c.notifiersFor("notify_"+name, sets)
+}
+
+// nodeScriptSet is one node's notify scripts of an instance or group.
+type nodeScriptSet struct {
+	node    string
+	scripts map[string]notifyScript
+	at      string
+}
+
+// notifiersFor makes the exec-notify notifiers named base (base_NODE for
+// the second set and after) for each set of scripts, each limited to the
+// nodes that have it, or for every node when they all do.
+func (c *converter) notifiersFor(base string, sets []nodeScriptSet) []string {
+	var names []string
+	bySet := map[string]int{} // the scripts, printed -> index in c.notifyScripts
+	for _, ns := range sets {
+		if len(ns.scripts) == 0 {
 			continue
 		}
 		set := ""
 		for _, k := range notifyKeywords {
-			if sc, ok := in.notify[k]; ok {
+			if sc, ok := ns.scripts[k]; ok {
 				set += fmt.Sprintf("%s %q %v\n", k, sc.command, sc.as) // where it is written does not count
 			}
 		}
 		if i, ok := bySet[set]; ok {
-			c.notifyScripts[i].nodes = append(c.notifyScripts[i].nodes, n)
+			c.notifyScripts[i].nodes = append(c.notifyScripts[i].nodes, ns.node)
 			continue
 		}
-		notifier := "notify_" + name
+		notifier := base
 		if len(names) > 0 {
-			notifier += "_" + n
+			notifier += "_" + ns.node
 		}
 		bySet[set] = len(c.notifyScripts)
-		c.notifyScripts = append(c.notifyScripts, notifyScripts{notifier: notifier, at: in.at, scripts: in.notify, nodes: []string{n}})
+		c.notifyScripts = append(c.notifyScripts, notifyScripts{notifier: notifier, at: ns.at, scripts: ns.scripts, nodes: []string{ns.node}})
 		names = append(names, notifier)
 	}
 	for _, i := range bySet {
-		if len(c.notifyScripts[i].nodes) == len(order) {
+		if len(c.notifyScripts[i].nodes) == len(sets) {
 			c.notifyScripts[i].nodes = nil // every node
 		}
 	}

@@ -275,6 +275,12 @@ func TestImportFindings(t *testing.T) {
 				"lb03": strings.Replace(vi1, "priority 100", "priority 80\n  notify_master \"/usr/bin/touch /run/master-lb02\"", 1)},
 			want: []string{`notify          = ["notify_VI_1", "notify_VI_1_lb02"]`, `notifier "notify_VI_1" {`, `nodes  = ["lb01"]`, "/run/master-lb01",
 				`notifier "notify_VI_1_lb02" {`, `nodes  = ["lb02", "lb03"]`, "/run/master-lb02"}},
+		{name: "a sync group's notify scripts that differ per node run on their own node (the first node's ran everywhere)",
+			confs: map[string]string{
+				"lb01": vi1 + "vrrp_sync_group G {\n  group {\n    VI_1\n  }\n  notify_master \"/usr/bin/touch /run/g-lb01\"\n}\n",
+				"lb02": strings.Replace(vi1, "priority 100", "priority 90", 1) + "vrrp_sync_group G {\n  group {\n    VI_1\n  }\n  notify_master \"/usr/bin/touch /run/g-lb02\"\n}\n"},
+			want: []string{`notify = ["notify_group_G", "notify_group_G_lb02"]`, `notifier "notify_group_G" {`, `nodes  = ["lb01"]`, "/run/g-lb01",
+				`notifier "notify_group_G_lb02" {`, `nodes  = ["lb02"]`, "/run/g-lb02"}},
 		{name: "vrrp_mcast_group4 / 6 carry over (they were not imported)",
 			confs: map[string]string{"": "global_defs {\n  vrrp_mcast_group4 224.0.0.19\n  vrrp_mcast_group6 ff02::13\n}\n" + vi1},
 			want:  []string{`multicast_group4   = "224.0.0.19"`, `multicast_group6   = "ff02::13"`}, not: []string{"is not imported"}},
