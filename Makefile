@@ -13,6 +13,7 @@ all: build
 build:
 	$(GO) build ./...
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/vigil ./cmd/vigil
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/vigil-bgp ./cmd/vigil-bgp
 
 # The Debian package (dpkg-deb; man pages and completion generated):
 # bin/vigil_VERSION_ARCH.deb. VERSION is stamped into `vigil --version`.

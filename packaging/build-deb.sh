@@ -11,6 +11,8 @@ chmod 0755 "$root"
 trap 'rm -rf "$root"' EXIT INT TERM
 
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$version" -o "$root/usr/bin/vigil" ./cmd/vigil
+# The BGP speaker (GoBGP), run by the agent only where the policy has BGP.
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$root/usr/lib/vigil/vigil-bgp" ./cmd/vigil-bgp
 gen=$root/gen
 go run ./packaging/gendocs -vigil "$root/usr/bin/vigil" -version "$version" -out "$gen"
 

@@ -207,7 +207,19 @@ func statusText(st api.Status) string {
 	for _, n := range st.Notifiers {
 		notifiers = append(notifiers, fmt.Sprintf("%s\t%s\t%d\t%s\t%s\t%d\t%s", n.Name, n.Plugin, n.Pending, n.Oldest.Round(time.Millisecond), pidText(n.Pid), n.Restarts, n.LastError))
 	}
+	var peers, routes []string
+	if st.BGP != nil {
+		for _, name := range slices.Sorted(maps.Keys(st.BGP.Peers)) {
+			p := st.BGP.Peers[name]
+			peers = append(peers, fmt.Sprintf("%s\t%s\t%s\t%s\t%s", name, p.Addr, p.State, p.Since.Format(time.RFC3339), p.Reason))
+		}
+		for _, r := range st.BGP.Announced {
+			routes = append(routes, fmt.Sprintf("%s\t%s\t%d", r.Prefix, r.Instance, r.MED))
+		}
+	}
 	table(&b, "instance\ttracks\tstate\teffect", tracked)
+	table(&b, "bgp peer\taddress\tstate\tsince\treason", peers)
+	table(&b, "announced\tinstance\tmed", routes)
 	table(&b, "check\tstate\tplugin\tpid\trestarts\tlast run\tlast error", checks)
 	table(&b, "notifier\tplugin\tpending\toldest\tpid\trestarts\tlast error", notifiers)
 	return strings.TrimRight(b.String(), "\n")

@@ -138,6 +138,7 @@ type running struct {
 	cs      *checks
 	ns      *notifiers
 	ms      *metricsServer
+	bgp     *bgpEffect
 	srv     *api.Server // the status socket of the time: a reload may replace it
 	current *config.Config
 	// site is read by the status socket's goroutines while a reload
@@ -156,7 +157,8 @@ func start(o Options, cfg *config.Config) (*running, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r.eng, err = engine.New(engine.Options{Log: o.Log, StateDir: o.StateDir, OnTransition: r.ns.transition}); err != nil {
+	r.bgp = newBGPEffect(speakerPath(o.Self), o.Log)
+	if r.eng, err = engine.New(engine.Options{Log: o.Log, StateDir: o.StateDir, OnTransition: r.ns.transition, Effects: []engine.Effect{r.bgp}}); err != nil {
 		return nil, err
 	}
 	r.cs = newChecks(l, r.eng, newActions(l, r.eng))
@@ -172,7 +174,7 @@ func start(o Options, cfg *config.Config) (*running, error) {
 }
 
 func (r *running) status() api.Status {
-	return api.Status{Site: *r.site.Load(), Node: r.o.Node, Policy: r.o.Policy, Instances: r.eng.Status(), Checks: r.cs.snapshot(), Notifiers: r.ns.snapshot()}
+	return api.Status{Site: *r.site.Load(), Node: r.o.Node, Policy: r.o.Policy, Instances: r.eng.Status(), Checks: r.cs.snapshot(), Notifiers: r.ns.snapshot(), BGP: r.bgp.status()}
 }
 
 // apply carries a policy to every part, in the same order at start-up

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/net/netutil"
 	"golang.org/x/sys/unix"
 
+	"github.com/vigil-ha/vigil/core/bgp"
 	"github.com/vigil-ha/vigil/core/caps"
 	"github.com/vigil-ha/vigil/core/engine"
 	"github.com/vigil-ha/vigil/core/safetext"
@@ -35,7 +36,10 @@ type Status struct {
 	Instances []engine.Status `json:"instances"`
 	Checks    []Check         `json:"checks"`
 	Notifiers []Notifier      `json:"notifiers"`
-	Runtime   Runtime         `json:"runtime"`
+	// BGP is the BGP speaker's sessions and routes; nil when this node
+	// runs none.
+	BGP     *bgp.Status `json:"bgp,omitempty"`
+	Runtime Runtime     `json:"runtime"`
 }
 
 // Check is one health check and the plugin process serving it.

@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/vigil-ha/vigil/core/bgp"
 	"github.com/vigil-ha/vigil/core/priority"
 	"github.com/vigil-ha/vigil/core/vrrp"
 )
@@ -40,6 +42,9 @@ type Config struct {
 	// Static is what the node holds while Vigil runs (keepalived's
 	// static_ipaddress, static_routes, static_rules).
 	Static Static
+	// BGP is the node's BGP speaker; nil when the policy has none or no
+	// instance of the node announces over BGP.
+	BGP *bgp.Speaker
 }
 
 // Instance is one VRRP instance as this node runs it.
@@ -71,6 +76,9 @@ type Instance struct {
 	// not put it in FAULT (keepalived's dont_track_primary).
 	IgnoreOwnInterface bool
 	Notify             []string // site's, group's and instance's notifiers, deduplicated
+	// BGP is how the instance uses the node's BGP speaker: "master"
+	// (its master announces its addresses), or "".
+	BGP string
 	// NotifyPriorityChanges: notifiers also hear of effective priority
 	// changes (keepalived's notify_priority_changes).
 	NotifyPriorityChanges bool
@@ -264,6 +272,9 @@ func (c *Config) HoldsSecret() bool {
 		if in.Auth.Type != vrrp.AuthNone {
 			return true
 		}
+	}
+	if c.BGP != nil && slices.ContainsFunc(c.BGP.Peers, func(p bgp.Peer) bool { return p.Password != "" }) {
+		return true
 	}
 	var cfgs []PluginConfig
 	for _, x := range c.Checks {

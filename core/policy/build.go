@@ -142,6 +142,7 @@ func build(path string, raw *fileSchema, body *hclsyntax.Body, opts Options) (*S
 	b.syncGroupsInto(site)
 	b.notifiersPerNode(site)
 	b.staticsInto(site)
+	b.bgpInto(site)
 	peerCeilings(site)
 	b.checkVRIDs(site)
 	b.checkTies(site)

@@ -128,6 +128,7 @@ func (b *builder) instance(in *instanceBlock) (inst config.Instance, prios map[s
 	b.garp(in, &inst)
 	b.vmac(in, &inst)
 	b.routes(in, &inst)
+	b.instanceBGP(in, &inst)
 	b.strict(in, &inst)
 	prios = b.priorities(in)
 	return inst, prios, tracks, len(b.diags) == errs || !b.diags[errs:].HasErrors()

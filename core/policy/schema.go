@@ -18,6 +18,7 @@ type fileSchema struct {
 	Actions    []actionBlock    `hcl:"action,block" doc:"A recovery action run by an action plugin when a check fails."`
 	Notifiers  []notifierBlock  `hcl:"notifier,block" doc:"Where state changes are sent, by a notifier plugin. keepalived's notify scripts and SMTP alerts."`
 	Plugins    []pluginBlock    `hcl:"plugin,block" doc:"An external plugin binary, pinned by checksum; or, named like a built-in and without a path, the user a built-in plugin runs as."`
+	BGP        *bgpBlock        `hcl:"bgp,block" doc:"The BGP speaker: service addresses announced to routers (docs/bgp.md); at most one."`
 	Statics    []staticBlock    `hcl:"static,block" doc:"Addresses, routes and rules a node holds while Vigil runs, whatever its instances' states. keepalived's static_ipaddress, static_routes and static_rules."`
 }
 
@@ -47,12 +48,14 @@ type siteBlock struct {
 }
 
 type nodeBlock struct {
-	Name      string    `hcl:"name,label"`
-	Interface *string   `hcl:"interface,optional" doc:"Default interface of this node's instances."`
-	Address   *string   `hcl:"address,optional" doc:"Primary address: source of adverts, unicast_src_ip, and the tie-breaker plan uses. Default: the interface's first address."`
-	RouterID  *string   `hcl:"router_id,optional" doc:"Name in logs and mail. Default: the node's name."`
-	Body      hcl.Body  `hcl:",body"`
-	DefRange  hcl.Range `hcl:",def_range"`
+	Name        string    `hcl:"name,label"`
+	Interface   *string   `hcl:"interface,optional" doc:"Default interface of this node's instances."`
+	Address     *string   `hcl:"address,optional" doc:"Primary address: source of adverts, unicast_src_ip, and the tie-breaker plan uses. Default: the interface's first address."`
+	RouterID    *string   `hcl:"router_id,optional" doc:"Name in logs and mail. Default: the node's name."`
+	BGPASN      *int64    `hcl:"bgp_asn,optional" doc:"This node's BGP AS number. Default: the bgp block's asn."`
+	BGPRouterID *string   `hcl:"bgp_router_id,optional" doc:"This node's BGP router id (an IPv4 address). Default: its address, when IPv4."`
+	Body        hcl.Body  `hcl:",body"`
+	DefRange    hcl.Range `hcl:",def_range"`
 }
 
 type instanceBlock struct {
@@ -84,6 +87,7 @@ type instanceBlock struct {
 	Track                 hcl.Expression `hcl:"track,optional" type:"list of string or map" doc:"Checks whose weight (or fault) applies to this instance: a list for every node, or (site) a map of node name to list, for tracking that differs per node (track = { lb01 = [\"nginx\"], lb02 = [] }; a node missing from the map tracks nothing). keepalived's track_script."`
 	TrackInterfaces       []trackIfBlock `hcl:"track_interface,block" doc:"An interface whose state moves this instance's priority. keepalived's track_interface."`
 	Notify                []string       `hcl:"notify,optional" doc:"Notifiers told of this instance's state changes, besides the site's."`
+	BGP                   *string        `hcl:"bgp,optional" doc:"\"master\": the master also announces the instance's addresses as host routes (/32, /128) to the bgp block's peers, and withdraws them when it stops being master (docs/bgp.md)."`
 	NotifyPriorityChanges *bool          `hcl:"notify_priority_changes,optional" inherit:"NotifyPriorityChanges" doc:"Overrides the site's. keepalived's notify_priority_changes."`
 	GARPMasterDelay       *string        `hcl:"garp_master_delay,optional" inherit:"GARPMasterDelay" doc:"Overrides the site's."`
 	GARPMasterRepeat      *int           `hcl:"garp_master_repeat,optional" inherit:"GARPMasterRepeat" doc:"Overrides the site's."`
@@ -185,6 +189,40 @@ type notifierBlock struct {
 	Config   *configBlock `hcl:"config,block" doc:"Settings passed to the plugin."`
 	Body     hcl.Body     `hcl:",body"`
 	DefRange hcl.Range    `hcl:",def_range"`
+}
+
+type bgpBlock struct {
+	ASN              *int64         `hcl:"asn,optional" doc:"This node's AS number (1-4294967295). In a site, the default of the nodes' bgp_asn."`
+	RouterID         *string        `hcl:"router_id,optional" doc:"BGP router id, an IPv4 address. Per-node files only; in a site, each node's bgp_router_id, else its IPv4 address."`
+	HoldTime         *string        `hcl:"hold_time,optional" default:"\"9s\"" doc:"Default hold time of the sessions (0s, or 3s and more): a peer silent this long is down. Short, as in data centres; BFD is faster."`
+	Keepalive        *string        `hcl:"keepalive,optional" doc:"Default keepalive interval. Default: a third of the hold time."`
+	ConnectRetry     *string        `hcl:"connect_retry,optional" default:"\"5s\"" doc:"Wait between attempts to connect to a peer (the speaker connects; it does not listen on port 179)."`
+	GracefulShutdown *string        `hcl:"graceful_shutdown,optional" default:"\"0s\"" doc:"At a stop, send the routes this long with RFC 8326's GRACEFUL_SHUTDOWN community (65535:0) before withdrawing them, for routers that act on it. 0s: withdraw at once."`
+	Peers            []bgpPeerBlock `hcl:"peer,block" doc:"A router this node keeps a BGP session with."`
+	Body             hcl.Body       `hcl:",body"`
+	DefRange         hcl.Range      `hcl:",def_range"`
+}
+
+type bgpPeerBlock struct {
+	Name      string       `hcl:"name,label"`
+	Address   string       `hcl:"address,attr" doc:"The router's address."`
+	ASN       int64        `hcl:"asn,attr" doc:"The router's AS number."`
+	Nodes     []string     `hcl:"nodes,optional" doc:"Nodes that peer with this router (a router per rack). Default: every node."`
+	Password  *string      `hcl:"password,optional" doc:"TCP MD5 signature key (RFC 2385), at most 80 bytes; never printed. Keep the policy file unreadable to others."`
+	HoldTime  *string      `hcl:"hold_time,optional" doc:"Overrides the bgp block's."`
+	Keepalive *string      `hcl:"keepalive,optional" doc:"Overrides the bgp block's."`
+	Multihop  *int         `hcl:"multihop,optional" doc:"eBGP multihop TTL (1-255), for a router that is not directly connected. Default: directly connected."`
+	BFD       *bgpBFDBlock `hcl:"bfd,block" doc:"Run BFD (RFC 5880, single hop) with this router: a dead link or node is seen in the detection time, not the hold time."`
+	Body      hcl.Body     `hcl:",body"`
+	DefRange  hcl.Range    `hcl:",def_range"`
+}
+
+type bgpBFDBlock struct {
+	MinRx      *string   `hcl:"min_rx,optional" default:"\"300ms\"" doc:"Fastest rate this node asks to receive BFD packets at."`
+	MinTx      *string   `hcl:"min_tx,optional" default:"\"300ms\"" doc:"Rate this node sends BFD packets at."`
+	Multiplier *int      `hcl:"multiplier,optional" default:"3" doc:"Packets missed before the session is down: detection time is min_rx times this."`
+	Body       hcl.Body  `hcl:",body"`
+	DefRange   hcl.Range `hcl:",def_range"`
 }
 
 type staticBlock struct {

@@ -29,6 +29,7 @@ func TestMain(m *testing.M) {
 	vigilBin, testPluginBin, fileCheckBin = filepath.Join(dir, "vigil"), filepath.Join(dir, "testplugin"), filepath.Join(dir, "file-check")
 	for _, b := range []struct{ out, dir, pkg string }{
 		{vigilBin, "../..", "./cmd/vigil"},
+		{filepath.Join(dir, "vigil-bgp"), "../..", "./cmd/vigil-bgp"}, // beside vigil, where the agent looks first
 		{testPluginBin, "../..", "./core/pluginhost/testdata/testplugin"},
 		{fileCheckBin, "../../sdk/examples/file-check", "."},
 	} {

@@ -74,6 +74,8 @@ func debianPackage(tool string) string {
 		return "nginx-light"
 	case "nft":
 		return "nftables"
+	case "vtysh":
+		return "frr"
 	}
 	return tool
 }

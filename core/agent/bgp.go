@@ -1,0 +1,154 @@
+package agent
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/vigil-ha/vigil/core/bgp"
+	"github.com/vigil-ha/vigil/core/config"
+	"github.com/vigil-ha/vigil/core/engine"
+)
+
+// speakerBinary is where the package installs the BGP speaker.
+const speakerBinary = "/usr/lib/vigil/vigil-bgp"
+
+// speakerPath finds the speaker: beside the agent's binary (a build
+// tree), else where the package puts it.
+func speakerPath(self string) string {
+	if self != "" {
+		p := filepath.Join(filepath.Dir(self), "vigil-bgp")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return speakerBinary
+}
+
+// bgpEffect announces, over BGP, the addresses of the masters of
+// instances with bgp = "master" (an effect on the engine's port): the
+// speaker, a process of its own started only while the policy has a BGP
+// speaker for this node, is told the whole set of routes after every
+// change.
+type bgpEffect struct {
+	path string
+	log  hclog.Logger
+
+	mu      sync.Mutex
+	speaker *bgp.Speaker
+	user    string
+	runner  *bgp.Runner
+	held    map[string]map[netip.Prefix]bgp.Route // by instance
+}
+
+func newBGPEffect(path string, log hclog.Logger) *bgpEffect {
+	return &bgpEffect{path: path, log: log.Named("bgp"), held: map[string]map[netip.Prefix]bgp.Route{}}
+}
+
+func (*bgpEffect) Name() string                     { return "bgp" }
+func (*bgpEffect) Claim([]engine.Mastership) error  { return nil }
+func (*bgpEffect) Announce(engine.Mastership) error { return nil }
+func (*bgpEffect) Unclaim(engine.Mastership)        {}
+
+// announces reports whether m's master announces its addresses.
+func announces(m engine.Mastership) bool { return m.Instance.BGP == "master" }
+
+// Policy starts the speaker when the node has one and stops it when a
+// reload takes it away; the speaker's settings go out with the routes.
+func (e *bgpEffect) Policy(cfg *config.Config) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.speaker, e.user = cfg.BGP, cfg.PluginUser
+	switch {
+	case cfg.BGP != nil && e.runner == nil:
+		e.log.Info("starting the BGP speaker", "asn", cfg.BGP.ASN, "router_id", cfg.BGP.RouterID, "peers", len(cfg.BGP.Peers))
+		e.runner = bgp.Start(e.path, cfg.PluginUser, "", e.log)
+	case cfg.BGP == nil && e.runner != nil:
+		e.log.Info("stopping the BGP speaker: the policy has none for this node")
+		go e.runner.Stop(5 * time.Second) // off the loop: it waits for the withdrawals
+		e.runner = nil
+	}
+	e.push()
+	return nil
+}
+
+// Assert adds the master's addresses as host routes.
+func (e *bgpEffect) Assert(m engine.Mastership) error {
+	if !announces(m) {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	set := e.held[m.Name()]
+	if set == nil {
+		set = map[netip.Prefix]bgp.Route{}
+		e.held[m.Name()] = set
+	}
+	for _, a := range m.Addrs {
+		p := bgp.HostRoute(a.Prefix.Addr())
+		set[p] = bgp.Route{Prefix: p, Instance: m.Name()}
+	}
+	e.push()
+	return nil
+}
+
+// Withdraw takes the addresses' routes away.
+func (e *bgpEffect) Withdraw(m engine.Mastership) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	set := e.held[m.Name()]
+	if set == nil {
+		return nil
+	}
+	for _, a := range m.Addrs {
+		delete(set, bgp.HostRoute(a.Prefix.Addr()))
+	}
+	if len(set) == 0 {
+		delete(e.held, m.Name())
+	}
+	e.push()
+	return nil
+}
+
+// Close stops the speaker; masters have withdrawn by then, so what it
+// withdraws at its stop is what is left.
+func (e *bgpEffect) Close() error {
+	e.mu.Lock()
+	r := e.runner
+	e.runner = nil
+	e.mu.Unlock()
+	if r != nil {
+		r.Stop(5 * time.Second)
+	}
+	return nil
+}
+
+// push tells the speaker the whole state; e.mu is held.
+func (e *bgpEffect) push() {
+	if e.runner == nil || e.speaker == nil {
+		return
+	}
+	d := bgp.Desired{Speaker: *e.speaker}
+	for _, set := range e.held {
+		for _, r := range set {
+			d.Routes = append(d.Routes, r)
+		}
+	}
+	e.runner.Set(d)
+}
+
+// status is the speaker's last reports; nil when it does not run.
+func (e *bgpEffect) status() *bgp.Status {
+	e.mu.Lock()
+	r := e.runner
+	e.mu.Unlock()
+	if r == nil {
+		return nil
+	}
+	st := r.Status()
+	return &st
+}

@@ -1,0 +1,164 @@
+package lab
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// frrDaemons is where Debian's frr package puts its daemons.
+const frrDaemons = "/usr/lib/frr"
+
+// Router is FRRouting (zebra, bgpd, bfdd) in a node of the lab's segment,
+// with a segment of its own behind it (198.51.100.0/24, 2001:db8:1::/64)
+// where Far, a client, sits: what reaches Far's replies from the segment
+// goes through the router's routes.
+type Router struct {
+	*Node
+	Far *Node
+	dir string
+}
+
+// AddRouter adds a router at 192.0.2.HOST on the segment (forwarding on)
+// with its far segment and client.
+func (l *Lab) AddRouter(name string, host int) *Router {
+	l.t.Helper()
+	Require(l.t, "vtysh")
+	r := &Router{Node: l.AddNode(name, host)}
+	far := &Node{lab: l, Name: name + "-far", NS: l.prefix + "-" + name + "f",
+		Addr4: netip.MustParseAddr("198.51.100.99"), Addr6: netip.MustParseAddr("2001:db8:1::99")}
+	l.extra = append(l.extra, far)
+	l.must("ip", "netns", "add", far.NS)
+	l.must("ip", "link", "add", "eth1", "netns", r.NS, "type", "veth", "peer", "name", "eth0", "netns", far.NS)
+	for _, c := range [][]string{
+		{r.NS, "sysctl", "-qw", "net.ipv4.ip_forward=1"},
+		{r.NS, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"},
+		{r.NS, "sysctl", "-qw", "net.ipv6.conf.eth1.accept_dad=0"},
+		{r.NS, "ip", "addr", "add", "198.51.100.1/24", "dev", "eth1"},
+		{r.NS, "ip", "addr", "add", "2001:db8:1::1/64", "dev", "eth1", "nodad"},
+		{r.NS, "ip", "link", "set", "eth1", "up"},
+		{far.NS, "ip", "link", "set", "lo", "up"},
+		{far.NS, "sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0"},
+		{far.NS, "ip", "addr", "add", "198.51.100.99/24", "dev", "eth0"},
+		{far.NS, "ip", "addr", "add", "2001:db8:1::99/64", "dev", "eth0", "nodad"},
+		{far.NS, "ip", "link", "set", "eth0", "up"},
+		{far.NS, "ip", "route", "add", "default", "via", "198.51.100.1"},
+		{far.NS, "ip", "-6", "route", "add", "default", "via", "2001:db8:1::1"},
+	} {
+		l.mustNS(c[0], c[1:]...)
+	}
+	r.Far = far
+	return r
+}
+
+// RouteVia sends the node's traffic for the far segment through the
+// router (the replies to Far).
+func (n *Node) RouteVia(r *Router) {
+	n.MustExec("ip", "route", "replace", "198.51.100.0/24", "via", r.Addr4.String())
+	n.MustExec("ip", "-6", "route", "replace", "2001:db8:1::/64", "via", r.Addr6.String())
+}
+
+// Start runs zebra, bgpd and bfdd with bgpd's configuration (bfdd's
+// sessions are configured from bgpd's neighbor ... bfd lines) and waits
+// until vtysh answers.
+func (r *Router) Start(bgpdConf string) {
+	t := r.lab.t
+	t.Helper()
+	// The daemons run as frr, which must reach their directory: not
+	// under the test's private temporary directory.
+	dir, err := os.MkdirTemp("", "vigil-frr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	r.dir = dir
+	u, err := user.Lookup("frr")
+	if err != nil {
+		t.Fatalf("frr user: %v (apt-get install frr)", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	confs := map[string]string{"zebra": "hostname " + r.Name + "\n", "bgpd": bgpdConf, "bfdd": ""}
+	for name, conf := range confs {
+		p := filepath.Join(dir, name+".conf")
+		if err := os.WriteFile(p, []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Chmod(dir, 0o755)
+	filepath.Walk(dir, func(p string, _ os.FileInfo, _ error) error { return os.Chown(p, uid, gid) })
+	common := func(d string) []string {
+		return []string{filepath.Join(frrDaemons, d), "-f", filepath.Join(dir, d+".conf"), "-i", filepath.Join(dir, d+".pid"),
+			"-z", filepath.Join(dir, "zserv.api"), "--vty_socket", dir, "-u", "frr", "-g", "frr", "-P", "0"}
+	}
+	r.Node.Start("zebra", common("zebra")...)
+	WaitFor(t, 5*time.Second, "zebra's socket", func() bool { _, err := os.Stat(filepath.Join(dir, "zserv.api")); return err == nil })
+	r.Node.Start("bfdd", append(common("bfdd"), "--bfdctl", filepath.Join(dir, "bfdd.sock"))...)
+	r.Node.Start("bgpd", common("bgpd")...)
+	WaitFor(t, 10*time.Second, "FRR to answer vtysh", func() bool {
+		out, err := r.vtysh("show bgp summary")
+		return err == nil && !strings.Contains(out, "failed to connect")
+	})
+}
+
+func (r *Router) vtysh(cmds ...string) (string, error) {
+	args := []string{"netns", "exec", r.NS, "vtysh", "--vty_socket", r.dir}
+	for _, c := range cmds {
+		args = append(args, "-c", c)
+	}
+	out, err := exec.Command("ip", args...).CombinedOutput()
+	return string(out), err
+}
+
+// Vtysh runs show commands on the router and returns what they print.
+func (r *Router) Vtysh(cmds ...string) string {
+	r.lab.t.Helper()
+	out, err := r.vtysh(cmds...)
+	if err != nil {
+		r.lab.t.Fatalf("vtysh %v on %s: %v\n%s", cmds, r.Name, err, out)
+	}
+	return out
+}
+
+// NextHops returns the next hops of the router's installed route to
+// prefix, as the kernel has them (ip route): ECMP gives several; none
+// when there is no such route.
+func (r *Router) NextHops(prefix string) []string {
+	r.lab.t.Helper()
+	out, err := r.Exec("ip", "route", "show", "exact", prefix)
+	if err != nil {
+		return nil
+	}
+	var hops []string
+	for _, f := range strings.Split(out, "\n") {
+		w := strings.Fields(f)
+		for i := 0; i+1 < len(w); i++ {
+			if w[i] == "via" {
+				hops = append(hops, w[i+1])
+			}
+		}
+	}
+	return hops
+}
+
+// BGPConf is a bgpd configuration for AS asn at router id id, with a
+// neighbor line block per node address (remote AS nodeASN), and BFD on
+// the sessions when bfd is true; ECMP over up to 8 paths.
+func BGPConf(asn uint32, id netip.Addr, nodeASN uint32, nodes []netip.Addr, bfd bool) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "router bgp %d\n bgp router-id %v\n no bgp ebgp-requires-policy\n bgp bestpath as-path multipath-relax\n", asn, id)
+	for _, a := range nodes {
+		fmt.Fprintf(&b, " neighbor %v remote-as %d\n neighbor %v timers 3 9\n neighbor %v timers connect 1\n", a, nodeASN, a, a)
+		if bfd {
+			fmt.Fprintf(&b, " neighbor %v bfd\n", a)
+		}
+	}
+	b.WriteString(" address-family ipv4 unicast\n  maximum-paths 8\n exit-address-family\n")
+	return b.String()
+}
