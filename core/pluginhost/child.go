@@ -9,8 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"slices"
-	"sync"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
