@@ -43,10 +43,17 @@ type bgpEffect struct {
 	user    string
 	runner  *bgp.Runner
 	held    map[string]map[netip.Prefix]bgp.Route // by instance
+	// sent is what the speaker was last told to announce; withdrawn is
+	// when each prefix last left it, for the damping.
+	sent      map[netip.Prefix]bool
+	withdrawn map[netip.Prefix]time.Time
+	retry     *time.Timer // a push held back by the damping
+	now       func() time.Time
 }
 
 func newBGPEffect(path string, log hclog.Logger) *bgpEffect {
-	return &bgpEffect{path: path, log: log.Named("bgp"), held: map[string]map[netip.Prefix]bgp.Route{}}
+	return &bgpEffect{path: path, log: log.Named("bgp"), held: map[string]map[netip.Prefix]bgp.Route{},
+		sent: map[netip.Prefix]bool{}, withdrawn: map[netip.Prefix]time.Time{}, now: time.Now}
 }
 
 func (*bgpEffect) Name() string                     { return "bgp" }
@@ -55,7 +62,17 @@ func (*bgpEffect) Announce(engine.Mastership) error { return nil }
 func (*bgpEffect) Unclaim(engine.Mastership)        {}
 
 // announces reports whether m's master announces its addresses.
-func announces(m engine.Mastership) bool { return m.Instance.BGP == "master" }
+func announces(m engine.Mastership) bool { return m.Instance.BGP != "" }
+
+// med is the route's preference: lower is preferred, so a higher
+// effective priority gives a lower MED and equal priorities an equal one
+// (ECMP). In master mode one node announces at a time: 0.
+func med(m engine.Mastership) uint32 {
+	if m.Instance.Standalone() {
+		return uint32(255 - int(m.Priority))
+	}
+	return 0
+}
 
 // Policy starts the speaker when the node has one and stops it when a
 // reload takes it away; the speaker's settings go out with the routes.
@@ -90,7 +107,7 @@ func (e *bgpEffect) Assert(m engine.Mastership) error {
 	}
 	for _, a := range m.Addrs {
 		p := bgp.HostRoute(a.Prefix.Addr())
-		set[p] = bgp.Route{Prefix: p, Instance: m.Name()}
+		set[p] = bgp.Route{Prefix: p, MED: med(m), Instance: m.Name()}
 	}
 	e.push()
 	return nil
@@ -127,18 +144,47 @@ func (e *bgpEffect) Close() error {
 	return nil
 }
 
-// push tells the speaker the whole state; e.mu is held.
+// push tells the speaker the whole state; e.mu is held. A route withdrawn
+// less than the damping time ago is announced again only once that time
+// has passed: a flapping check moves it at most once per damping time.
+// Withdrawals are never held back.
 func (e *bgpEffect) push() {
 	if e.runner == nil || e.speaker == nil {
 		return
 	}
+	now := e.now()
 	d := bgp.Desired{Speaker: *e.speaker}
+	var wait time.Duration
+	want := map[netip.Prefix]bool{}
 	for _, set := range e.held {
-		for _, r := range set {
+		for p, r := range set {
+			if !e.sent[p] {
+				if left := e.speaker.Damping - now.Sub(e.withdrawn[p]); left > 0 {
+					if wait == 0 || left < wait {
+						wait = left
+					}
+					continue
+				}
+			}
+			want[p] = true
 			d.Routes = append(d.Routes, r)
 		}
 	}
+	for p := range e.sent {
+		if !want[p] {
+			e.withdrawn[p] = now
+		}
+	}
+	e.sent = want
 	e.runner.Set(d)
+	if wait > 0 && e.retry == nil {
+		e.retry = time.AfterFunc(wait, func() {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			e.retry = nil
+			e.push()
+		})
+	}
 }
 
 // status is the speaker's last reports; nil when it does not run.

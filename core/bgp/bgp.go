@@ -28,6 +28,9 @@ type Speaker struct {
 	// GRACEFUL_SHUTDOWN community before they are withdrawn at a stop;
 	// 0 withdraws at once.
 	GracefulShutdown time.Duration `json:"graceful_shutdown"`
+	// Damping is how long a withdrawn route waits before it is announced
+	// again (the agent holds it back; the speaker never sees it).
+	Damping time.Duration `json:"-"`
 }
 
 // Peer is one BGP neighbour.

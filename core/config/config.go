@@ -400,5 +400,9 @@ type Static struct {
 	Rules  []Rule
 }
 
+// Standalone reports whether the instance runs without VRRP (BGP health
+// mode): master whenever it is healthy, on every node.
+func (in Instance) Standalone() bool { return in.BGP == "health" }
+
 // Empty reports whether there is nothing to hold.
 func (s Static) Empty() bool { return len(s.Addrs)+len(s.Routes)+len(s.Rules) == 0 }

@@ -23,6 +23,9 @@ type Mastership struct {
 	// when only addresses change.
 	Routes []config.Route
 	Rules  []config.Rule
+	// Priority is the instance's effective priority now (a BGP route's
+	// preference in health mode).
+	Priority uint8
 }
 
 // Name is the instance's name, for effects' logs.
@@ -233,6 +236,9 @@ func (e announceEffect) Claim(ms []Mastership) error {
 	var errs []error
 	seen := map[string]bool{}
 	for _, m := range ms {
+		if m.Instance.Standalone() {
+			continue // its addresses are announced over BGP, not ARP
+		}
 		for _, a := range m.Addrs {
 			v6 := a.Prefix.Addr().Is6()
 			key := fmt.Sprintf("%s/%v", a.Interface, v6)

@@ -89,6 +89,13 @@ func newInstance(e *instanceEnv, cfg config.Instance) (*instance, error) {
 	// "grep 'VI_1 entering MASTER'" finds them; no logger name repeats it.
 	in := &instance{cfg: cfg, env: e, log: e.log, heapIndex: -1,
 		deltas: map[string]int{}, faults: map[fsm.FaultReason]map[string]bool{}, lastLog: map[string]time.Time{}}
+	if cfg.Standalone() {
+		in.ch = silent{}
+		in.setVIPs(cfg)
+		in.m = fsm.New(fsm.Config{Version: cfg.Version, Priority: cfg.Priority, Interval: cfg.Interval, StartupDelay: e.startupDelay, Standalone: true})
+		in.status = Status{Name: cfg.Name, State: fsm.Init.String(), Interface: cfg.Interface, Priority: cfg.Priority, BasePriority: cfg.Priority, Counters: map[string]uint64{}}
+		return in, nil
+	}
 	ifname, src := cfg.Interface, cfg.SourceAddr
 	if v, ok := in.vmac(); ok {
 		if err := e.vmacs.acquire(v); err != nil {
@@ -201,7 +208,7 @@ func authFor(cfg config.Instance) vrrp.Auth {
 
 // mastership is the instance as its effects see it, holding addrs.
 func (in *instance) mastership(addrs []vip.Addr) Mastership {
-	return Mastership{Instance: &in.cfg, Addrs: addrs}
+	return Mastership{Instance: &in.cfg, Addrs: addrs, Priority: in.m.Priority()}
 }
 
 // whole is the instance as master: its addresses, routes and rules.
@@ -432,8 +439,15 @@ func (in *instance) setDelta(now time.Time, source string, delta int) {
 			in.notes = append(in.notes, Transition{Instance: in.cfg.Name, From: st, To: st, Reason: source, At: now, Priority: p, PriorityChange: true})
 		}
 	}
+	changed := p != in.m.Priority()
 	in.exec(in.m.SetPriority(now, p))
-	if in.m.State() == fsm.Master {
+	switch {
+	case in.m.State() != fsm.Master:
+	case in.cfg.Standalone() && changed:
+		// No advert carries it: the effects (BGP's route preference)
+		// hear the new priority.
+		in.logEffects(in.env.fx.assert(in.whole()))
+	case !in.cfg.Standalone():
 		in.resignIfOutranked(now)
 	}
 	in.mu.Lock()
@@ -502,3 +516,12 @@ func (in *instance) shutdown(now time.Time) {
 		in.env.vmacs.release(v)
 	}
 }
+
+// silent is the advert channel of an instance without VRRP (BGP health
+// mode): nothing is sent or heard.
+type silent struct{}
+
+func (silent) Send([]byte, netip.Addr) error { return nil }
+func (silent) Join(netip.Addr) error         { return nil }
+func (silent) Source() netip.Addr            { return netip.Addr{} }
+func (silent) Close()                        {}

@@ -67,6 +67,10 @@ type Config struct {
 	StartupDelay time.Duration
 	// PrimaryAddr is our source address; it breaks ties of equal priority.
 	PrimaryAddr netip.Addr
+	// Standalone is an instance with no election (BGP health mode): it is
+	// Master whenever no fault holds it, sends no advert and no
+	// gratuitous ARP/NA, and leaves Master only for Fault or Init.
+	Standalone bool
 	// GARPDelay is when the second gratuitous ARP/NA burst follows the first
 	// after becoming master (keepalived's garp_master_delay; 0: no second burst).
 	GARPDelay time.Duration
@@ -243,7 +247,11 @@ func (m *Machine) startup(now time.Time) {
 		m.transition(Fault, "startup with a fault")
 		return
 	}
-	if m.prio == priority.Owner {
+	switch {
+	case m.cfg.Standalone:
+		m.becomeMaster(now, "healthy at startup")
+		return
+	case m.prio == priority.Owner:
 		m.becomeMaster(now, "address owner (priority 255)")
 		return
 	}
@@ -266,6 +274,9 @@ func (m *Machine) becomeMaster(now time.Time, reason string) {
 	// master, as keepalived does: a client is served once the address is
 	// up, and the advert then costs the takeover nothing.
 	m.emit(Action{Kind: AddVIPs})
+	if m.cfg.Standalone {
+		return
+	}
 	m.emit(Action{Kind: SendAdvert, Priority: m.prio})
 	m.emit(Action{Kind: SendGratuitous})
 	m.adverAt = now.Add(m.cfg.Interval)
@@ -323,6 +334,9 @@ func (m *Machine) Tick(now time.Time) []Action {
 // Advert handles a received advert that passed the wire checks (§6.4.2, §6.4.3).
 func (m *Machine) Advert(now time.Time, adv Advert) []Action {
 	m.reset()
+	if m.cfg.Standalone {
+		return m.out
+	}
 	switch m.state {
 	case Backup:
 		m.backupAdvert(now, adv)
@@ -429,7 +443,7 @@ func (m *Machine) SetPriority(now time.Time, p uint8) []Action {
 	}
 	old := m.prio
 	m.prio = p
-	if m.state == Master {
+	if m.state == Master && !m.cfg.Standalone {
 		m.emit(Action{Kind: SendAdvert, Priority: p, Reason: fmt.Sprintf("priority changed from %d to %d", old, p)})
 		m.adverAt = now.Add(m.cfg.Interval)
 	}
@@ -450,7 +464,7 @@ func (m *Machine) SetSuccessor(on bool) { m.successor = on }
 // calls it when its priority has fallen below a backup known to be alive.
 func (m *Machine) Resign(now time.Time, reason string) []Action {
 	m.reset()
-	if m.state != Master {
+	if m.state != Master || m.cfg.Standalone {
 		return m.out
 	}
 	m.emit(Action{Kind: SendAdvert, Priority: 0, Reason: reason})
@@ -484,14 +498,16 @@ func (m *Machine) SetFault(now time.Time, r FaultReason, on bool, reason string)
 	case was == 0 && m.fault != 0:
 		switch m.state {
 		case Master:
-			m.emit(Action{Kind: SendAdvert, Priority: 0, Reason: reason})
+			if !m.cfg.Standalone {
+				m.emit(Action{Kind: SendAdvert, Priority: 0, Reason: reason})
+			}
 			m.leaveMaster(now, Fault, reason)
 		case Backup:
 			m.stopTimers()
 			m.transition(Fault, reason)
 		}
 	case was != 0 && m.fault == 0 && m.state == Fault:
-		if m.prio == priority.Owner {
+		if m.prio == priority.Owner || m.cfg.Standalone {
 			m.becomeMaster(now, reason)
 		} else {
 			m.enterBackup(now, reason)
@@ -506,7 +522,9 @@ func (m *Machine) Shutdown(now time.Time) []Action {
 	m.reset()
 	switch m.state {
 	case Master:
-		m.emit(Action{Kind: SendAdvert, Priority: 0, Reason: "shutdown"})
+		if !m.cfg.Standalone {
+			m.emit(Action{Kind: SendAdvert, Priority: 0, Reason: "shutdown"})
+		}
 		m.leaveMaster(now, Init, "shutdown")
 	case Backup, Fault:
 		m.stopTimers()

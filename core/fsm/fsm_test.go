@@ -100,6 +100,16 @@ func TestMachine(t *testing.T) {
 		{"§6.4.1 startup: non-owner enters Backup", v2(100), []step{
 			{0, start(), "INIT->BACKUP", fsm.Backup},
 		}},
+		{"standalone (BGP health mode): Master at startup, no advert, no announcement, no election", func() fsm.Config { c := v3(100, 100*ms); c.Standalone = true; return c }(), []step{
+			{0, start(), "INIT->MASTER add-vips", fsm.Master},
+			{time.Second, tick(), "", fsm.Master},
+			{time.Second, advert(upper, 200, 100*ms), "", fsm.Master},
+			{2 * time.Second, resign(), "", fsm.Master},
+			{2 * time.Second, prio(50), "", fsm.Master},
+			{3 * time.Second, fault(fsm.FaultCheck, true), "remove-vips MASTER->FAULT", fsm.Fault},
+			{4 * time.Second, fault(fsm.FaultCheck, false), "FAULT->MASTER add-vips", fsm.Master},
+			{5 * time.Second, shutdown(), "remove-vips MASTER->INIT", fsm.Init},
+		}},
 		{"§6.4.1 startup: owner (255) enters Master at once", v2(255), []step{
 			{0, start(), "INIT->MASTER add-vips send-advert(255) send-gratuitous", fsm.Master},
 		}},

@@ -25,14 +25,24 @@ func (b *builder) instanceBGP(in *instanceBlock, out *config.Instance) {
 	}
 	rng := attrRange(in.Body, "bgp", in.DefRange)
 	switch {
-	case *in.BGP != "master":
-		b.err(rng, "Invalid bgp mode", "bgp = %q: \"master\" announces the instance's addresses from its master.", *in.BGP)
+	case *in.BGP != "master" && *in.BGP != "health":
+		b.err(rng, "Invalid bgp mode", "bgp = %q: \"master\" announces the instance's addresses from its VRRP master; \"health\" runs no VRRP and announces them from every node whose checks pass.", *in.BGP)
 	case b.raw.BGP == nil:
 		b.err(rng, "No bgp block", "Instance %q announces over BGP, but the policy has no bgp block: add one with the node's asn and its peers.", in.Name)
 	default:
 		out.BGP = *in.BGP
 	}
+	if health(in) && out.Interface == "lo" {
+		for _, v := range out.VIPs {
+			if v.Prefix.Bits() != v.Prefix.Addr().BitLen() {
+				b.err(attrRange(in.Body, "vips", in.DefRange), "Subnet on the loopback", "%v on lo would make the whole %v local to this node: write %v/%d.", v.Prefix, v.Prefix.Masked(), v.Prefix.Addr(), v.Prefix.Addr().BitLen())
+			}
+		}
+	}
 }
+
+// health reports whether an instance runs in BGP health mode.
+func health(in *instanceBlock) bool { return in.BGP != nil && *in.BGP == "health" }
 
 // bgpInto gives each node that runs an instance announcing over BGP its
 // speaker: AS, router id, the peers that name it.
@@ -66,7 +76,7 @@ func (b *builder) bgpInto(site *Site) {
 		}
 	}
 	if !used {
-		b.warn(bb.DefRange, "BGP speaker unused", "No instance has bgp = \"master\", so no node runs a BGP speaker.")
+		b.warn(bb.DefRange, "BGP speaker unused", "No instance has bgp = \"master\" or \"health\", so no node runs a BGP speaker.")
 	}
 }
 
@@ -74,8 +84,8 @@ func (b *builder) bgpInto(site *Site) {
 // error.
 func (b *builder) bgpCommon(bb *bgpBlock) (sp bgp.Speaker, ok bool) {
 	errs := len(b.diags)
-	grace, _ := b.duration(bb.Body, "graceful_shutdown", bb.GracefulShutdown, bb.DefRange)
-	sp.GracefulShutdown = grace
+	sp.GracefulShutdown, _ = b.duration(bb.Body, "graceful_shutdown", bb.GracefulShutdown, bb.DefRange)
+	sp.Damping, _ = b.duration(bb.Body, "damping", bb.Damping, bb.DefRange)
 	if bb.ASN != nil {
 		sp.ASN, _ = b.asn(attrRange(bb.Body, "asn", bb.DefRange), *bb.ASN)
 	}

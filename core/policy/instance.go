@@ -139,6 +139,18 @@ func (b *builder) identity(in *instanceBlock, out *config.Instance) {
 	if in.Interface != nil {
 		out.Interface = *in.Interface
 	}
+	if health(in) {
+		// No election: no VRID, no advert; the addresses go on the
+		// loopback unless the policy names another local interface.
+		if in.Interface == nil {
+			out.Interface = "lo"
+		}
+		if in.VRID != nil {
+			b.warn(attrRange(in.Body, "vrid", in.DefRange), "vrid unused", "Instance %q has bgp = \"health\": it runs no VRRP, so vrid means nothing. Remove it.", in.Name)
+		}
+		out.Version = vrrp.V3 // either family; nothing goes on the wire
+		return
+	}
 	if in.VRID == nil {
 		b.err(in.DefRange, "Missing vrid", "Instance %q needs vrid = <1-255>, the virtual router id shared by every node running it (keepalived's virtual_router_id).", in.Name)
 	} else if v := *in.VRID; v < 1 || v > 255 {

@@ -87,7 +87,7 @@ type instanceBlock struct {
 	Track                 hcl.Expression `hcl:"track,optional" type:"list of string or map" doc:"Checks whose weight (or fault) applies to this instance: a list for every node, or (site) a map of node name to list, for tracking that differs per node (track = { lb01 = [\"nginx\"], lb02 = [] }; a node missing from the map tracks nothing). keepalived's track_script."`
 	TrackInterfaces       []trackIfBlock `hcl:"track_interface,block" doc:"An interface whose state moves this instance's priority. keepalived's track_interface."`
 	Notify                []string       `hcl:"notify,optional" doc:"Notifiers told of this instance's state changes, besides the site's."`
-	BGP                   *string        `hcl:"bgp,optional" doc:"\"master\": the master also announces the instance's addresses as host routes (/32, /128) to the bgp block's peers, and withdraws them when it stops being master (docs/bgp.md)."`
+	BGP                   *string        `hcl:"bgp,optional" doc:"\"master\": the VRRP master also announces the instance's addresses as host routes (/32, /128) to the bgp block's peers, and withdraws them when it stops being master. \"health\": no VRRP; every node whose checks pass holds the addresses (on lo unless interface says otherwise) and announces them with MED 255 minus its effective priority, so routers prefer the highest priority and share equal ones (ECMP); a node whose checks fail withdraws at once. docs/bgp.md."`
 	NotifyPriorityChanges *bool          `hcl:"notify_priority_changes,optional" inherit:"NotifyPriorityChanges" doc:"Overrides the site's. keepalived's notify_priority_changes."`
 	GARPMasterDelay       *string        `hcl:"garp_master_delay,optional" inherit:"GARPMasterDelay" doc:"Overrides the site's."`
 	GARPMasterRepeat      *int           `hcl:"garp_master_repeat,optional" inherit:"GARPMasterRepeat" doc:"Overrides the site's."`
@@ -198,6 +198,7 @@ type bgpBlock struct {
 	Keepalive        *string        `hcl:"keepalive,optional" doc:"Default keepalive interval. Default: a third of the hold time."`
 	ConnectRetry     *string        `hcl:"connect_retry,optional" default:"\"5s\"" doc:"Wait between attempts to connect to a peer (the speaker connects; it does not listen on port 179)."`
 	GracefulShutdown *string        `hcl:"graceful_shutdown,optional" default:"\"0s\"" doc:"At a stop, send the routes this long with RFC 8326's GRACEFUL_SHUTDOWN community (65535:0) before withdrawing them, for routers that act on it. 0s: withdraw at once."`
+	Damping          *string        `hcl:"damping,optional" default:"\"0s\"" doc:"A route withdrawn (its master resigned, its checks failed) is announced again only this long after: a flapping check moves the route at most once per this. Withdrawals are never held back."`
 	Peers            []bgpPeerBlock `hcl:"peer,block" doc:"A router this node keeps a BGP session with."`
 	Body             hcl.Body       `hcl:",body"`
 	DefRange         hcl.Range      `hcl:",def_range"`

@@ -40,6 +40,9 @@ func (b *builder) checkVRIDs(site *Site) {
 	for _, n := range keys(site.configs) {
 		seen := map[string]string{}
 		for _, in := range site.configs[n].Instances {
+			if in.Standalone() {
+				continue // no VRRP, no VRID
+			}
 			key := fmt.Sprintf("%s/%v/%d", in.Interface, in.IPv6(), in.VRID)
 			prev, dup := seen[key]
 			seen[key] = in.Name
@@ -81,8 +84,8 @@ func (b *builder) checkTies(site *Site) {
 			}
 			sort.Strings(nodes)
 			blk := b.instances[si.Name]
-			if blk == nil {
-				continue
+			if blk == nil || health(blk) {
+				continue // in health mode, equal priorities share the traffic (ECMP)
 			}
 			b.warn(attrRange(blk.Body, "priority", blk.DefRange), "Tied priorities",
 				"Nodes %s have priority %d for %s. %s", joinAnd(nodes), p, si.Name, tieWinner(site, nodes))

@@ -45,7 +45,9 @@ func farGet(r *lab.Router, addr string) string {
 // bgpPolicy is a VRRP instance on the segment whose master also announces
 // its address to the router.
 func bgpPolicy(t *testing.T, l *lab.Lab, peerExtra string) string {
-	src := fmt.Sprintf(`site "lab" {}
+	src := fmt.Sprintf(`site "lab" {
+  plugin_user = "nobody"
+}
 
 node "n1" {
   interface = "eth0"
@@ -126,4 +128,120 @@ func TestBGPMasterMode(t *testing.T) {
 	v2.Stop(syscall.SIGKILL, time.Second)
 	lab.WaitFor(t, 2*time.Second, "the router to drop the route", func() bool { return len(hops()) == 0 })
 	t.Logf("route gone %v after SIGKILL (hold time 9s)", time.Since(killed).Round(time.Millisecond))
+}
+
+// healthPolicy is two instances without VRRP: every node whose nginx
+// answers announces the address; VI_20's nodes tie (ECMP), VI_21 prefers
+// n1.
+func healthPolicy(t *testing.T, l *lab.Lab) string {
+	src := fmt.Sprintf(`site "lab" {
+  plugin_user = "nobody"
+}
+
+node "n1" {
+  interface = "eth0"
+  address   = %q
+}
+
+node "n2" {
+  interface = "eth0"
+  address   = %q
+}
+
+check "web" {
+  plugin    = "http-probe"
+  interval  = "100ms"
+  timeout   = "80ms"
+  weight    = 0
+  init_fail = true
+
+  config {
+    url = "http://127.0.0.1:%d/"
+  }
+}
+
+instance "VI_20" {
+  vips     = ["203.0.113.20/32"]
+  priority = { n1 = 100, n2 = 100 }
+  track    = ["web"]
+  bgp      = "health"
+}
+
+instance "VI_21" {
+  vips     = ["203.0.113.21/32"]
+  priority = { n1 = 100, n2 = 90 }
+  track    = ["web"]
+  bgp      = "health"
+}
+
+bgp {
+  asn = 65001
+
+  peer "r1" {
+    address = "192.0.2.1"
+    asn     = 65000
+  }
+}
+`, l.Nodes[0].Addr4, l.Nodes[1].Addr4, probePort)
+	path := l.Dir + "/health.hcl"
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestBGPHealthMode: no VRRP; each node whose nginx answers holds the
+// addresses on lo and announces them: equal priorities give the router
+// two paths (ECMP), unequal ones the best; nginx dying on n1 withdraws
+// n1's routes and the far client is served by n2; nginx back brings them
+// back. The times from the kill to the router's change and to the far
+// client's first reply from n2 are logged.
+func TestBGPHealthMode(t *testing.T) {
+	lab.Require(t, "nginx")
+	l, r := bgpLab(t, false)
+	nginx1 := l.Nodes[0].StartNginx(probePort)
+	l.Nodes[1].StartNginx(probePort)
+	pol := healthPolicy(t, l)
+	v1 := startVigil(t, l, l.Nodes[0], pol)
+	v2 := startVigil(t, l, l.Nodes[1], pol)
+	defer func() {
+		if t.Failed() {
+			t.Logf("n1:\n%s\nn2:\n%s\nrouter:\n%s", v1.Output(), v2.Output(), r.Vtysh("show bgp summary", "show ip bgp"))
+		}
+	}()
+	both := []string{"192.0.2.11", "192.0.2.12"}
+	hops := func(p string) []string { h := r.NextHops(p); slices.Sort(h); return h }
+	lab.WaitFor(t, 15*time.Second, "ECMP to both nodes for VI_20", func() bool { return slices.Equal(hops("203.0.113.20"), both) })
+	lab.WaitFor(t, 3*time.Second, "VI_21 via n1 alone", func() bool { return slices.Equal(hops("203.0.113.21"), []string{"192.0.2.11"}) })
+	url := fmt.Sprintf("203.0.113.21:%d", probePort)
+	lab.WaitFor(t, 3*time.Second, "the far client served by n1", func() bool { return strings.Contains(farGet(r, url), "n1") })
+	if !l.Nodes[0].HasAddr(netip.MustParseAddr("203.0.113.20")) || !strings.Contains(l.Nodes[0].MustExec("ip", "addr", "show", "dev", "lo"), "203.0.113.20/32") {
+		t.Errorf("n1 does not hold VI_20's address on lo")
+	}
+
+	killed := time.Now()
+	nginx1.KillTree()
+	var routerAt time.Duration
+	lab.WaitFor(t, 5*time.Second, "n1's routes withdrawn", func() bool {
+		ok := slices.Equal(hops("203.0.113.21"), []string{"192.0.2.12"}) && slices.Equal(hops("203.0.113.20"), []string{"192.0.2.12"})
+		if ok {
+			routerAt = time.Since(killed)
+		}
+		return ok
+	})
+	lab.WaitFor(t, 3*time.Second, "the far client served by n2", func() bool { return strings.Contains(farGet(r, url), "n2") })
+	t.Logf("nginx killed on n1: router's RIB changed after %v, far client served by n2 after %v",
+		routerAt.Round(time.Millisecond), time.Since(killed).Round(time.Millisecond))
+	if l.Nodes[0].HasAddr(netip.MustParseAddr("203.0.113.20")) {
+		t.Errorf("n1 kept the address after its check failed")
+	}
+
+	l.Nodes[0].StartNginx(probePort)
+	lab.WaitFor(t, 5*time.Second, "n1 back", func() bool {
+		return slices.Equal(hops("203.0.113.20"), both) && slices.Equal(hops("203.0.113.21"), []string{"192.0.2.11"})
+	})
+	st, err := api.Fetch(v1.socket)
+	if err != nil || st.BGP == nil || len(st.BGP.Announced) != 2 || st.BGP.Announced[0].MED != 155 {
+		t.Errorf("n1's BGP status: %+v (%v)", st.BGP, err)
+	}
 }
