@@ -45,6 +45,7 @@ type Peer struct {
 	ConnectRetry time.Duration `json:"connect_retry"`
 	Password     string        `json:"password,omitempty"` // TCP MD5 (RFC 2385)
 	Multihop     uint8         `json:"multihop,omitempty"` // eBGP TTL; 0: directly connected
+	Port         uint16        `json:"port,omitempty"`     // the peer's TCP port; 0: 179
 	BFD          *BFD          `json:"bfd,omitempty"`
 }
 

@@ -237,6 +237,9 @@ func peerConfig(p vbgp.Peer) *api.Peer {
 		AfiSafis: []*api.AfiSafi{{Config: &api.AfiSafiConfig{Family: fam, Enabled: true},
 			PrefixLimits: &api.PrefixLimit{Family: fam, MaxPrefixes: MaxPrefixes}}},
 	}
+	if p.Port != 0 {
+		ap.Transport = &api.Transport{RemotePort: uint32(p.Port)}
+	}
 	if p.Multihop > 0 {
 		ap.EbgpMultihop = &api.EbgpMultihop{Enabled: true, MultihopTtl: uint32(p.Multihop)}
 	}
