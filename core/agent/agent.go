@@ -169,7 +169,7 @@ func start(o Options, cfg *config.Config) (*running, error) {
 		r.close()
 		return nil, fmt.Errorf("status socket: %w", err)
 	}
-	r.ms = newMetricsServer(o.Log, r.eng, r.cs, r.ns)
+	r.ms = newMetricsServer(o.Log, r.eng, r.cs, r.ns, r.bgp)
 	return r, nil
 }
 

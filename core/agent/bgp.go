@@ -14,6 +14,13 @@ import (
 	"github.com/vigil-ha/vigil/core/engine"
 )
 
+// speakerProc is the speaker process as the effect drives it (bgp.Runner).
+type speakerProc interface {
+	Set(bgp.Desired)
+	Status() bgp.Status
+	Stop(timeout time.Duration)
+}
+
 // speakerBinary is where the package installs the BGP speaker.
 const speakerBinary = "/usr/lib/vigil/vigil-bgp"
 
@@ -41,7 +48,7 @@ type bgpEffect struct {
 	mu      sync.Mutex
 	speaker *bgp.Speaker
 	user    string
-	runner  *bgp.Runner
+	runner  speakerProc
 	held    map[string]map[netip.Prefix]bgp.Route // by instance
 	// sent is what the speaker was last told to announce; withdrawn is
 	// when each prefix last left it, for the damping.
@@ -87,6 +94,7 @@ func (e *bgpEffect) Policy(cfg *config.Config) error {
 	case cfg.BGP == nil && e.runner != nil:
 		e.log.Info("stopping the BGP speaker: the policy has none for this node")
 		go e.runner.Stop(5 * time.Second) // off the loop: it waits for the withdrawals
+		e.sent = map[netip.Prefix]bool{}
 		e.runner = nil
 	}
 	e.push()

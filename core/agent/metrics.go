@@ -22,13 +22,14 @@ type metricsServer struct {
 	srv  *metrics.Server
 }
 
-func newMetricsServer(log hclog.Logger, eng *engine.Engine, cs *checks, ns *notifiers) *metricsServer {
+func newMetricsServer(log hclog.Logger, eng *engine.Engine, cs *checks, ns *notifiers, bgp *bgpEffect) *metricsServer {
 	m := &metricsServer{log: log}
 	m.src = metrics.Source{
 		Instances: eng.Status,
 		Checks:    cs.snapshot,
 		Notifiers: ns.snapshot,
 		Tracks:    m.tracks,
+		BGP:       bgp.status,
 	}
 	return m
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"os"
 	"slices"
@@ -50,6 +51,9 @@ type Status struct {
 	Announcements uint64    `json:"announcements"`
 	Withdrawals   uint64    `json:"withdrawals"`
 	Restarts      uint64    `json:"restarts"`
+	// Drops counts, by peer, established sessions that went down (a
+	// router's NOTIFICATION, a hold timer, BFD, a malformed message).
+	Drops map[string]uint64 `json:"drops,omitempty"`
 	LastChange    time.Time `json:"last_change"`
 	Running       bool      `json:"running"`
 }
@@ -58,7 +62,7 @@ type Status struct {
 // agent's), with nothing to announce until Set.
 func Start(path, user, group string, log hclog.Logger) *Runner {
 	r := &Runner{path: path, user: user, group: group, log: log, wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
-		status: Status{Peers: map[string]PeerState{}}}
+		status: Status{Peers: map[string]PeerState{}, Drops: map[string]uint64{}}}
 	go r.run()
 	return r
 }
@@ -86,6 +90,7 @@ func (r *Runner) Status() Status {
 		st.Peers[k] = v
 	}
 	st.Announced = slices.Clone(r.status.Announced)
+	st.Drops = maps.Clone(r.status.Drops)
 	return st
 }
 
@@ -256,6 +261,7 @@ func (r *Runner) take(rep Report) {
 		case p.State == "established":
 			r.log.Info(fmt.Sprintf("BGP peer %s established", name), "address", p.Addr)
 		case seen && old.State == "established":
+			r.status.Drops[name]++
 			r.log.Warn(fmt.Sprintf("BGP peer %s down", name), "address", p.Addr, "state", p.State, "reason", p.Reason)
 		}
 	case rep.Route != nil:

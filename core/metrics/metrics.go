@@ -11,6 +11,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +23,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/vigil-ha/vigil/core/api"
+	"github.com/vigil-ha/vigil/core/bgp"
 	"github.com/vigil-ha/vigil/core/engine"
 )
 
@@ -33,6 +35,9 @@ type Source struct {
 	// Tracks says which checks an instance tracks (keepalived's
 	// check_script_status is per VIP of the instances a script weighs on).
 	Tracks func(instance string) []string
+	// BGP is the BGP speaker's status; nil (or a nil result) when the
+	// node runs none.
+	BGP func() *bgp.Status
 }
 
 // keepalived's state numbers, which keepalived_vrrp_state reports.
@@ -77,6 +82,53 @@ type collector struct {
 	restarts *prometheus.Desc
 	pending  *prometheus.Desc
 	oldest   *prometheus.Desc
+	bgp      bgpDescs
+}
+
+// bgpDescs are the BGP speaker's metrics (vigil_bgp_*).
+type bgpDescs struct {
+	established, drops, routes, med, announced, withdrawn, restarts, lastChange *prometheus.Desc
+}
+
+func newBGPDescs() bgpDescs {
+	return bgpDescs{
+		established: prometheus.NewDesc("vigil_bgp_peer_established", "1 while the BGP session with the peer is established.", []string{"peer", "address"}, nil),
+		drops:       prometheus.NewDesc("vigil_bgp_session_drops_total", "Established BGP sessions that went down (NOTIFICATION, hold timer, BFD, malformed message).", []string{"peer"}, nil),
+		routes:      prometheus.NewDesc("vigil_bgp_routes_announced", "Routes this node announces now.", nil, nil),
+		med:         prometheus.NewDesc("vigil_bgp_route_med", "MED of each route announced now (lower is preferred).", []string{"prefix", "iname"}, nil),
+		announced:   prometheus.NewDesc("vigil_bgp_announcements_total", "Routes announced (again after a change).", nil, nil),
+		withdrawn:   prometheus.NewDesc("vigil_bgp_withdrawals_total", "Routes withdrawn.", nil, nil),
+		restarts:    prometheus.NewDesc("vigil_bgp_speaker_restarts_total", "Restarts of the BGP speaker process after it died.", nil, nil),
+		lastChange:  prometheus.NewDesc("vigil_bgp_last_change_timestamp_seconds", "When a route was last announced or withdrawn.", nil, nil),
+	}
+}
+
+func (d bgpDescs) all() []*prometheus.Desc {
+	return []*prometheus.Desc{d.established, d.drops, d.routes, d.med, d.announced, d.withdrawn, d.restarts, d.lastChange}
+}
+
+func (d bgpDescs) collect(st *bgp.Status, ch chan<- prometheus.Metric) {
+	if st == nil {
+		return
+	}
+	for name, p := range st.Peers {
+		up := 0.0
+		if p.State == "established" {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(d.established, prometheus.GaugeValue, up, name, p.Addr)
+		ch <- prometheus.MustNewConstMetric(d.drops, prometheus.CounterValue, float64(st.Drops[name]), name)
+	}
+	ch <- prometheus.MustNewConstMetric(d.routes, prometheus.GaugeValue, float64(len(st.Announced)))
+	for _, r := range st.Announced {
+		ch <- prometheus.MustNewConstMetric(d.med, prometheus.GaugeValue, float64(r.MED), r.Prefix.String(), r.Instance)
+	}
+	ch <- prometheus.MustNewConstMetric(d.announced, prometheus.CounterValue, float64(st.Announcements))
+	ch <- prometheus.MustNewConstMetric(d.withdrawn, prometheus.CounterValue, float64(st.Withdrawals))
+	ch <- prometheus.MustNewConstMetric(d.restarts, prometheus.CounterValue, float64(st.Restarts))
+	if !st.LastChange.IsZero() {
+		ch <- prometheus.MustNewConstMetric(d.lastChange, prometheus.GaugeValue, float64(st.LastChange.UnixNano())/1e9)
+	}
 }
 
 func newCollector(src Source) *collector {
@@ -91,6 +143,7 @@ func newCollector(src Source) *collector {
 		restarts: prometheus.NewDesc("vigil_plugin_restarts_total", "Restarts of a block's plugin process.", []string{"kind", "name", "plugin"}, nil),
 		pending:  prometheus.NewDesc("vigil_notify_queue_pending", "Notifications waiting for delivery.", []string{"name", "plugin"}, nil),
 		oldest:   prometheus.NewDesc("vigil_notify_queue_oldest_seconds", "How long the oldest waiting notification has waited.", []string{"name", "plugin"}, nil),
+		bgp:      newBGPDescs(),
 	}
 	for _, m := range counters {
 		c.counters = append(c.counters, prometheus.NewDesc(m.name, m.help, instanceLabels, nil))
@@ -99,7 +152,7 @@ func newCollector(src Source) *collector {
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range append([]*prometheus.Desc{c.up, c.state, c.script, c.ckScript, c.dropped, c.takeover, c.ckTime, c.restarts, c.pending, c.oldest}, c.counters...) {
+	for _, d := range slices.Concat([]*prometheus.Desc{c.up, c.state, c.script, c.ckScript, c.dropped, c.takeover, c.ckTime, c.restarts, c.pending, c.oldest}, c.counters, c.bgp.all()) {
 		ch <- d
 	}
 }
@@ -125,6 +178,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.oldest, prometheus.GaugeValue, n.Oldest.Seconds(), n.Name, n.Plugin)
 			ch <- prometheus.MustNewConstMetric(c.restarts, prometheus.CounterValue, float64(n.Restarts), "notifier", n.Name, n.Plugin)
 		}
+	}
+	if c.src.BGP != nil {
+		c.bgp.collect(c.src.BGP(), ch)
 	}
 	for _, in := range c.src.Instances() {
 		vrid := strconv.Itoa(int(in.VRID))

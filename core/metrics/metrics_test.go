@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/vigil-ha/vigil/core/api"
+	"github.com/vigil-ha/vigil/core/bgp"
 	"github.com/vigil-ha/vigil/core/engine"
 )
 
@@ -80,6 +82,11 @@ func TestKeepalivedExporterNames(t *testing.T) {
 			return []api.Notifier{{Name: "mail", Plugin: "smtp-notify", Pending: 3, Oldest: time.Minute}}
 		},
 		Tracks: func(string) []string { return []string{"web"} },
+		BGP: func() *bgp.Status {
+			return &bgp.Status{Peers: map[string]bgp.PeerState{"tor1": {Addr: "192.0.2.1", State: "established"}, "tor2": {Addr: "192.0.2.2", State: "active"}},
+				Drops: map[string]uint64{"tor2": 3}, Announced: []bgp.Route{{Prefix: netip.MustParsePrefix("203.0.113.10/32"), MED: 155, Instance: "VI_1"}},
+				Announcements: 7, Withdrawals: 6, Restarts: 1, LastChange: time.Unix(1800000000, 0)}
+		},
 	}
 	fams := Scrape(t, src)
 	inst := map[string]string{"iname": "VI_1", "intf": "eth0", "vrid": "51", "state": "MASTER"}
@@ -112,6 +119,15 @@ func TestKeepalivedExporterNames(t *testing.T) {
 		{"vigil_plugin_restarts_total", map[string]string{"kind": "check", "name": "web"}, 2},
 		{"vigil_notify_queue_pending", map[string]string{"name": "mail"}, 3},
 		{"vigil_notify_queue_oldest_seconds", map[string]string{"name": "mail"}, 60},
+		{"vigil_bgp_peer_established", map[string]string{"peer": "tor1", "address": "192.0.2.1"}, 1},
+		{"vigil_bgp_peer_established", map[string]string{"peer": "tor2"}, 0},
+		{"vigil_bgp_session_drops_total", map[string]string{"peer": "tor2"}, 3},
+		{"vigil_bgp_routes_announced", nil, 1},
+		{"vigil_bgp_route_med", map[string]string{"prefix": "203.0.113.10/32", "iname": "VI_1"}, 155},
+		{"vigil_bgp_announcements_total", nil, 7},
+		{"vigil_bgp_withdrawals_total", nil, 6},
+		{"vigil_bgp_speaker_restarts_total", nil, 1},
+		{"vigil_bgp_last_change_timestamp_seconds", nil, 1800000000},
 	} {
 		got, ok := value(fams, tc.name, tc.labels)
 		if !ok || got != tc.want {

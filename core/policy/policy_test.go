@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
+
 	"github.com/vigil-ha/vigil/core/config"
 	"github.com/vigil-ha/vigil/core/policy"
 	"github.com/vigil-ha/vigil/core/vrrp"
@@ -920,4 +922,121 @@ static {
 			}
 		})
 	}
+}
+
+// TestBGP: the bgp block gives each node that announces a speaker (its
+// AS, its router id from its address unless it says otherwise, the peers
+// that name it, the timers); health-mode instances need no VRID, go on lo
+// and may tie; what is wrong is refused where it is written.
+func TestBGP(t *testing.T) {
+	site := `
+node "lb01" {
+  interface = "eth0"
+  address   = "192.0.2.11"
+}
+node "lb02" {
+  interface     = "eth0"
+  address       = "2001:db8::12"
+  bgp_asn       = 65012
+  bgp_router_id = "192.0.2.12"
+}
+instance "VI_1" {
+  vrid     = 1
+  vips     = ["192.0.2.10/24"]
+  priority = { lb01 = 100, lb02 = 90 }
+  bgp      = "master"
+}
+instance "WEB" {
+  vips     = ["203.0.113.20/32"]
+  priority = { lb01 = 100, lb02 = 100 }
+  bgp      = "health"
+}
+bgp {
+  asn       = 65001
+  hold_time = "6s"
+  damping   = "2s"
+  peer "tor1" {
+    address  = "192.0.2.1"
+    asn      = 65000
+    password = "md5-key"
+    bfd {
+      min_rx = "100ms"
+    }
+  }
+  peer "tor2" {
+    address   = "192.0.2.2"
+    asn       = 65000
+    nodes     = ["lb02"]
+    hold_time = "3s"
+  }
+}
+`
+	s, diags, ok := parse(t, site)
+	if !ok {
+		t.Fatal(diags)
+	}
+	for _, d := range diags {
+		if strings.Contains(d.Summary, "Tied") {
+			t.Errorf("health mode ties are ECMP, not a warning: %v", d)
+		}
+	}
+	c1, _ := s.Config("lb01")
+	c2, _ := s.Config("lb02")
+	if c1.BGP == nil || c1.BGP.ASN != 65001 || c1.BGP.RouterID != netip.MustParseAddr("192.0.2.11") || len(c1.BGP.Peers) != 1 || c1.BGP.Damping != 2*time.Second {
+		t.Fatalf("lb01 speaker %+v", c1.BGP)
+	}
+	p := c1.BGP.Peers[0]
+	if p.HoldTime != 6*time.Second || p.Keepalive != 2*time.Second || p.Password != "md5-key" || p.BFD == nil || p.BFD.MinRx != 100*time.Millisecond || p.BFD.Multiplier != 3 {
+		t.Errorf("tor1 %+v bfd %+v", p, p.BFD)
+	}
+	if c2.BGP == nil || c2.BGP.ASN != 65012 || c2.BGP.RouterID != netip.MustParseAddr("192.0.2.12") || len(c2.BGP.Peers) != 2 || c2.BGP.Peers[1].HoldTime != 3*time.Second || c2.BGP.Peers[1].Keepalive != time.Second {
+		t.Errorf("lb02 speaker %+v", c2.BGP)
+	}
+	var web config.Instance
+	for _, in := range c1.Instances {
+		if in.Name == "WEB" {
+			web = in
+		}
+	}
+	if web.Interface != "lo" || !web.Standalone() || web.VRID != 0 {
+		t.Errorf("WEB %+v", web)
+	}
+	if !c1.HoldsSecret() {
+		t.Error("a TCP MD5 key is a secret")
+	}
+
+	bad := func(from, to string) string { return strings.Replace(site, from, to, 1) }
+	for _, c := range []struct{ name, src, err string }{
+		{"mode", bad(`bgp      = "master"`, `bgp      = "anycast"`), "Invalid bgp mode"},
+		{"subnet on lo", bad(`"203.0.113.20/32"`, `"203.0.113.20/24"`), "Subnet on the loopback"},
+		{"no AS", bad(`asn       = 65001`, ``), "No AS number"},
+		{"AS_TRANS", bad(`asn       = 65001`, `asn = 23456`), "Invalid AS number"},
+		{"router id", bad(`bgp_router_id = "192.0.2.12"`, `bgp_router_id = "2001:db8::1"`), "Invalid router id"},
+		{"no router id", bad(`bgp_router_id = "192.0.2.12"`, ``), "No BGP router id"},
+		{"hold time", bad(`hold_time = "6s"`, `hold_time = "2s"`), "Hold time too short"},
+		{"keepalive", bad(`hold_time = "3s"`, "hold_time = \"3s\"\n    keepalive = \"3s\""), "Keepalive not shorter"},
+		{"md5", bad(`password = "md5-key"`, `password = "`+strings.Repeat("k", 81)+`"`), "Invalid TCP MD5 key"},
+		{"bfd", bad(`min_rx = "100ms"`, `min_rx = "1ms"`), "BFD interval out of range"},
+		{"unknown node", bad(`nodes     = ["lb02"]`, `nodes     = ["lb09"]`), "Unknown node"},
+		{"duplicate peer", bad(`address   = "192.0.2.2"`, `address   = "192.0.2.1"`), "Duplicate peer"},
+		{"no block", strings.SplitN(site, "bgp {", 2)[0], "No bgp block"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, diags, ok := parse(t, c.src)
+			var all []string
+			for _, d := range diags {
+				all = append(all, d.Summary)
+			}
+			if ok || !strings.Contains(strings.Join(all, "; "), c.err) {
+				t.Errorf("want %q, got %v", c.err, all)
+			}
+		})
+	}
+}
+
+// parse parses src as bgp.hcl; ok is false when it has errors.
+func parse(t *testing.T, src string) (*policy.Site, hcl.Diagnostics, bool) {
+	t.Helper()
+	s, _, diags := policy.Parse("bgp.hcl", []byte(src), opts())
+	return s, diags, !diags.HasErrors()
 }
