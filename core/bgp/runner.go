@@ -48,14 +48,14 @@ type Status struct {
 	Announced []Route              `json:"announced"`
 	// Announcements and Withdrawals count route changes; Restarts counts
 	// speaker restarts after a crash.
-	Announcements uint64    `json:"announcements"`
-	Withdrawals   uint64    `json:"withdrawals"`
-	Restarts      uint64    `json:"restarts"`
+	Announcements uint64 `json:"announcements"`
+	Withdrawals   uint64 `json:"withdrawals"`
+	Restarts      uint64 `json:"restarts"`
 	// Drops counts, by peer, established sessions that went down (a
 	// router's NOTIFICATION, a hold timer, BFD, a malformed message).
-	Drops map[string]uint64 `json:"drops,omitempty"`
-	LastChange    time.Time `json:"last_change"`
-	Running       bool      `json:"running"`
+	Drops      map[string]uint64 `json:"drops,omitempty"`
+	LastChange time.Time         `json:"last_change"`
+	Running    bool              `json:"running"`
 }
 
 // Start runs the speaker binary at path as user and group (never the
