@@ -273,3 +273,113 @@ func (a *agent) establishedCount() int {
 	}
 	return n
 }
+
+// hostilePeer accepts the speaker's connections on loopback, answers its
+// OPEN with open (this AS), then sends after: what a broken or hostile
+// router would. It returns its port and, per connection, what it read
+// back last (the speaker's NOTIFICATION).
+func hostilePeer(t *testing.T, asn uint16, after []byte) (uint16, <-chan []byte) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	got := make(chan []byte, 16)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				buf := make([]byte, 4096)
+				if _, err := c.Read(buf); err != nil { // the speaker's OPEN
+					return
+				}
+				open, _ := bgp.NewBGPOpenMessage(asn, 9, netip.MustParseAddr("192.0.2.66"),
+					[]bgp.OptionParameterInterface{bgp.NewOptionParameterCapability([]bgp.ParameterCapabilityInterface{bgp.NewCapMultiProtocol(bgp.RF_IPv4_UC)})})
+				b, _ := open.Serialize()
+				ka, _ := bgp.NewBGPKeepAliveMessage().Serialize()
+				c.Write(append(b, ka...))
+				c.Write(after)
+				var last []byte
+				for {
+					n, err := c.Read(buf)
+					if err != nil {
+						break
+					}
+					last = append([]byte(nil), buf[:n]...)
+				}
+				got <- last
+			}()
+		}
+	}()
+	return uint16(ln.Addr().(*net.TCPAddr).Port), got
+}
+
+// TestSpeakerHostilePeer: a router with the wrong AS, or one that sends a
+// malformed UPDATE, gets a NOTIFICATION and its session goes down; the
+// speaker keeps running and keeps serving its other peers; the drop is
+// reported with its reason.
+func TestSpeakerHostilePeer(t *testing.T) {
+	// An UPDATE whose path attributes claim more bytes than it has.
+	malformed := []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0, 27, 2, 0, 0, 0, 200, 0x40, 1, 1, 0, 0}
+	wrongAS, gotWrong := hostilePeer(t, 65099, nil)
+	broken, gotBroken := hostilePeer(t, 65000, malformed)
+	good := newRouter(t, "127.0.0.2", 65000)
+	a := startSpeaker(t)
+	peer := func(name, addr string, port uint16) vbgp.Peer {
+		return vbgp.Peer{Name: name, Addr: netip.MustParseAddr(addr), ASN: 65000, Port: port, HoldTime: 9 * time.Second, Keepalive: 3 * time.Second, ConnectRetry: time.Second}
+	}
+	// Three peers need three addresses; the hostile ones listen on
+	// 127.0.0.1, so they take turns there.
+	sp := vbgp.Speaker{ASN: 65001, RouterID: netip.MustParseAddr("192.0.2.11"), Peers: []vbgp.Peer{peer("wrong-as", "127.0.0.1", wrongAS), peer("good", "127.0.0.2", good.port)}}
+	a.set(t, vbgp.Desired{Speaker: sp, Routes: []vbgp.Route{route("203.0.113.10/32", 0)}})
+	good.waitRIB(t, "the good router served", map[string]string{"203.0.113.10/32": "med=0 communities="})
+	select {
+	case n := <-gotWrong:
+		// OPEN message error (2), bad peer AS (2).
+		if code, sub, ok := notification(n); !ok || code != 2 || sub != 2 {
+			t.Errorf("wrong AS: speaker answered % x, want a bad-peer-AS NOTIFICATION", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the wrong-AS peer was never told")
+	}
+	sp.Peers[0] = peer("broken", "127.0.0.1", broken)
+	a.set(t, vbgp.Desired{Speaker: sp, Routes: []vbgp.Route{route("203.0.113.10/32", 0)}})
+	select {
+	case n := <-gotBroken:
+		// UPDATE message error (3).
+		if code, _, ok := notification(n); !ok || code != 3 {
+			t.Errorf("malformed UPDATE: speaker answered % x, want a NOTIFICATION", n)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the broken peer was never told")
+	}
+	select {
+	case err := <-a.done:
+		t.Fatalf("the speaker ended: %v", err)
+	default:
+	}
+	a.set(t, vbgp.Desired{Speaker: sp, Routes: []vbgp.Route{route("203.0.113.10/32", 0), route("203.0.113.11/32", 0)}})
+	good.waitRIB(t, "the good router still served", map[string]string{"203.0.113.10/32": "med=0 communities=", "203.0.113.11/32": "med=0 communities="})
+}
+
+// notification finds the NOTIFICATION in b (BGP messages back to back)
+// and returns its error code and subcode.
+func notification(b []byte) (code, sub byte, ok bool) {
+	for len(b) >= 19 {
+		n := int(b[16])<<8 | int(b[17])
+		if n < 19 || n > len(b) {
+			return 0, 0, false
+		}
+		if b[18] == 3 && n >= 21 {
+			return b[19], b[20], true
+		}
+		b = b[n:]
+	}
+	return 0, 0, false
+}
