@@ -19,7 +19,7 @@ const bgpVIP = "203.0.113.10"
 
 // bgpLab is two nodes and an FRR router on the segment, a client behind
 // the router, and a web server on each node saying which node served.
-func bgpLab(t *testing.T, bfd bool) (*lab.Lab, *lab.Router) {
+func bgpLab(t *testing.T, bfd time.Duration) (*lab.Lab, *lab.Router) {
 	l := lab.New(t, 2)
 	r := l.AddRouter("r1", 1)
 	var addrs []netip.Addr
@@ -92,7 +92,7 @@ bgp {
 // and the router drops its route at once (its session closes), not after
 // the hold time; status shows the session and the route.
 func TestBGPMasterMode(t *testing.T) {
-	l, r := bgpLab(t, false)
+	l, r := bgpLab(t, 0)
 	pol := bgpPolicy(t, l, "")
 	v1 := startVigil(t, l, l.Nodes[0], pol)
 	v2 := startVigil(t, l, l.Nodes[1], pol)
@@ -198,7 +198,7 @@ bgp {
 // client's first reply from n2 are logged.
 func TestBGPHealthMode(t *testing.T) {
 	lab.Require(t, "nginx")
-	l, r := bgpLab(t, false)
+	l, r := bgpLab(t, 0)
 	nginx1 := l.Nodes[0].StartNginx(probePort)
 	l.Nodes[1].StartNginx(probePort)
 	pol := healthPolicy(t, l)
@@ -243,5 +243,47 @@ func TestBGPHealthMode(t *testing.T) {
 	st, err := api.Fetch(v1.socket)
 	if err != nil || st.BGP == nil || len(st.BGP.Announced) != 2 || st.BGP.Announced[0].MED != 155 {
 		t.Errorf("n1's BGP status: %+v (%v)", st.BGP, err)
+	}
+}
+
+// TestBGPNodeFailureDetection: a node whose link is cut (its agent cannot
+// withdraw anything) leaves the router's ECMP set after the hold time
+// (3 s here, the shortest RFC 4271 allows) with BGP alone, and within BFD's
+// detection time (3 x 100 ms) with BFD on the session. Both times are
+// logged.
+func TestBGPNodeFailureDetection(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		bfd   time.Duration
+		limit time.Duration
+	}{{"hold timer", 0, 5 * time.Second}, {"BFD", 100 * time.Millisecond, time.Second}} {
+		t.Run(c.name, func(t *testing.T) {
+			l, r := bgpLab(t, c.bfd)
+			pol := healthPolicy(t, l)
+			extra := "  hold_time = \"3s\"\n"
+			if c.bfd > 0 {
+				extra += "  peer \"r1\" {\n    address = \"192.0.2.1\"\n    asn     = 65000\n    bfd {\n      min_rx = \"100ms\"\n      min_tx = \"100ms\"\n    }\n  }\n"
+			}
+			b, _ := os.ReadFile(pol)
+			src := strings.Replace(string(b), "bgp {\n  asn = 65001\n", "bgp {\n  asn = 65001\n"+extra, 1)
+			if c.bfd > 0 {
+				src = strings.Replace(src, "\n  peer \"r1\" {\n    address = \"192.0.2.1\"\n    asn     = 65000\n  }\n", "\n", 1)
+			}
+			os.WriteFile(pol, []byte(src), 0o644)
+			for _, n := range l.Nodes {
+				n.StartNginx(probePort)
+				startVigil(t, l, n, pol)
+			}
+			both := []string{"192.0.2.11", "192.0.2.12"}
+			hops := func() []string { h := r.NextHops("203.0.113.20"); slices.Sort(h); return h }
+			lab.WaitFor(t, 15*time.Second, "ECMP to both nodes", func() bool { return slices.Equal(hops(), both) })
+			if c.bfd > 0 {
+				lab.WaitFor(t, 5*time.Second, "BFD up", func() bool { return strings.Contains(r.Vtysh("show bfd peers brief"), "up") })
+			}
+			cut := time.Now()
+			l.Nodes[0].CutLink()
+			lab.WaitFor(t, c.limit, "n1 out of the ECMP set", func() bool { return slices.Equal(hops(), []string{"192.0.2.12"}) })
+			t.Logf("%s: n1's link cut, router's RIB changed after %v", c.name, time.Since(cut).Round(time.Millisecond))
+		})
 	}
 }

@@ -64,10 +64,10 @@ func (n *Node) RouteVia(r *Router) {
 	n.MustExec("ip", "-6", "route", "replace", "2001:db8:1::/64", "via", r.Addr6.String())
 }
 
-// Start runs zebra, bgpd and bfdd with bgpd's configuration (bfdd's
-// sessions are configured from bgpd's neighbor ... bfd lines) and waits
-// until vtysh answers.
-func (r *Router) Start(bgpdConf string) {
+// Start runs zebra, bfdd and bgpd with their configurations (bfdd's
+// sessions come from bgpd's neighbor ... bfd lines, its profiles from its
+// own) and waits until vtysh answers.
+func (r *Router) Start(conf FRRConf) {
 	t := r.lab.t
 	t.Helper()
 	// The daemons run as frr, which must reach their directory: not
@@ -84,7 +84,7 @@ func (r *Router) Start(bgpdConf string) {
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
-	confs := map[string]string{"zebra": "hostname " + r.Name + "\n", "bgpd": bgpdConf, "bfdd": ""}
+	confs := map[string]string{"zebra": "hostname " + r.Name + "\n", "bgpd": conf.BGPD, "bfdd": conf.BFDD}
 	for name, conf := range confs {
 		p := filepath.Join(dir, name+".conf")
 		if err := os.WriteFile(p, []byte(conf), 0o644); err != nil {
@@ -148,17 +148,26 @@ func (r *Router) NextHops(prefix string) []string {
 }
 
 // BGPConf is a bgpd configuration for AS asn at router id id, with a
-// neighbor line block per node address (remote AS nodeASN), and BFD on
-// the sessions when bfd is true; ECMP over up to 8 paths.
-func BGPConf(asn uint32, id netip.Addr, nodeASN uint32, nodes []netip.Addr, bfd bool) string {
+// neighbor per node address (remote AS nodeASN, timers 1/3 s), BFD on the
+// sessions at bfd intervals (x3) when bfd is not 0; ECMP over up to 8
+// paths.
+func BGPConf(asn uint32, id netip.Addr, nodeASN uint32, nodes []netip.Addr, bfd time.Duration) FRRConf {
 	var b strings.Builder
+	var c FRRConf
+	if bfd > 0 {
+		c.BFDD = fmt.Sprintf("bfd\n profile lab\n  receive-interval %d\n  transmit-interval %d\n  detect-multiplier 3\n exit\nexit\n", bfd.Milliseconds(), bfd.Milliseconds())
+	}
 	fmt.Fprintf(&b, "router bgp %d\n bgp router-id %v\n no bgp ebgp-requires-policy\n bgp bestpath as-path multipath-relax\n", asn, id)
 	for _, a := range nodes {
-		fmt.Fprintf(&b, " neighbor %v remote-as %d\n neighbor %v timers 3 9\n neighbor %v timers connect 1\n", a, nodeASN, a, a)
-		if bfd {
-			fmt.Fprintf(&b, " neighbor %v bfd\n", a)
+		fmt.Fprintf(&b, " neighbor %v remote-as %d\n neighbor %v timers 1 3\n neighbor %v timers connect 1\n", a, nodeASN, a, a)
+		if bfd > 0 {
+			fmt.Fprintf(&b, " neighbor %v bfd profile lab\n", a)
 		}
 	}
 	b.WriteString(" address-family ipv4 unicast\n  maximum-paths 8\n exit-address-family\n")
-	return b.String()
+	c.BGPD = b.String()
+	return c
 }
+
+// FRRConf is the configuration of bgpd and of bfdd.
+type FRRConf struct{ BGPD, BFDD string }
