@@ -29,6 +29,10 @@ type InstancePlan struct {
 	Version  int        `json:"version"`
 	Interval string     `json:"advert_interval"`
 	VIPs     []string   `json:"vips"`
+	// BGP is the instance's BGP mode: "master", "health" (no VRRP: every
+	// healthy node announces, routers send traffic to the highest
+	// priority, ties share it) or "".
+	BGP      string     `json:"bgp,omitempty"`
 	Order    []NodePrio `json:"order"` // owner first
 	Failures []Failure  `json:"failures"`
 }
@@ -81,7 +85,7 @@ func (s *Site) Plan(node string) *Plan {
 		if inst == nil || (node != "" && !s.PerNode && si.Priorities[node] == 0) {
 			continue
 		}
-		ip := InstancePlan{Name: si.Name, VRID: inst.VRID, Version: int(inst.Version), Interval: inst.Interval.String()}
+		ip := InstancePlan{Name: si.Name, VRID: inst.VRID, Version: int(inst.Version), Interval: inst.Interval.String(), BGP: inst.BGP}
 		for _, v := range inst.VIPs {
 			ip.VIPs = append(ip.VIPs, v.Prefix.String())
 		}
@@ -234,6 +238,11 @@ func (s *Site) order(name string, nodes []string, sc scenario) []NodePrio {
 			out = append(out, NodePrio{Node: n, Priority: p})
 		}
 	}
+	if inst := s.instance(name); inst != nil && inst.Standalone() {
+		// Routers compare MEDs: equal priorities share the traffic.
+		slices.SortStableFunc(out, func(a, b NodePrio) int { return b.Priority - a.Priority })
+		return out
+	}
 	slices.SortStableFunc(out, func(a, b NodePrio) int {
 		switch {
 		case priority.Outranks(uint8(a.Priority), s.nodeAddrs[a.Node], uint8(b.Priority), s.nodeAddrs[b.Node]):
@@ -274,6 +283,9 @@ func (s *Site) failure(name string, nodes []string, normal []NodePrio, sc scenar
 		return f, true
 	}
 	f.Owner = order[0].Node
+	if inst := s.instance(name); inst != nil && inst.Standalone() {
+		f.Owner, before = strings.Join(best(order), "+"), strings.Join(best(normal), "+")
+	}
 	f.Moves = f.Owner != before
 	switch {
 	case sc.down != "" && f.Moves:
@@ -317,7 +329,7 @@ func (s *Site) instanceWarnings(si siteInstance, ip InstancePlan, top int) []str
 		if ip.Order[0].Priority < top {
 			w = append(w, fmt.Sprintf("%s has no node at the site's top priority %d: its owner %s holds it at %d, a backup's priority elsewhere in this site. Was a MASTER line lost?", si.Name, top, ip.Order[0].Node, ip.Order[0].Priority))
 		}
-		if len(ip.Order) > 1 && ip.Order[1].Priority == ip.Order[0].Priority {
+		if len(ip.Order) > 1 && ip.Order[1].Priority == ip.Order[0].Priority && ip.BGP != "health" {
 			var tied []string
 			for _, np := range ip.Order {
 				if np.Priority == ip.Order[0].Priority {
@@ -342,6 +354,18 @@ func (s *Site) instanceWarnings(si siteInstance, ip InstancePlan, top int) []str
 	return w
 }
 
+// best is the nodes of the top priority: where a BGP router sends the
+// traffic (ECMP when several).
+func best(order []NodePrio) []string {
+	var out []string
+	for _, np := range order {
+		if np.Priority == order[0].Priority {
+			out = append(out, np.Node)
+		}
+	}
+	return out
+}
+
 // WriteText prints the plan for people: the ownership table, then each
 // instance's backup order and failures, then warnings.
 func (p *Plan) WriteText(w io.Writer) {
@@ -351,13 +375,22 @@ func (p *Plan) WriteText(w io.Writer) {
 	header = append(header, p.Nodes...)
 	fmt.Fprintln(tw, strings.Join(header, "\t"))
 	for _, ip := range p.Instances {
-		row := []string{ip.Name, fmt.Sprint(ip.VRID), strings.Join(ip.VIPs, " ")}
+		vrid := fmt.Sprint(ip.VRID)
+		if ip.BGP == "health" {
+			vrid = "-" // no VRRP
+		}
+		row := []string{ip.Name, vrid, strings.Join(ip.VIPs, " ")}
 		for _, n := range p.Nodes {
 			cell := "-"
 			for i, np := range ip.Order {
 				if np.Node == n {
 					role := "BACKUP"
-					if i == 0 {
+					switch {
+					case ip.BGP == "health" && np.Priority == ip.Order[0].Priority:
+						role = "ROUTED"
+					case ip.BGP == "health":
+						role = "ANNOUNCED"
+					case i == 0:
 						role = "MASTER"
 					}
 					cell = fmt.Sprintf("%s %d", role, np.Priority)
@@ -369,11 +402,21 @@ func (p *Plan) WriteText(w io.Writer) {
 	}
 	tw.Flush()
 	for _, ip := range p.Instances {
-		fmt.Fprintf(w, "\n%s (vrid %d, VRRPv%d every %s): %s\n", ip.Name, ip.VRID, ip.Version, ip.Interval, strings.Join(ip.VIPs, ", "))
-		fmt.Fprintf(w, "  owner %s, then %s\n", nodeName(ip.Order[0].Node), orderText(ip.Order[1:]))
+		if ip.BGP == "health" {
+			top := best(ip.Order)
+			fmt.Fprintf(w, "\n%s (BGP health mode, no VRRP; MED 255 minus priority): %s\n", ip.Name, strings.Join(ip.VIPs, ", "))
+			fmt.Fprintf(w, "  routed to %s (MED %d%s), then %s\n", strings.Join(top, " and "), 255-ip.Order[0].Priority, map[bool]string{true: ", ECMP"}[len(top) > 1], orderText(ip.Order[len(top):]))
+		} else {
+			mode := ""
+			if ip.BGP == "master" {
+				mode = ", announced over BGP by the master"
+			}
+			fmt.Fprintf(w, "\n%s (vrid %d, VRRPv%d every %s%s): %s\n", ip.Name, ip.VRID, ip.Version, ip.Interval, mode, strings.Join(ip.VIPs, ", "))
+			fmt.Fprintf(w, "  owner %s, then %s\n", nodeName(ip.Order[0].Node), orderText(ip.Order[1:]))
+		}
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		for _, f := range ip.Failures {
-			to := nodeName(f.Owner)
+			to := strings.ReplaceAll(nodeName(f.Owner), "+", " and ")
 			if f.Owner == "" {
 				to = "nobody"
 			}

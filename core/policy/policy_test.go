@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -82,7 +83,7 @@ func TestManyErrorsReportedAtOnce(t *testing.T) {
 }
 
 func TestExamplePoliciesValidateClean(t *testing.T) {
-	for _, path := range []string{"../../policies/sgcc-lb.hcl", "../../policies/demo.hcl"} {
+	for _, path := range []string{"../../policies/sgcc-lb.hcl", "../../policies/sgcc-lb-bgp.hcl", "../../policies/demo.hcl"} {
 		site, _, diags := policy.Load(path, opts())
 		if len(diags) != 0 || site == nil {
 			t.Errorf("%s: %v", path, diags)
@@ -1039,4 +1040,59 @@ func parse(t *testing.T, src string) (*policy.Site, hcl.Diagnostics, bool) {
 	t.Helper()
 	s, _, diags := policy.Parse("bgp.hcl", []byte(src), opts())
 	return s, diags, !diags.HasErrors()
+}
+
+// TestPlanBGPHealth: plan predicts where a BGP router sends a health-mode
+// instance's traffic: the nodes of the top priority, several at a tie
+// (ECMP), and where it goes after each single failure.
+func TestPlanBGPHealth(t *testing.T) {
+	src := `
+node "lb01" {
+  address = "192.0.2.11"
+}
+node "lb02" {
+  address = "192.0.2.12"
+}
+node "lb03" {
+  address = "192.0.2.13"
+}
+check "web" {
+  plugin = "http-probe"
+  weight = -30
+}
+instance "WEB" {
+  vips     = ["203.0.113.20/32"]
+  priority = { lb01 = 100, lb02 = 100, lb03 = 80 }
+  track    = ["web"]
+  bgp      = "health"
+}
+bgp {
+  asn = 65001
+  peer "tor" {
+    address = "192.0.2.1"
+    asn     = 65000
+  }
+}
+`
+	s, diags, ok := parse(t, src)
+	if !ok {
+		t.Fatal(diags)
+	}
+	var b bytes.Buffer
+	s.Plan("").WriteText(&b)
+	out := regexp.MustCompile(`[ \t]+`).ReplaceAllString(b.String(), " ")
+	for _, want := range []string{
+		"WEB - 203.0.113.20/32 ROUTED 100 ROUTED 100 ANNOUNCED 80",
+		"routed to lb01 and lb02 (MED 155, ECMP), then lb03 (80)",
+		"if lb01 down moves to lb02 (",
+		"if check web fails on lb01 moves to lb02 (",
+		"if lb03 down stays on lb01 and lb02 (",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan lacks %q:\n%s", want, b.String())
+		}
+	}
+	if strings.Contains(out, "claim it at priority") {
+		t.Errorf("a health-mode tie is ECMP, not a warning:\n%s", b.String())
+	}
 }
