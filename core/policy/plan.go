@@ -24,11 +24,11 @@ type Plan struct {
 
 // InstancePlan is the plan of one instance.
 type InstancePlan struct {
-	Name     string     `json:"name"`
-	VRID     uint8      `json:"vrid"`
-	Version  int        `json:"version"`
-	Interval string     `json:"advert_interval"`
-	VIPs     []string   `json:"vips"`
+	Name     string   `json:"name"`
+	VRID     uint8    `json:"vrid"`
+	Version  int      `json:"version"`
+	Interval string   `json:"advert_interval"`
+	VIPs     []string `json:"vips"`
 	// BGP is the instance's BGP mode: "master", "health" (no VRRP: every
 	// healthy node announces, routers send traffic to the highest
 	// priority, ties share it) or "".
