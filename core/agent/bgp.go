@@ -50,17 +50,22 @@ type bgpEffect struct {
 	user    string
 	runner  speakerProc
 	held    map[string]map[netip.Prefix]bgp.Route // by instance
+	health  map[string]bool                       // instances in health mode
 	// sent is what the speaker was last told to announce; withdrawn is
 	// when each prefix last left it, for the damping.
 	sent      map[netip.Prefix]bool
 	withdrawn map[netip.Prefix]time.Time
 	retry     *time.Timer // a push held back by the damping
 	now       func() time.Time
+	// draining: the agent is stopping; health-mode routes are withdrawn
+	// while their addresses stay a moment longer.
+	draining bool
+	sleep    func(time.Duration)
 }
 
 func newBGPEffect(path string, log hclog.Logger) *bgpEffect {
-	return &bgpEffect{path: path, log: log.Named("bgp"), held: map[string]map[netip.Prefix]bgp.Route{},
-		sent: map[netip.Prefix]bool{}, withdrawn: map[netip.Prefix]time.Time{}, now: time.Now}
+	return &bgpEffect{path: path, log: log.Named("bgp"), held: map[string]map[netip.Prefix]bgp.Route{}, health: map[string]bool{},
+		sent: map[netip.Prefix]bool{}, withdrawn: map[netip.Prefix]time.Time{}, now: time.Now, sleep: time.Sleep}
 }
 
 func (*bgpEffect) Name() string                     { return "bgp" }
@@ -113,6 +118,7 @@ func (e *bgpEffect) Assert(m engine.Mastership) error {
 		set = map[netip.Prefix]bgp.Route{}
 		e.held[m.Name()] = set
 	}
+	e.health[m.Name()] = m.Instance.Standalone()
 	for _, a := range m.Addrs {
 		p := bgp.HostRoute(a.Prefix.Addr())
 		set[p] = bgp.Route{Prefix: p, MED: med(m), Instance: m.Name()}
@@ -137,6 +143,25 @@ func (e *bgpEffect) Withdraw(m engine.Mastership) error {
 	}
 	e.push()
 	return nil
+}
+
+// Drain, at the agent's stop, withdraws the health-mode routes and waits
+// the speaker's graceful shutdown time before the instances stop and
+// their addresses go: routers move the traffic to the other nodes while
+// this one still serves what is in flight. Master-mode routes follow
+// their VRRP handover.
+func (e *bgpEffect) Drain() {
+	e.mu.Lock()
+	e.draining = true
+	had := len(e.sent)
+	e.push()
+	wait := time.Duration(0)
+	if e.speaker != nil && len(e.sent) < had {
+		wait = e.speaker.GracefulShutdown
+		e.log.Info("withdrew the health-mode routes; stopping once routers have moved traffic away", "wait", wait)
+	}
+	e.mu.Unlock()
+	e.sleep(wait)
 }
 
 // Close stops the speaker; masters have withdrawn by then, so what it
@@ -164,7 +189,10 @@ func (e *bgpEffect) push() {
 	d := bgp.Desired{Speaker: *e.speaker}
 	var wait time.Duration
 	want := map[netip.Prefix]bool{}
-	for _, set := range e.held {
+	for name, set := range e.held {
+		if e.draining && e.health[name] {
+			continue
+		}
 		for p, r := range set {
 			if !e.sent[p] {
 				if left := e.speaker.Damping - now.Sub(e.withdrawn[p]); left > 0 {

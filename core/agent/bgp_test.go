@@ -80,4 +80,14 @@ func TestBGPEffect(t *testing.T) {
 	if e.retry != nil {
 		e.retry.Stop()
 	}
+
+	// The agent stops: health-mode routes go first, and the addresses
+	// stay for the graceful shutdown time; master-mode ones follow VRRP.
+	e.speaker.GracefulShutdown = time.Second
+	var slept time.Duration
+	e.sleep = func(d time.Duration) { slept = d }
+	e.Drain()
+	if got := prefixes(sp.last); len(got) != 1 || got[0] != "192.0.2.10/32 000" || slept != time.Second {
+		t.Errorf("after Drain: %v, waited %v", got, slept)
+	}
 }

@@ -63,6 +63,14 @@ type Effect interface {
 	Close() error
 }
 
+// A Drainer is an effect that, at the engine's clean stop and before any
+// instance stops, moves traffic away from the node by other means than
+// the addresses (BGP withdrawing its routes), and waits for it to have
+// moved. The engine calls Drain off the loop: it may take a while.
+type Drainer interface {
+	Drain()
+}
+
 // effects is the engine's port: the registered effects, in order.
 type effects struct {
 	list []Effect

@@ -139,6 +139,13 @@ func New(opts Options) (*Engine, error) {
 func (e *Engine) Shutdown() { e.shutdown.Do(e.stop) }
 
 func (e *Engine) stop() {
+	// Effects that can hand traffic over before the addresses go (BGP
+	// withdrawing its routes first) do so now, off the loop.
+	for _, fx := range e.env.fx.list {
+		if d, ok := fx.(Drainer); ok {
+			d.Drain()
+		}
+	}
 	e.links.stop()
 	e.addrs.stop()
 	e.routeWatch.stop()

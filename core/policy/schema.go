@@ -197,7 +197,7 @@ type bgpBlock struct {
 	HoldTime         *string        `hcl:"hold_time,optional" default:"\"9s\"" doc:"Default hold time of the sessions (0s, or 3s and more): a peer silent this long is down. Short, as in data centres; BFD is faster."`
 	Keepalive        *string        `hcl:"keepalive,optional" doc:"Default keepalive interval. Default: a third of the hold time."`
 	ConnectRetry     *string        `hcl:"connect_retry,optional" default:"\"5s\"" doc:"Wait between attempts to connect to a peer (the speaker connects; it does not listen on port 179)."`
-	GracefulShutdown *string        `hcl:"graceful_shutdown,optional" default:"\"0s\"" doc:"At a stop, send the routes this long with RFC 8326's GRACEFUL_SHUTDOWN community (65535:0) before withdrawing them, for routers that act on it. 0s: withdraw at once."`
+	GracefulShutdown *string        `hcl:"graceful_shutdown,optional" default:"\"1s\"" doc:"At a clean stop (SIGTERM, an upgrade), health-mode routes are withdrawn this long before their addresses go, so that routers move traffic to the other nodes first; routes still announced when the speaker stops are sent this long with RFC 8326's GRACEFUL_SHUTDOWN community (65535:0) before they are withdrawn. 0s: at once."`
 	Damping          *string        `hcl:"damping,optional" default:"\"0s\"" doc:"A route withdrawn (its master resigned, its checks failed) is announced again only this long after: a flapping check moves the route at most once per this. Withdrawals are never held back."`
 	Peers            []bgpPeerBlock `hcl:"peer,block" doc:"A router this node keeps a BGP session with."`
 	Body             hcl.Body       `hcl:",body"`

@@ -287,3 +287,60 @@ func TestBGPNodeFailureDetection(t *testing.T) {
 		})
 	}
 }
+
+// clientLoop has the far client fetch url every 20 ms (each request a
+// new connection, up to 3 s each) until stop; it returns the status of
+// each request in order ("200", or curl's "000" for a failure).
+func clientLoop(r *lab.Router, url string) (stop func() []string) {
+	p := r.Far.Start("client", "bash", "-c", `while :; do curl -s -m 3 -o /dev/null -w '%{http_code}\n' `+url+`; sleep 0.02; done`)
+	return func() []string {
+		p.Stop(syscall.SIGKILL, time.Second)
+		return strings.Fields(p.Output())
+	}
+}
+
+// TestBGPStopLosesNoClient: an agent stopped by SIGTERM (as systemd stops
+// it, and an upgrade restarts it) fails no client request, in health mode
+// (its routes are withdrawn while it still holds the addresses) and in
+// master mode (VRRP hands over, the new master announces).
+func TestBGPStopLosesNoClient(t *testing.T) {
+	lab.Require(t, "nginx")
+	for _, mode := range []string{"health", "master"} {
+		t.Run(mode, func(t *testing.T) {
+			l, r := bgpLab(t, 0)
+			var pol, addr string
+			for _, n := range l.Nodes {
+				n.StartNginx(probePort)
+			}
+			if mode == "health" {
+				pol, addr = healthPolicy(t, l), "203.0.113.20"
+			} else {
+				pol, addr = bgpPolicy(t, l, ""), bgpVIP
+			}
+			v1 := startVigil(t, l, l.Nodes[0], pol)
+			startVigil(t, l, l.Nodes[1], pol)
+			lab.WaitFor(t, 15*time.Second, "a route via n1", func() bool { return slices.Contains(r.NextHops(addr), "192.0.2.11") })
+			if mode == "health" {
+				lab.WaitFor(t, 5*time.Second, "ECMP", func() bool { return len(r.NextHops(addr)) == 2 })
+			}
+			stop := clientLoop(r, fmt.Sprintf("http://%s:%d/", addr, probePort))
+			time.Sleep(500 * time.Millisecond)
+			if err := v1.Stop(syscall.SIGTERM, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			lab.WaitFor(t, 5*time.Second, "the route via n2 alone", func() bool { return slices.Equal(r.NextHops(addr), []string{"192.0.2.12"}) })
+			time.Sleep(500 * time.Millisecond)
+			codes := stop()
+			failed := 0
+			for _, c := range codes {
+				if c != "200" {
+					failed++
+				}
+			}
+			t.Logf("%s mode: %d requests across the SIGTERM, %d failed", mode, len(codes), failed)
+			if failed > 0 || len(codes) < 10 {
+				t.Errorf("%d of %d requests failed: %v\nn1:\n%s", failed, len(codes), codes, v1.Output())
+			}
+		})
+	}
+}
