@@ -344,3 +344,61 @@ func TestBGPStopLosesNoClient(t *testing.T) {
 		})
 	}
 }
+
+// TestBGPDamping: a check that flaps every 150 ms for 3 s (the agent's own
+// flap hold lets a failure through every second or so) withdraws the route
+// at once, but the route is announced again only once the damping time
+// (5 s) has passed: one withdrawal and one re-announcement, where without
+// damping each failure the check lets through moves the route.
+func TestBGPDamping(t *testing.T) {
+	l, r := bgpLab(t, 0)
+	dir := pluginDir(t)
+	flag := dir + "/in-service"
+	os.WriteFile(flag, []byte("ok"), 0o644)
+	pol := healthPolicy(t, l)
+	b, _ := os.ReadFile(pol)
+	src := strings.Replace(string(b), "bgp {\n  asn = 65001\n", "bgp {\n  asn = 65001\n  damping = \"5s\"\n", 1)
+	src = strings.Replace(src, `track    = ["web"]`, `track    = ["flag"]`, -1)
+	src += fmt.Sprintf(`
+check "flag" {
+  plugin   = "file-check"
+  interval = "1s"
+  weight   = 0
+  nodes    = ["n1"]
+
+  config {
+    path = %q
+    poll = "20ms"
+  }
+}
+
+plugin "file-check" {
+  path   = %q
+  sha256 = %q
+}
+`, flag, fileCheckBin, sha(t, fileCheckBin))
+	os.WriteFile(pol, []byte(src), 0o644)
+	v1 := startVigil(t, l, l.Nodes[0], pol)
+	lab.WaitFor(t, 15*time.Second, "n1's route", func() bool { return slices.Equal(r.NextHops("203.0.113.21"), []string{"192.0.2.11"}) })
+	start, _ := api.Fetch(v1.socket)
+	for i := 0; i < 20; i++ {
+		if i%2 == 0 {
+			os.Remove(flag)
+		} else {
+			os.WriteFile(flag, []byte("ok"), 0o644)
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+	os.WriteFile(flag, []byte("ok"), 0o644)
+	lab.WaitFor(t, 8*time.Second, "n1's route back after the flapping", func() bool { return slices.Equal(r.NextHops("203.0.113.21"), []string{"192.0.2.11"}) })
+	end, err := api.Fetch(v1.socket)
+	if err != nil || start.BGP == nil || end.BGP == nil {
+		t.Fatalf("status: %v", err)
+	}
+	// Two routes (VI_20 and VI_21) per announcement.
+	ann, wd := (end.BGP.Announcements-start.BGP.Announcements)/2, (end.BGP.Withdrawals-start.BGP.Withdrawals)/2
+	t.Logf("10 failures in 3 s (%d seen past the check's own flap hold): %d withdrawals, %d re-announcements (damping 5s)", v1.Count("VI_21 entering FAULT"), wd, ann)
+	if ann != 1 || wd != 1 {
+		t.Errorf("%d re-announcements and %d withdrawals in 3 s with damping 2s", ann, wd)
+	}
+}
