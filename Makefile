@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin
 FUZZTIME ?= 5m
 
-.PHONY: all build test vet fmt-check guards docs bench bench-failover bench-idle bench-footprint bench-flood bench-soak bench-nginx demo fuzz proto clean deb
+.PHONY: all build test vet fmt-check guards docs bench bench-failover bench-idle bench-footprint bench-flood bench-soak bench-nginx bench-bgp demo fuzz proto clean deb
 
 all: build
 
@@ -76,6 +76,11 @@ bench-footprint:
 
 bench-nginx:
 	VIGIL_BENCH=1 $(GO) test ./test/e2e/ -run TestBenchmarkNginxFailover -v -count=1 -timeout 40m
+
+# BGP: nginx death and node failure, health mode, master mode and VRRP
+# alone, against FRR (root; apt-get install frr).
+bench-bgp:
+	VIGIL_BENCH=1 $(GO) test ./test/e2e/ -run TestBenchmarkBGP -v -count=1 -timeout 20m
 
 # The local demo site in network namespaces (root): watch a failover.
 demo:

@@ -399,6 +399,6 @@ plugin "file-check" {
 	ann, wd := (end.BGP.Announcements-start.BGP.Announcements)/2, (end.BGP.Withdrawals-start.BGP.Withdrawals)/2
 	t.Logf("10 failures in 3 s (%d seen past the check's own flap hold): %d withdrawals, %d re-announcements (damping 5s)", v1.Count("VI_21 entering FAULT"), wd, ann)
 	if ann != 1 || wd != 1 {
-		t.Errorf("%d re-announcements and %d withdrawals in 3 s with damping 2s", ann, wd)
+		t.Errorf("%d re-announcements and %d withdrawals in 3 s with damping 5s, want 1 and 1", ann, wd)
 	}
 }

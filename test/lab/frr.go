@@ -9,7 +9,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 )
 
 // frrDaemons is where Debian's frr package puts its daemons.
@@ -171,3 +175,49 @@ func BGPConf(asn uint32, id netip.Addr, nodeASN uint32, nodes []netip.Addr, bfd 
 
 // FRRConf is the configuration of bgpd and of bfdd.
 type FRRConf struct{ BGPD, BFDD string }
+
+// RouteChanges records when the router's kernel routing table changed for
+// prefix (FRR installing or removing a path); last returns the latest
+// change at or before t, for timing a convergence that NextHops confirms.
+func (r *Router) RouteChanges(prefix netip.Prefix) (last func(t time.Time) time.Time) {
+	t := r.lab.t
+	t.Helper()
+	ns, err := netns.GetFromName(r.NS)
+	if err != nil {
+		t.Fatalf("netns %s: %v", r.NS, err)
+	}
+	ch := make(chan netlink.RouteUpdate, 256)
+	done := make(chan struct{})
+	if err := netlink.RouteSubscribeWithOptions(ch, done, netlink.RouteSubscribeOptions{Namespace: &ns}); err != nil {
+		ns.Close()
+		t.Fatalf("watch routes on %s: %v", r.Name, err)
+	}
+	t.Cleanup(func() { close(done); ns.Close() })
+	var mu sync.Mutex
+	var times []time.Time
+	go func() {
+		for u := range ch {
+			if u.Dst != nil {
+				if p, ok := netip.AddrFromSlice(u.Dst.IP); ok {
+					ones, _ := u.Dst.Mask.Size()
+					if netip.PrefixFrom(p.Unmap(), ones) == prefix {
+						mu.Lock()
+						times = append(times, time.Now())
+						mu.Unlock()
+					}
+				}
+			}
+		}
+	}()
+	return func(at time.Time) time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		var best time.Time
+		for _, x := range times {
+			if !x.After(at) {
+				best = x
+			}
+		}
+		return best
+	}
+}
