@@ -18,7 +18,7 @@ func writePolicy(t *testing.T, src string) string {
 	return path
 }
 
-// The VRRP password is printed by no command: not in a warning about it,
+// The VRRP password and a BGP session's TCP MD5 key are printed by no command: not in a warning about it,
 // not in a diagnostic that quotes its line, not in plan.
 func TestPasswordNeverPrinted(t *testing.T) {
 	const secret = "s3cr3tPW-toolong"
@@ -37,6 +37,19 @@ instance "VI_1" {
   priority = { n1 = 100, n2 = 90 }
   auth {
     type = "pass"
+    password = "`+secret+`"
+  }
+}
+instance "WEB" {
+  vips     = ["203.0.113.20/32"]
+  priority = { n1 = 100, n2 = 100 }
+  bgp      = "health"
+}
+bgp {
+  asn = 65001
+  peer "tor" {
+    address  = "192.0.2.254"
+    asn      = 65000
     password = "`+secret+`"
   }
 }

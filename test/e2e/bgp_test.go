@@ -20,6 +20,12 @@ const bgpVIP = "203.0.113.10"
 // bgpLab is two nodes and an FRR router on the segment, a client behind
 // the router, and a web server on each node saying which node served.
 func bgpLab(t *testing.T, bfd time.Duration) (*lab.Lab, *lab.Router) {
+	return bgpLabWith(t, bfd, "")
+}
+
+// bgpLabWith is bgpLab with the router's sessions signed with TCP MD5
+// key md5 (none when "").
+func bgpLabWith(t *testing.T, bfd time.Duration, md5 string) (*lab.Lab, *lab.Router) {
 	l := lab.New(t, 2)
 	r := l.AddRouter("r1", 1)
 	var addrs []netip.Addr
@@ -29,7 +35,15 @@ func bgpLab(t *testing.T, bfd time.Duration) (*lab.Lab, *lab.Router) {
 		name := n.Name
 		n.ServeHTTP(80, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintf(w, "served by %s", name) }))
 	}
-	r.Start(lab.BGPConf(65000, r.Addr4, 65001, addrs, bfd))
+	conf := lab.BGPConf(65000, r.Addr4, 65001, addrs, bfd)
+	if md5 != "" {
+		var pw strings.Builder
+		for _, a := range addrs {
+			fmt.Fprintf(&pw, " neighbor %v password %s\n", a, md5)
+		}
+		conf.BGPD = strings.Replace(conf.BGPD, " address-family", pw.String()+" address-family", 1)
+	}
+	r.Start(conf)
 	return l, r
 }
 
@@ -92,8 +106,9 @@ bgp {
 // and the router drops its route at once (its session closes), not after
 // the hold time; status shows the session and the route.
 func TestBGPMasterMode(t *testing.T) {
-	l, r := bgpLab(t, 0)
-	pol := bgpPolicy(t, l, "")
+	// The sessions are signed (TCP MD5), as a router's are.
+	l, r := bgpLabWith(t, 0, "lab-md5-key")
+	pol := bgpPolicy(t, l, `    password = "lab-md5-key"`)
 	v1 := startVigil(t, l, l.Nodes[0], pol)
 	v2 := startVigil(t, l, l.Nodes[1], pol)
 	defer func() {
