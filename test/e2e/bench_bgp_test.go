@@ -84,16 +84,7 @@ func TestBenchmarkBGP(t *testing.T) {
 		for i := 0; i < 3; i++ {
 			l, r := bgpLab(t, bfd)
 			pol := benchBGPPolicy(t, l, "health")
-			b, _ := os.ReadFile(pol)
-			extra := "  hold_time = \"3s\"\n"
-			if bfd > 0 {
-				extra += "  peer \"r1\" {\n    address = \"192.0.2.1\"\n    asn     = 65000\n    bfd {\n      min_rx = \"100ms\"\n      min_tx = \"100ms\"\n    }\n  }\n"
-			}
-			src := strings.Replace(string(b), "bgp {\n  asn = 65001\n", "bgp {\n  asn = 65001\n"+extra, 1)
-			if bfd > 0 {
-				src = strings.Replace(src, "\n  peer \"r1\" {\n    address = \"192.0.2.1\"\n    asn     = 65000\n  }\n", "\n", 1)
-			}
-			os.WriteFile(pol, []byte(src), 0o644)
+			withBFD(t, pol, bfd)
 			for _, n := range l.Nodes {
 				n.StartNginx(probePort)
 				startVigil(t, l, n, pol)

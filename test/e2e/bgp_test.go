@@ -56,10 +56,9 @@ func farGet(r *lab.Router, addr string) string {
 	return out
 }
 
-// bgpPolicy is a VRRP instance on the segment whose master also announces
-// its address to the router.
-func bgpPolicy(t *testing.T, l *lab.Lab, peerExtra string) string {
-	src := fmt.Sprintf(`site "lab" {
+// bgpSiteHead is the site and node blocks of the BGP labs' policies.
+func bgpSiteHead(l *lab.Lab) string {
+	return fmt.Sprintf(`site "lab" {
   plugin_user = "nobody"
 }
 
@@ -72,7 +71,32 @@ node "n2" {
   interface = "eth0"
   address   = %q
 }
+`, l.Nodes[0].Addr4, l.Nodes[1].Addr4)
+}
 
+// withBFD rewrites a lab policy's bgp block: hold time 3 s, and BFD at
+// bfd (x3) on the session with r1 when bfd is not 0.
+func withBFD(t *testing.T, pol string, bfd time.Duration) {
+	b, err := os.ReadFile(pol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := "  hold_time = \"3s\"\n"
+	src := string(b)
+	if bfd > 0 {
+		extra += fmt.Sprintf("  peer \"r1\" {\n    address = \"192.0.2.1\"\n    asn     = 65000\n    bfd {\n      min_rx = %q\n      min_tx = %q\n    }\n  }\n", bfd, bfd)
+		src = strings.Replace(src, "\n  peer \"r1\" {\n    address = \"192.0.2.1\"\n    asn     = 65000\n  }\n", "\n", 1)
+	}
+	src = strings.Replace(src, "bgp {\n  asn = 65001\n", "bgp {\n  asn = 65001\n"+extra, 1)
+	if err := os.WriteFile(pol, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// bgpPolicy is a VRRP instance on the segment whose master also announces
+// its address to the router.
+func bgpPolicy(t *testing.T, l *lab.Lab, peerExtra string) string {
+	src := bgpSiteHead(l) + fmt.Sprintf(`
 instance "VI_1" {
   vrid            = 31
   version         = 3
@@ -92,7 +116,7 @@ bgp {
 %s
   }
 }
-`, l.Nodes[0].Addr4, l.Nodes[1].Addr4, bgpVIP, peerExtra)
+`, bgpVIP, peerExtra)
 	path := l.Dir + "/bgp.hcl"
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
@@ -149,20 +173,7 @@ func TestBGPMasterMode(t *testing.T) {
 // answers announces the address; VI_20's nodes tie (ECMP), VI_21 prefers
 // n1.
 func healthPolicy(t *testing.T, l *lab.Lab) string {
-	src := fmt.Sprintf(`site "lab" {
-  plugin_user = "nobody"
-}
-
-node "n1" {
-  interface = "eth0"
-  address   = %q
-}
-
-node "n2" {
-  interface = "eth0"
-  address   = %q
-}
-
+	src := bgpSiteHead(l) + fmt.Sprintf(`
 check "web" {
   plugin    = "http-probe"
   interval  = "100ms"
@@ -197,7 +208,7 @@ bgp {
     asn     = 65000
   }
 }
-`, l.Nodes[0].Addr4, l.Nodes[1].Addr4, probePort)
+`, probePort)
 	path := l.Dir + "/health.hcl"
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
@@ -275,16 +286,7 @@ func TestBGPNodeFailureDetection(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			l, r := bgpLab(t, c.bfd)
 			pol := healthPolicy(t, l)
-			extra := "  hold_time = \"3s\"\n"
-			if c.bfd > 0 {
-				extra += "  peer \"r1\" {\n    address = \"192.0.2.1\"\n    asn     = 65000\n    bfd {\n      min_rx = \"100ms\"\n      min_tx = \"100ms\"\n    }\n  }\n"
-			}
-			b, _ := os.ReadFile(pol)
-			src := strings.Replace(string(b), "bgp {\n  asn = 65001\n", "bgp {\n  asn = 65001\n"+extra, 1)
-			if c.bfd > 0 {
-				src = strings.Replace(src, "\n  peer \"r1\" {\n    address = \"192.0.2.1\"\n    asn     = 65000\n  }\n", "\n", 1)
-			}
-			os.WriteFile(pol, []byte(src), 0o644)
+			withBFD(t, pol, c.bfd)
 			for _, n := range l.Nodes {
 				n.StartNginx(probePort)
 				startVigil(t, l, n, pol)
