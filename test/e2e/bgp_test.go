@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/vigil-ha/vigil/core/api"
+	"github.com/vigil-ha/vigil/core/policy"
+	"github.com/vigil-ha/vigil/plugins/builtin"
 	"github.com/vigil-ha/vigil/test/lab"
 )
 
@@ -237,8 +240,27 @@ func TestBGPHealthMode(t *testing.T) {
 	}()
 	both := []string{"192.0.2.11", "192.0.2.12"}
 	hops := func(p string) []string { h := r.NextHops(p); slices.Sort(h); return h }
-	lab.WaitFor(t, 15*time.Second, "ECMP to both nodes for VI_20", func() bool { return slices.Equal(hops("203.0.113.20"), both) })
-	lab.WaitFor(t, 3*time.Second, "VI_21 via n1 alone", func() bool { return slices.Equal(hops("203.0.113.21"), []string{"192.0.2.11"}) })
+	// What vigil plan predicts is what the router does.
+	site, _, diags := policy.Load(pol, policy.Options{Builtins: builtin.Kinds()})
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	predicted := map[string]string{}
+	for _, ip := range site.Plan("").Instances {
+		var routed []string
+		for _, np := range ip.Order {
+			if np.Priority == ip.Order[0].Priority {
+				routed = append(routed, l.Nodes[slices.IndexFunc(l.Nodes, func(n *lab.Node) bool { return n.Name == np.Node })].Addr4.String())
+			}
+		}
+		slices.Sort(routed)
+		predicted[ip.Name] = strings.Join(routed, " ")
+	}
+	if predicted["VI_20"] != strings.Join(both, " ") || predicted["VI_21"] != "192.0.2.11" {
+		t.Fatalf("plan predicts %v", predicted)
+	}
+	lab.WaitFor(t, 15*time.Second, "ECMP to both nodes for VI_20, as planned", func() bool { return strings.Join(hops("203.0.113.20"), " ") == predicted["VI_20"] })
+	lab.WaitFor(t, 3*time.Second, "VI_21 via n1 alone, as planned", func() bool { return strings.Join(hops("203.0.113.21"), " ") == predicted["VI_21"] })
 	url := fmt.Sprintf("203.0.113.21:%d", probePort)
 	lab.WaitFor(t, 3*time.Second, "the far client served by n1", func() bool { return strings.Contains(farGet(r, url), "n1") })
 	if !l.Nodes[0].HasAddr(netip.MustParseAddr("203.0.113.20")) || !strings.Contains(l.Nodes[0].MustExec("ip", "addr", "show", "dev", "lo"), "203.0.113.20/32") {
@@ -417,5 +439,40 @@ plugin "file-check" {
 	t.Logf("10 failures in 3 s (%d seen past the check's own flap hold): %d withdrawals, %d re-announcements (damping 5s)", v1.Count("VI_21 entering FAULT"), wd, ann)
 	if ann != 1 || wd != 1 {
 		t.Errorf("%d re-announcements and %d withdrawals in 3 s with damping 5s, want 1 and 1", ann, wd)
+	}
+}
+
+// TestBGPSpeakerRestarts: the speaker process dies (SIGKILL); the router
+// drops n1's routes with the session, the agent starts the speaker again
+// and it announces exactly the current set: the ECMP set comes back, the
+// agent counts the restart and never moved an address.
+func TestBGPSpeakerRestarts(t *testing.T) {
+	lab.Require(t, "nginx")
+	l, r := bgpLab(t, 0)
+	pol := healthPolicy(t, l)
+	var v1 *vigilNode
+	for i, n := range l.Nodes {
+		n.StartNginx(probePort)
+		v := startVigil(t, l, n, pol)
+		if i == 0 {
+			v1 = v
+		}
+	}
+	both := []string{"192.0.2.11", "192.0.2.12"}
+	hops := func() []string { h := r.NextHops("203.0.113.20"); slices.Sort(h); return h }
+	lab.WaitFor(t, 15*time.Second, "ECMP", func() bool { return slices.Equal(hops(), both) })
+	speaker := pluginPID(v1.Cmd.Process.Pid, filepath.Join(filepath.Dir(vigilBin), "vigil-bgp"))
+	if speaker == 0 {
+		t.Fatal("no vigil-bgp child of n1's agent")
+	}
+	syscall.Kill(speaker, syscall.SIGKILL)
+	lab.WaitFor(t, 5*time.Second, "n1's routes gone with its session", func() bool { return slices.Equal(hops(), []string{"192.0.2.12"}) })
+	lab.WaitFor(t, 15*time.Second, "ECMP again from the restarted speaker", func() bool { return slices.Equal(hops(), both) })
+	st, err := api.Fetch(v1.socket)
+	if err != nil || st.BGP == nil || st.BGP.Restarts != 1 || len(st.BGP.Announced) != 2 {
+		t.Errorf("n1's BGP status after the restart: %+v (%v)", st.BGP, err)
+	}
+	if !l.Nodes[0].HasAddr(netip.MustParseAddr("203.0.113.20")) || v1.Count("entering FAULT") != 0 {
+		t.Errorf("the speaker's death moved an address or a state:\n%s", v1.Output())
 	}
 }
