@@ -135,7 +135,11 @@ func (r *Router) Vtysh(cmds ...string) string {
 // when there is no such route.
 func (r *Router) NextHops(prefix string) []string {
 	r.lab.t.Helper()
-	out, err := r.Exec("ip", "route", "show", "exact", prefix)
+	family := "-4"
+	if strings.Contains(prefix, ":") {
+		family = "-6"
+	}
+	out, err := r.Exec("ip", family, "route", "show", "exact", prefix)
 	if err != nil {
 		return nil
 	}
@@ -152,10 +156,16 @@ func (r *Router) NextHops(prefix string) []string {
 }
 
 // BGPConf is a bgpd configuration for AS asn at router id id, with a
-// neighbor per node address (remote AS nodeASN, timers 1/3 s), BFD on the
-// sessions at bfd intervals (x3) when bfd is not 0; ECMP over up to 8
-// paths.
+// neighbor per node address (remote AS nodeASN, timers 1/3 s; IPv6 ones
+// carry IPv6 unicast), BFD on the sessions at bfd intervals (x3) when bfd
+// is not 0; ECMP over up to 8 paths.
 func BGPConf(asn uint32, id netip.Addr, nodeASN uint32, nodes []netip.Addr, bfd time.Duration) FRRConf {
+	var nodes6 []netip.Addr
+	for _, a := range nodes {
+		if a.Is6() {
+			nodes6 = append(nodes6, a)
+		}
+	}
 	var b strings.Builder
 	var c FRRConf
 	if bfd > 0 {
@@ -169,6 +179,13 @@ func BGPConf(asn uint32, id netip.Addr, nodeASN uint32, nodes []netip.Addr, bfd 
 		}
 	}
 	b.WriteString(" address-family ipv4 unicast\n  maximum-paths 8\n exit-address-family\n")
+	if len(nodes6) > 0 {
+		b.WriteString(" address-family ipv6 unicast\n  maximum-paths 8\n")
+		for _, a := range nodes6 {
+			fmt.Fprintf(&b, "  neighbor %v activate\n", a)
+		}
+		b.WriteString(" exit-address-family\n")
+	}
 	c.BGPD = b.String()
 	return c
 }
