@@ -476,3 +476,65 @@ func TestBGPSpeakerRestarts(t *testing.T) {
 		t.Errorf("the speaker's death moved an address or a state:\n%s", v1.Output())
 	}
 }
+
+// TestBGPHealthModeIPv6: the same over IPv6: the nodes peer with the
+// router's IPv6 address and announce a /128 held on lo; the router has two
+// paths (ECMP) and the client behind it is served over IPv6.
+func TestBGPHealthModeIPv6(t *testing.T) {
+	lab.Require(t, "nginx")
+	l := lab.New(t, 2)
+	r := l.AddRouter("r1", 1)
+	var addrs []netip.Addr
+	for _, n := range l.Nodes {
+		n.RouteVia(r)
+		addrs = append(addrs, n.Addr6)
+		n.StartNginx(probePort)
+	}
+	r.Start(lab.BGPConf(65000, r.Addr4, 65001, addrs, 0))
+	src := bgpSiteHead(l) + fmt.Sprintf(`
+check "web" {
+  plugin    = "http-probe"
+  interval  = "100ms"
+  timeout   = "80ms"
+  weight    = 0
+  init_fail = true
+
+  config {
+    url = "http://127.0.0.1:%d/"
+  }
+}
+
+instance "VI_6" {
+  vips     = ["2001:db8:5::20/128"]
+  priority = { n1 = 100, n2 = 100 }
+  track    = ["web"]
+  bgp      = "health"
+}
+
+bgp {
+  asn = 65001
+
+  peer "r1" {
+    address = %q
+    asn     = 65000
+  }
+}
+`, probePort, r.Addr6)
+	pol := l.Dir + "/health6.hcl"
+	os.WriteFile(pol, []byte(src), 0o644)
+	var v1 *vigilNode
+	for i, n := range l.Nodes {
+		v := startVigil(t, l, n, pol)
+		if i == 0 {
+			v1 = v
+		}
+	}
+	lab.WaitFor(t, 15*time.Second, "two IPv6 paths", func() bool { return len(r.NextHops("2001:db8:5::20/128")) == 2 })
+	lab.WaitFor(t, 3*time.Second, "the far client served over IPv6", func() bool {
+		out, err := r.Far.Exec("curl", "-s", "-m", "0.5", fmt.Sprintf("http://[2001:db8:5::20]:%d/", probePort))
+		return err == nil && strings.Contains(out, "served by")
+	})
+	if !strings.Contains(l.Nodes[0].MustExec("ip", "-6", "addr", "show", "dev", "lo"), "2001:db8:5::20/128") {
+		t.Errorf("n1 does not hold the address on lo:\n%s", v1.Output())
+	}
+}

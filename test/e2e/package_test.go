@@ -65,6 +65,14 @@ func TestDebianPackage(t *testing.T) {
 		t.Errorf("vigil-plugin is in the agent's group: %s", out)
 	}
 	run("/usr/bin/vigil", "validate", "/etc/vigil/site.hcl")
+	// The BGP speaker: where the agent looks for it, root's, and not a
+	// command for people.
+	if out := run("stat", "-c", "%a %U:%G", "/usr/lib/vigil/vigil-bgp"); strings.TrimSpace(out) != "755 root:root" {
+		t.Errorf("/usr/lib/vigil/vigil-bgp is %s; want 755 root:root", out)
+	}
+	if out, err := exec.Command("/usr/lib/vigil/vigil-bgp", "--help").CombinedOutput(); err == nil || !strings.Contains(string(out), "the vigil agent runs it") {
+		t.Errorf("vigil-bgp --help: %v %q", err, out)
+	}
 	// postinst follows no symbolic link: a link where the policy should be
 	// is reported, and the file it names keeps its owner and mode.
 	target := filepath.Join(t.TempDir(), "elsewhere.hcl")
@@ -100,8 +108,10 @@ func TestDebianPackage(t *testing.T) {
 	}
 
 	run("dpkg", "-r", "vigil")
-	if _, err := os.Stat("/usr/bin/vigil"); err == nil {
-		t.Error("/usr/bin/vigil left after removal")
+	for _, p := range []string{"/usr/bin/vigil", "/usr/lib/vigil/vigil-bgp"} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s left after removal", p)
+		}
 	}
 	if _, err := os.Stat("/etc/vigil/site.hcl"); err != nil {
 		t.Errorf("removal took the policy: %v", err)
