@@ -65,6 +65,7 @@ type Engine struct {
 	timers    deadlines
 	instances map[string]*instance
 	order     []string
+	checks    map[string]checkState // each check's last state, for instances that start later
 	syncing   bool // carrying a change through a sync group
 	shutdown  sync.Once
 }
@@ -112,7 +113,7 @@ func New(opts Options) (*Engine, error) {
 		opts.VMACs = kernelVMACs{}
 	}
 	e := &Engine{log: log, nl: opts.Addresses, vips: newVIPTable(opts.Addresses, opts.StateDir, log),
-		instances: map[string]*instance{},
+		instances: map[string]*instance{}, checks: map[string]checkState{},
 		work:      make(chan func(time.Time)), pkts: make(chan packetFor, 1024),
 		quit: make(chan struct{}), loopDone: make(chan struct{})}
 	e.routes = newRouteEffect(opts.Routes, opts.StateDir, log)

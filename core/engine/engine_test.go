@@ -1089,3 +1089,78 @@ static {
 		t.Errorf("recovery scope lacks the static entries: %+v", scope)
 	}
 }
+
+// An instance without VRRP (BGP health mode) starts only once its checks
+// have said something: it never holds its addresses before an init_fail
+// check has passed. An instance a reload restarts gets its checks' last
+// state at once (it started with none, and an unchanged check reports
+// nothing new).
+func TestInstancesStartWithTheirChecksState(t *testing.T) {
+	addrs := newFakeAddrs()
+	r := newRig(t, addrs)
+	policy := `
+check "web" {
+  plugin = "http-probe"
+  weight = 0
+}
+check "db" {
+  plugin = "http-probe"
+  weight = -50
+}
+instance "WEB" {
+  vips     = ["203.0.113.20/32"]
+  priority = { n1 = 100, n2 = 100 }
+  track    = ["web"]
+  bgp      = "health"
+}
+instance "VI_2" {
+  vrid     = 2
+  version  = 3
+  advert_interval = "10ms"
+  vips     = ["192.0.2.12/24"]
+  priority = { n1 = %d, n2 = 100 }
+  track    = ["db"]
+}
+bgp {
+  asn = 65001
+  peer "tor" {
+    address = "192.0.2.254"
+    asn     = 65000
+  }
+}
+`
+	if err := r.e.Apply(nodeConfig(t, sprintf(policy, 200))); err != nil {
+		t.Fatal(err)
+	}
+	r.waitState(t, "VI_2", "MASTER")
+	time.Sleep(50 * time.Millisecond)
+	if st := r.state("WEB"); st != "INIT" || addrs.has("lo 203.0.113.20/32") {
+		t.Fatalf("WEB before its check said anything: %s, addresses %v", st, addrs.list())
+	}
+	r.e.SetCheck("web", true, "init_fail")
+	r.waitState(t, "WEB", "FAULT")
+	r.e.SetCheck("web", false, "passes")
+	r.waitState(t, "WEB", "MASTER")
+	if !addrs.has("lo 203.0.113.20/32") {
+		t.Errorf("WEB master without its address: %v", addrs.list())
+	}
+
+	r.e.SetCheck("db", true, "db down")
+	r.waitFor(t, "VI_2 at 150", func(Status) bool {
+		for _, s := range r.e.Status() {
+			if s.Name == "VI_2" {
+				return s.Priority == 150
+			}
+		}
+		return false
+	})
+	// A reload that restarts VI_2: it starts at 190 - 50, not 190.
+	if err := r.e.Apply(nodeConfig(t, sprintf(policy, 190))); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range r.e.Status() {
+		if s.Name == "VI_2" && s.Priority != 140 {
+			t.Errorf("VI_2 restarted at priority %d, want 140 (its failing check's weight kept)", s.Priority)
+		}
+	}
+}

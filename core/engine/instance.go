@@ -29,6 +29,9 @@ type instance struct {
 	dsts  []netip.Addr
 	group netip.Addr // the multicast group adverts go to and come from
 	vips  []vip.Addr
+	// awaiting: tracked checks an instance without VRRP waits to hear of
+	// before it starts (Engine.knownChecks).
+	awaiting map[string]bool
 
 	// loop-owned
 	due       time.Time // the state machine's deadline, as the heap knows it

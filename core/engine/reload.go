@@ -69,7 +69,11 @@ func (e *Engine) apply(now time.Time, cfg *config.Config) error {
 	// master-down interval, and a backup's timer must run from when it can
 	// hear adverts.
 	for _, in := range started {
-		in.start(e.env.now())
+		now := e.env.now()
+		e.knownChecks(now, in)
+		if len(in.awaiting) == 0 {
+			in.start(now)
+		}
 		e.fix(in)
 	}
 	e.order = order

@@ -28,12 +28,19 @@ func TestBenchmarkBGP(t *testing.T) {
 		{"BGP health mode (no VRRP), nginx-process", "health", "203.0.113.21"},
 		{"BGP master mode (VRRPv3 100 ms), nginx-process", "master", bgpVIP},
 		{"VRRP alone (VRRPv3 100 ms), nginx-process, router ARPs", "vrrp", "192.0.2.50"},
+		{"ExaBGP 4.2 healthcheck (curl every 1 s, rise 1, fall 1)", "exabgp", "203.0.113.21"},
 	} {
 		l, r := bgpLab(t, 0)
 		nginx := []*lab.Proc{l.Nodes[0].StartNginx(probePort), l.Nodes[1].StartNginx(probePort)}
-		pol := benchBGPPolicy(t, l, row.mode)
-		for _, n := range l.Nodes {
-			startVigil(t, l, n, pol)
+		if row.mode == "exabgp" {
+			for i, n := range l.Nodes {
+				startExaBGP(t, l, n, row.addr, 155+10*i)
+			}
+		} else {
+			pol := benchBGPPolicy(t, l, row.mode)
+			for _, n := range l.Nodes {
+				startVigil(t, l, n, pol)
+			}
 		}
 		addr := netip.MustParseAddr(row.addr)
 		served := func(by string, timeout time.Duration) time.Time {
@@ -91,10 +98,7 @@ func TestBenchmarkBGP(t *testing.T) {
 			}
 			lab.WaitFor(t, 20*time.Second, "the route via n1", func() bool { return slices.Equal(r.NextHops("203.0.113.21"), []string{"192.0.2.11"}) })
 			if bfd > 0 {
-				lab.WaitFor(t, 5*time.Second, "BFD up", func() bool { return strings.Count(r.Vtysh("show bfd peers"), "Status: up") >= 2 })
-				// A new session runs at 1 s until its Poll sequence has
-				// moved both ends to the configured rate (RFC 5880 6.8.3).
-				time.Sleep(2 * time.Second)
+				r.WaitBFD(2, bfd)
 			}
 			time.Sleep(time.Duration(i) * 300 * time.Millisecond) // not always at the same phase of the timers
 			changes := r.RouteChanges(netip.MustParsePrefix("203.0.113.21/32"))
@@ -149,4 +153,33 @@ func benchBGPPolicy(t *testing.T, l *lab.Lab, mode string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// startExaBGP runs Debian's ExaBGP on n with its healthcheck: curl on the
+// node's nginx every second, addr (on lo) announced with MED med while it
+// answers and withdrawn at the first failure: what an ExaBGP site runs.
+func startExaBGP(t *testing.T, l *lab.Lab, n *lab.Node, addr string, med int) {
+	lab.Require(t, "exabgp")
+	conf := fmt.Sprintf(`process healthcheck {
+    run /usr/bin/python3 -m exabgp healthcheck --no-syslog --cmd "curl -sf -m 1 http://127.0.0.1:%d/" --interval 1 --fast-interval 1 --rise 1 --fall 1 --timeout 1 --ip %s/32 --up-metric %d --withdraw-on-down;
+    encoder text;
+}
+
+neighbor 192.0.2.1 {
+    router-id %v;
+    local-address %v;
+    local-as 65001;
+    peer-as 65000;
+    hold-time 9;
+    api {
+        processes [ healthcheck ];
+    }
+}
+`, probePort, addr, med, n.Addr4, n.Addr4)
+	path := filepath.Join(l.Dir, n.Name+"-exabgp.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n.Start("exabgp", "env", "exabgp.daemon.user=root", "exabgp.daemon.daemonize=false", "exabgp.tcp.bind=",
+		"exabgp.log.destination=stdout", "exabgp.api.ack=false", "/usr/sbin/exabgp", path)
 }

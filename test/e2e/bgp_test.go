@@ -317,7 +317,7 @@ func TestBGPNodeFailureDetection(t *testing.T) {
 			hops := func() []string { h := r.NextHops("203.0.113.20"); slices.Sort(h); return h }
 			lab.WaitFor(t, 15*time.Second, "ECMP to both nodes", func() bool { return slices.Equal(hops(), both) })
 			if c.bfd > 0 {
-				lab.WaitFor(t, 5*time.Second, "BFD up", func() bool { return strings.Contains(r.Vtysh("show bfd peers brief"), "up") })
+				r.WaitBFD(2, c.bfd)
 			}
 			cut := time.Now()
 			l.Nodes[0].CutLink()
@@ -461,6 +461,7 @@ func TestBGPSpeakerRestarts(t *testing.T) {
 	both := []string{"192.0.2.11", "192.0.2.12"}
 	hops := func() []string { h := r.NextHops("203.0.113.20"); slices.Sort(h); return h }
 	lab.WaitFor(t, 15*time.Second, "ECMP", func() bool { return slices.Equal(hops(), both) })
+	faults := v1.Count("entering FAULT")
 	speaker := pluginPID(v1.Cmd.Process.Pid, filepath.Join(filepath.Dir(vigilBin), "vigil-bgp"))
 	if speaker == 0 {
 		t.Fatal("no vigil-bgp child of n1's agent")
@@ -472,7 +473,7 @@ func TestBGPSpeakerRestarts(t *testing.T) {
 	if err != nil || st.BGP == nil || st.BGP.Restarts != 1 || len(st.BGP.Announced) != 2 {
 		t.Errorf("n1's BGP status after the restart: %+v (%v)", st.BGP, err)
 	}
-	if !l.Nodes[0].HasAddr(netip.MustParseAddr("203.0.113.20")) || v1.Count("entering FAULT") != 0 {
+	if !l.Nodes[0].HasAddr(netip.MustParseAddr("203.0.113.20")) || v1.Count("entering FAULT") != faults {
 		t.Errorf("the speaker's death moved an address or a state:\n%s", v1.Output())
 	}
 }
@@ -488,7 +489,9 @@ func TestBGPHealthModeIPv6(t *testing.T) {
 	for _, n := range l.Nodes {
 		n.RouteVia(r)
 		addrs = append(addrs, n.Addr6)
-		n.StartNginx(probePort)
+		n.StartNginx(probePort) // what the check watches (IPv4 only)
+		name := n.Name
+		n.ServeHTTP(8089, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintf(w, "served by %s", name) }))
 	}
 	r.Start(lab.BGPConf(65000, r.Addr4, 65001, addrs, 0))
 	src := bgpSiteHead(l) + fmt.Sprintf(`
@@ -531,7 +534,7 @@ bgp {
 	}
 	lab.WaitFor(t, 15*time.Second, "two IPv6 paths", func() bool { return len(r.NextHops("2001:db8:5::20/128")) == 2 })
 	lab.WaitFor(t, 3*time.Second, "the far client served over IPv6", func() bool {
-		out, err := r.Far.Exec("curl", "-s", "-m", "0.5", fmt.Sprintf("http://[2001:db8:5::20]:%d/", probePort))
+		out, err := r.Far.Exec("curl", "-s", "-m", "0.5", "http://[2001:db8:5::20]:8089/")
 		return err == nil && strings.Contains(out, "served by")
 	})
 	if !strings.Contains(l.Nodes[0].MustExec("ip", "-6", "addr", "show", "dev", "lo"), "2001:db8:5::20/128") {

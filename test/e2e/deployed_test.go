@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -89,6 +90,28 @@ func deployedPolicy(t *testing.T, l *lab.Lab, mailAddr string) string {
 	pol = strings.Replace(pol, `port            = 25`, "port            = "+port, 1)
 	if strings.Contains(pol, "10.2.61.") || strings.Contains(pol, "lb0") {
 		t.Fatalf("the seed policy did not adapt to the lab:\n%s", pol)
+	}
+	return pol
+}
+
+// deployedBGPPolicy is policies/sgcc-lb-bgp.hcl, the seed's BGP twin, as
+// it is, with the lab's node names, addresses, router and mail server.
+func deployedBGPPolicy(t *testing.T, l *lab.Lab) string {
+	src, err := os.ReadFile("../../policies/sgcc-lb-bgp.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := string(src)
+	for i, n := range l.Nodes {
+		pol = strings.ReplaceAll(pol, fmt.Sprintf("lb0%d", i+1), n.Name)
+		pol = strings.ReplaceAll(pol, fmt.Sprintf("10.2.61.2%d", i+1), n.Addr4.String())
+		pol = strings.ReplaceAll(pol, fmt.Sprintf("10.2.62.2%d/32", i+4), fmt.Sprintf("203.0.113.%d/32", 24+i))
+	}
+	pol = strings.ReplaceAll(pol, `"10.2.61.1"`, `"192.0.2.1"`)
+	pol = strings.ReplaceAll(pol, `"ens192"`, `"eth0"`)
+	pol = strings.Replace(pol, `server          = "127.0.0.1"`, fmt.Sprintf(`server          = %q`, l.Client.Addr4), 1)
+	if strings.Contains(pol, "10.2.6") || strings.Contains(pol, "lb0") {
+		t.Fatalf("the BGP twin did not adapt to the lab:\n%s", pol)
 	}
 	return pol
 }
@@ -374,6 +397,73 @@ check "script" {
 		owners("n1", "n2", "n3")
 		if j := n1.Journal("vigil.service"); strings.Contains(j, "operation not permitted") || strings.Contains(j, "permission denied") {
 			t.Errorf("the sandbox refused something:\n%s", j)
+		}
+	})
+
+	t.Run("the BGP twin as deployed: the speaker under the sandbox, an upgrade fails no client", func(t *testing.T) {
+		seed, _ := os.ReadFile("/etc/vigil/site.hcl")
+		defer func() {
+			writeInstalledPolicy(t, string(seed))
+			for _, sn := range nodes {
+				sn.MustSystemctl("reload", "vigil.service")
+			}
+			owners("n1", "n2", "n3")
+		}()
+		r := l.AddRouter("r1", 1)
+		var addrs []netip.Addr
+		for _, n := range l.Nodes {
+			n.RouteVia(r)
+			addrs = append(addrs, n.Addr4)
+		}
+		r.Start(lab.BGPConf(65000, r.Addr4, 65061, addrs, 300*time.Millisecond))
+		writeInstalledPolicy(t, deployedBGPPolicy(t, l))
+		for _, sn := range nodes {
+			sn.MustSystemctl("reload", "vigil.service")
+		}
+		for i, n := range l.Nodes {
+			addr := fmt.Sprintf("203.0.113.%d", 24+i)
+			lab.WaitFor(t, 20*time.Second, addr+" routed to "+n.Name, func() bool { return slices.Equal(r.NextHops(addr), []string{n.Addr4.String()}) })
+		}
+		// The speaker runs as vigil-plugin with no capability, under the
+		// unit's sandbox, and the sandbox refused nothing.
+		found := false
+		for _, pid := range n1.ServicePIDs("vigil.service") {
+			st := procStatus(pid, "Name", "Uid", "CapEff", "CapPrm")
+			if st["Name"] != "vigil-bgp" {
+				continue
+			}
+			found = true
+			if strings.HasPrefix(st["Uid"], "0 ") || st["CapEff"] != "0000000000000000" || st["CapPrm"] != "0000000000000000" {
+				t.Errorf("vigil-bgp runs with %v", st)
+			}
+		}
+		if !found {
+			t.Errorf("no vigil-bgp in n1's vigil.service: %v", n1.ServicePIDs("vigil.service"))
+		}
+		far := netip.MustParseAddr("203.0.113.24")
+		stop := clientLoop(r, "http://"+far.String()+"/")
+		newest := repackaged(t, deb, "0.1.0+deployed3")
+		if out, err := exec.Command("cp", newest, n1.Share).CombinedOutput(); err != nil {
+			t.Fatalf("%v %s", err, out)
+		}
+		if out, err := n1.Enter("dpkg", "-i", "/mnt/"+filepath.Base(newest)); err != nil {
+			t.Fatalf("dpkg -i on n1: %v\n%s", err, out)
+		}
+		lab.WaitFor(t, 20*time.Second, "203.0.113.24 routed to n1 again", func() bool { return slices.Equal(r.NextHops("203.0.113.24"), []string{"192.0.2.11"}) })
+		time.Sleep(time.Second)
+		codes := stop()
+		failed := 0
+		for _, c := range codes {
+			if c != "200" {
+				failed++
+			}
+		}
+		t.Logf("dpkg -i on n1 under BGP: %d requests from behind the router, %d failed", len(codes), failed)
+		if failed > 0 || len(codes) < 20 {
+			t.Errorf("%d of %d requests failed across the upgrade: %v", failed, len(codes), codes)
+		}
+		if j := n1.Journal("vigil.service"); strings.Contains(j, "operation not permitted") || strings.Contains(j, "permission denied") || !strings.Contains(j, "BGP peer tor established") {
+			t.Errorf("n1's journal:\n%s", j)
 		}
 	})
 

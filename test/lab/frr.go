@@ -238,3 +238,19 @@ func (r *Router) RouteChanges(prefix netip.Prefix) (last func(t time.Time) time.
 		return best
 	}
 }
+
+// WaitBFD waits (at most 15 s) until the router has peers BFD sessions up
+// at interval both ways for 2 s: a new session runs at 1 s until its Poll
+// sequence has moved both ends to the configured rate (RFC 5880 6.8.3),
+// and in the lab a link cut in a session's first second took FRR 2 s to
+// see, whatever the timers it showed.
+func (r *Router) WaitBFD(peers int, interval time.Duration) {
+	r.lab.t.Helper()
+	want := fmt.Sprintf("Receive interval: %dms", interval.Milliseconds())
+	WaitFor(r.lab.t, 15*time.Second, fmt.Sprintf("%d BFD sessions up at %v for 2 s", peers, interval), func() bool {
+		out, err := r.vtysh("show bfd peers")
+		// Each session lists the router's own timers and the peer's.
+		return err == nil && strings.Count(out, "Status: up") >= peers && strings.Count(out, want) >= 2*peers &&
+			!strings.Contains(out, "Uptime: 0 second(s)") && !strings.Contains(out, "Uptime: 1 second(s)")
+	})
+}
