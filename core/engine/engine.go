@@ -66,7 +66,7 @@ type Engine struct {
 	instances map[string]*instance
 	order     []string
 	checks    map[string]checkState // each check's last state, for instances that start later
-	syncing   bool // carrying a change through a sync group
+	syncing   bool                  // carrying a change through a sync group
 	shutdown  sync.Once
 }
 
@@ -114,7 +114,7 @@ func New(opts Options) (*Engine, error) {
 	}
 	e := &Engine{log: log, nl: opts.Addresses, vips: newVIPTable(opts.Addresses, opts.StateDir, log),
 		instances: map[string]*instance{}, checks: map[string]checkState{},
-		work:      make(chan func(time.Time)), pkts: make(chan packetFor, 1024),
+		work: make(chan func(time.Time)), pkts: make(chan packetFor, 1024),
 		quit: make(chan struct{}), loopDone: make(chan struct{})}
 	e.routes = newRouteEffect(opts.Routes, opts.StateDir, log)
 	fx := &effects{log: log, list: append([]Effect{
