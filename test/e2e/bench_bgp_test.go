@@ -181,5 +181,5 @@ neighbor 192.0.2.1 {
 		t.Fatal(err)
 	}
 	n.Start("exabgp", "env", "exabgp.daemon.user=root", "exabgp.daemon.daemonize=false", "exabgp.tcp.bind=",
-		"exabgp.log.destination=stdout", "exabgp.api.ack=false", "/usr/sbin/exabgp", path)
+		"exabgp.log.destination=stdout", "/usr/sbin/exabgp", path)
 }

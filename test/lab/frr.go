@@ -195,7 +195,8 @@ type FRRConf struct{ BGPD, BFDD string }
 
 // RouteChanges records when the router's kernel routing table changed for
 // prefix (FRR installing or removing a path); last returns the latest
-// change at or before t, for timing a convergence that NextHops confirms.
+// change at or before t, for timing a convergence that NextHops confirms
+// at t, or t itself if no change was seen (an upper bound).
 func (r *Router) RouteChanges(prefix netip.Prefix) (last func(t time.Time) time.Time) {
 	t := r.lab.t
 	t.Helper()
@@ -229,7 +230,7 @@ func (r *Router) RouteChanges(prefix netip.Prefix) (last func(t time.Time) time.
 	return func(at time.Time) time.Time {
 		mu.Lock()
 		defer mu.Unlock()
-		var best time.Time
+		best := at
 		for _, x := range times {
 			if !x.After(at) {
 				best = x
