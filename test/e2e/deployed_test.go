@@ -428,10 +428,13 @@ check "script" {
 		// unit's sandbox, and the sandbox refused nothing.
 		found := false
 		for _, pid := range n1.ServicePIDs("vigil.service") {
-			st := procStatus(pid, "Name", "Uid", "CapEff", "CapPrm")
-			if st["Name"] != "vigil-bgp" {
+			// Run from its checked descriptor: its name is the fd's, its
+			// first argument the path.
+			cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			if !strings.HasPrefix(string(cmd), "/usr/lib/vigil/vigil-bgp\x00") {
 				continue
 			}
+			st := procStatus(pid, "Uid", "CapEff", "CapPrm")
 			found = true
 			if strings.HasPrefix(st["Uid"], "0 ") || st["CapEff"] != "0000000000000000" || st["CapPrm"] != "0000000000000000" {
 				t.Errorf("vigil-bgp runs with %v", st)
