@@ -23,7 +23,7 @@ func TestBenchmarkBGP(t *testing.T) {
 	benchEnabled(t)
 	const runs = 5
 	var report strings.Builder
-	report.WriteString("| mode | failure | to the router's RIB change, ms | to the far client's first answer from n2, ms (min / median / max) |\n|---|---|---|---|\n")
+	report.WriteString("| mode | failure | to the withdrawal on the wire, ms | to the router's RIB change, ms | to the far client's first answer from n2, ms (min / median / max) |\n|---|---|---|---|---|\n")
 	for _, row := range []struct{ name, mode, addr string }{
 		{"BGP health mode (no VRRP), nginx-process", "health", "203.0.113.21"},
 		{"BGP master mode (VRRPv3 100 ms), nginx-process", "master", bgpVIP},
@@ -54,7 +54,8 @@ func TestBenchmarkBGP(t *testing.T) {
 		if served("n1", 20*time.Second).IsZero() {
 			t.Fatalf("%s: the far client never reached n1", row.name)
 		}
-		var ribT, replyT []time.Duration
+		var wireT, ribT, replyT []time.Duration
+		wire := r.BGPFrom(l.Nodes[0].Addr4)
 		for i := 0; i < runs; i++ {
 			changes := r.RouteChanges(netip.PrefixFrom(addr, 32))
 			killed := time.Now()
@@ -67,6 +68,9 @@ func TestBenchmarkBGP(t *testing.T) {
 			if row.mode != "vrrp" {
 				lab.WaitFor(t, 5*time.Second, "the route via n2", func() bool { return slices.Equal(r.NextHops(row.addr), []string{"192.0.2.12"}) })
 				ribT = append(ribT, changes(time.Now()).Sub(killed))
+				if at := wire(killed); !at.IsZero() {
+					wireT = append(wireT, at.Sub(killed))
+				}
 			}
 			nginx[0] = l.Nodes[0].StartNginx(probePort)
 			if served("n1", 20*time.Second).IsZero() {
@@ -76,11 +80,14 @@ func TestBenchmarkBGP(t *testing.T) {
 			// its last is held: core/track), as a real failure would be.
 			time.Sleep(1500 * time.Millisecond)
 		}
-		rib := "-"
+		rib, onWire := "-", "-"
 		if len(ribT) > 0 {
 			rib = stats(ribT).String()
 		}
-		fmt.Fprintf(&report, "| %s | nginx killed on n1 | %s | %s |\n", row.name, rib, stats(replyT))
+		if len(wireT) == runs {
+			onWire = stats(wireT).String()
+		}
+		fmt.Fprintf(&report, "| %s | nginx killed on n1 | %s | %s | %s |\n", row.name, onWire, rib, stats(replyT))
 	}
 	for _, bfd := range []time.Duration{0, 100 * time.Millisecond} {
 		name := "BGP health mode, hold time 3 s"
@@ -110,7 +117,7 @@ func TestBenchmarkBGP(t *testing.T) {
 			lab.WaitFor(t, 10*time.Second, "the route via n2", func() bool { return slices.Equal(r.NextHops("203.0.113.21"), []string{"192.0.2.12"}) })
 			ribT = append(ribT, changes(time.Now()).Sub(cut))
 		}
-		fmt.Fprintf(&report, "| %s | n1's link cut | %s | - |\n", name, stats(ribT))
+		fmt.Fprintf(&report, "| %s | n1's link cut | - | %s | - |\n", name, stats(ribT))
 	}
 	t.Log("\n" + report.String())
 	if p := os.Getenv("VIGIL_BENCH_OUT"); p != "" {

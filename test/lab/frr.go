@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"bufio"
 	"fmt"
 	"net/netip"
 	"os"
@@ -254,4 +255,53 @@ func (r *Router) WaitBFD(peers int, interval time.Duration) {
 		return err == nil && strings.Count(out, "Status: up") >= peers && strings.Count(out, want) >= 2*peers &&
 			!strings.Contains(out, "Uptime: 0 second(s)") && !strings.Contains(out, "Uptime: 1 second(s)")
 	})
+}
+
+// BGPFrom captures, on the router's segment, the BGP UPDATEs src sends
+// (frames longer than a keepalive's 85 bytes) until the test ends; first
+// returns when the first of them after t arrived, or zero.
+func (r *Router) BGPFrom(src netip.Addr) (first func(t time.Time) time.Time) {
+	t := r.lab.t
+	t.Helper()
+	Require(t, "tcpdump")
+	cmd := exec.Command("ip", "netns", "exec", r.NS, "tcpdump", "--immediate-mode", "-l", "-n", "-tt", "-i", "eth0",
+		fmt.Sprintf("tcp port 179 and src %v and greater 90", src))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("tcpdump on %s: %v", r.Name, err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var mu sync.Mutex
+	var times []time.Time
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			var sec float64
+			if _, err := fmt.Sscan(strings.Fields(sc.Text() + " 0")[0], &sec); err == nil && sec > 0 {
+				mu.Lock()
+				times = append(times, time.Unix(0, int64(sec*1e9)))
+				mu.Unlock()
+			}
+		}
+	}()
+	time.Sleep(300 * time.Millisecond) // tcpdump listening
+	return func(after time.Time) time.Time {
+		// The line may still be on its way from tcpdump: up to a second.
+		for deadline := time.Now().Add(time.Second); ; time.Sleep(10 * time.Millisecond) {
+			mu.Lock()
+			for _, x := range times {
+				if x.After(after) {
+					mu.Unlock()
+					return x
+				}
+			}
+			mu.Unlock()
+			if time.Now().After(deadline) {
+				return time.Time{}
+			}
+		}
+	}
 }
