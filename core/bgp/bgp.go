@@ -67,10 +67,6 @@ type Route struct {
 	Instance string `json:"instance"`
 }
 
-// Key is what makes two routes the same route: one announcement per
-// prefix.
-func (r Route) Key() netip.Prefix { return r.Prefix }
-
 // Sorted returns routes sorted by prefix, one per prefix (the last one
 // wins), so that equal sets compare equal.
 func Sorted(routes []Route) []Route {

@@ -172,11 +172,10 @@ func TestBGPMasterMode(t *testing.T) {
 	t.Logf("route gone %v after SIGKILL (hold time 9s)", time.Since(killed).Round(time.Millisecond))
 }
 
-// healthPolicy is two instances without VRRP: every node whose nginx
-// answers announces the address; VI_20's nodes tie (ECMP), VI_21 prefers
-// n1.
-func healthPolicy(t *testing.T, l *lab.Lab) string {
-	src := bgpSiteHead(l) + fmt.Sprintf(`
+// webCheck is the health-mode tests' check: the node's nginx answers,
+// every 100 ms; nothing counts before it has passed.
+func webCheck() string {
+	return fmt.Sprintf(`
 check "web" {
   plugin    = "http-probe"
   interval  = "100ms"
@@ -188,7 +187,14 @@ check "web" {
     url = "http://127.0.0.1:%d/"
   }
 }
+`, probePort)
+}
 
+// healthPolicy is two instances without VRRP: every node whose nginx
+// answers announces the address; VI_20's nodes tie (ECMP), VI_21 prefers
+// n1.
+func healthPolicy(t *testing.T, l *lab.Lab) string {
+	src := bgpSiteHead(l) + webCheck() + `
 instance "VI_20" {
   vips     = ["203.0.113.20/32"]
   priority = { n1 = 100, n2 = 100 }
@@ -211,7 +217,7 @@ bgp {
     asn     = 65000
   }
 }
-`, probePort)
+`
 	path := l.Dir + "/health.hcl"
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
@@ -497,19 +503,7 @@ func TestBGPHealthModeIPv6(t *testing.T) {
 		n.ServeHTTP(8089, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintf(w, "served by %s", name) }))
 	}
 	r.Start(lab.BGPConf(65000, r.Addr4, 65001, addrs, 0))
-	src := bgpSiteHead(l) + fmt.Sprintf(`
-check "web" {
-  plugin    = "http-probe"
-  interval  = "100ms"
-  timeout   = "80ms"
-  weight    = 0
-  init_fail = true
-
-  config {
-    url = "http://127.0.0.1:%d/"
-  }
-}
-
+	src := bgpSiteHead(l) + webCheck() + fmt.Sprintf(`
 instance "VI_6" {
   vips     = ["2001:db8:5::20/128"]
   priority = { n1 = 100, n2 = 100 }
@@ -525,7 +519,7 @@ bgp {
     asn     = 65000
   }
 }
-`, probePort, r.Addr6)
+`, r.Addr6)
 	pol := l.Dir + "/health6.hcl"
 	os.WriteFile(pol, []byte(src), 0o644)
 	var v1 *vigilNode
