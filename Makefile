@@ -90,6 +90,7 @@ demo:
 fuzz:
 	$(GO) test ./core/vrrp/ -run '^$$' -fuzz '^FuzzUnmarshal$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./core/vrrp/ -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./core/vrrp/ -run '^$$' -fuzz '^FuzzHMACTrailer$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./core/fsm/ -run '^$$' -fuzz '^FuzzMachine$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./core/policy/ -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./core/kaimport/ -run '^$$' -fuzz '^FuzzImport$$' -fuzztime $(FUZZTIME)

@@ -702,13 +702,13 @@ instance "VI_1" {
 		t.Fatal(err)
 	}
 	adv := vrrp.Advert{Version: vrrp.V2, VRID: 1, Priority: 250, Interval: time.Second, Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.11")}}
-	vrrp.NewPassword("wrong").Fields(&adv)
+	_ = vrrp.NewPassword("wrong").Sign(&adv, netip.Addr{})
 	r.wire.inject(t, "eth0", adv, "192.0.2.2")
 	r.waitFor(t, "the wrong password to be counted", func(s Status) bool { return s.Counters["dropped_auth"] == 1 })
 	if st := r.e.Status()[0]; st.Master != "" {
 		t.Fatalf("wrong password obeyed: state %s master %q", st.State, st.Master)
 	}
-	vrrp.NewPassword("1322").Fields(&adv)
+	_ = vrrp.NewPassword("1322").Sign(&adv, netip.Addr{})
 	r.wire.inject(t, "eth0", adv, "192.0.2.2")
 	r.waitFor(t, "the right password to be obeyed", func(s Status) bool { return s.Master == "192.0.2.2" })
 }

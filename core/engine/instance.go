@@ -253,11 +253,7 @@ func (in *instance) packet(now time.Time, p transport.Packet) {
 		return
 	}
 	in.count("adverts_received")
-	msg, err := in.auth.Open(p.Data, p.Src)
-	if err == nil {
-		err = in.rx.Unmarshal(msg, p.Src, p.Dst)
-	}
-	if err != nil {
+	if err := in.rx.Unmarshal(p.Data, p.Src, p.Dst); err != nil {
 		in.count("dropped_" + vrrp.Reason(err))
 		in.logLimited(now, vrrp.Reason(err), fmt.Sprintf("%s dropped malformed advert from %v", in.cfg.Name, p.Src), "error", err)
 		return
@@ -359,13 +355,15 @@ func (in *instance) send(prio uint8) {
 
 // sendTo sends an advert at prio to each of dsts.
 func (in *instance) sendTo(prio uint8, dsts ...netip.Addr) {
+	// Signed once: every unicast copy carries the same sequence and HMAC
+	// (which covers no destination), as keepalived 2.4.3's do.
 	adv := vrrp.Advert{Version: in.cfg.Version, VRID: in.cfg.VRID, Priority: prio, Interval: in.cfg.Interval, Addrs: in.expect.Addrs}
-	in.auth.Fields(&adv)
+	signErr := in.auth.Sign(&adv, in.ch.Source())
 	for _, dst := range dsts {
 		var err error
 		in.out, err = adv.AppendMarshal(in.out[:0], in.ch.Source(), dst)
-		if err == nil {
-			in.out, err = in.auth.Seal(in.out, in.ch.Source())
+		if signErr != nil {
+			err = signErr
 		}
 		if err == nil {
 			err = in.ch.Send(in.out, dst)

@@ -88,6 +88,10 @@ type Advert struct {
 	// Reserved holds the v3 reserved bits (must be sent as zero, ignored on
 	// receipt) so that a decoded advert re-encodes byte for byte.
 	Reserved uint8
+	// Signed says the advert carries Trailer, keepalived's auth_hmac
+	// trailer after the PDU (trailer.go); HMAC sets it, Unmarshal reads it.
+	Signed  bool
+	Trailer Trailer
 }
 
 // PasswordString returns the v2 password without its zero padding.
@@ -105,8 +109,17 @@ func (a *Advert) SetPassword(p string) {
 	copy(a.Password[:], p)
 }
 
-// Len is the encoded length of a in bytes.
+// Len is the encoded length of a in bytes, trailer included.
 func (a *Advert) Len() int {
+	n := a.pduLen()
+	if a.Signed {
+		n += TrailerLen
+	}
+	return n
+}
+
+// pduLen is the length of the VRRP PDU alone.
+func (a *Advert) pduLen() int {
 	n := headerLen + len(a.Addrs)*addrLen(a.Addrs)
 	if a.Version == V2 {
 		n += authDataLen
@@ -127,12 +140,25 @@ func (a *Advert) Marshal(src, dst netip.Addr) ([]byte, error) {
 	return a.AppendMarshal(make([]byte, 0, a.Len()), src, dst)
 }
 
-// AppendMarshal appends the encoding of a to b, for callers that reuse a buffer.
+// AppendMarshal appends the encoding of a to b, for callers that reuse a
+// buffer: the PDU, then the trailer if a is signed.
 func (a *Advert) AppendMarshal(b []byte, src, dst netip.Addr) ([]byte, error) {
 	if err := a.validateForSend(src, dst); err != nil {
 		return b, err
 	}
 	start := len(b)
+	b = a.appendPDU(b)
+	if a.Signed {
+		b = a.Trailer.append(b)
+	}
+	msg := b[start:]
+	binary.BigEndian.PutUint16(msg[6:], a.checksum(msg, src, dst))
+	return b, nil
+}
+
+// appendPDU appends the PDU with its checksum field zero: what the
+// checksum and the HMAC are computed over.
+func (a *Advert) appendPDU(b []byte) []byte {
 	b = append(b, byte(a.Version)<<4|typeAdvert, a.VRID, a.Priority, byte(len(a.Addrs)))
 	switch a.Version {
 	case V2:
@@ -141,16 +167,14 @@ func (a *Advert) AppendMarshal(b []byte, src, dst netip.Addr) ([]byte, error) {
 		cs := uint16(a.Interval / centisecond)
 		b = append(b, a.Reserved<<4|byte(cs>>8), byte(cs))
 	}
-	b = append(b, 0, 0) // checksum, filled below
+	b = append(b, 0, 0)
 	for _, ip := range a.Addrs {
 		b = append(b, ip.AsSlice()...)
 	}
 	if a.Version == V2 {
 		b = append(b, a.Password[:]...)
 	}
-	msg := b[start:]
-	binary.BigEndian.PutUint16(msg[6:], a.checksum(msg, src, dst))
-	return b, nil
+	return b
 }
 
 // ValidInterval reports whether an advert of version v can carry d: whole
@@ -252,8 +276,14 @@ func (a *Advert) Unmarshal(b []byte, src, dst netip.Addr) error {
 	if len(b) < want {
 		return fmt.Errorf("%w: %d addresses need %d bytes, got %d", ErrShort, count, want, len(b))
 	}
-	if len(b) > want {
+	// keepalived's auth_hmac trailer is known by its length alone: exactly
+	// TrailerLen bytes past the PDU (FORMAT.md §1).
+	a.Signed = len(b) == want+TrailerLen
+	if len(b) > want && !a.Signed {
 		return fmt.Errorf("%w: %d addresses need %d bytes, got %d", ErrAddrCount, count, want, len(b))
+	}
+	if a.Signed {
+		a.Trailer.decode(b[want:])
 	}
 	a.Version, a.VRID, a.Priority = ver, b[1], b[2]
 	a.Checksum = binary.BigEndian.Uint16(b[6:])
@@ -280,7 +310,13 @@ func (a *Advert) Unmarshal(b []byte, src, dst netip.Addr) error {
 
 // checksum returns the Internet checksum of msg (v2) or of the pseudo-header
 // and msg (v3). Over a message whose checksum field is filled in it is 0.
+// A signed message's trailer is covered over IPv6 only, where keepalived
+// has the kernel sum the whole payload (IPV6_CHECKSUM); over IPv4 its
+// checksum is the PDU's alone (FORMAT.md §4).
 func (a *Advert) checksum(msg []byte, src, dst netip.Addr) uint16 {
+	if len(msg) > a.pduLen() && !(src.Is6() && !src.Is4In6()) {
+		msg = msg[:a.pduLen()]
+	}
 	var sum uint32
 	if a.Version == V3 {
 		s, d := src.Unmap(), dst.Unmap()

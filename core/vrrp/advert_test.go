@@ -174,20 +174,15 @@ func TestAuth(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			a := vrrp.Advert{Version: c.v, VRID: 1, Priority: 100, Interval: time.Second, Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.10")}}
-			c.sent.Fields(&a)
+			if err := c.sent.Sign(&a, src4); err != nil {
+				t.Fatal(err)
+			}
 			msg, err := a.Marshal(src4, vrrp.GroupV4)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if msg, err = c.sent.Seal(msg, src4); err != nil {
-				t.Fatal(err)
-			}
-			pdu, err := c.auth.Open(msg, src4)
-			if err != nil {
-				t.Fatal(err)
-			}
 			var got vrrp.Advert
-			if err := got.Unmarshal(pdu, src4, vrrp.GroupV4); err != nil {
+			if err := got.Unmarshal(msg, src4, vrrp.GroupV4); err != nil {
 				t.Fatal(err)
 			}
 			exp := vrrp.Expect{Version: c.v, Auth: c.auth, Interval: time.Second}

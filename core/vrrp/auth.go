@@ -7,34 +7,40 @@ import (
 )
 
 // Auth is how one instance authenticates its adverts. The engine picks one
-// per instance and the codec's callers go through it alone, so a new kind
-// (a signed trailer) is one new implementation, not a change to Advert,
-// Verify and the engine.
+// per instance and goes through it alone, so a new kind is one new
+// implementation, not a change to Advert, Verify and the engine.
 //
-// Sending: Fields sets the advert's own authentication fields before it
-// is encoded, then Seal appends to the encoded message whatever goes
-// after it. Receiving: Open checks and strips what Seal appended before
-// the message is decoded; Check (called by Verify, in RFC 3768 §7.1's
-// order) checks the decoded advert's own fields.
+// Sign sets the advert's authentication (VRRPv2's fields, or a trailer)
+// before it is encoded, as sent from src; Advert encodes whatever it set.
+// Check, called by Verify in RFC 3768 §7.1's order, checks a decoded
+// advert received from src. Either may keep state (HMAC's sequence).
 type Auth interface {
-	Fields(a *Advert)
-	Seal(msg []byte, src netip.Addr) ([]byte, error)
-	Open(msg []byte, src netip.Addr) ([]byte, error)
-	Check(a *Advert) error
+	Sign(a *Advert, src netip.Addr) error
+	Check(a *Advert, src netip.Addr) error
 }
 
 // NoAuth is no authentication: VRRPv3's only kind, VRRPv2's auth type 0.
 type NoAuth struct{}
 
-func (NoAuth) Fields(a *Advert)                              { a.AuthType, a.Password = AuthNone, [8]byte{} }
-func (NoAuth) Seal(msg []byte, _ netip.Addr) ([]byte, error) { return msg, nil }
-func (NoAuth) Open(msg []byte, _ netip.Addr) ([]byte, error) { return msg, nil }
+func (NoAuth) Sign(a *Advert, _ netip.Addr) error {
+	a.AuthType, a.Password, a.Signed = AuthNone, [8]byte{}, false
+	return nil
+}
 
 // Check refuses a VRRPv2 advert that carries an auth type (RFC 3768 §7.1:
-// the types must match).
-func (NoAuth) Check(a *Advert) error {
+// the types must match), and a signed advert.
+func (NoAuth) Check(a *Advert, _ netip.Addr) error {
 	if a.Version == V2 && a.AuthType != AuthNone {
 		return fmt.Errorf("%w: got %v, want %v", ErrAuthType, a.AuthType, AuthNone)
+	}
+	return refuseSigned(a)
+}
+
+// refuseSigned refuses an HMAC-signed advert at an instance without keys,
+// as another type of authentication.
+func refuseSigned(a *Advert) error {
+	if a.Signed {
+		return fmt.Errorf("%w: signed (HMAC trailer), this instance has no auth_hmac", ErrAuthType)
 	}
 	return nil
 }
@@ -52,16 +58,17 @@ func NewPassword(p string) Password {
 	return pw
 }
 
-func (p Password) Fields(a *Advert)                            { a.AuthType, a.Password = AuthPass, p }
-func (Password) Seal(msg []byte, _ netip.Addr) ([]byte, error) { return msg, nil }
-func (Password) Open(msg []byte, _ netip.Addr) ([]byte, error) { return msg, nil }
+func (p Password) Sign(a *Advert, _ netip.Addr) error {
+	a.AuthType, a.Password, a.Signed = AuthPass, p, false
+	return nil
+}
 
-func (p Password) Check(a *Advert) error {
+func (p Password) Check(a *Advert, _ netip.Addr) error {
 	if a.AuthType != AuthPass {
 		return fmt.Errorf("%w: got %v, want %v", ErrAuthType, a.AuthType, AuthPass)
 	}
 	if subtle.ConstantTimeCompare(a.Password[:], p[:]) != 1 {
 		return fmt.Errorf("%w: wrong password", ErrAuth)
 	}
-	return nil
+	return refuseSigned(a)
 }

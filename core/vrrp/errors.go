@@ -19,10 +19,17 @@ var (
 	// ErrAuthType is an ErrAuth of another authentication type, counted
 	// apart as keepalived does (authtype_mismatch against auth_failure).
 	ErrAuthType = fmt.Errorf("%w: type differs", ErrAuth)
-	ErrTTL      = errors.New("vrrp: TTL/hop limit is not 255 (or out of the unicast peers' range)")
-	ErrInterval = errors.New("vrrp: advertisement interval mismatch")
-	ErrAddrList = errors.New("vrrp: address list differs from ours")
-	ErrSource   = errors.New("vrrp: source not allowed")
+	// The auth_hmac outcomes, each counted apart as keepalived does.
+	ErrAuthMissing    = fmt.Errorf("%w: no HMAC trailer", ErrAuth)
+	ErrAuthMalformed  = fmt.Errorf("%w: malformed HMAC trailer", ErrAuth)
+	ErrAuthStale      = fmt.Errorf("%w: stale HMAC trailer", ErrAuth)
+	ErrAuthUnknownKey = fmt.Errorf("%w: unknown HMAC key", ErrAuth)
+	ErrAuthHMAC       = fmt.Errorf("%w: invalid HMAC", ErrAuth)
+	ErrAuthReplay     = fmt.Errorf("%w: replayed HMAC trailer", ErrAuth)
+	ErrTTL            = errors.New("vrrp: TTL/hop limit is not 255 (or out of the unicast peers' range)")
+	ErrInterval       = errors.New("vrrp: advertisement interval mismatch")
+	ErrAddrList       = errors.New("vrrp: address list differs from ours")
+	ErrSource         = errors.New("vrrp: source not allowed")
 )
 
 var reasons = []struct {
@@ -31,7 +38,9 @@ var reasons = []struct {
 }{
 	{ErrShort, "short"}, {ErrVersion, "version"}, {ErrType, "type"},
 	{ErrChecksum, "checksum"}, {ErrAddrCount, "addr_count"}, {ErrAddrFamily, "addr_family"},
-	{ErrAuthType, "auth_type"}, {ErrAuth, "auth"}, {ErrTTL, "ttl"}, {ErrInterval, "interval"}, {ErrAddrList, "addr_list"},
+	{ErrAuthType, "auth_type"}, {ErrAuthMissing, "auth_missing"}, {ErrAuthMalformed, "auth_malformed"},
+	{ErrAuthStale, "auth_stale"}, {ErrAuthUnknownKey, "auth_unknown_key"}, {ErrAuthHMAC, "auth_hmac"},
+	{ErrAuthReplay, "auth_replay"}, {ErrAuth, "auth"}, {ErrTTL, "ttl"}, {ErrInterval, "interval"}, {ErrAddrList, "addr_list"},
 	{ErrSource, "source"},
 }
 

@@ -69,7 +69,7 @@ func Verify(a *Advert, src netip.Addr, ttl int, want *Expect) error {
 	if auth == nil {
 		auth = NoAuth{}
 	}
-	if err := auth.Check(a); err != nil {
+	if err := auth.Check(a, src); err != nil {
 		return err
 	}
 	if a.Version == V2 && a.Interval != want.Interval {
