@@ -361,4 +361,3 @@ func absSeconds(s int64) int64 {
 	}
 	return s
 }
-
