@@ -59,6 +59,9 @@ type Instance struct {
 	Preempt      bool
 	PreemptDelay time.Duration
 	Auth         Auth
+	// HMAC signs and verifies adverts (keepalived's auth_hmac); nil for
+	// none. Auth is then none.
+	HMAC         *HMAC
 	VIPs         []VIP
 	ExcludedVIPs []VIP
 	// SourceAddr is the node's primary address if the policy names it;
@@ -110,6 +113,27 @@ type Auth struct {
 	Type     vrrp.AuthType
 	Password [8]byte
 }
+
+// HMAC is keepalived's auth_hmac for one instance (vrrp.HMACConfig less
+// what the instance itself says).
+type HMAC struct {
+	Keys       map[uint8]Secret
+	ActiveKey  uint8
+	Mode       vrrp.HMACMode
+	AntiReplay vrrp.AntiReplay
+	Window     time.Duration
+	// Inline: some key is written in the policy itself (not secret_file).
+	Inline bool
+}
+
+// Secret is key material: it prints as asterisks however it is printed,
+// so that no log, plan or status can show it.
+type Secret []byte
+
+func (Secret) String() string               { return "********" }
+func (Secret) GoString() string             { return `"********"` }
+func (Secret) MarshalText() ([]byte, error) { return []byte("********"), nil }
+func (s Secret) Format(f fmt.State, _ rune) { fmt.Fprint(f, "********") }
 
 // VIP is a virtual address and how to configure it.
 type VIP struct {
@@ -269,7 +293,7 @@ var secretWords = []string{"password", "secret", "token", "passphrase", "key"}
 // plugin config attribute named like one (smtp-notify's password).
 func (c *Config) HoldsSecret() bool {
 	for _, in := range c.Instances {
-		if in.Auth.Type != vrrp.AuthNone {
+		if in.Auth.Type != vrrp.AuthNone || (in.HMAC != nil && in.HMAC.Inline) {
 			return true
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/vigil-ha/vigil/core/route"
 	"github.com/vigil-ha/vigil/core/transport"
 	"github.com/vigil-ha/vigil/core/vip"
+	"github.com/vigil-ha/vigil/core/vrrp"
 )
 
 // Options configure an Engine.
@@ -35,6 +36,9 @@ type Options struct {
 	Links     Links
 	Firewall  Firewall
 	VMACs     VMACs
+	// Clock is what signed adverts (auth_hmac) read: nil is the host's.
+	// Tests step its wall clock as NTP would.
+	Clock *vrrp.Clock
 	// Effects are carried out after the engine's own (accept mode rules,
 	// addresses, announcements), in this order, on every transition.
 	Effects []Effect
@@ -124,7 +128,11 @@ func New(opts Options) (*Engine, error) {
 		announceEffect{a: opts.Announcer, log: log},
 	}, opts.Effects...)}
 	e.static.fx = &effects{log: log, list: []Effect{addrEffect{t: e.vips, nl: opts.Addresses}, e.routes}}
-	e.env = instanceEnv{log: log, now: time.Now, fx: fx, vmacs: newVMACTable(opts.VMACs, opts.StateDir, log),
+	clock := vrrp.SystemClock()
+	if opts.Clock != nil {
+		clock = *opts.Clock
+	}
+	e.env = instanceEnv{log: log, now: time.Now, clock: clock, fx: fx, vmacs: newVMACTable(opts.VMACs, opts.StateDir, log),
 		adverts: opts.Adverts, peers: heardTable{}, group: e, linkUp: opts.Links.Up,
 		deliver: e.deliver, notify: opts.OnTransition, primaryAddr: transport.PrimaryAddr}
 	e.links = newLinkWatch(e, opts.Links)

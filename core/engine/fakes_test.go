@@ -31,6 +31,7 @@ type fakeWire struct {
 	src      netip.Addr
 	handlers map[string]transport.Handler // ifname/vrid
 	sent     map[uint8][]uint8            // vrid -> priorities sent
+	trailers map[uint8][]vrrp.Trailer     // vrid -> trailers of signed adverts sent
 	dsts     map[netip.Addr]int           // adverts sent to each destination
 	joined   []netip.Addr                 // groups channels joined
 	open     int
@@ -40,7 +41,7 @@ type fakeWire struct {
 }
 
 func newFakeWire(src string) *fakeWire {
-	return &fakeWire{src: netip.MustParseAddr(src), handlers: map[string]transport.Handler{}, sent: map[uint8][]uint8{}, dsts: map[netip.Addr]int{}}
+	return &fakeWire{src: netip.MustParseAddr(src), handlers: map[string]transport.Handler{}, sent: map[uint8][]uint8{}, trailers: map[uint8][]vrrp.Trailer{}, dsts: map[netip.Addr]int{}}
 }
 
 type fakeChannel struct {
@@ -72,6 +73,9 @@ func (c *fakeChannel) Send(msg []byte, dst netip.Addr) error {
 	}
 	c.w.mu.Lock()
 	c.w.sent[c.vrid] = append(c.w.sent[c.vrid], a.Priority)
+	if a.Signed {
+		c.w.trailers[c.vrid] = append(c.w.trailers[c.vrid], a.Trailer)
+	}
 	c.w.dsts[dst]++
 	c.w.mu.Unlock()
 	return nil
@@ -448,6 +452,7 @@ func newRigWith(t *testing.T, addrs *fakeAddrs, opts Options) *rig {
 			r.mu.Unlock()
 		},
 		Effects: opts.Effects,
+		Clock:   opts.Clock,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -73,6 +73,8 @@ type instanceEnv struct {
 	// notifiers of a transition (nil: nobody listens).
 	deliver func(*instance, transport.Packet)
 	notify  func(Transition)
+	// clock is what signed adverts read.
+	clock vrrp.Clock
 	// primaryAddr finds an interface's advert source (transport.PrimaryAddr).
 	primaryAddr func(ifname string, v6 bool) (netip.Addr, error)
 	// Set by each apply from the policy.
@@ -96,7 +98,7 @@ func newInstance(e *instanceEnv, cfg config.Instance) (*instance, error) {
 		in.ch = silent{}
 		in.setVIPs(cfg)
 		in.m = fsm.New(fsm.Config{Version: cfg.Version, Priority: cfg.Priority, Interval: cfg.Interval, StartupDelay: e.startupDelay, Standalone: true})
-		in.status = Status{Name: cfg.Name, State: fsm.Init.String(), Interface: cfg.Interface, Priority: cfg.Priority, BasePriority: cfg.Priority, Counters: map[string]uint64{}}
+		in.status = Status{Name: cfg.Name, State: fsm.Init.String(), Interface: cfg.Interface, Priority: cfg.Priority, BasePriority: cfg.Priority, Auth: authName(cfg), Counters: map[string]uint64{}}
 		return in, nil
 	}
 	ifname, src := cfg.Interface, cfg.SourceAddr
@@ -154,7 +156,7 @@ func newInstance(e *instanceEnv, cfg config.Instance) (*instance, error) {
 		PrimaryAddr: ch.Source(), GARPDelay: cfg.GARP.MasterDelay, GARPRefresh: cfg.GARP.MasterRefresh,
 	})
 	in.status = Status{Name: cfg.Name, State: fsm.Init.String(), Interface: cfg.Interface, VMAC: cfg.VMAC, VRID: cfg.VRID,
-		Priority: cfg.Priority, BasePriority: cfg.Priority, Counters: map[string]uint64{}}
+		Priority: cfg.Priority, BasePriority: cfg.Priority, Auth: authName(cfg), Counters: map[string]uint64{}}
 	for _, v := range cfg.VIPs {
 		in.status.VIPs = append(in.status.VIPs, v.Prefix.String())
 	}
@@ -195,18 +197,9 @@ func (in *instance) setVIPs(cfg config.Instance) {
 		in.status.VIPs = append(in.status.VIPs, v.Prefix.String())
 	}
 	in.mu.Unlock()
-	in.auth = authFor(cfg)
+	in.setAuth(cfg, in.auth)
 	in.expect = vrrp.Expect{Version: cfg.Version, Auth: in.auth,
 		Interval: cfg.Interval, Addrs: advertised, CheckAddrs: in.env.checkAdvertAddrs, Peers: cfg.UnicastPeers, PeerTTL: cfg.PeerTTL}
-}
-
-// authFor is the advert authentication of an instance: the one place
-// that maps the policy's auth to the codec's.
-func authFor(cfg config.Instance) vrrp.Auth {
-	if cfg.Version == vrrp.V2 && cfg.Auth.Type == vrrp.AuthPass {
-		return vrrp.Password(cfg.Auth.Password)
-	}
-	return vrrp.NoAuth{}
 }
 
 // mastership is the instance as its effects see it, holding addrs.

@@ -9,6 +9,7 @@ import (
 	"github.com/vigil-ha/vigil/core/config"
 	"github.com/vigil-ha/vigil/core/fsm"
 	"github.com/vigil-ha/vigil/core/vip"
+	"github.com/vigil-ha/vigil/core/vrrp"
 )
 
 // Apply makes the running instances match cfg. Instances whose settings did
@@ -45,9 +46,9 @@ func (e *Engine) apply(now time.Time, cfg *config.Config) error {
 		order = append(order, in.Name)
 	}
 	e.logStatic(e.static.drop(cfg.Static))
-	inPlace := e.stopChanged(now, want)
+	inPlace, carried := e.stopChanged(now, want)
 	e.logStatic(e.static.hold(cfg.Static))
-	started, errs := e.newInstances(order, want)
+	started, errs := e.newInstances(order, want, carried)
 	// Every address is claimed (on record, sockets open) before any
 	// instance can add one.
 	var claims []Mastership
@@ -91,11 +92,12 @@ type vipChange struct {
 }
 
 // stopChanged stops the instances that are gone or changed beyond their
-// VIPs, first, so that a VRID or an address moving between instances is
-// free when the new one claims it; it takes the new VIP set of those
-// whose VIPs alone changed, and returns them.
-func (e *Engine) stopChanged(now time.Time, want map[string]config.Instance) []vipChange {
-	var inPlace []vipChange
+// VIPs and authentication, first, so that a VRID or an address moving
+// between instances is free when the new one claims it; it takes the new
+// VIP set of those whose VIPs changed and returns them, with the
+// authentication of those it stopped to restart (its state goes on).
+func (e *Engine) stopChanged(now time.Time, want map[string]config.Instance) (inPlace []vipChange, carried map[string]vrrp.Auth) {
+	carried = map[string]vrrp.Auth{}
 	for _, name := range e.order {
 		in, ok := e.instances[name]
 		if !ok {
@@ -109,6 +111,12 @@ func (e *Engine) stopChanged(now time.Time, want map[string]config.Instance) []v
 		case reflect.DeepEqual(in.cfg, nc):
 		case sameButNotify(in.cfg, nc):
 			in.cfg = nc // whom to tell moves nothing
+		case sameButAuth(in.cfg, nc):
+			// A key rotation: the next advert is signed with the new key,
+			// the sequence and the replay marks go on.
+			e.log.Info(name+" authentication changed, applied in place", "auth", authName(nc))
+			in.cfg = nc
+			in.setVIPs(nc)
 		case sameButVIPs(in.cfg, nc):
 			e.log.Info(name + " VIPs changed, updating in place")
 			inPlace = append(inPlace, vipChange{in, slices.Clone(in.vips)})
@@ -117,14 +125,15 @@ func (e *Engine) stopChanged(now time.Time, want map[string]config.Instance) []v
 		default:
 			e.log.Info(name + " settings changed, restarting it")
 			e.stopInstance(now, in)
+			carried[name] = in.auth
 		}
 	}
-	return inPlace
+	return inPlace, carried
 }
 
 // newInstances makes, in policy order, the instances not running; they
 // start once their addresses are claimed.
-func (e *Engine) newInstances(order []string, want map[string]config.Instance) ([]*instance, []error) {
+func (e *Engine) newInstances(order []string, want map[string]config.Instance, carried map[string]vrrp.Auth) ([]*instance, []error) {
 	var started []*instance
 	var errs []error
 	for _, name := range order {
@@ -136,6 +145,7 @@ func (e *Engine) newInstances(order []string, want map[string]config.Instance) (
 			errs = append(errs, err)
 			continue
 		}
+		in.inheritAuth(carried[name])
 		e.instances[name] = in
 		started = append(started, in)
 	}
@@ -148,9 +158,18 @@ func sameButNotify(a, b config.Instance) bool {
 	return reflect.DeepEqual(a, b)
 }
 
+// sameButAuth reports whether a and b differ only in how adverts are
+// authenticated.
+func sameButAuth(a, b config.Instance) bool {
+	a.Auth, a.HMAC, b.Auth, b.HMAC = config.Auth{}, nil, config.Auth{}, nil
+	return reflect.DeepEqual(a, b)
+}
+
+// sameButVIPs reports whether a and b differ only in their VIPs (and
+// maybe their authentication).
 func sameButVIPs(a, b config.Instance) bool {
 	a.VIPs, a.ExcludedVIPs, b.VIPs, b.ExcludedVIPs = nil, nil, nil, nil
-	return reflect.DeepEqual(a, b)
+	return sameButAuth(a, b)
 }
 
 // moveVIPs carries a change of the instance's VIP set, from old, to the

@@ -20,6 +20,9 @@ type Status struct {
 	Master         string    `json:"master,omitempty"`
 	MasterPriority uint8     `json:"master_priority,omitempty"`
 	VIPs           []string  `json:"vips"`
+	// Auth is how adverts are authenticated: "none", "pass", or
+	// "hmac MODE key ID" (never a secret).
+	Auth string `json:"auth"`
 	// Tracking is each tracked check ("check NAME") and interface
 	// ("interface NAME") with its state and what it does when down.
 	Tracking    map[string]TrackState `json:"tracking,omitempty"`

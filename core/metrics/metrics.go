@@ -60,7 +60,7 @@ var counters = []struct {
 	{"keepalived_addr_list_err_total", "Adverts whose address list differs from ours.", []string{"dropped_addr_list", "dropped_addr_family"}},
 	{"keepalived_invalid_authtype_total", "Adverts with an unknown authentication type (Vigil counts these with authtype_mismatch).", nil},
 	{"keepalived_authtype_mismatch_total", "Adverts with authentication of another type.", []string{"dropped_auth_type"}},
-	{"keepalived_auth_failure_total", "Adverts that failed authentication.", []string{"dropped_auth"}},
+	{"keepalived_auth_failure_total", "Adverts that failed authentication (a wrong password; with auth_hmac: missing, malformed, stale, unknown key, invalid HMAC, replayed).", []string{"dropped_auth", "dropped_auth_missing", "dropped_auth_malformed", "dropped_auth_stale", "dropped_auth_unknown_key", "dropped_auth_hmac", "dropped_auth_replay"}},
 	{"keepalived_pri_zero_rcvd_total", "Adverts of priority 0 received.", []string{"priority_zero_received"}},
 	{"keepalived_pri_zero_sent_total", "Adverts of priority 0 sent.", []string{"priority_zero_sent"}},
 	{"vigil_vips_restored_total", "VIPs put back after someone else removed them while this node was master.", []string{"vips_restored"}},

@@ -77,7 +77,7 @@ const MaxPrinted = 50
 
 // secretAttr finds the value of a password attribute on a source line, so
 // that a diagnostic quoting the line never prints the secret.
-var secretAttr = regexp.MustCompile(`(?i)\b(password|auth_pass)(\s*=?\s*)("(?:[^"\\]|\\.)*"?|\S+)`)
+var secretAttr = regexp.MustCompile(`(?i)\b(password|auth_pass|secret)(\s*=?\s*)("(?:[^"\\]|\\.)*"?|\S+)`)
 
 // redact hides secrets in a source line.
 func redact(line string) string {

@@ -130,6 +130,7 @@ func (b *builder) instance(in *instanceBlock) (inst config.Instance, prios map[s
 	b.routes(in, &inst)
 	b.instanceBGP(in, &inst)
 	b.strict(in, &inst)
+	b.hmac(in, &inst)
 	prios = b.priorities(in)
 	return inst, prios, tracks, len(b.diags) == errs || !b.diags[errs:].HasErrors()
 }

@@ -1096,3 +1096,124 @@ bgp {
 		t.Errorf("a health-mode tie is ECMP, not a warning:\n%s", b.String())
 	}
 }
+
+// TestHMAC: signed adverts, keepalived's auth_hmac: the site's block for
+// every instance, an instance's own instead; keys inline, in hex, in a
+// file; keepalived's defaults (enforce, time, window from the interval);
+// strict forces enforce; every mistake refused at its place, and no
+// diagnostic prints a key.
+func TestHMAC(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "k2")
+	if err := os.WriteFile(keyFile, []byte("keepalived-auth-hmac-key-id-2-for-tests\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	site := `
+site "s" {
+  hmac {
+    key {
+      id     = 1
+      secret = "hex:a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+    }
+    key {
+      id          = 2
+      secret_file = "` + keyFile + `"
+    }
+    active_key = 1
+  }
+}
+node "lb01" {
+  interface = "eth0"
+  address   = "192.0.2.11"
+}
+node "lb02" {
+  interface = "eth0"
+  address   = "192.0.2.12"
+}
+instance "VI_1" {
+  vrid     = 1
+  version  = 3
+  advert_interval = "2500ms"
+  vips     = ["192.0.2.10/24"]
+  priority = { lb01 = 100, lb02 = 90 }
+}
+instance "VI_2" {
+  vrid     = 2
+  vips     = ["192.0.2.20/24"]
+  priority = { lb01 = 100, lb02 = 90 }
+  strict   = true
+  hmac {
+    key {
+      id     = 7
+      secret = "0123456789abcdef0123456789abcdef"
+    }
+    active_key  = 7
+    mode        = "receive-only"
+    anti_replay = "monotonic"
+  }
+}
+`
+	s, diags, ok := parse(t, site)
+	if !ok {
+		t.Fatal(diags)
+	}
+	c, _ := s.Config("lb01")
+	h1, h2 := c.Instances[0].HMAC, c.Instances[1].HMAC
+	if h1 == nil || h1.ActiveKey != 1 || len(h1.Keys) != 2 || len(h1.Keys[1]) != 32 || string(h1.Keys[2]) != "keepalived-auth-hmac-key-id-2-for-tests" ||
+		h1.Mode != vrrp.HMACEnforce || h1.AntiReplay != vrrp.ReplayTime || h1.Window != 6*time.Second {
+		t.Fatalf("VI_1 (the site's): %+v", h1)
+	}
+	if h2 == nil || h2.ActiveKey != 7 || len(h2.Keys) != 1 || h2.Mode != vrrp.HMACEnforce || h2.AntiReplay != vrrp.ReplayMonotonic {
+		t.Fatalf("VI_2 (its own, strict): %+v", h2)
+	}
+	if !slices.ContainsFunc(diags, func(d *hcl.Diagnostic) bool { return d.Summary == "strict forces enforce" }) {
+		t.Errorf("no warning that strict forces enforce: %v", diags)
+	}
+	if !c.HoldsSecret() {
+		t.Error("an inline HMAC key is a secret")
+	}
+	if out := fmt.Sprintf("%v %+v %#v", *h1, *h1, h1.Keys); strings.Contains(out, "a0a1") || strings.Contains(out, "keepalived-auth") || strings.Contains(out, "\\xa0") {
+		t.Errorf("a key printed: %s", out)
+	}
+
+	bad := func(from, to string) string { return strings.Replace(site, from, to, 1) }
+	for _, c := range []struct{ name, src, err string }{
+		{"short key", bad(`"0123456789abcdef0123456789abcdef"`, `"0123456789abcdef0123456789abcde"`), "Key length"},
+		{"long key", bad(`"0123456789abcdef0123456789abcdef"`, `"`+strings.Repeat("k", 65)+`"`), "Key length"},
+		{"bad hex", bad(`hex:a0a1`, `hex:x0a1`), "Invalid hex key"},
+		{"id 0", bad(`id     = 7`, `id     = 0`), "Invalid key id"},
+		{"duplicate", bad(`id          = 2`, `id          = 1`), "Duplicate key id"},
+		{"undefined active", bad(`active_key  = 7`, `active_key  = 8`), "Undefined active_key"},
+		{"no active", bad(`active_key = 1`, ``), "active_key"},
+		{"mode", bad(`mode        = "receive-only"`, `mode        = "audit"`), "Invalid mode"},
+		{"anti_replay", bad(`anti_replay = "monotonic"`, `anti_replay = "counter"`), "Invalid anti_replay"},
+		{"window", bad(`active_key = 1`, "active_key = 1\n    time_window = \"301s\""), "Invalid time_window"},
+		{"both forms", bad(`secret_file = "`, `secret = "x"`+"\n      secret_file = \""), "secret or secret_file"},
+		{"no file", bad(keyFile, keyFile+".missing"), "Cannot read key file"},
+		{"auth and hmac", bad(`strict   = true`, "auth {\n    type = \"pass\"\n    password = \"x\"\n  }"), "Both auth and hmac"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, diags, ok := parse(t, c.src)
+			var all []string
+			for _, d := range diags {
+				all = append(all, d.Summary)
+			}
+			if ok || !strings.Contains(strings.Join(all, "; "), c.err) {
+				t.Errorf("want %q, got %v", c.err, all)
+			}
+			var w strings.Builder
+			policy.WriteDiagnostics(&w, map[string]*hcl.File{}, diags)
+			if strings.Contains(w.String(), "0123456789abcdef") || strings.Contains(w.String(), "a0a1a2") {
+				t.Errorf("a diagnostic printed a key:\n%s", w.String())
+			}
+		})
+	}
+	// A key file others can read is warned about.
+	if err := os.Chmod(keyFile, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, diags, _ = parse(t, site)
+	if !slices.ContainsFunc(diags, func(d *hcl.Diagnostic) bool { return d.Summary == "Key file readable by others" }) {
+		t.Errorf("no warning for a 0644 key file: %v", diags)
+	}
+}

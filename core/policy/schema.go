@@ -23,28 +23,29 @@ type fileSchema struct {
 }
 
 type siteBlock struct {
-	Name                  string    `hcl:"name,label"`
-	Notify                []string  `hcl:"notify,optional" doc:"Notifiers told of every state change of every instance."`
-	Version               *int      `hcl:"version,optional" default:"2" doc:"Default VRRP version of instances (2 or 3). keepalived's vrrp_version."`
-	StartupDelay          *string   `hcl:"startup_delay,optional" default:"\"0s\"" doc:"Wait before instances start. keepalived's vrrp_startup_delay."`
-	GARPMasterDelay       *string   `hcl:"garp_master_delay,optional" default:"\"5s\"" doc:"Second gratuitous ARP/NA burst this long after becoming master (0s: none)."`
-	GARPMasterRepeat      *int      `hcl:"garp_master_repeat,optional" default:"5" doc:"Gratuitous ARP/NA packets per VIP in each burst."`
-	GARPMasterRefresh     *string   `hcl:"garp_master_refresh,optional" default:"\"0s\"" doc:"Repeat the burst this often while master (0s: off)."`
-	GARPInterval          *string   `hcl:"garp_interval,optional" default:"\"0s\"" doc:"Pause between gratuitous ARP packets. keepalived's vrrp_garp_interval."`
-	NAInterval            *string   `hcl:"na_interval,optional" default:"\"0s\"" doc:"Pause between unsolicited neighbour advertisements. keepalived's vrrp_gna_interval."`
-	Strict                *bool     `hcl:"strict,optional" default:"false" doc:"Refuse what the VRRP RFCs forbid (keepalived's vrrp_strict): unicast, authentication, preempt_delay, accept on VRRPv2, an IPv6 instance whose first VIP is not link-local, garp_master_refresh; and accept mode defaults to off except for the address owner."`
-	MulticastGroup4       *string   `hcl:"multicast_group4,optional" default:"\"224.0.0.18\"" doc:"IPv4 multicast group adverts go to and are heard on (keepalived's vrrp_mcast_group4). Every node of a virtual router must use the same."`
-	MulticastGroup6       *string   `hcl:"multicast_group6,optional" default:"\"ff02::12\"" doc:"IPv6 multicast group (keepalived's vrrp_mcast_group6)."`
-	CheckAdvertAddrs      *bool     `hcl:"check_advert_addrs,optional" default:"false" doc:"Drop adverts whose address list differs from ours. keepalived checks unless vrrp_skip_check_adv_addr; Vigil does not by default, so that nodes reloaded one at a time with a new VIP set keep hearing each other."`
-	PluginUser            *string   `hcl:"plugin_user,optional" default:"\"vigil-plugin\"" doc:"Unprivileged user plugins run as (the package creates vigil-plugin); never the agent's own user, which the agent refuses. keepalived's script_user. \"root\" must be said explicitly. Looked up in /etc/passwd (vigil is built without cgo, so not through NSS)."`
-	PluginRestartMax      *string   `hcl:"plugin_restart_max,optional" default:"\"30s\"" doc:"Longest wait before restarting a plugin that died; the wait starts at 100ms and doubles."`
-	PluginDir             *string   `hcl:"plugin_dir,optional" default:"\"/usr/lib/vigil/plugins\"" doc:"Where external plugins named without a path are found."`
-	RouterID              *string   `hcl:"router_id,optional" doc:"Router id for a per-node file (sites set it on each node)."`
-	StatusGroup           *string   `hcl:"status_group,optional" doc:"Group whose members may read the status socket (mode 0660). By default only root can (0600)."`
-	NotifyPriorityChanges *bool     `hcl:"notify_priority_changes,optional" default:"false" doc:"Tell notifiers when an instance's effective priority changes, not only its state (keepalived's vrrp_notify_priority_changes). Only exec-notify's fifo writes these, as keepalived's notify FIFO does: INSTANCE \"VI_1\" MASTER_PRIORITY 140."`
-	MetricsListen         *string   `hcl:"metrics_listen,optional" doc:"Serve Prometheus metrics (keepalived-exporter's names, docs/metrics.md) at http://ADDRESS/metrics: \"127.0.0.1:9650\", or a bare port for localhost. Unset: no listener."`
-	Body                  hcl.Body  `hcl:",body"`
-	DefRange              hcl.Range `hcl:",def_range"`
+	Name                  string     `hcl:"name,label"`
+	Notify                []string   `hcl:"notify,optional" doc:"Notifiers told of every state change of every instance."`
+	Version               *int       `hcl:"version,optional" default:"2" doc:"Default VRRP version of instances (2 or 3). keepalived's vrrp_version."`
+	StartupDelay          *string    `hcl:"startup_delay,optional" default:"\"0s\"" doc:"Wait before instances start. keepalived's vrrp_startup_delay."`
+	GARPMasterDelay       *string    `hcl:"garp_master_delay,optional" default:"\"5s\"" doc:"Second gratuitous ARP/NA burst this long after becoming master (0s: none)."`
+	GARPMasterRepeat      *int       `hcl:"garp_master_repeat,optional" default:"5" doc:"Gratuitous ARP/NA packets per VIP in each burst."`
+	GARPMasterRefresh     *string    `hcl:"garp_master_refresh,optional" default:"\"0s\"" doc:"Repeat the burst this often while master (0s: off)."`
+	GARPInterval          *string    `hcl:"garp_interval,optional" default:"\"0s\"" doc:"Pause between gratuitous ARP packets. keepalived's vrrp_garp_interval."`
+	NAInterval            *string    `hcl:"na_interval,optional" default:"\"0s\"" doc:"Pause between unsolicited neighbour advertisements. keepalived's vrrp_gna_interval."`
+	Strict                *bool      `hcl:"strict,optional" default:"false" doc:"Refuse what the VRRP RFCs forbid (keepalived's vrrp_strict): unicast, authentication, preempt_delay, accept on VRRPv2, an IPv6 instance whose first VIP is not link-local, garp_master_refresh; and accept mode defaults to off except for the address owner."`
+	MulticastGroup4       *string    `hcl:"multicast_group4,optional" default:"\"224.0.0.18\"" doc:"IPv4 multicast group adverts go to and are heard on (keepalived's vrrp_mcast_group4). Every node of a virtual router must use the same."`
+	MulticastGroup6       *string    `hcl:"multicast_group6,optional" default:"\"ff02::12\"" doc:"IPv6 multicast group (keepalived's vrrp_mcast_group6)."`
+	CheckAdvertAddrs      *bool      `hcl:"check_advert_addrs,optional" default:"false" doc:"Drop adverts whose address list differs from ours. keepalived checks unless vrrp_skip_check_adv_addr; Vigil does not by default, so that nodes reloaded one at a time with a new VIP set keep hearing each other."`
+	PluginUser            *string    `hcl:"plugin_user,optional" default:"\"vigil-plugin\"" doc:"Unprivileged user plugins run as (the package creates vigil-plugin); never the agent's own user, which the agent refuses. keepalived's script_user. \"root\" must be said explicitly. Looked up in /etc/passwd (vigil is built without cgo, so not through NSS)."`
+	PluginRestartMax      *string    `hcl:"plugin_restart_max,optional" default:"\"30s\"" doc:"Longest wait before restarting a plugin that died; the wait starts at 100ms and doubles."`
+	PluginDir             *string    `hcl:"plugin_dir,optional" default:"\"/usr/lib/vigil/plugins\"" doc:"Where external plugins named without a path are found."`
+	RouterID              *string    `hcl:"router_id,optional" doc:"Router id for a per-node file (sites set it on each node)."`
+	StatusGroup           *string    `hcl:"status_group,optional" doc:"Group whose members may read the status socket (mode 0660). By default only root can (0600)."`
+	NotifyPriorityChanges *bool      `hcl:"notify_priority_changes,optional" default:"false" doc:"Tell notifiers when an instance's effective priority changes, not only its state (keepalived's vrrp_notify_priority_changes). Only exec-notify's fifo writes these, as keepalived's notify FIFO does: INSTANCE \"VI_1\" MASTER_PRIORITY 140."`
+	HMAC                  *hmacBlock `hcl:"hmac,block" doc:"Signed adverts for every instance without an hmac block of its own (docs/policy.md, HMAC)."`
+	MetricsListen         *string    `hcl:"metrics_listen,optional" doc:"Serve Prometheus metrics (keepalived-exporter's names, docs/metrics.md) at http://ADDRESS/metrics: \"127.0.0.1:9650\", or a bare port for localhost. Unset: no listener."`
+	Body                  hcl.Body   `hcl:",body"`
+	DefRange              hcl.Range  `hcl:",def_range"`
 }
 
 type nodeBlock struct {
@@ -71,6 +72,7 @@ type instanceBlock struct {
 	Rules                 []ruleBlock    `hcl:"rule,block" doc:"A policy routing rule this node adds while master and removes after (keepalived's virtual_rules)."`
 	ExcludedVIPs          []string       `hcl:"excluded_vips,optional" doc:"Addresses owned with the instance but not advertised. keepalived's virtual_ipaddress_excluded."`
 	Auth                  *authBlock     `hcl:"auth,block" doc:"VRRPv2 authentication."`
+	HMAC                  *hmacBlock     `hcl:"hmac,block" doc:"Signed adverts, keepalived's auth_hmac: replaces the site's hmac block for this instance."`
 	Preempt               hcl.Expression `hcl:"preempt,optional" type:"bool or map" doc:"A higher-priority backup takes over from a lower master. false is keepalived's nopreempt. In a site, also a map of node name to bool, for sites whose nodes differ (keepalived clears nopreempt on a node with state MASTER); a node missing from the map preempts. Default: true."`
 	PreemptDelay          *string        `hcl:"preempt_delay,optional" default:"\"0s\"" doc:"Hold off preemption this long after startup or after first seeing a lower master."`
 	UnicastPeers          []string       `hcl:"unicast_peers,optional" doc:"Send adverts to these addresses instead of multicast. keepalived's unicast_peer. In a site, default: the other nodes' addresses when unicast = true."`
@@ -137,6 +139,24 @@ type authBlock struct {
 	Password *string   `hcl:"password,optional" doc:"Up to 8 bytes; keepalived truncates longer ones."`
 	Body     hcl.Body  `hcl:",body"`
 	DefRange hcl.Range `hcl:",def_range"`
+}
+
+type hmacBlock struct {
+	Keys       []hmacKeyBlock `hcl:"key,block" doc:"A key adverts may be signed with; the receivers hold every key a sender may use."`
+	ActiveKey  *int           `hcl:"active_key,optional" required:"true" doc:"Id of the key adverts are signed with. Rotate keys by adding the new key everywhere, then moving active_key to it (a reload signs with it from the next advert, and nothing is reset), then removing the old key."`
+	Mode       *string        `hcl:"mode,optional" default:"\"enforce\"" doc:"enforce: sign, and accept only signed adverts. permissive: sign, and accept unsigned adverts too. receive-only: send plain adverts, accept unsigned ones, verify signed ones. Rollout: receive-only on every node, then permissive, then enforce (docs/migrating.md). strict = true forces enforce."`
+	AntiReplay *string        `hcl:"anti_replay,optional" default:"\"time\"" doc:"time: an advert must be within time_window of this node's clock, and after the last accepted from its sender. monotonic: only the latter (no clock agreement needed; an advert captured before a receiver restarts can be replayed once)."`
+	TimeWindow *string        `hcl:"time_window,optional" doc:"How far (whole seconds, 1s to 300s) an advert's clock may be from this node's. Default: three advert intervals in whole seconds, at least 5s."`
+	Body       hcl.Body       `hcl:",body"`
+	DefRange   hcl.Range      `hcl:",def_range"`
+}
+
+type hmacKeyBlock struct {
+	ID         int       `hcl:"id,attr" doc:"Key id, 1-255, sent in each advert."`
+	Secret     *string   `hcl:"secret,optional" doc:"The key, 32 to 64 bytes: \"hex:\" and its bytes in hex, or the text itself. Never printed."`
+	SecretFile *string   `hcl:"secret_file,optional" doc:"A file holding the key in secret's forms (a trailing newline is dropped), relative to the policy file; readable by root alone, or the policy warns. For systemd's LoadCredential: \"/run/credentials/vigil.service/hmac\"."`
+	Body       hcl.Body  `hcl:",body"`
+	DefRange   hcl.Range `hcl:",def_range"`
 }
 
 type trackIfBlock struct {
