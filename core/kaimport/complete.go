@@ -18,6 +18,7 @@ func (c *converter) complete(nc *nodeConf, in *instance) {
 	}
 	c.version(nc, in, strict)
 	c.preemption(in, strict)
+	c.completeHMAC(in, strict)
 	c.auth(in, strict, in.version3(nc))
 	c.advertInt(in, in.version3(nc))
 	if strict && !in.version3(nc) && in.accept != nil {

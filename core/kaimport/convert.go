@@ -181,6 +181,7 @@ type instance struct {
 	useVMAC, vmacXmitBase              bool
 	vmacName                           string
 	authType, authPass, authAt, ahAt   string
+	hmac                               *hmacConf // auth_hmac
 	vips, excluded                     []vip
 	tracks, trackIfs                   []string
 	trackWeights                       map[string]weighting // track_script overrides
@@ -814,6 +815,8 @@ func (c *converter) instanceBlock(in *instance, o *Stmt) bool {
 				in.authPass = a.Arg(0)
 			}
 		}
+	case "auth_hmac":
+		c.authHMAC(in, o)
 	case "track_script", "track_process": // a process's reverse is inherited as a script's
 		for _, t := range o.Block {
 			in.tracks = append(in.tracks, t.Key)

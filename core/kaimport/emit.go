@@ -574,6 +574,10 @@ func (c *converter) compare(ref, in *instance, node string) {
 	diff("virtual_router_id", fmt.Sprint(ref.vrid), fmt.Sprint(in.vrid))
 	diff("advert_int", ref.advert, in.advert)
 	diff("auth_pass", ref.authPass, in.authPass)
+	if !sameHMAC(ref.hmac, in.hmac) {
+		// No values: they are keys.
+		c.warnings = append(c.warnings, Warning{At: in.at, Msg: fmt.Sprintf("%s on %s has another auth_hmac (keys, active_key, mode, anti_replay or time_window) than the first node; the policy keeps the first, for every node. Mid-rollout? Import once every node runs the same step (docs/migrating.md)", in.name, node)})
+	}
 	diff("virtual_ipaddress", fmt.Sprint(ref.vips), fmt.Sprint(in.vips))
 	diff("virtual_routes", fmt.Sprint(ref.routes), fmt.Sprint(in.routes))
 	diff("virtual_rules", fmt.Sprint(ref.rules), fmt.Sprint(in.rules))
@@ -865,6 +869,9 @@ func emitBlocks(ib *hclwrite.Body, ref *instance, vipBlocks []vip) {
 		if ref.authPass != "" {
 			ab.SetAttributeValue("password", cty.StringVal(ref.authPass))
 		}
+	}
+	if ref.hmac != nil {
+		emitHMAC(ib, ref.hmac)
 	}
 }
 

@@ -361,6 +361,29 @@ func TestImportFindings(t *testing.T) {
 				strings.NewReplacer("VI_1", "VI_2", "51", "52", "priority 100", "priority 100\n  use_vmac 02:00:00:00:00:52").Replace(vi1)},
 			want: []string{"use_vmac       = true", `vmac_interface = "vrrp51"`, "vmac_xmit_base = true"},
 			warn: []string{"use_vmac's MAC address 02:00:00:00:00:52 is not imported"}},
+		// Issue 25: keepalived 2.4.3's auth_hmac.
+		{name: "auth_hmac: keys inline, in hex and in a file, the active key, mode, anti_replay and time_window",
+			confs: map[string]string{"": strings.Replace(vi1, "priority 100", "priority 100\n  auth_hmac {\n    key 1 hex:a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf\n    key 2 keepalived-auth-hmac-key-id-2-for-tests\n    key 3 file:/etc/keepalived/k3\n    active_key 2\n    mode permissive\n    anti_replay monotonic\n    time_window 12\n  }", 1)},
+			want: []string{"hmac {", `secret = "hex:a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"`, `secret = "keepalived-auth-hmac-key-id-2-for-tests"`,
+				`secret_file = "/etc/keepalived/k3"`, "active_key = 2", `mode = "permissive"`, `anti_replay = "monotonic"`, `time_window = "12s"`},
+			invalid: true}, // the key file is not on this machine: the policy says so
+		{name: "auth_hmac with authentication: keepalived drops the password",
+			confs: map[string]string{"": strings.Replace(vi1, "priority 100", "priority 100\n  authentication {\n    auth_type PASS\n    auth_pass 1322\n  }\n  auth_hmac {\n    key 1 0123456789abcdef0123456789abcdef\n    active_key 1\n  }", 1)},
+			want: []string{"hmac {", "active_key = 1"}, not: []string{"auth {", "1322"}, warn: []string{"keepalived drops the password"}},
+		{name: "auth_hmac whose active_key names no key: keepalived runs the instance unauthenticated",
+			confs: map[string]string{"": strings.Replace(vi1, "priority 100", "priority 100\n  auth_hmac {\n    key 1 0123456789abcdef0123456789abcdef\n    active_key 2\n  }", 1)},
+			not: []string{"hmac {", "0123456789abcdef"}, warn: []string{"active_key 2 names no key: keepalived disables auth_hmac"}},
+		{name: "auth_hmac with strict mode: keepalived forces enforce",
+			confs: map[string]string{"": "global_defs {\n  vrrp_strict\n}\n" + strings.Replace(vi1, "priority 100", "priority 100\n  auth_hmac {\n    key 1 0123456789abcdef0123456789abcdef\n    active_key 1\n    mode receive-only\n  }", 1)},
+			not: []string{"receive-only"}, warn: []string{"keepalived forces enforce"}},
+		{name: "auth_hmac keys keepalived refuses are left out, and no warning shows a key",
+			confs: map[string]string{"": strings.Replace(vi1, "priority 100", "priority 100\n  auth_hmac {\n    key 1 0123456789abcdef0123456789abcdef\n    key 2 tooshortsecret\n    key 0 0123456789abcdef0123456789abcdeX\n    active_key 1\n  }", 1)},
+			not: []string{"tooshortsecret", "abcdeX"}, warn: []string{"auth_hmac key 2 is 14 bytes", `auth_hmac key id "0" is not 1-255`}},
+		{name: "auth_hmac that differs between nodes (mid-rollout) is named, keys not shown",
+			confs: map[string]string{
+				"lb01": strings.Replace(vi1, "priority 100", "priority 100\n  auth_hmac {\n    key 1 0123456789abcdef0123456789abcdef\n    active_key 1\n    mode receive-only\n  }", 1),
+				"lb02": strings.Replace(vi1, "priority 100", "priority 90\n  auth_hmac {\n    key 1 0123456789abcdef0123456789abcdef\n    active_key 1\n    mode permissive\n  }", 1)},
+			want: []string{`mode = "receive-only"`}, warn: []string{"VI_1 on lb02 has another auth_hmac"}},
 		{name: "a binary file is refused", confs: map[string]string{"": "\x7fELF\x00\x01"}, err: "binary"},
 		{name: "include without a file is an error, not a panic", confs: map[string]string{"": vi1 + "include"}, err: "include names no file"},
 		{name: "a file that includes itself is an error at once (it hung: include lines to the power of the depth)",
@@ -395,6 +418,9 @@ func TestImportFindings(t *testing.T) {
 				if n := strings.Count(flat, spaces.ReplaceAllString(w, " ")); n != 1 {
 					t.Errorf("policy has %q %d times, want once:\n%s", w, n, out)
 				}
+			}
+			if strings.Contains(warns, "0123456789abcdef") || strings.Contains(warns, "a0a1a2a3") || strings.Contains(warns, "id-2-for-tests") {
+				t.Errorf("a warning shows a key:\n%s", warns)
 			}
 			for _, w := range tc.warn {
 				if !strings.Contains(warns, w) {
@@ -559,5 +585,51 @@ func TestImportedPluginConfigsConfigure(t *testing.T) {
 		if err := p.Configure(context.Background(), m); err != nil {
 			t.Errorf("check %s (%s) refuses the imported config %s: %v", ck.Name, ck.Plugin, ck.Config.JSON, err)
 		}
+	}
+}
+
+// TestImportHMACConfigurations: the keepalived 2.4.3 configurations the
+// shared auth_hmac captures were made with import to policies that
+// validate, with the same keys, modes and windows.
+func TestImportHMACConfigurations(t *testing.T) {
+	confs, _ := filepath.Glob("../vrrp/testdata/hmac/conf/*.conf")
+	if len(confs) < 10 {
+		t.Fatalf("%d configurations", len(confs))
+	}
+	key1 := "\xa0\xa1\xa2\xa3\xa4\xa5\xa6\xa7\xa8\xa9\xaa\xab\xac\xad\xae\xaf\xb0\xb1\xb2\xb3\xb4\xb5\xb6\xb7\xb8\xb9\xba\xbb\xbc\xbd\xbe\xbf"
+	for _, path := range confs {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			src, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, warns, err := importText(t, map[string]string{"": string(src)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			site, _, diags := policy.Parse("imported.hcl", []byte(out), policy.Options{Builtins: builtin.Kinds()})
+			if diags.HasErrors() {
+				t.Fatalf("%v\n%s\nwarnings:\n%s", diags, out, warns)
+			}
+			cfg, err := site.Config("")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, in := range cfg.Instances {
+				h := in.HMAC
+				if h == nil {
+					t.Fatalf("%s: no hmac\n%s", in.Name, out)
+				}
+				if k := h.Keys[1]; !strings.Contains(path, "badkey_h2") && string(k) != key1 {
+					t.Errorf("%s: key 1 is not the captures' key 1", in.Name)
+				}
+				if h.Window != 5*time.Second || (strings.Contains(path, "receive_only") != (h.Mode.String() == "receive-only")) {
+					t.Errorf("%s: window %v mode %v", in.Name, h.Window, h.Mode)
+				}
+				if strings.Contains(path, "rotation_after") && h.ActiveKey != 2 {
+					t.Errorf("%s: active key %d", in.Name, h.ActiveKey)
+				}
+			}
+		})
 	}
 }

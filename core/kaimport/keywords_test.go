@@ -24,7 +24,9 @@ var keywordArgs = map[string]string{
 	"virtual_ipaddress": "{\n    192.0.2.100/24\n  }", "virtual_ipaddress_excluded": "{\n    192.0.2.101/24\n  }",
 	"virtual_routes": "{\n    198.51.100.0/24 via 192.0.2.254\n  }", "virtual_rules": "{\n    from 192.0.2.100 table 100\n  }",
 	"authentication": "{\n    auth_type PASS\n    auth_pass secret\n  }", "auth_type": "PASS", "auth_pass": "secret",
-	"auth_hmac":     "{\n    key 1 0123456789abcdef0123456789abcdef\n  }",
+	"auth_hmac": "{\n    key 1 0123456789abcdef0123456789abcdef\n    active_key 1\n  }",
+	"key":       "2 hex:a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf", "active_key": "1", "mode": "permissive",
+	"anti_replay": "monotonic", "time_window": "10",
 	"notify_backup": "/bin/true", "notify_master": "/bin/true", "notify_fault": "/bin/true", "notify_stop": "/bin/true",
 	"notify_deleted": "/bin/true", "notify": "/bin/true", "notify_master_rx_lower_pri": "/bin/true", "script": "\"/bin/true\"",
 	"user": "nobody", "weight": "-10", "group": "{\n    VI_1\n  }", "process": "bird", "param_match": "partial", "file": "/run/f",
@@ -68,6 +70,8 @@ func keywordConf(block, kw string) string {
 			return strings.Replace(vi1, "priority 100", "priority 100\n  "+line, 1)
 		}
 		return strings.Replace(vi1, "priority 100", "priority 100\n  authentication {\n    "+line+"\n  }", 1)
+	case "auth_hmac":
+		return strings.Replace(vi1, "priority 100", "priority 100\n  auth_hmac {\n    key 1 0123456789abcdef0123456789abcdef\n    active_key 1\n    "+line+"\n  }", 1)
 	case "vrrp_script":
 		return "vrrp_script chk {\n  script \"/bin/true\"\n  " + line + "\n}\n" + strings.Replace(vi1, "priority 100", "priority 100\n  track_script {\n    chk\n  }", 1)
 	case "vrrp_sync_group":

@@ -275,6 +275,10 @@ var zeroMAC [MACLen]byte
 // an unknown key, a wrong HMAC, a replay. Replay marks move only on a
 // verified advert.
 func (h *HMAC) Check(a *Advert, src netip.Addr) error {
+	if a.Version == V2 && a.AuthType != AuthNone {
+		// keepalived removes the password of an auth_hmac instance.
+		return fmt.Errorf("%w: got %v, want %v", ErrAuthType, a.AuthType, AuthNone)
+	}
 	if !a.Signed {
 		if h.cfg.Mode == HMACEnforce {
 			return fmt.Errorf("%w: enforce mode", ErrAuthMissing)
