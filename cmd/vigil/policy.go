@@ -154,18 +154,24 @@ type planCommand struct{ ui *ui }
 
 func (c *planCommand) Synopsis() string { return "Show who owns each VIP, and after each failure" }
 func (c *planCommand) Help() string {
-	return `Usage: vigil plan [-json] [--node NAME] FILE
+	return `Usage: vigil plan [-json] [--node NAME] [--from PREVIOUS] FILE
 
   Prints, for every instance, the owner and the backup order, then for
   every single failure (each node down, each check failing on each node)
   who owns the address afterwards and why. Warns about designs that do not
-  do what they likely mean.`
+  do what they likely mean.
+
+  --from PREVIOUS  also checks a change of authentication (hmac, passwords)
+                   from the policy the nodes run now: deployed node by node,
+                   do nodes on either policy still accept each other's
+                   adverts? Exits 2 if not (docs/migrating.md).`
 }
 
 func (c *planCommand) Run(args []string) int {
 	fs := flagSet("plan", c.ui)
 	asJSON := fs.Bool("json", false, "JSON output")
 	node := fs.String("node", "", "limit to the instances this node runs")
+	from := fs.String("from", "", "the policy the nodes run now: check the rollout")
 	if err := parseInterleaved(fs, args); err != nil || fs.NArg() != 1 {
 		c.ui.Error(c.Help())
 		return 1
@@ -182,15 +188,29 @@ func (c *planCommand) Run(args []string) int {
 		}
 	}
 	p := site.Plan(*node)
+	code := 0
+	if *from != "" {
+		old, files, diags := policy.Load(*from, loadOptions(false))
+		policy.WriteDiagnostics(c.ui.err, files, diags)
+		if diags.HasErrors() {
+			return 1
+		}
+		p.Rollout = site.RolloutFrom(old)
+		for _, r := range p.Rollout {
+			if !r.Safe {
+				code = 2
+			}
+		}
+	}
 	if *asJSON {
 		b, _ := json.MarshalIndent(p, "", "  ")
 		c.ui.Output(string(b))
-		return 0
+		return code
 	}
 	var buf bytes.Buffer
 	p.WriteText(&buf)
 	c.ui.Output(strings.TrimRight(buf.String(), "\n"))
-	return 0
+	return code
 }
 
 // parseInterleaved parses flags wherever they stand among the file

@@ -430,3 +430,16 @@ func (in Instance) Standalone() bool { return in.BGP == "health" }
 
 // Empty reports whether there is nothing to hold.
 func (s Static) Empty() bool { return len(s.Addrs)+len(s.Routes)+len(s.Rules) == 0 }
+
+// AuthName is how the instance's adverts are authenticated, as status,
+// plan and logs show it (never a secret): "none", "pass", or "hmac MODE
+// key ID".
+func (i *Instance) AuthName() string {
+	switch {
+	case i.HMAC != nil:
+		return fmt.Sprintf("hmac %v key %d", i.HMAC.Mode, i.HMAC.ActiveKey)
+	case i.Version == vrrp.V2 && i.Auth.Type == vrrp.AuthPass:
+		return "pass"
+	}
+	return "none"
+}

@@ -27,17 +27,6 @@ func authFor(cfg config.Instance, clock vrrp.Clock) (vrrp.Auth, error) {
 	return vrrp.NoAuth{}, nil
 }
 
-// authName is how status and logs name an instance's authentication.
-func authName(cfg config.Instance) string {
-	switch {
-	case cfg.HMAC != nil:
-		return fmt.Sprintf("hmac %v key %d", cfg.HMAC.Mode, cfg.HMAC.ActiveKey)
-	case cfg.Version == vrrp.V2 && cfg.Auth.Type == vrrp.AuthPass:
-		return "pass"
-	}
-	return "none"
-}
-
 // setAuth gives the instance cfg's authentication, handing on prev's
 // state (its sequence and replay marks) when both sign.
 func (in *instance) setAuth(cfg config.Instance, prev vrrp.Auth) {
@@ -57,7 +46,7 @@ func (in *instance) setAuth(cfg config.Instance, prev vrrp.Auth) {
 	in.auth = a
 	in.inheritAuth(prev)
 	in.mu.Lock()
-	in.status.Auth = authName(cfg)
+	in.status.Auth = cfg.AuthName()
 	in.mu.Unlock()
 }
 

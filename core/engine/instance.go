@@ -98,7 +98,7 @@ func newInstance(e *instanceEnv, cfg config.Instance) (*instance, error) {
 		in.ch = silent{}
 		in.setVIPs(cfg)
 		in.m = fsm.New(fsm.Config{Version: cfg.Version, Priority: cfg.Priority, Interval: cfg.Interval, StartupDelay: e.startupDelay, Standalone: true})
-		in.status = Status{Name: cfg.Name, State: fsm.Init.String(), Interface: cfg.Interface, Priority: cfg.Priority, BasePriority: cfg.Priority, Auth: authName(cfg), Counters: map[string]uint64{}}
+		in.status = Status{Name: cfg.Name, State: fsm.Init.String(), Interface: cfg.Interface, Priority: cfg.Priority, BasePriority: cfg.Priority, Auth: cfg.AuthName(), Counters: map[string]uint64{}}
 		return in, nil
 	}
 	ifname, src := cfg.Interface, cfg.SourceAddr
@@ -156,7 +156,7 @@ func newInstance(e *instanceEnv, cfg config.Instance) (*instance, error) {
 		PrimaryAddr: ch.Source(), GARPDelay: cfg.GARP.MasterDelay, GARPRefresh: cfg.GARP.MasterRefresh,
 	})
 	in.status = Status{Name: cfg.Name, State: fsm.Init.String(), Interface: cfg.Interface, VMAC: cfg.VMAC, VRID: cfg.VRID,
-		Priority: cfg.Priority, BasePriority: cfg.Priority, Auth: authName(cfg), Counters: map[string]uint64{}}
+		Priority: cfg.Priority, BasePriority: cfg.Priority, Auth: cfg.AuthName(), Counters: map[string]uint64{}}
 	for _, v := range cfg.VIPs {
 		in.status.VIPs = append(in.status.VIPs, v.Prefix.String())
 	}

@@ -114,7 +114,7 @@ func (e *Engine) stopChanged(now time.Time, want map[string]config.Instance) (in
 		case sameButAuth(in.cfg, nc):
 			// A key rotation: the next advert is signed with the new key,
 			// the sequence and the replay marks go on.
-			e.log.Info(name+" authentication changed, applied in place", "auth", authName(nc))
+			e.log.Info(name+" authentication changed, applied in place", "auth", nc.AuthName())
 			in.cfg = nc
 			in.setVIPs(nc)
 		case sameButVIPs(in.cfg, nc):

@@ -20,6 +20,10 @@ type Plan struct {
 	Nodes     []string       `json:"nodes"`
 	Instances []InstancePlan `json:"instances"`
 	Warnings  []string       `json:"warnings"`
+	// Rollout, with plan --from, is each instance's authentication change
+	// from the previous policy and whether deploying it node by node
+	// keeps the nodes hearing each other.
+	Rollout []Rollout `json:"rollout,omitempty"`
 }
 
 // InstancePlan is the plan of one instance.
@@ -33,6 +37,7 @@ type InstancePlan struct {
 	// healthy node announces, routers send traffic to the highest
 	// priority, ties share it) or "".
 	BGP      string     `json:"bgp,omitempty"`
+	Auth     string     `json:"auth"` // "none", "pass", "hmac MODE key ID": never a secret
 	Order    []NodePrio `json:"order"` // owner first
 	Failures []Failure  `json:"failures"`
 }
@@ -85,7 +90,7 @@ func (s *Site) Plan(node string) *Plan {
 		if inst == nil || (node != "" && !s.PerNode && si.Priorities[node] == 0) {
 			continue
 		}
-		ip := InstancePlan{Name: si.Name, VRID: inst.VRID, Version: int(inst.Version), Interval: inst.Interval.String(), BGP: inst.BGP}
+		ip := InstancePlan{Name: si.Name, VRID: inst.VRID, Version: int(inst.Version), Interval: inst.Interval.String(), BGP: inst.BGP, Auth: inst.AuthName()}
 		for _, v := range inst.VIPs {
 			ip.VIPs = append(ip.VIPs, v.Prefix.String())
 		}
@@ -411,6 +416,9 @@ func (p *Plan) WriteText(w io.Writer) {
 			if ip.BGP == "master" {
 				mode = ", announced over BGP by the master"
 			}
+			if ip.Auth != "none" && ip.Auth != "" {
+				mode += ", auth " + ip.Auth
+			}
 			fmt.Fprintf(w, "\n%s (vrid %d, VRRPv%d every %s%s): %s\n", ip.Name, ip.VRID, ip.Version, ip.Interval, mode, strings.Join(ip.VIPs, ", "))
 			fmt.Fprintf(w, "  owner %s, then %s\n", nodeName(ip.Order[0].Node), orderText(ip.Order[1:]))
 		}
@@ -427,6 +435,16 @@ func (p *Plan) WriteText(w io.Writer) {
 			fmt.Fprintf(tw, "  if %s\t%s %s\t(%s)\n", f.Event, mark, to, f.Why)
 		}
 		tw.Flush()
+	}
+	if len(p.Rollout) > 0 {
+		fmt.Fprintf(w, "\nrollout from the previous policy, node by node:\n")
+		for _, r := range p.Rollout {
+			verdict := "safe"
+			if !r.Safe {
+				verdict = "UNSAFE"
+			}
+			fmt.Fprintf(w, "  %s: %s -> %s: %s (%s)\n", r.Instance, r.From, r.To, verdict, r.Why)
+		}
 	}
 	if len(p.Warnings) > 0 {
 		fmt.Fprintln(w)

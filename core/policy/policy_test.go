@@ -1217,3 +1217,85 @@ instance "VI_2" {
 		t.Errorf("no warning for a 0644 key file: %v", diags)
 	}
 }
+
+// TestRollout: plan --from checks an authentication change deployed node
+// by node: docs/migrating.md's recipe (none, receive-only, permissive,
+// enforce; a key rotation in three steps) is safe at every step; each
+// shortcut leaves nodes that refuse each other's adverts.
+func TestRollout(t *testing.T) {
+	const k1 = `key {
+      id     = 1
+      secret = "hex:a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+    }`
+	const k2 = `key {
+      id     = 2
+      secret = "keepalived-auth-hmac-key-id-2-for-tests"
+    }`
+	step := func(hmac string) *policy.Site {
+		t.Helper()
+		src := `
+site "s" {
+  version = 3
+` + hmac + `
+}
+node "lb01" {
+  interface = "eth0"
+  address   = "192.0.2.11"
+}
+node "lb02" {
+  interface = "eth0"
+  address   = "192.0.2.12"
+}
+instance "VI_1" {
+  vrid     = 1
+  vips     = ["192.0.2.10/24"]
+  priority = { lb01 = 100, lb02 = 90 }
+}
+`
+		s, diags, ok := parse(t, src)
+		if !ok {
+			t.Fatal(diags)
+		}
+		return s
+	}
+	block := func(mode string, active int, keys ...string) string {
+		return fmt.Sprintf("  hmac {\n    %s\n    active_key = %d\n    mode = %q\n  }", strings.Join(keys, "\n    "), active, mode)
+	}
+	none := step("")
+	recv := step(block("receive-only", 1, k1))
+	perm := step(block("permissive", 1, k1))
+	enf := step(block("enforce", 1, k1))
+	both := step(block("enforce", 1, k1, k2))
+	on2 := step(block("enforce", 2, k1, k2))
+	only2 := step(block("enforce", 2, k2))
+	other := step(block("receive-only", 1, strings.Replace(k1, "a0a1", "ffff", 1)))
+	for _, c := range []struct {
+		name     string
+		from, to *policy.Site
+		safe     bool
+		why      string
+	}{
+		{"none to receive-only", none, recv, true, ""},
+		{"receive-only to permissive", recv, perm, true, ""},
+		{"permissive to enforce", perm, enf, true, ""},
+		{"add key 2", enf, both, true, ""},
+		{"sign with key 2", both, on2, true, ""},
+		{"drop key 1", on2, only2, true, ""},
+		{"back: enforce to none", enf, none, false, "refuses signed adverts"},
+		{"none to enforce", none, enf, false, "enforce refuses unsigned adverts"},
+		{"none to permissive", none, perm, false, "without hmac refuses signed"},
+		{"receive-only to enforce", recv, enf, false, "enforce refuses unsigned"},
+		{"rotate in one step", enf, only2, false, "key 1, which the receivers do not hold"},
+		{"another key 1", other, perm, false, "key 1 differs"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := c.to.RolloutFrom(c.from)
+			if len(r) != 1 || r[0].Safe != c.safe || !strings.Contains(r[0].Why, c.why) {
+				t.Fatalf("%+v, want safe %v (%s)", r, c.safe, c.why)
+			}
+			if strings.Contains(r[0].Why+r[0].From+r[0].To, "a0a1") {
+				t.Fatal("a key in the rollout")
+			}
+		})
+	}
+}
