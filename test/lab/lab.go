@@ -76,6 +76,10 @@ func debianPackage(tool string) string {
 		return "nftables"
 	case "vtysh":
 		return "frr"
+	case "autoreconf":
+		return "autoconf automake libtool"
+	case "gcc":
+		return "build-essential"
 	}
 	return tool
 }
@@ -284,12 +288,7 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 func (n *Node) StartKeepalived(conf string) *Proc {
 	n.lab.t.Helper()
 	Require(n.lab.t, "keepalived")
-	base := filepath.Join(n.lab.Dir, n.Name+"-keepalived")
-	if err := os.WriteFile(base+".conf", []byte(conf), 0o644); err != nil {
-		n.lab.t.Fatal(err)
-	}
-	return n.Start("keepalived", "keepalived", "--dont-fork", "--log-console", "--log-detail", "--no-syslog", "--vrrp",
-		"--use-file", base+".conf", "--pid", base+".pid", "--vrrp_pid", base+"-vrrp.pid")
+	return n.startKeepalived("keepalived", conf, "--vrrp")
 }
 
 // StartNginx runs Debian's nginx in the foreground on the node, answering
