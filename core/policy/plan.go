@@ -37,7 +37,7 @@ type InstancePlan struct {
 	// healthy node announces, routers send traffic to the highest
 	// priority, ties share it) or "".
 	BGP      string     `json:"bgp,omitempty"`
-	Auth     string     `json:"auth"` // "none", "pass", "hmac MODE key ID": never a secret
+	Auth     string     `json:"auth"`  // "none", "pass", "hmac MODE key ID": never a secret
 	Order    []NodePrio `json:"order"` // owner first
 	Failures []Failure  `json:"failures"`
 }

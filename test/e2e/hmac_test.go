@@ -368,4 +368,3 @@ type fixedHMACClock struct{ wall time.Time }
 func (c *fixedHMACClock) clock() vrrp.Clock {
 	return vrrp.Clock{Wall: func() time.Time { return c.wall }, Mono: func() time.Duration { return 0 }}
 }
-

@@ -128,4 +128,3 @@ func (n *Node) ReloadKeepalived(p *Proc, conf string) {
 		n.lab.t.Fatal(err)
 	}
 }
-
