@@ -40,6 +40,19 @@ instance "VI_1" {
     password = "`+secret+`"
   }
 }
+instance "VI_2" {
+  vrid     = 2
+  version  = 3
+  vips     = ["192.0.2.20/24"]
+  priority = { n1 = 100, n2 = 90 }
+  hmac {
+    key {
+      id     = 1
+      secret = "`+secret+`0123456789abcdef"
+    }
+    active_key = 1
+  }
+}
 instance "WEB" {
   vips     = ["203.0.113.20/32"]
   priority = { n1 = 100, n2 = 100 }
@@ -63,12 +76,42 @@ instance "VI_1" {
   }
 }
 `)
+	badKey := writePolicy(t, `
+instance "VI_1" {
+  vrid    = 1
+  version = 3
+  hmac {
+    key {
+      id     = 1
+      secret = "`+secret+`" oops = 1
+    }
+    active_key = 1
+  }
+}
+`)
+	shortKey := writePolicy(t, `
+instance "VI_1" {
+  vrid    = 1
+  version = 3
+  vips    = ["192.0.2.10/24"]
+  hmac {
+    key {
+      id     = 1
+      secret = "`+secret+`"
+    }
+    active_key = 1
+  }
+}
+`)
 	runs := map[string]func(*ui) int{
 		"validate":         func(u *ui) int { return (&validateCommand{ui: u}).Run([]string{good}) },
 		"validate -strict": func(u *ui) int { return (&validateCommand{ui: u}).Run([]string{"-strict", good}) },
 		"validate bad":     func(u *ui) int { return (&validateCommand{ui: u}).Run([]string{bad}) },
 		"plan":             func(u *ui) int { return (&planCommand{ui: u}).Run([]string{good}) },
 		"plan -json":       func(u *ui) int { return (&planCommand{ui: u}).Run([]string{"-json", good}) },
+		"plan --from":      func(u *ui) int { return (&planCommand{ui: u}).Run([]string{"--from", good, good}) },
+		"validate bad key": func(u *ui) int { return (&validateCommand{ui: u}).Run([]string{badKey}) },
+		"validate short":   func(u *ui) int { return (&validateCommand{ui: u}).Run([]string{shortKey}) },
 	}
 	for name, run := range runs {
 		rec, u := testUI()
@@ -173,5 +216,49 @@ func TestValidateManyInstances(t *testing.T) {
 	// Generous for a loaded CI machine; quadratic work takes minutes here.
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("10,000 instances took %v to validate", d)
+	}
+}
+
+// plan --from exits 2 when a rollout step would split a site (nodes on
+// the two policies refusing each other's adverts), 0 when it would not.
+func TestPlanFromExitCode(t *testing.T) {
+	step := func(mode string) string {
+		return writePolicy(t, `
+site "s" {
+  version = 3
+  hmac {
+    key {
+      id     = 1
+      secret = "0123456789abcdef0123456789abcdef"
+    }
+    active_key = 1
+    mode       = "`+mode+`"
+  }
+}
+node "n1" {
+  interface = "eth0"
+  address   = "192.0.2.1"
+}
+node "n2" {
+  interface = "eth0"
+  address   = "192.0.2.2"
+}
+instance "VI_1" {
+  vrid     = 1
+  vips     = ["192.0.2.10/24"]
+  priority = { n1 = 100, n2 = 90 }
+}
+`)
+	}
+	recv, perm, enf := step("receive-only"), step("permissive"), step("enforce")
+	for _, c := range []struct {
+		from, to string
+		code     int
+		says     string
+	}{{recv, perm, 0, "safe"}, {perm, enf, 0, "safe"}, {recv, enf, 2, "UNSAFE"}} {
+		rec, u := testUI()
+		if code := (&planCommand{ui: u}).Run([]string{"--from", c.from, c.to}); code != c.code || !strings.Contains(rec.OutputWriter.String(), c.says) {
+			t.Errorf("exit %d, want %d:\n%s%s", code, c.code, rec.OutputWriter.String(), rec.ErrorWriter.String())
+		}
 	}
 }

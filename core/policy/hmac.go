@@ -128,8 +128,8 @@ func (b *builder) hmacSecret(k hmacKeyBlock) (config.Secret, bool) {
 			b.err(rng, "Cannot read key file", "%v. The agent reads it at start and reload; vigil plan and vigil check need to read it too.", err)
 			return nil, false
 		}
-		if fi.Mode().Perm()&0o077 != 0 {
-			b.warn(rng, "Key file readable by others", "%s has mode %v: anyone who can read it can sign adverts. chmod 600 it.", path, fi.Mode().Perm())
+		if fi.Mode().Perm()&0o007 != 0 {
+			b.warn(rng, "Key file readable by others", "%s has mode %v: every user of this machine can read it, and anyone who can read it can sign adverts. chmod o-rwx it; the agent (user vigil) reads it: root:vigil 0640, as the package installs the policy.", path, fi.Mode().Perm())
 		}
 		text = strings.TrimRight(string(raw), "\r\n")
 	}

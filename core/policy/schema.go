@@ -42,7 +42,7 @@ type siteBlock struct {
 	RouterID              *string    `hcl:"router_id,optional" doc:"Router id for a per-node file (sites set it on each node)."`
 	StatusGroup           *string    `hcl:"status_group,optional" doc:"Group whose members may read the status socket (mode 0660). By default only root can (0600)."`
 	NotifyPriorityChanges *bool      `hcl:"notify_priority_changes,optional" default:"false" doc:"Tell notifiers when an instance's effective priority changes, not only its state (keepalived's vrrp_notify_priority_changes). Only exec-notify's fifo writes these, as keepalived's notify FIFO does: INSTANCE \"VI_1\" MASTER_PRIORITY 140."`
-	HMAC                  *hmacBlock `hcl:"hmac,block" doc:"Signed adverts for every instance without an hmac block of its own (docs/policy.md, HMAC)."`
+	HMAC                  *hmacBlock `hcl:"hmac,block" doc:"Signed adverts (keepalived 2.4.3's auth_hmac, on its wire format) for every instance without an hmac block or an auth block of its own. What it proves and what not: docs/security.md; turning it on in a running site: docs/migrating.md."`
 	MetricsListen         *string    `hcl:"metrics_listen,optional" doc:"Serve Prometheus metrics (keepalived-exporter's names, docs/metrics.md) at http://ADDRESS/metrics: \"127.0.0.1:9650\", or a bare port for localhost. Unset: no listener."`
 	Body                  hcl.Body   `hcl:",body"`
 	DefRange              hcl.Range  `hcl:",def_range"`
@@ -154,7 +154,7 @@ type hmacBlock struct {
 type hmacKeyBlock struct {
 	ID         int       `hcl:"id,attr" doc:"Key id, 1-255, sent in each advert."`
 	Secret     *string   `hcl:"secret,optional" doc:"The key, 32 to 64 bytes: \"hex:\" and its bytes in hex, or the text itself. Never printed."`
-	SecretFile *string   `hcl:"secret_file,optional" doc:"A file holding the key in secret's forms (a trailing newline is dropped), relative to the policy file; readable by root alone, or the policy warns. For systemd's LoadCredential: \"/run/credentials/vigil.service/hmac\"."`
+	SecretFile *string   `hcl:"secret_file,optional" doc:"A file holding the key in secret's forms (a trailing newline is dropped), relative to the policy file; readable by the agent (user vigil) and not by every user (root:vigil 0640, as the policy), or the policy warns. For systemd's LoadCredential: \"/run/credentials/vigil.service/hmac\"."`
 	Body       hcl.Body  `hcl:",body"`
 	DefRange   hcl.Range `hcl:",def_range"`
 }

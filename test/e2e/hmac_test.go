@@ -135,6 +135,7 @@ var hmacSites = []struct {
 	{"v3-ipv6", site{version: 3, interval: "1s", v6: true}},
 	{"v2-ipv4", site{version: 2, interval: "1s"}},
 	{"v3-ipv4-unicast", site{version: 3, interval: "1s", unicast: true}},
+	{"v3-ipv6-unicast", site{version: 3, interval: "1s", v6: true, unicast: true}},
 }
 
 // TestHMACInteropKeepalived: Vigil and keepalived 2.4.3 with auth_hmac on

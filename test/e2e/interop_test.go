@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"syscall"
 	"testing"
@@ -33,10 +34,16 @@ func (s site) keepalivedConf(l *lab.Lab, i, instances int, password string) stri
 			fmt.Fprintf(&b, "  authentication {\n    auth_type PASS\n    auth_pass %s\n  }\n", password)
 		}
 		if s.unicast {
-			fmt.Fprintf(&b, "  unicast_src_ip %s\n  unicast_peer {\n", l.Nodes[i].Addr4)
+			addr := func(n *lab.Node) netip.Addr {
+				if s.v6 {
+					return n.Addr6
+				}
+				return n.Addr4
+			}
+			fmt.Fprintf(&b, "  unicast_src_ip %s\n  unicast_peer {\n", addr(l.Nodes[i]))
 			for j, n := range l.Nodes {
 				if j != i {
-					fmt.Fprintf(&b, "    %s\n", n.Addr4)
+					fmt.Fprintf(&b, "    %s\n", addr(n))
 				}
 			}
 			b.WriteString("  }\n")
