@@ -102,6 +102,12 @@ func newInstance(e *instanceEnv, cfg config.Instance) (*instance, error) {
 		return in, nil
 	}
 	ifname, src := cfg.Interface, cfg.SourceAddr
+	if cfg.IPv6() && (len(cfg.UnicastPeers) == 0 || !src.Is6()) {
+		// IPv6 multicast adverts go from the link-local address (RFC 5798
+		// 5.1.2.1); unicast ones from the node's address, which the peers
+		// know (keepalived's unicast_src_ip).
+		src = netip.Addr{}
+	}
 	if v, ok := in.vmac(); ok {
 		if err := e.vmacs.acquire(v); err != nil {
 			return nil, fmt.Errorf("%s: %w", cfg.Name, err)

@@ -87,6 +87,7 @@ type muxChannel struct {
 	pool *transport.Pool
 	mux  *transport.Mux
 	vrid uint8
+	src  netip.Addr // its own source, or zero for the socket's
 }
 
 func (p poolAdverts) Open(ifname string, v6 bool, src netip.Addr, vrid uint8, h transport.Handler) (Channel, error) {
@@ -98,11 +99,28 @@ func (p poolAdverts) Open(ifname string, v6 bool, src netip.Addr, vrid uint8, h 
 		p.pool.Release(mux)
 		return nil, err
 	}
-	return &muxChannel{pool: p.pool, mux: mux, vrid: vrid}, nil
+	ch := &muxChannel{pool: p.pool, mux: mux, vrid: vrid}
+	if v6 && src.Is6() && !src.Is4In6() {
+		// Only an IPv6 unicast instance asks for its own source: the
+		// socket's is the link-local address multicast needs.
+		ch.src = src
+	}
+	return ch, nil
 }
 
-func (c *muxChannel) Send(msg []byte, dst netip.Addr) error { return c.mux.Send(msg, dst) }
-func (c *muxChannel) Source() netip.Addr                    { return c.mux.Source() }
+func (c *muxChannel) Send(msg []byte, dst netip.Addr) error {
+	if c.src.IsValid() {
+		return c.mux.SendFrom(msg, c.src, dst)
+	}
+	return c.mux.Send(msg, dst)
+}
+
+func (c *muxChannel) Source() netip.Addr {
+	if c.src.IsValid() {
+		return c.src
+	}
+	return c.mux.Source()
+}
 func (c *muxChannel) Join(group netip.Addr) error           { return c.mux.Join(group) }
 func (c *muxChannel) Close() {
 	c.mux.Unregister(c.vrid)

@@ -722,6 +722,13 @@ func (c *converter) emitPeerTTL(ib *hclwrite.Body, in *instance) {
 		}
 		lo, hi = min(lo, in.minTTL[i]), max(hi, in.maxTTL[i])
 	}
+	if !given && len(in.unicastPeers) > 0 && strings.Contains(in.unicastPeers[0], ":") {
+		// keepalived sets IPv6's multicast hop limit only: its unicast
+		// adverts leave at the kernel's default, 64.
+		c.warnAt(in.peersAt, "%s: IPv6 unicast_peer without min_ttl: keepalived sends IPv6 unicast adverts with hop limit 64 (the kernel's default; it sets 255 for multicast only) and takes any; imported with unicast_min_ttl = 64 so that this node hears keepalived nodes while the site migrates. Vigil sends 255: once every node runs Vigil, remove it", in.name)
+		ib.SetAttributeValue("unicast_min_ttl", cty.NumberIntVal(64))
+		return
+	}
 	if !given {
 		c.warnAt(in.peersAt, "%s: unicast_peer without min_ttl: keepalived takes unicast adverts with any TTL; Vigil takes them with TTL 255 only (sent on-link) and from the listed peers: for peers behind a router set unicast_min_ttl", in.name)
 		return

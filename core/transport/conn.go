@@ -55,6 +55,7 @@ type Conn struct {
 		sync.Mutex
 		fd    int
 		oob   []byte
+		oobs  map[netip.Addr][]byte // other sources' (SendFrom)
 		addrs map[netip.Addr]unix.Sockaddr
 	}
 }
@@ -151,12 +152,16 @@ func (c *Conn) setupSend() error {
 	}
 	s := &c.send
 	s.fd, s.addrs = fd, map[netip.Addr]unix.Sockaddr{}
-	if c.v6 {
-		s.oob = (&ipv6.ControlMessage{HopLimit: vrrp.TTL, Src: c.src.AsSlice(), IfIndex: c.ifi.Index}).Marshal()
-	} else {
-		s.oob = (&ipv4.ControlMessage{TTL: vrrp.TTL, Src: c.src.AsSlice(), IfIndex: c.ifi.Index}).Marshal()
-	}
+	s.oob = c.controlFrom(c.src)
 	return nil
+}
+
+// controlFrom is the control message that sends from src at TTL 255.
+func (c *Conn) controlFrom(src netip.Addr) []byte {
+	if c.v6 {
+		return (&ipv6.ControlMessage{HopLimit: vrrp.TTL, Src: src.AsSlice(), IfIndex: c.ifi.Index}).Marshal()
+	}
+	return (&ipv4.ControlMessage{TTL: vrrp.TTL, Src: src.AsSlice(), IfIndex: c.ifi.Index}).Marshal()
 }
 
 // sockaddr is dst as the kernel wants it, made once per destination.
@@ -342,7 +347,12 @@ func (c *Conn) arrival(read time.Time) time.Time {
 }
 
 // Send writes one VRRP message to dst (the group, or a unicast peer).
-func (c *Conn) Send(msg []byte, dst netip.Addr) error {
+func (c *Conn) Send(msg []byte, dst netip.Addr) error { return c.SendFrom(msg, c.src, dst) }
+
+// SendFrom is Send from another of the interface's addresses: an IPv6
+// unicast advert goes from the address its peers know (keepalived's
+// unicast_src_ip), not from the link-local one multicast needs.
+func (c *Conn) SendFrom(msg []byte, src, dst netip.Addr) error {
 	if c.v6 != dst.Is6() || dst.Is4In6() {
 		return fmt.Errorf("cannot send to %v on an %s socket", dst, map[bool]string{false: "IPv4", true: "IPv6"}[c.v6])
 	}
@@ -352,9 +362,19 @@ func (c *Conn) Send(msg []byte, dst netip.Addr) error {
 	if s.fd < 0 {
 		return net.ErrClosed
 	}
+	oob := s.oob
+	if src.IsValid() && src != c.src {
+		if oob = s.oobs[src]; oob == nil {
+			oob = c.controlFrom(src)
+			if s.oobs == nil {
+				s.oobs = map[netip.Addr][]byte{}
+			}
+			s.oobs[src] = oob
+		}
+	}
 	var err error
 	for {
-		if err = unix.Sendmsg(s.fd, msg, s.oob, c.sockaddr(dst), 0); err != unix.EINTR {
+		if err = unix.Sendmsg(s.fd, msg, oob, c.sockaddr(dst), 0); err != unix.EINTR {
 			break
 		}
 	}

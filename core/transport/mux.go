@@ -91,6 +91,9 @@ func (m *Mux) Join(group netip.Addr) error { return m.conn.Join(group) }
 // Send writes an advert to dst.
 func (m *Mux) Send(msg []byte, dst netip.Addr) error { return m.conn.Send(msg, dst) }
 
+// SendFrom writes an advert to dst from src (Conn.SendFrom).
+func (m *Mux) SendFrom(msg []byte, src, dst netip.Addr) error { return m.conn.SendFrom(msg, src, dst) }
+
 // Source is the address adverts are sent from.
 func (m *Mux) Source() netip.Addr { return m.conn.src }
 

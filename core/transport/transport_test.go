@@ -79,6 +79,23 @@ func TestMulticastAndUnicast(t *testing.T) {
 				t.Fatalf("v6=%v: advert to %v never arrived", v6, dst)
 			}
 		}
+		if v6 {
+			// An IPv6 unicast advert goes from the node's address, which
+			// its peers list (keepalived's unicast_src_ip).
+			msg, _ := adv.Marshal(n1.Addr6, n2.Addr6)
+			if err := m1.SendFrom(msg, n1.Addr6, n2.Addr6); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case p := <-got:
+				if p.Src != n1.Addr6 || p.Dst != n2.Addr6 || p.TTL != 255 {
+					t.Errorf("SendFrom: got %+v", p)
+				}
+				<-hdr
+			case <-time.After(2 * time.Second):
+				t.Fatal("SendFrom: advert never arrived")
+			}
+		}
 		if v6 && !m1.Source().IsLinkLocalUnicast() {
 			t.Errorf("IPv6 adverts sent from %v, RFC 5798 wants the link-local address", m1.Source())
 		}

@@ -15,6 +15,9 @@ var failoverCases = []struct {
 }{
 	{"v2-1s", site{version: 2, interval: "1s", auth: "1322"}},
 	{"v3-100ms", site{version: 3, interval: "100ms"}},
+	// Unicast over IPv6 goes from the nodes' own addresses, which the
+	// peers list (it went from the link-local one, and every peer refused it).
+	{"v3-ipv6-unicast", site{version: 3, interval: "100ms", v6: true, unicast: true}},
 }
 
 // TestGracefulFailover: SIGTERM on VI_1's master (n1, 100): the address goes

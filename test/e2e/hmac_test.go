@@ -164,6 +164,11 @@ func TestHMACInteropKeepalived(t *testing.T) {
 				if !vigilMaster {
 					v = backup.vigil
 				}
+				t.Cleanup(func() {
+					if t.Failed() {
+						t.Logf("n1:\n%s\nn2:\n%s", master.proc.Output(), backup.proc.Output())
+					}
+				})
 				vip := c.site.vipOf(0)
 				waitOwner(t, l, vip, "n1", 10*time.Second)
 				holdOwner(t, l, vip, "n1", 3*time.Second, "elected")

@@ -93,6 +93,11 @@ func (s site) policy(t *testing.T, l *lab.Lab, nodes, instances int) string {
 		if s.unicast {
 			b.WriteString("  unicast         = true\n")
 		}
+		if s.unicast && s.v6 {
+			// keepalived sends IPv6 unicast adverts at the kernel's hop
+			// limit (64): it sets only the multicast one to 255.
+			b.WriteString("  unicast_min_ttl = 64\n")
+		}
 		if s.auth != "" {
 			fmt.Fprintf(&b, "\n  auth {\n    type     = \"pass\"\n    password = %q\n  }\n", s.auth)
 		}
