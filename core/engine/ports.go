@@ -121,7 +121,7 @@ func (c *muxChannel) Source() netip.Addr {
 	}
 	return c.mux.Source()
 }
-func (c *muxChannel) Join(group netip.Addr) error           { return c.mux.Join(group) }
+func (c *muxChannel) Join(group netip.Addr) error { return c.mux.Join(group) }
 func (c *muxChannel) Close() {
 	c.mux.Unregister(c.vrid)
 	c.pool.Release(c.mux)

@@ -363,7 +363,7 @@ func TestImportFindings(t *testing.T) {
 			warn: []string{"use_vmac's MAC address 02:00:00:00:00:52 is not imported"}},
 		{name: "IPv6 unicast without min_ttl: keepalived sends at hop limit 64, which Vigil refused (a mixed pair split)",
 			confs: map[string]string{"": strings.NewReplacer("priority 100", "priority 100\n  unicast_src_ip 2001:db8::1\n  unicast_peer {\n    2001:db8::2\n  }", "192.0.2.100/24", "2001:db8::100/64").Replace(vi1)},
-			want: []string{"unicast_min_ttl = 64"}, warn: []string{"keepalived sends IPv6 unicast adverts with hop limit 64"}},
+			want:  []string{"unicast_min_ttl = 64"}, warn: []string{"keepalived sends IPv6 unicast adverts with hop limit 64"}},
 		// Issue 25: keepalived 2.4.3's auth_hmac.
 		{name: "auth_hmac: keys inline, in hex and in a file, the active key, mode, anti_replay and time_window",
 			confs: map[string]string{"": strings.Replace(vi1, "priority 100", "priority 100\n  auth_hmac {\n    key 1 hex:a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf\n    key 2 keepalived-auth-hmac-key-id-2-for-tests\n    key 3 file:/etc/keepalived/k3\n    active_key 2\n    mode permissive\n    anti_replay monotonic\n    time_window 12\n  }", 1)},
