@@ -16,7 +16,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden summaries in testdata/")
 
-// vrrpFrames returns the VRRP packets of a capture taken from keepalived 2.2.7.
+// vrrpFrames returns the VRRP packets of a keepalived capture in testdata.
 func vrrpFrames(t testing.TB, name string) []capture.Frame {
 	t.Helper()
 	frames, err := capture.ReadFile(filepath.Join("testdata", name))

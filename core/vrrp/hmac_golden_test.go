@@ -48,20 +48,7 @@ func (c *fixedClock) clock() vrrp.Clock {
 // hmacFrames are the VRRP packets of testdata/hmac/name.
 func hmacFrames(t testing.TB, name string) []capture.Frame {
 	t.Helper()
-	frames, err := capture.ReadFile(filepath.Join("testdata", "hmac", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []capture.Frame
-	for _, f := range frames {
-		if f.IP && f.Proto == vrrp.IPProto {
-			out = append(out, f)
-		}
-	}
-	if len(out) == 0 {
-		t.Fatalf("%s: no VRRP packets", name)
-	}
-	return out
+	return vrrpFrames(t, filepath.Join("hmac", name))
 }
 
 func newHMAC(t testing.TB, clk *fixedClock, keys map[uint8][]byte, active uint8, mode vrrp.HMACMode, peers ...netip.Addr) *vrrp.HMAC {
