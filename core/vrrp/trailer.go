@@ -16,7 +16,6 @@ const (
 	// 128 bits.
 	ExtHMACSHA256 = 1
 
-	trailerSignedLen = TrailerLen - MACLen // the fields the MAC follows
 )
 
 // Trailer is an auth_hmac trailer.
