@@ -15,7 +15,6 @@ const (
 	// ExtHMACSHA256 is the only trailer type: HMAC-SHA256 truncated to
 	// 128 bits.
 	ExtHMACSHA256 = 1
-
 )
 
 // Trailer is an auth_hmac trailer.
