@@ -258,3 +258,24 @@ func TestHMACConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestHMACSkewWarning: an accepted advert whose clock is more than half
+// the window from ours is reported (keepalived warns then); a closer one
+// is not.
+func TestHMACSkewWarning(t *testing.T) {
+	for _, c := range []struct {
+		skew time.Duration
+		warn bool
+	}{{time.Second, false}, {-2 * time.Second, false}, {3 * time.Second, true}, {-4 * time.Second, true}} {
+		m, b := newNode(t, "192.0.2.61", vrrp.ReplayTime), newNode(t, "192.0.2.62", vrrp.ReplayTime)
+		var got []time.Duration
+		b.h.OnSkew = func(_ netip.Addr, skew time.Duration) { got = append(got, skew) }
+		m.clk.wall = m.clk.wall.Add(c.skew)
+		if err := b.receive(m.send(t, 100), m.src); err != nil {
+			t.Fatal(err)
+		}
+		if c.warn != (len(got) == 1) || (c.warn && got[0] != c.skew) {
+			t.Errorf("skew %v: warnings %v", c.skew, got)
+		}
+	}
+}
