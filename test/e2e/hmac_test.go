@@ -25,7 +25,7 @@ const (
 )
 
 // hmacSetup is the auth_hmac both implementations run: key id to key,
-// the active key, the mode.
+// the active key, the mode ("": no auth_hmac at all).
 type hmacSetup struct {
 	keys   map[int]string
 	active int
@@ -46,6 +46,9 @@ func (h hmacSetup) ids() []int {
 func hmacPolicy(t *testing.T, l *lab.Lab, s site, h hmacSetup) string {
 	t.Helper()
 	path := s.policy(t, l, 2, 1)
+	if h.mode == "" {
+		return path // no hmac
+	}
 	src, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -65,6 +68,9 @@ func hmacPolicy(t *testing.T, l *lab.Lab, s site, h hmacSetup) string {
 
 // hmacKeepalivedConf is node i's keepalived.conf for s with h.
 func hmacKeepalivedConf(l *lab.Lab, s site, i int, h hmacSetup) string {
+	if h.mode == "" {
+		return s.keepalivedConf(l, i, 1, "")
+	}
 	var b strings.Builder
 	b.WriteString("  auth_hmac {\n")
 	for _, id := range h.ids() {
@@ -373,4 +379,55 @@ type fixedHMACClock struct{ wall time.Time }
 
 func (c *fixedHMACClock) clock() vrrp.Clock {
 	return vrrp.Clock{Wall: func() time.Time { return c.wall }, Mono: func() time.Duration { return 0 }}
+}
+
+// TestHMACRolloutLive: docs/migrating.md's recipe on the wire, a Vigil
+// node and a keepalived 2.4.3 node, each step reloaded on one node and
+// then the other: none, receive-only, permissive, enforce. Between and
+// after the reloads the master stays the one master and neither side
+// refuses an advert; vigil plan --from calls each step safe (core/policy
+// TestRollout), and a step it calls unsafe, enforce to none, splits the
+// pair here too.
+func TestHMACRolloutLive(t *testing.T) {
+	lab.Require(t)
+	lab.Keepalived243(t)
+	for _, vigilMaster := range []bool{true, false} {
+		name := "keepalived-master"
+		if vigilMaster {
+			name = "vigil-master"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			l := lab.New(t, 2)
+			s := site{version: 3, interval: "1s"}
+			keys := map[int]string{1: hmacKey1Text}
+			master := startHMACPeer(t, l, s, 0, vigilMaster, hmacSetup{})
+			backup := startHMACPeer(t, l, s, 1, !vigilMaster, hmacSetup{})
+			v, ka := master.vigil, backup.proc
+			if !vigilMaster {
+				v, ka = backup.vigil, master.proc
+			}
+			vip := s.vipOf(0)
+			waitOwner(t, l, vip, "n1", 10*time.Second)
+			for _, mode := range []string{"receive-only", "permissive", "enforce"} {
+				h := hmacSetup{keys: keys, active: 1, mode: mode}
+				master.reload(h)
+				holdOwner(t, l, vip, "n1", 2500*time.Millisecond, "n1 on "+mode)
+				backup.reload(h)
+				holdOwner(t, l, vip, "n1", 2500*time.Millisecond, "both on "+mode)
+			}
+			if d := authDrops(t, v); len(d) > 0 {
+				t.Fatalf("Vigil refused adverts during the rollout: %v", d)
+			}
+			if strings.Contains(ka.Output(), "authentication") {
+				t.Fatalf("keepalived refused adverts during the rollout:\n%s", ka.Output())
+			}
+			// A step plan --from calls unsafe: the backup back to none
+			// while the master enforces. The backup, without auth_hmac,
+			// refuses the master's signed adverts and takes over; the
+			// master refuses the backup's unsigned ones: two masters.
+			backup.reload(hmacSetup{})
+			lab.WaitFor(t, 10*time.Second, "two masters after an unsafe step", func() bool { return len(holders(l, vip)) == 2 })
+		})
+	}
 }
