@@ -41,6 +41,9 @@ func (s Status) Dump() []Line {
 		if in.VMAC != "" {
 			kv = append(kv, "vmac", in.VMAC)
 		}
+		if in.Auth != "" && in.Auth != "none" {
+			kv = append(kv, "auth", in.Auth)
+		}
 		if in.Master != "" {
 			kv = append(kv, "master", in.Master, "master_priority", in.MasterPriority)
 		}
