@@ -2,10 +2,12 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/vigil-ha/vigil/core/config"
 	"github.com/vigil-ha/vigil/core/kaimport"
 	"github.com/vigil-ha/vigil/core/policy"
 )
@@ -75,7 +77,10 @@ func (c *importCommand) Run(args []string) int {
 		c.ui.Error("warning: " + w.String())
 	}
 	c.ui.Output(strings.TrimRight(string(out), "\n"))
-	_, _, diags := policy.Parse("imported.hcl", out, loadOptions(false))
+	site, _, diags := policy.Parse("imported.hcl", out, loadOptions(false))
+	if site != nil && slices.ContainsFunc(site.Configs(), (*config.Config).HoldsSecret) {
+		c.ui.Error("note: the policy holds secrets (a password, an HMAC key): save it readable by root and vigil only, as keepalived.conf should be (install -m 0640 -g vigil)")
+	}
 	if len(diags) > 0 {
 		c.ui.Error("the imported policy, checked as vigil validate would:")
 		policy.WriteDiagnostics(c.ui.err, map[string]*hcl.File{"imported.hcl": {Bytes: out}}, diags)

@@ -152,6 +152,9 @@ func TestImportCommand(t *testing.T) {
 	if !strings.Contains(rec.ErrorWriter.String(), "state MASTER is not imported") {
 		t.Errorf("warnings not reported:\n%s", rec.ErrorWriter.String())
 	}
+	if !strings.Contains(rec.ErrorWriter.String(), "the policy holds secrets") {
+		t.Errorf("no word that the policy (with the seed's auth_pass) holds a secret:\n%s", rec.ErrorWriter.String())
+	}
 	_, bad := testUI()
 	if code := (&importCommand{ui: bad}).Run([]string{"--node", "nofile"}); code != 1 {
 		t.Errorf("--node without NAME=FILE: exit %d", code)
