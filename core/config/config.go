@@ -436,6 +436,8 @@ func (s Static) Empty() bool { return len(s.Addrs)+len(s.Routes)+len(s.Rules) ==
 // key ID".
 func (i *Instance) AuthName() string {
 	switch {
+	case i.Standalone():
+		return "none" // no VRRP, no adverts
 	case i.HMAC != nil:
 		return fmt.Sprintf("hmac %v key %d", i.HMAC.Mode, i.HMAC.ActiveKey)
 	case i.Version == vrrp.V2 && i.Auth.Type == vrrp.AuthPass:
