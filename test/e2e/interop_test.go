@@ -69,6 +69,7 @@ var interopSites = []struct {
 	{"v3-ipv4", site{version: 3, interval: "100ms"}},
 	{"v3-ipv6", site{version: 3, interval: "100ms", v6: true}},
 	{"v2-pass-unicast", site{version: 2, interval: "1s", auth: "1322", unicast: true}},
+	{"v3-ipv6-unicast", site{version: 3, interval: "100ms", v6: true, unicast: true}},
 }
 
 // TestInteropKeepalived runs one Vigil and one keepalived node on VI_1 (n1
