@@ -1,12 +1,13 @@
 package kaimport
 
 import (
-	"encoding/hex"
 	"strconv"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/vigil-ha/vigil/core/vrrp"
 )
 
 // hmacConf is a vrrp_instance's auth_hmac block as keepalived 2.4.3
@@ -92,16 +93,13 @@ func (c *converter) authHMAC(in *instance, o *Stmt) {
 }
 
 // keyLen is the length in bytes of an inline key, as keepalived decodes
-// it; -1 for hex it cannot read.
+// it.
 func keyLen(v string) int {
-	if h, ok := strings.CutPrefix(v, "hex:"); ok {
-		b, err := hex.DecodeString(h)
-		if err != nil {
-			return -1
-		}
-		return len(b)
+	b, err := vrrp.KeyFromText(v)
+	if err != nil {
+		return 0 // keepalived's reader gives no bytes
 	}
-	return len(v)
+	return len(b)
 }
 
 // completeHMAC applies keepalived's rules for auth_hmac

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -133,13 +132,10 @@ func (b *builder) hmacSecret(k hmacKeyBlock) (config.Secret, bool) {
 		}
 		text = strings.TrimRight(string(raw), "\r\n")
 	}
-	key := []byte(text)
-	if h, ok := strings.CutPrefix(text, "hex:"); ok {
-		var err error
-		if key, err = hex.DecodeString(h); err != nil {
-			b.err(rng, "Invalid hex key", "Key %d: the digits after \"hex:\" are not hex (%d characters). Write \"hex:\" and an even number of 0-9a-f.", k.ID, len(h))
-			return nil, false
-		}
+	key, err := vrrp.KeyFromText(text)
+	if err != nil {
+		b.err(rng, "Invalid hex key", "Key %d: what follows \"hex:\" is not hex digits (%d characters). Write \"hex:\" and pairs of 0-9a-f, as keepalived reads them.", k.ID, len(text)-4)
+		return nil, false
 	}
 	if len(key) < vrrp.MinKeyLen || len(key) > vrrp.MaxKeyLen {
 		b.err(rng, "Key length", "Key %d is %d bytes; keys are %d to %d bytes (keepalived's limits). `openssl rand -hex 32` makes one: secret = \"hex:\" and its output.", k.ID, len(key), vrrp.MinKeyLen, vrrp.MaxKeyLen)

@@ -153,7 +153,7 @@ type hmacBlock struct {
 
 type hmacKeyBlock struct {
 	ID         int       `hcl:"id,attr" doc:"Key id, 1-255, sent in each advert."`
-	Secret     *string   `hcl:"secret,optional" doc:"The key, 32 to 64 bytes: \"hex:\" and its bytes in hex, or the text itself. Never printed."`
+	Secret     *string   `hcl:"secret,optional" doc:"The key, 32 to 64 bytes: \"hex:\" and its bytes in hex (spaces between bytes allowed, as keepalived reads them), or the text itself. Never printed."`
 	SecretFile *string   `hcl:"secret_file,optional" doc:"A file holding the key in secret's forms (a trailing newline is dropped), relative to the policy file; readable by the agent (user vigil) and not by every user (root:vigil 0640, as the policy), or the policy warns. For systemd's LoadCredential: \"/run/credentials/vigil.service/hmac\"."`
 	Body       hcl.Body  `hcl:",body"`
 	DefRange   hcl.Range `hcl:",def_range"`

@@ -279,3 +279,26 @@ func TestHMACSkewWarning(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyFromText: keys as keepalived reads them (its read_hex_str).
+func TestKeyFromText(t *testing.T) {
+	for _, c := range []struct {
+		in, want string // want in hex; "error" for none
+	}{
+		{"hex:a0a1", "a0a1"},
+		{"hex:A0a1", "a0a1"},
+		{"hex:a0 a1\ta2", "a0a1a2"},
+		{"hex:a0 b c1", "a00bc1"},
+		{"hex:abc", "ab0c"},
+		{"hex:", "error"},
+		{"hex:a0g1", "error"},
+		{"hex:a\t0", "error"},
+		{"plain text", "706c61696e2074657874"},
+		{"HEX:a0", "4845583a6130"},
+	} {
+		got, err := vrrp.KeyFromText(c.in)
+		if s := fmt.Sprintf("%x", got); (err != nil) != (c.want == "error") || (err == nil && s != c.want) {
+			t.Errorf("%q: %s %v, want %s", c.in, s, err, c.want)
+		}
+	}
+}
