@@ -100,6 +100,14 @@ func TestHMACInstance(t *testing.T) {
 	old.skew.Store(int64(-time.Hour))
 	r.wire.inject(t, "eth0", old.advert(t, 200), "192.0.2.2")
 	r.waitFor(t, "the stale advert counted", func(s Status) bool { return s.Counters["dropped_auth_stale"] == 1 })
+	unknown := good
+	unknown.Trailer.KeyID = 3
+	r.wire.inject(t, "eth0", unknown, "192.0.2.2")
+	r.waitFor(t, "the unknown key counted", func(s Status) bool { return s.Counters["dropped_auth_unknown_key"] == 1 })
+	malformed := good
+	malformed.Trailer.Reserved = 1
+	r.wire.inject(t, "eth0", malformed, "192.0.2.2")
+	r.waitFor(t, "the malformed trailer counted", func(s Status) bool { return s.Counters["dropped_auth_malformed"] == 1 })
 	if !strings.Contains(r.log.String(), "VI_1 dropped advert from 192.0.2.2") {
 		t.Errorf("no log line for the refusals:\n%s", r.log.String())
 	}
