@@ -1,8 +1,9 @@
 package e2e
 
 import (
-	"encoding/hex"
+	"encoding/binary"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vigil-ha/vigil/core/vrrp"
 	"github.com/vigil-ha/vigil/core/vrrp/capture"
@@ -269,109 +272,155 @@ func TestHMACWrongKeyIsolates(t *testing.T) {
 func TestHMACForgedAdverts(t *testing.T) {
 	lab.Require(t, "tcpdump")
 	lab.Keepalived243(t)
-	for _, vigilMaster := range []bool{true, false} {
-		name := "keepalived-master"
-		if vigilMaster {
-			name = "vigil-master"
+	for _, v6 := range []bool{false, true} {
+		for _, vigilMaster := range []bool{true, false} {
+			name := map[bool]string{false: "ipv4", true: "ipv6"}[v6] + map[bool]string{false: "/keepalived-master", true: "/vigil-master"}[vigilMaster]
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				forgedAdverts(t, v6, vigilMaster)
+			})
 		}
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			l := lab.New(t, 2)
-			s := site{version: 3, interval: "1s"}
-			h := hmacSetup{keys: map[int]string{1: hmacKey1Text}, active: 1, mode: "enforce"}
-			master := startHMACPeer(t, l, s, 0, vigilMaster, h)
-			backup := startHMACPeer(t, l, s, 1, !vigilMaster, h)
-			vip := s.vipOf(0)
-			waitOwner(t, l, vip, "n1", 10*time.Second)
-
-			// Capture the master's adverts from the client.
-			pcap := filepath.Join(l.Dir, "adverts.pcap")
-			dump := l.Client.Start("tcpdump", "tcpdump", "-U", "-n", "-i", "eth0", "-w", pcap, "ip proto 112")
-			time.Sleep(3500 * time.Millisecond)
-			dump.Stop(syscall.SIGINT, 3*time.Second)
-			frames, err := capture.ReadFile(pcap)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var captured [][]byte
-			for _, f := range frames {
-				if f.IP && f.Proto == vrrp.IPProto && f.Src == l.Nodes[0].Addr4 {
-					captured = append(captured, f.Payload)
-				}
-			}
-			if len(captured) < 2 {
-				t.Fatalf("captured %d adverts of n1", len(captured))
-			}
-			sender := newRawSender(t, l.Client)
-
-			// Replayed: the master is cut off; its captured adverts,
-			// sent again, must not hold the backup down.
-			l.Nodes[0].CutLink()
-			cut := time.Now()
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				for i := 0; time.Since(cut) < 6*time.Second; i++ {
-					sender.send(l.Nodes[0].Addr4, 255, captured[i%len(captured)], vrrp.GroupV4)
-					time.Sleep(200 * time.Millisecond)
-				}
-			}()
-			lab.WaitFor(t, 6*time.Second, "n2 to take over from a cut-off n1 through the replays", func() bool { return l.Nodes[1].HasAddr(vip) })
-			took := time.Since(cut)
-			<-done
-			if took > 5*time.Second {
-				t.Errorf("n2 took over after %v: the replays held it", took)
-			}
-			l.Nodes[0].RestoreLink()
-			waitOwner(t, l, vip, "n1", 10*time.Second)
-
-			// Stale: signed with the key an hour ago, at 254, from a
-			// third address. Bit-flipped: signed now at 50, then raised
-			// to 254 and its checksum fixed.
-			forger := netip.MustParseAddr("192.0.2.50")
-			key1, _ := hex.DecodeString(strings.TrimPrefix(hmacKey1Text, "hex:"))
-			signed := func(at time.Time, prio uint8) vrrp.Advert {
-				clk := &fixedHMACClock{wall: at}
-				h, err := vrrp.NewHMAC(vrrp.HMACConfig{Keys: map[uint8][]byte{1: key1}, ActiveKey: 1, Window: 5 * time.Second}, clk.clock())
-				if err != nil {
-					t.Fatal(err)
-				}
-				a := vrrp.Advert{Version: vrrp.V3, VRID: 21, Priority: prio, Interval: time.Second, Addrs: []netip.Addr{vip}}
-				h.Sign(&a, forger)
-				return a
-			}
-			stale := signed(time.Now().Add(-time.Hour), 254)
-			staleMsg, _ := stale.Marshal(forger, vrrp.GroupV4)
-			for i := 0; i < 30; i++ {
-				flipped := signed(time.Now(), 50)
-				flipped.Priority = 254
-				flippedMsg, _ := flipped.Marshal(forger, vrrp.GroupV4)
-				sender.send(forger, 255, staleMsg, vrrp.GroupV4)
-				sender.send(forger, 255, flippedMsg, vrrp.GroupV4)
-				time.Sleep(100 * time.Millisecond)
-			}
-			holdOwner(t, l, vip, "n1", time.Second, "stale and bit-flipped adverts at 254")
-
-			// Each refusal under its reason.
-			if vigilMaster {
-				d := authDrops(t, master.vigil)
-				if d["dropped_auth_stale"] == 0 || d["dropped_auth_hmac"] == 0 {
-					t.Errorf("the master counted %v", d)
-				}
-				k := backup.proc
-				for _, want := range []string{"replayed authentication trailer", "stale authentication trailer", "invalid authentication HMAC"} {
-					if !strings.Contains(k.Output(), want) {
-						t.Errorf("keepalived did not log %q", want)
-					}
-				}
-			} else {
-				d := authDrops(t, backup.vigil)
-				if d["dropped_auth_stale"] == 0 || d["dropped_auth_hmac"] == 0 || d["dropped_auth_replay"] == 0 {
-					t.Errorf("the backup counted %v", d)
-				}
-			}
-		})
 	}
+}
+
+func forgedAdverts(t *testing.T, v6, vigilMaster bool) {
+	l := lab.New(t, 2)
+	s := site{version: 3, interval: "1s", v6: v6}
+	h := hmacSetup{keys: map[int]string{1: hmacKey1Text}, active: 1, mode: "enforce"}
+	master := startHMACPeer(t, l, s, 0, vigilMaster, h)
+	backup := startHMACPeer(t, l, s, 1, !vigilMaster, h)
+	vip := s.vipOf(0)
+	waitOwner(t, l, vip, "n1", 10*time.Second)
+	group, forger, filter := vrrp.GroupV4, netip.MustParseAddr("192.0.2.50"), "ip proto 112"
+	if v6 {
+		group, forger, filter = vrrp.GroupV6, netip.MustParseAddr("fe80::50"), "ip6 proto 112"
+	}
+
+	// Capture the master's adverts from the client: the backup is silent.
+	pcap := filepath.Join(l.Dir, "adverts.pcap")
+	dump := l.Client.Start("tcpdump", "tcpdump", "-U", "-n", "-i", "eth0", "-w", pcap, filter)
+	time.Sleep(3500 * time.Millisecond)
+	dump.Stop(syscall.SIGINT, 3*time.Second)
+	frames, err := capture.ReadFile(pcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var captured []capture.Frame
+	for _, f := range frames {
+		if f.IP && f.Proto == vrrp.IPProto {
+			captured = append(captured, f)
+		}
+	}
+	if len(captured) < 2 {
+		t.Fatalf("captured %d adverts of n1", len(captured))
+	}
+	send := newRawSender(t, l.Client).send
+	if v6 {
+		send = newRawSender6(t, l.Client).send
+	}
+
+	// Replayed: the master is cut off; its captured adverts, sent again,
+	// must not hold the backup down.
+	l.Nodes[0].CutLink()
+	cut := time.Now()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; time.Since(cut) < 6*time.Second; i++ {
+			f := captured[i%len(captured)]
+			send(f.Src, 255, f.Payload, f.Dst)
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
+	lab.WaitFor(t, 6*time.Second, "n2 to take over from a cut-off n1 through the replays", func() bool { return l.Nodes[1].HasAddr(vip) })
+	took := time.Since(cut)
+	<-done
+	if took > 5*time.Second {
+		t.Errorf("n2 took over after %v: the replays held it", took)
+	}
+	l.Nodes[0].RestoreLink()
+	waitOwner(t, l, vip, "n1", 10*time.Second)
+
+	// Stale: signed with the key an hour ago, at 254, from a third
+	// address. Bit-flipped: signed now at 50, then raised to 254 and its
+	// checksum fixed.
+	key1, _ := vrrp.KeyFromText(hmacKey1Text)
+	signed := func(at time.Time, prio uint8) vrrp.Advert {
+		clk := &fixedHMACClock{wall: at}
+		h, err := vrrp.NewHMAC(vrrp.HMACConfig{Keys: map[uint8][]byte{1: key1}, ActiveKey: 1, Window: 5 * time.Second}, clk.clock())
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := vrrp.Advert{Version: vrrp.V3, VRID: 21, Priority: prio, Interval: time.Second, Addrs: []netip.Addr{vip}}
+		h.Sign(&a, forger)
+		return a
+	}
+	stale := signed(time.Now().Add(-time.Hour), 254)
+	staleMsg, _ := stale.Marshal(forger, group)
+	for i := 0; i < 30; i++ {
+		flipped := signed(time.Now(), 50)
+		flipped.Priority = 254
+		flippedMsg, _ := flipped.Marshal(forger, group)
+		send(forger, 255, staleMsg, group)
+		send(forger, 255, flippedMsg, group)
+		time.Sleep(100 * time.Millisecond)
+	}
+	holdOwner(t, l, vip, "n1", time.Second, "stale and bit-flipped adverts at 254")
+
+	// Each refusal under its reason.
+	if vigilMaster {
+		d := authDrops(t, master.vigil)
+		if d["dropped_auth_stale"] == 0 || d["dropped_auth_hmac"] == 0 {
+			t.Errorf("the master counted %v", d)
+		}
+		for _, want := range []string{"replayed authentication trailer", "stale authentication trailer", "invalid authentication HMAC"} {
+			if !strings.Contains(backup.proc.Output(), want) {
+				t.Errorf("keepalived did not log %q", want)
+			}
+		}
+	} else {
+		d := authDrops(t, backup.vigil)
+		if d["dropped_auth_stale"] == 0 || d["dropped_auth_hmac"] == 0 || d["dropped_auth_replay"] == 0 {
+			t.Errorf("the backup counted %v", d)
+		}
+	}
+}
+
+// rawSender6 sends hand-made IPv6 packets (IPPROTO_RAW: the header is
+// ours) from the node, whatever their source.
+type rawSender6 struct {
+	fd    int
+	index int
+}
+
+func newRawSender6(t *testing.T, n *lab.Node) *rawSender6 {
+	var s rawSender6
+	var err error
+	n.Do(func() {
+		var ifi *net.Interface
+		if ifi, err = net.InterfaceByName("eth0"); err != nil {
+			return
+		}
+		s.index = ifi.Index
+		if s.fd, err = unix.Socket(unix.AF_INET6, unix.SOCK_RAW, unix.IPPROTO_RAW); err == nil {
+			err = unix.BindToDevice(s.fd, "eth0")
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(s.fd) })
+	return &s
+}
+
+func (s *rawSender6) send(src netip.Addr, hops byte, msg []byte, dst netip.Addr) error {
+	h := make([]byte, 40, 40+len(msg))
+	h[0], h[1] = 0x60|vrrp.TOS>>4, byte(vrrp.TOS&0x0f)<<4
+	binary.BigEndian.PutUint16(h[4:], uint16(len(msg)))
+	h[6], h[7] = vrrp.IPProto, hops
+	copy(h[8:24], src.AsSlice())
+	copy(h[24:40], dst.AsSlice())
+	return unix.Sendto(s.fd, append(h, msg...), 0, &unix.SockaddrInet6{Addr: dst.As16(), ZoneId: uint32(s.index)})
 }
 
 // fixedHMACClock is a signer's clock stopped at wall.
