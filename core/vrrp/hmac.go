@@ -224,7 +224,7 @@ func (h *HMAC) next() Seq {
 	case !st.hasSent || now.After(st.sent):
 		st.sent = now
 	default:
-		next := st.sent + Seq(uint64(mono-st.sentAt)*seqPerSecond/uint64(time.Second))
+		next := st.sent + seqDuration(mono-st.sentAt)
 		if !next.After(st.sent) {
 			next = st.sent + 1
 		}

@@ -302,3 +302,28 @@ func TestKeyFromText(t *testing.T) {
 		}
 	}
 }
+
+// TestHMACSequenceAfterLongPause: after a backward clock step, adverts
+// sent seconds apart (a long advert interval) move the sequence on by the
+// time elapsed. The elapsed nanoseconds times 2^32 overflowed past 4.3 s
+// and moved it by a wrapped amount.
+func TestHMACSequenceAfterLongPause(t *testing.T) {
+	n := newNode(t, "192.0.2.61", vrrp.ReplayTime)
+	seq := func() vrrp.Seq {
+		var a vrrp.Advert
+		if err := a.Unmarshal(n.send(t, 100), n.src, vrrp.GroupV4); err != nil {
+			t.Fatal(err)
+		}
+		return a.Trailer.Seq
+	}
+	first := seq()
+	n.clk.wall = n.clk.wall.Add(-10 * time.Minute)
+	for _, pause := range []time.Duration{10 * time.Second, 40 * time.Second, 90 * time.Second} {
+		tick(pause, n)
+		next := seq()
+		if got := time.Duration(next.Sec()-first.Sec()) * time.Second; !next.After(first) || got != pause {
+			t.Fatalf("after %v: the sequence moved %v", pause, got)
+		}
+		first = next
+	}
+}

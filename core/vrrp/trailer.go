@@ -62,8 +62,15 @@ func (s Seq) Sec() uint32 { return uint32(s >> 32) }
 // (RFC 1982), so that ordering survives the seconds field's wrap in 2106.
 func (s Seq) After(o Seq) bool { return int64(s-o) > 0 }
 
-// seqPerSecond is one second in sequence units.
-const seqPerSecond = 1 << 32
+// seqDuration is d in sequence units (2^32 a second), whole seconds and
+// fraction apart so that no product overflows.
+func seqDuration(d time.Duration) Seq {
+	if d <= 0 {
+		return 0
+	}
+	sec, frac := uint64(d/time.Second), uint64(d%time.Second)
+	return Seq(sec<<32 + frac<<32/uint64(time.Second))
+}
 
 // secondsApart is a-b in whole seconds, as a signed 32-bit difference
 // of the seconds fields (keepalived's comparison).
