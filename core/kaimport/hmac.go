@@ -1,6 +1,7 @@
 package kaimport
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -114,7 +115,7 @@ func (c *converter) completeHMAC(in *instance, strict bool) {
 		c.warnAt(h.at, "%s: auth_hmac with authentication: keepalived drops the password (\"auth_hmac cannot be combined with authentication\"); imported without it", in.name)
 		in.authType, in.authPass = "", ""
 	}
-	if !slicesContainsID(h.keys, h.active) {
+	if !slices.ContainsFunc(h.keys, func(k hmacKey) bool { return k.id == h.active }) {
 		c.warnAt(h.at, "%s: auth_hmac whose active_key %d names no key: keepalived disables auth_hmac and runs the instance unauthenticated; imported without it. Define the key and set active_key to sign adverts", in.name, h.active)
 		in.hmac = nil
 		return
@@ -123,15 +124,6 @@ func (c *converter) completeHMAC(in *instance, strict bool) {
 		c.warnAt(h.at, "%s: auth_hmac mode %s with strict mode: keepalived forces enforce; imported so", in.name, h.mode)
 		h.mode = "enforce"
 	}
-}
-
-func slicesContainsID(keys []hmacKey, id int) bool {
-	for _, k := range keys {
-		if k.id == id {
-			return true
-		}
-	}
-	return false
 }
 
 // emitHMAC writes an instance's hmac block.

@@ -75,6 +75,8 @@ type builder struct {
 	// group4 and group6 are the site's multicast groups, when not the
 	// RFC's (zero otherwise).
 	group4, group6 netip.Addr
+	// hmacs are the hmac blocks resolved so far (builder.hmac).
+	hmacs map[*hmacBlock]config.HMAC
 }
 
 func (b *builder) err(rng hcl.Range, summary, detail string, args ...any) {

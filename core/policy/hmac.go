@@ -28,7 +28,30 @@ func (b *builder) hmac(in *instanceBlock, out *config.Instance) {
 	if in.Auth != nil {
 		return // the instance's own password beats the site's hmac
 	}
-	cfg := &config.HMAC{Keys: map[uint8]config.Secret{}}
+	base, ok := b.hmacs[h]
+	if !ok {
+		// Once per block: the site's serves every instance, its key files
+		// read and its mistakes reported once.
+		base = b.hmacBlock(h)
+		if b.hmacs == nil {
+			b.hmacs = map[*hmacBlock]config.HMAC{}
+		}
+		b.hmacs[h] = base
+	}
+	cfg := base
+	if out.Strict && cfg.Mode != vrrp.HMACEnforce {
+		b.warn(attrRange(h.Body, "mode", h.DefRange), "strict forces enforce", "mode = %q is ignored under strict = true, as keepalived's strict_mode ignores it: this instance signs every advert and accepts only signed ones.", *h.Mode)
+		cfg.Mode = vrrp.HMACEnforce
+	}
+	if h.TimeWindow == nil {
+		cfg.Window = vrrp.DefaultWindow(out.Interval)
+	}
+	out.HMAC = &cfg
+}
+
+// hmacBlock is what an hmac block says, whichever instance uses it.
+func (b *builder) hmacBlock(h *hmacBlock) config.HMAC {
+	cfg := config.HMAC{Keys: map[uint8]config.Secret{}}
 	for _, k := range h.Keys {
 		if k.ID < 1 || k.ID > 255 {
 			b.err(attrRange(k.Body, "id", k.DefRange), "Invalid key id", "id = %d: key ids are 1 to 255.", k.ID)
@@ -49,7 +72,7 @@ func (b *builder) hmac(in *instanceBlock, out *config.Instance) {
 	switch {
 	case h.ActiveKey == nil:
 		b.err(h.DefRange, "No active_key", "Set active_key to the id of the key adverts are signed with (keepalived has no default either).")
-	case h.ActiveKey != nil && (*h.ActiveKey < 1 || *h.ActiveKey > 255):
+	case *h.ActiveKey < 1 || *h.ActiveKey > 255:
 		b.err(attrRange(h.Body, "active_key", h.DefRange), "Invalid active_key", "active_key = %d: key ids are 1 to 255.", *h.ActiveKey)
 	default:
 		cfg.ActiveKey = uint8(*h.ActiveKey)
@@ -68,10 +91,6 @@ func (b *builder) hmac(in *instanceBlock, out *config.Instance) {
 	default:
 		b.err(attrRange(h.Body, "mode", h.DefRange), "Invalid mode", "mode = %q: use \"enforce\", \"permissive\" or \"receive-only\".", *h.Mode)
 	}
-	if out.Strict && cfg.Mode != vrrp.HMACEnforce {
-		b.warn(attrRange(h.Body, "mode", h.DefRange), "strict forces enforce", "mode = %q is ignored under strict = true, as keepalived's strict_mode ignores it: this instance signs every advert and accepts only signed ones.", *h.Mode)
-		cfg.Mode = vrrp.HMACEnforce
-	}
 	switch *h.AntiReplay {
 	case "time":
 		cfg.AntiReplay = vrrp.ReplayTime
@@ -80,7 +99,6 @@ func (b *builder) hmac(in *instanceBlock, out *config.Instance) {
 	default:
 		b.err(attrRange(h.Body, "anti_replay", h.DefRange), "Invalid anti_replay", "anti_replay = %q: use \"time\" or \"monotonic\".", *h.AntiReplay)
 	}
-	cfg.Window = vrrp.DefaultWindow(out.Interval)
 	if h.TimeWindow != nil {
 		d, ok := b.duration(h.Body, "time_window", h.TimeWindow, h.DefRange)
 		if ok && (d < time.Second || d > vrrp.MaxWindow || d%time.Second != 0) {
@@ -88,7 +106,7 @@ func (b *builder) hmac(in *instanceBlock, out *config.Instance) {
 		}
 		cfg.Window = d
 	}
-	out.HMAC = cfg
+	return cfg
 }
 
 func (b *builder) hmacDefines(h *hmacBlock, id int) bool {

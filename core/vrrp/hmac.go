@@ -103,8 +103,7 @@ func SystemClock() Clock {
 // (FORMAT.md §3). It keeps state, sequence sent and replay marks, so an
 // instance has one of its own, handed on across reloads (Inherit).
 //
-// Where it goes further than keepalived, on the receiving side only, so
-// the wire stays the same:
+// Where it goes further than keepalived, keeping its wire format:
 //   - a sender heard within the window may move its clock forward any
 //     distance (its sequence must still grow): a master's or a backup's
 //     clock step does not make a takeover;
